@@ -1,0 +1,30 @@
+/*
+ * log.h - logging discipline in the OpenBSD relayd style.
+ *
+ * fatal()/fatalx() log and exit(1); log_warn() appends strerror(errno),
+ * log_warnx() does not.  Messages go to stderr (and to a log file when one is
+ * set), one line each, written atomically so threads never interleave.
+ * Never pass a secret to any of these.
+ */
+#ifndef VC_LOG_H
+#define VC_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+
+/* Set the program name shown in each line and the most verbose level kept. */
+void log_init(const char *ident, enum log_level level);
+/* Also append lines to PATH (NULL stops).  Returns 0, or -1 with errno. */
+int log_set_file(const char *path);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif
