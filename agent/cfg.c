@@ -1,0 +1,1119 @@
+/*
+ * cfg.c - table-driven YAML configuration.
+ *
+ * Every option is one row of cfg_table: its section, name, type, where it
+ * lives in struct cfg, its default (written as it would be in the YAML file,
+ * and parsed by the same code), bounds, flags, and optional check and apply
+ * hooks.  Loading, defaults, the required-option check, printing for
+ * "vcagent -n" and applying all walk that one table, as Redis' config.c does.
+ *
+ * The file is read with libyaml's document loader so that every node keeps
+ * its line and column; every error is reported as FILE:LINE:COLUMN and names
+ * the option.  All errors in a file are reported, not just the first.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "log.h"
+#include "xmalloc.h"
+
+enum cfg_type {
+	CFG_STR,	/* a scalar string; null/empty means unset */
+	CFG_BOOL,
+	CFG_INT,
+	CFG_DOUBLE,
+	CFG_STRLIST,	/* one scalar or a sequence of scalars */
+	CFG_MAP,	/* a mapping of scalar to scalar */
+};
+
+#define CFG_REQUIRED	0x01	/* must be set (no default) */
+#define CFG_SECRET	0x02	/* may come from {file: P} / {env: V}; masked */
+#define CFG_CONNINFO	0x04	/* secret inside: mask only the password part */
+
+struct cfg_opt;
+typedef int (*cfg_check_fn)(const struct cfg *, const struct cfg_opt *,
+    struct buf *why);
+typedef void (*cfg_apply_fn)(const struct cfg *);
+
+struct cfg_opt {
+	const char	*section;
+	const char	*name;
+	enum cfg_type	 type;
+	size_t		 off;
+	const char	*def;		/* default, as YAML text; NULL: none */
+	double		 min, max;	/* CFG_INT and CFG_DOUBLE */
+	unsigned	 flags;
+	cfg_check_fn	 check;		/* extra validation; 0 ok, -1 + why */
+	cfg_apply_fn	 apply;		/* run by cfg_apply() */
+};
+
+static int cfg_check_regex(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_name(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_readable(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_proxy(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_bootstrap(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_clusters(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_topic(const struct cfg *, const struct cfg_opt *, struct buf *);
+static void cfg_apply_debug(const struct cfg *);
+static void cfg_apply_log_file(const struct cfg *);
+
+#define OFF(field)	offsetof(struct cfg, field)
+#define NOLIM		0, 0
+
+static const char *const cfg_sections[] = {
+	"DEFAULT", "vmware", "image_cache", "glance", "kafka", "database",
+	"health", NULL
+};
+
+/*
+ * The options.  Defaults follow nova (vmware, image_cache, glance, DEFAULT)
+ * and oslo.db (database) where those have the option; the rest are vcagent's.
+ * etc/vcagent.yaml documents each one.
+ */
+static const struct cfg_opt cfg_table[] = {
+	{ "DEFAULT", "host", CFG_STR, OFF(def.host), NULL, NOLIM, 0, NULL, NULL },
+	{ "DEFAULT", "my_ip", CFG_STR, OFF(def.my_ip), NULL, NOLIM, 0, NULL, NULL },
+	{ "DEFAULT", "debug", CFG_BOOL, OFF(def.debug), "false", NOLIM, 0, NULL, cfg_apply_debug },
+	{ "DEFAULT", "log_file", CFG_STR, OFF(def.log_file), NULL, NOLIM, 0, NULL, cfg_apply_log_file },
+	{ "DEFAULT", "max_concurrent_builds", CFG_INT, OFF(def.max_concurrent_builds), "10", 1, 1024, 0, NULL, NULL },
+	{ "DEFAULT", "reserved_host_memory_mb", CFG_INT, OFF(def.reserved_host_memory_mb), "512", 0, INT_MAX, 0, NULL, NULL },
+	{ "DEFAULT", "reserved_host_disk_mb", CFG_INT, OFF(def.reserved_host_disk_mb), "0", 0, INT_MAX, 0, NULL, NULL },
+	{ "DEFAULT", "reserved_host_cpus", CFG_INT, OFF(def.reserved_host_cpus), "0", 0, INT_MAX, 0, NULL, NULL },
+	{ "DEFAULT", "cpu_allocation_ratio", CFG_DOUBLE, OFF(def.cpu_allocation_ratio), "4.0", 0.0001, 1000, 0, NULL, NULL },
+	{ "DEFAULT", "ram_allocation_ratio", CFG_DOUBLE, OFF(def.ram_allocation_ratio), "1.0", 0.0001, 1000, 0, NULL, NULL },
+	{ "DEFAULT", "disk_allocation_ratio", CFG_DOUBLE, OFF(def.disk_allocation_ratio), "1.0", 0.0001, 1000, 0, NULL, NULL },
+	{ "DEFAULT", "update_resources_interval", CFG_INT, OFF(def.update_resources_interval), "60", 1, 86400, 0, NULL, NULL },
+	{ "DEFAULT", "sync_power_state_interval", CFG_INT, OFF(def.sync_power_state_interval), "600", -1, 86400, 0, NULL, NULL },
+	{ "DEFAULT", "graceful_shutdown_timeout", CFG_INT, OFF(def.graceful_shutdown_timeout), "60", 0, 3600, 0, NULL, NULL },
+
+	{ "vmware", "host_ip", CFG_STR, OFF(vmware.host_ip), NULL, NOLIM, CFG_REQUIRED, NULL, NULL },
+	{ "vmware", "host_port", CFG_INT, OFF(vmware.host_port), "443", 1, 65535, 0, NULL, NULL },
+	{ "vmware", "host_username", CFG_STR, OFF(vmware.host_username), NULL, NOLIM, CFG_REQUIRED, NULL, NULL },
+	{ "vmware", "host_password", CFG_STR, OFF(vmware.host_password), NULL, NOLIM, CFG_REQUIRED | CFG_SECRET, NULL, NULL },
+	{ "vmware", "ca_file", CFG_STR, OFF(vmware.ca_file), NULL, NOLIM, 0, cfg_check_readable, NULL },
+	{ "vmware", "insecure", CFG_BOOL, OFF(vmware.insecure), "false", NOLIM, 0, NULL, NULL },
+	{ "vmware", "cluster_name", CFG_STRLIST, OFF(vmware.cluster_name), NULL, NOLIM, CFG_REQUIRED, cfg_check_clusters, NULL },
+	{ "vmware", "datastore_regex", CFG_STR, OFF(vmware.datastore_regex), NULL, NOLIM, 0, cfg_check_regex, NULL },
+	{ "vmware", "task_poll_interval", CFG_DOUBLE, OFF(vmware.task_poll_interval), "0.5", 0.01, 60, 0, NULL, NULL },
+	{ "vmware", "api_retry_count", CFG_INT, OFF(vmware.api_retry_count), "10", 0, 100, 0, NULL, NULL },
+	{ "vmware", "maximum_objects", CFG_INT, OFF(vmware.maximum_objects), "100", 1, 100000, 0, NULL, NULL },
+	{ "vmware", "use_linked_clone", CFG_BOOL, OFF(vmware.use_linked_clone), "true", NOLIM, 0, NULL, NULL },
+	{ "vmware", "cache_prefix", CFG_STR, OFF(vmware.cache_prefix), NULL, NOLIM, 0, cfg_check_name, NULL },
+	{ "vmware", "integration_bridge", CFG_STR, OFF(vmware.integration_bridge), NULL, NOLIM, 0, NULL, NULL },
+	{ "vmware", "vlan_interface", CFG_STR, OFF(vmware.vlan_interface), "vmnic0", NOLIM, 0, NULL, NULL },
+	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
+	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
+	{ "vmware", "auto_answer", CFG_BOOL, OFF(vmware.auto_answer), "false", NOLIM, 0, NULL, NULL },
+	{ "vmware", "proxy", CFG_STR, OFF(vmware.proxy), NULL, NOLIM, CFG_CONNINFO, cfg_check_proxy, NULL },
+	{ "vmware", "connect_timeout", CFG_DOUBLE, OFF(vmware.connect_timeout), "10", 0.1, 600, 0, NULL, NULL },
+	{ "vmware", "call_timeout", CFG_DOUBLE, OFF(vmware.call_timeout), "300", 1, 86400, 0, NULL, NULL },
+
+	{ "image_cache", "manager_interval", CFG_INT, OFF(image_cache.manager_interval), "2400", -1, INT_MAX, 0, NULL, NULL },
+	{ "image_cache", "subdirectory_name", CFG_STR, OFF(image_cache.subdirectory_name), "_base", NOLIM, 0, cfg_check_name, NULL },
+	{ "image_cache", "remove_unused_base_images", CFG_BOOL, OFF(image_cache.remove_unused_base_images), "true", NOLIM, 0, NULL, NULL },
+	{ "image_cache", "remove_unused_original_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_original_minimum_age_seconds), "86400", 0, INT_MAX, 0, NULL, NULL },
+	{ "image_cache", "remove_unused_resized_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_resized_minimum_age_seconds), "3600", 0, INT_MAX, 0, NULL, NULL },
+	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, 0, NULL, NULL },
+
+	{ "glance", "api_servers", CFG_STRLIST, OFF(glance.api_servers), NULL, NOLIM, 0, NULL, NULL },
+	{ "glance", "num_retries", CFG_INT, OFF(glance.num_retries), "3", 0, 100, 0, NULL, NULL },
+	{ "glance", "cafile", CFG_STR, OFF(glance.cafile), NULL, NOLIM, 0, cfg_check_readable, NULL },
+	{ "glance", "insecure", CFG_BOOL, OFF(glance.insecure), "false", NOLIM, 0, NULL, NULL },
+
+	{ "kafka", "bootstrap_servers", CFG_STR, OFF(kafka.bootstrap_servers), NULL, NOLIM, CFG_REQUIRED, cfg_check_bootstrap, NULL },
+	{ "kafka", "group_id", CFG_STR, OFF(kafka.group_id), "vcagent", NOLIM, 0, NULL, NULL },
+	{ "kafka", "request_topic", CFG_STR, OFF(kafka.request_topic), "vcagent.requests", NOLIM, 0, cfg_check_topic, NULL },
+	{ "kafka", "result_topic", CFG_STR, OFF(kafka.result_topic), "vcagent.results", NOLIM, 0, cfg_check_topic, NULL },
+	{ "kafka", "dead_letter_topic", CFG_STR, OFF(kafka.dead_letter_topic), "vcagent.dead-letter", NOLIM, 0, cfg_check_topic, NULL },
+	{ "kafka", "client_id", CFG_STR, OFF(kafka.client_id), NULL, NOLIM, 0, NULL, NULL },
+	{ "kafka", "session_timeout_ms", CFG_INT, OFF(kafka.session_timeout_ms), "10000", 1000, 3600000, 0, NULL, NULL },
+	{ "kafka", "heartbeat_interval_ms", CFG_INT, OFF(kafka.heartbeat_interval_ms), "3000", 100, 3600000, 0, NULL, NULL },
+	{ "kafka", "properties", CFG_MAP, OFF(kafka.properties), NULL, NOLIM, 0, NULL, NULL },
+
+	{ "database", "connection", CFG_STR, OFF(database.connection), NULL, NOLIM, CFG_REQUIRED | CFG_SECRET | CFG_CONNINFO, NULL, NULL },
+	{ "database", "max_retries", CFG_INT, OFF(database.max_retries), "10", -1, INT_MAX, 0, NULL, NULL },
+	{ "database", "retry_interval", CFG_INT, OFF(database.retry_interval), "10", 1, 3600, 0, NULL, NULL },
+
+	{ "health", "bind_host", CFG_STR, OFF(health.bind_host), "127.0.0.1", NOLIM, 0, NULL, NULL },
+	{ "health", "bind_port", CFG_INT, OFF(health.bind_port), "8799", 0, 65535, 0, NULL, NULL },
+	{ "health", "token", CFG_STR, OFF(health.token), NULL, NOLIM, CFG_SECRET, NULL, NULL },
+};
+
+#define CFG_NOPTS	(sizeof(cfg_table) / sizeof(cfg_table[0]))
+
+/* Per-load state: the parsed document and what has been seen where. */
+struct cfg_loader {
+	const char	*name;
+	yaml_document_t	 doc;
+	struct buf	 errors;
+	int		 nerrors;
+	struct cfg	*cfg;
+	bool		 set[CFG_NOPTS];
+	yaml_mark_t	 where[CFG_NOPTS];	/* value position, when set */
+	yaml_mark_t	 section_at[sizeof(cfg_sections) / sizeof(cfg_sections[0])];
+	bool		 section_seen[sizeof(cfg_sections) / sizeof(cfg_sections[0])];
+	yaml_mark_t	 end;
+};
+
+#define CFG_MAX_ERRORS	50
+
+static void
+cfg_error(struct cfg_loader *ld, yaml_mark_t at, const char *fmt, ...)
+{
+	va_list ap;
+	char msg[512];
+
+	if (ld->nerrors++ >= CFG_MAX_ERRORS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	buf_printf(&ld->errors, "%s:%zu:%zu: %s\n", ld->name, at.line + 1,
+	    at.column + 1, msg);
+}
+
+static void *
+cfg_field(struct cfg *cfg, const struct cfg_opt *o)
+{
+	return (char *)cfg + o->off;
+}
+
+static const void *
+cfg_cfield(const struct cfg *cfg, const struct cfg_opt *o)
+{
+	return (const char *)cfg + o->off;
+}
+
+static void
+cfg_strlist_free(struct cfg_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void
+cfg_map_free(struct cfg_map *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->v[i].key);
+		free(m->v[i].value);
+	}
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+static void
+cfg_opt_free(struct cfg *cfg, const struct cfg_opt *o)
+{
+	void *f = cfg_field(cfg, o);
+
+	switch (o->type) {
+	case CFG_STR:
+		if (o->flags & (CFG_SECRET | CFG_CONNINFO))
+			xfree_secret(*(char **)f);
+		else
+			free(*(char **)f);
+		*(char **)f = NULL;
+		break;
+	case CFG_STRLIST:
+		cfg_strlist_free(f);
+		break;
+	case CFG_MAP:
+		cfg_map_free(f);
+		break;
+	default:
+		break;
+	}
+}
+
+void
+cfg_free(struct cfg *cfg)
+{
+	if (cfg == NULL)
+		return;
+	for (size_t i = 0; i < CFG_NOPTS; i++)
+		cfg_opt_free(cfg, &cfg_table[i]);
+	free(cfg->path);
+	free(cfg);
+}
+
+static bool
+cfg_is_null(const yaml_node_t *n)
+{
+	const char *v = (const char *)n->data.scalar.value;
+
+	if (n->type != YAML_SCALAR_NODE)
+		return false;
+	if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+		return false;
+	return v[0] == '\0' || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0;
+}
+
+static const char *
+cfg_node_kind(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
+	}
+}
+
+/*
+ * Parse one scalar TEXT as option O's type into FIELD.  Returns 0, or -1 with
+ * a reason in WHY (never containing the text of a secret).
+ */
+static int
+cfg_parse_scalar(const struct cfg_opt *o, const char *text, void *field,
+    struct buf *why)
+{
+	char *end;
+	long long ll;
+	double d;
+
+	switch (o->type) {
+	case CFG_STR:
+		*(char **)field = xstrdup(text);
+		return 0;
+	case CFG_BOOL:
+		if (!strcmp(text, "true") || !strcmp(text, "True") ||
+		    !strcmp(text, "yes") || !strcmp(text, "on")) {
+			*(bool *)field = true;
+			return 0;
+		}
+		if (!strcmp(text, "false") || !strcmp(text, "False") ||
+		    !strcmp(text, "no") || !strcmp(text, "off")) {
+			*(bool *)field = false;
+			return 0;
+		}
+		buf_printf(why, "expected true or false, got \"%s\"", text);
+		return -1;
+	case CFG_INT:
+		errno = 0;
+		ll = strtoll(text, &end, 10);
+		if (text[0] == '\0' || *end != '\0' || errno != 0) {
+			buf_printf(why, "expected an integer, got \"%s\"", text);
+			return -1;
+		}
+		if ((double)ll < o->min || (double)ll > o->max) {
+			buf_printf(why, "%lld is out of range [%.0f, %.0f]", ll,
+			    o->min, o->max);
+			return -1;
+		}
+		*(int *)field = (int)ll;
+		return 0;
+	case CFG_DOUBLE:
+		errno = 0;
+		d = strtod(text, &end);
+		if (text[0] == '\0' || *end != '\0' || errno != 0 || !isfinite(d)) {
+			buf_printf(why, "expected a number, got \"%s\"", text);
+			return -1;
+		}
+		if (d < o->min || d > o->max) {
+			buf_printf(why, "%g is out of range [%g, %g]", d, o->min,
+			    o->max);
+			return -1;
+		}
+		*(double *)field = d;
+		return 0;
+	case CFG_STRLIST: {
+		struct cfg_strlist *l = field;
+		cfg_strlist_free(l);
+		l->v = xcalloc(1, sizeof(char *));
+		l->v[0] = xstrdup(text);
+		l->n = 1;
+		return 0;
+	}
+	case CFG_MAP:
+		buf_printf(why, "expected a mapping, got a scalar");
+		return -1;
+	}
+	return -1;
+}
+
+/* Read a secret from a file: the first line, trailing newline removed. */
+static char *
+cfg_read_secret_file(const char *path, struct buf *why)
+{
+	FILE *f = NULL;
+	char *line = NULL, *result = NULL;
+	size_t cap = 0;
+	ssize_t n;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		buf_printf(why, "cannot read secret file %s: %s", path,
+		    strerror(errno));
+		goto out;
+	}
+	if ((n = getline(&line, &cap, f)) < 0) {
+		buf_printf(why, "secret file %s is empty", path);
+		goto out;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	if (n == 0) {
+		buf_printf(why, "secret file %s is empty", path);
+		goto out;
+	}
+	result = xstrdup(line);
+out:
+	if (line != NULL)
+		xfree_secret(line);
+	if (f != NULL)
+		fclose(f);
+	return result;
+}
+
+/*
+ * A secret given indirectly: {file: PATH} or {env: NAME}.  Returns the
+ * secret (caller frees) or NULL after reporting the error.
+ */
+static char *
+cfg_load_indirect(struct cfg_loader *ld, const struct cfg_opt *o,
+    yaml_node_t *map)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *k, *v;
+	const char *key, *val;
+	struct buf why = BUF_INIT;
+	char *secret = NULL;
+	int npairs = (int)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+
+	if (!(o->flags & CFG_SECRET)) {
+		cfg_error(ld, map->start_mark, "%s.%s: expected a scalar, got a mapping",
+		    o->section, o->name);
+		goto out;
+	}
+	if (npairs != 1) {
+		cfg_error(ld, map->start_mark, "%s.%s: expected a string, "
+		    "{file: PATH} or {env: VARIABLE}", o->section, o->name);
+		goto out;
+	}
+	p = map->data.mapping.pairs.start;
+	k = yaml_document_get_node(&ld->doc, p->key);
+	v = yaml_document_get_node(&ld->doc, p->value);
+	if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
+		cfg_error(ld, map->start_mark, "%s.%s: expected {file: PATH} or "
+		    "{env: VARIABLE}", o->section, o->name);
+		goto out;
+	}
+	key = (const char *)k->data.scalar.value;
+	val = (const char *)v->data.scalar.value;
+	if (strcmp(key, "file") == 0) {
+		if ((secret = cfg_read_secret_file(val, &why)) == NULL)
+			cfg_error(ld, v->start_mark, "%s.%s: %s", o->section,
+			    o->name, buf_cstr(&why));
+	} else if (strcmp(key, "env") == 0) {
+		const char *e = getenv(val);
+		if (e == NULL || e[0] == '\0')
+			cfg_error(ld, v->start_mark, "%s.%s: environment variable "
+			    "%s is not set", o->section, o->name, val);
+		else
+			secret = xstrdup(e);
+	} else {
+		cfg_error(ld, k->start_mark, "%s.%s: unknown secret source \"%s\" "
+		    "(expected file or env)", o->section, o->name, key);
+	}
+out:
+	buf_free(&why);
+	return secret;
+}
+
+static void
+cfg_load_list(struct cfg_loader *ld, const struct cfg_opt *o, yaml_node_t *seq,
+    struct cfg_strlist *l)
+{
+	yaml_node_item_t *it;
+	size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+
+	cfg_strlist_free(l);
+	l->v = xcalloc(n ? n : 1, sizeof(char *));
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *item = yaml_document_get_node(&ld->doc, *it);
+		if (item->type != YAML_SCALAR_NODE || cfg_is_null(item)) {
+			cfg_error(ld, item->start_mark, "%s.%s: list items must be "
+			    "strings, got %s", o->section, o->name,
+			    cfg_is_null(item) ? "null" : cfg_node_kind(item));
+			continue;
+		}
+		l->v[l->n++] = xstrdup((const char *)item->data.scalar.value);
+	}
+}
+
+static void
+cfg_load_map(struct cfg_loader *ld, const struct cfg_opt *o, yaml_node_t *map,
+    struct cfg_map *m)
+{
+	yaml_node_pair_t *p;
+	size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+
+	cfg_map_free(m);
+	m->v = xcalloc(n ? n : 1, sizeof(struct cfg_kv));
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+		if (k->type != YAML_SCALAR_NODE || v->type != YAML_SCALAR_NODE) {
+			cfg_error(ld, k->start_mark, "%s.%s: entries must be "
+			    "key: value strings", o->section, o->name);
+			continue;
+		}
+		for (size_t i = 0; i < m->n; i++)
+			if (!strcmp(m->v[i].key, (const char *)k->data.scalar.value)) {
+				cfg_error(ld, k->start_mark, "%s.%s: duplicate key "
+				    "\"%s\"", o->section, o->name, m->v[i].key);
+				goto next;
+			}
+		m->v[m->n].key = xstrdup((const char *)k->data.scalar.value);
+		m->v[m->n].value = xstrdup((const char *)v->data.scalar.value);
+		m->n++;
+next:		;
+	}
+}
+
+static void
+cfg_load_value(struct cfg_loader *ld, size_t idx, yaml_node_t *v)
+{
+	const struct cfg_opt *o = &cfg_table[idx];
+	void *field = cfg_field(ld->cfg, o);
+	struct buf why = BUF_INIT;
+
+	if (cfg_is_null(v))
+		goto out;	/* explicit null: keep the default */
+	switch (v->type) {
+	case YAML_SCALAR_NODE:
+		if (cfg_parse_scalar(o, (const char *)v->data.scalar.value, field,
+		    &why) < 0) {
+			/* A secret's text never goes into an error message. */
+			if (o->flags & (CFG_SECRET | CFG_CONNINFO))
+				cfg_error(ld, v->start_mark, "%s.%s: invalid value",
+				    o->section, o->name);
+			else
+				cfg_error(ld, v->start_mark, "%s.%s: %s", o->section,
+				    o->name, buf_cstr(&why));
+			goto out;
+		}
+		break;
+	case YAML_SEQUENCE_NODE:
+		if (o->type != CFG_STRLIST) {
+			cfg_error(ld, v->start_mark, "%s.%s: expected %s, got a list",
+			    o->section, o->name, o->type == CFG_MAP ? "a mapping" :
+			    "a scalar");
+			goto out;
+		}
+		cfg_load_list(ld, o, v, field);
+		break;
+	case YAML_MAPPING_NODE:
+		if (o->type == CFG_MAP) {
+			cfg_load_map(ld, o, v, field);
+		} else if (o->type == CFG_STR) {
+			char *s = cfg_load_indirect(ld, o, v);
+			if (s == NULL)
+				goto out;
+			*(char **)field = s;
+		} else {
+			cfg_error(ld, v->start_mark, "%s.%s: expected a scalar, got "
+			    "a mapping", o->section, o->name);
+			goto out;
+		}
+		break;
+	default:
+		cfg_error(ld, v->start_mark, "%s.%s: empty value", o->section, o->name);
+		goto out;
+	}
+	ld->set[idx] = true;
+	ld->where[idx] = v->start_mark;
+out:
+	buf_free(&why);
+}
+
+static int
+cfg_section_index(const char *name)
+{
+	for (int i = 0; cfg_sections[i] != NULL; i++)
+		if (strcmp(cfg_sections[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static void
+cfg_load_section(struct cfg_loader *ld, const char *section, yaml_node_t *map)
+{
+	yaml_node_pair_t *p;
+
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+		const char *name;
+		size_t i;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			cfg_error(ld, k->start_mark, "%s: option names must be "
+			    "strings", section);
+			continue;
+		}
+		name = (const char *)k->data.scalar.value;
+		for (i = 0; i < CFG_NOPTS; i++)
+			if (!strcmp(cfg_table[i].section, section) &&
+			    !strcmp(cfg_table[i].name, name))
+				break;
+		if (i == CFG_NOPTS) {
+			cfg_error(ld, k->start_mark, "%s.%s: unknown option",
+			    section, name);
+			continue;
+		}
+		if (ld->set[i]) {
+			cfg_error(ld, k->start_mark, "%s.%s: set twice (first at "
+			    "line %zu)", section, name, ld->where[i].line + 1);
+			continue;
+		}
+		cfg_load_value(ld, i, v);
+	}
+}
+
+static void
+cfg_load_root(struct cfg_loader *ld, yaml_node_t *root)
+{
+	yaml_node_pair_t *p;
+
+	if (root == NULL)
+		return;		/* empty file: the required check reports */
+	if (root->type != YAML_MAPPING_NODE) {
+		cfg_error(ld, root->start_mark, "the configuration must be a mapping "
+		    "of sections (DEFAULT, vmware, ...), got %s", cfg_node_kind(root));
+		return;
+	}
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&ld->doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&ld->doc, p->value);
+		const char *name;
+		int s;
+
+		if (k->type != YAML_SCALAR_NODE) {
+			cfg_error(ld, k->start_mark, "section names must be strings");
+			continue;
+		}
+		name = (const char *)k->data.scalar.value;
+		if ((s = cfg_section_index(name)) < 0) {
+			cfg_error(ld, k->start_mark, "%s: unknown section (expected "
+			    "DEFAULT, vmware, image_cache, glance, kafka, database "
+			    "or health)", name);
+			continue;
+		}
+		if (ld->section_seen[s]) {
+			cfg_error(ld, k->start_mark, "%s: section appears twice", name);
+			continue;
+		}
+		ld->section_seen[s] = true;
+		ld->section_at[s] = k->start_mark;
+		if (cfg_is_null(v))
+			continue;
+		if (v->type != YAML_MAPPING_NODE) {
+			cfg_error(ld, v->start_mark, "%s: expected a mapping of "
+			    "options, got %s", name, cfg_node_kind(v));
+			continue;
+		}
+		cfg_load_section(ld, name, v);
+	}
+}
+
+/* Defaults for unset options, then required options, then check hooks. */
+static void
+cfg_finish(struct cfg_loader *ld)
+{
+	struct buf why = BUF_INIT;
+
+	for (size_t i = 0; i < CFG_NOPTS; i++) {
+		const struct cfg_opt *o = &cfg_table[i];
+		if (ld->set[i] || o->def == NULL)
+			continue;
+		if (cfg_parse_scalar(o, o->def, cfg_field(ld->cfg, o), &why) < 0)
+			fatalx("built-in default of %s.%s is invalid: %s",
+			    o->section, o->name, buf_cstr(&why));
+	}
+	for (size_t i = 0; i < CFG_NOPTS; i++) {
+		const struct cfg_opt *o = &cfg_table[i];
+		int s = cfg_section_index(o->section);
+
+		if ((o->flags & CFG_REQUIRED) && !ld->set[i]) {
+			cfg_error(ld, ld->section_seen[s] ? ld->section_at[s] : ld->end,
+			    "%s.%s: required option is missing", o->section, o->name);
+			continue;
+		}
+		if (o->check == NULL || !ld->set[i])
+			continue;
+		buf_reset(&why);
+		if (o->check(ld->cfg, o, &why) < 0)
+			cfg_error(ld, ld->where[i], "%s.%s: %s", o->section, o->name,
+			    buf_cstr(&why));
+	}
+	buf_free(&why);
+}
+
+static struct cfg *
+cfg_load_parser(const char *name, yaml_parser_t *parser, char **errors)
+{
+	struct cfg_loader *ld = xcalloc(1, sizeof(*ld));
+	struct cfg *cfg = NULL;
+	bool have_doc = false;
+
+	ld->name = name;
+	ld->cfg = xcalloc(1, sizeof(struct cfg));
+	if (!yaml_parser_load(parser, &ld->doc)) {
+		yaml_mark_t at = parser->problem_mark;
+		cfg_error(ld, at, "YAML syntax error: %s%s%s",
+		    parser->problem ? parser->problem : "unknown",
+		    parser->context ? " " : "", parser->context ? parser->context : "");
+		goto out;
+	}
+	have_doc = true;
+	ld->end = ld->doc.end_mark;
+	cfg_load_root(ld, yaml_document_get_root_node(&ld->doc));
+	cfg_finish(ld);
+out:
+	if (have_doc)
+		yaml_document_delete(&ld->doc);
+	if (ld->nerrors > CFG_MAX_ERRORS)
+		buf_printf(&ld->errors, "%s: %d more errors not shown\n", name,
+		    ld->nerrors - CFG_MAX_ERRORS);
+	if (ld->nerrors == 0) {
+		cfg = ld->cfg;
+		cfg->path = xstrdup(name);
+		*errors = NULL;
+		buf_free(&ld->errors);
+	} else {
+		cfg_free(ld->cfg);
+		*errors = buf_steal(&ld->errors);
+	}
+	free(ld);
+	return cfg;
+}
+
+struct cfg *
+cfg_load_string(const char *name, const char *text, size_t len, char **errors)
+{
+	yaml_parser_t parser;
+	struct cfg *cfg;
+
+	if (!yaml_parser_initialize(&parser))
+		fatalx("out of memory initialising the YAML parser");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+	cfg = cfg_load_parser(name, &parser, errors);
+	yaml_parser_delete(&parser);
+	return cfg;
+}
+
+struct cfg *
+cfg_load(const char *path, char **errors)
+{
+	yaml_parser_t parser;
+	struct cfg *cfg = NULL;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		*errors = xasprintf("%s: cannot open: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	if (!yaml_parser_initialize(&parser))
+		fatalx("out of memory initialising the YAML parser");
+	yaml_parser_set_input_file(&parser, f);
+	cfg = cfg_load_parser(path, &parser, errors);
+	yaml_parser_delete(&parser);
+	fclose(f);
+	return cfg;
+}
+
+/* ---- check hooks ---- */
+
+static const char *
+cfg_str(const struct cfg *cfg, const struct cfg_opt *o)
+{
+	return *(char *const *)cfg_cfield(cfg, o);
+}
+
+static int
+cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	regex_t re;
+	int rc;
+	char msg[256];
+
+	if ((rc = regcomp(&re, cfg_str(cfg, o), REG_EXTENDED | REG_NOSUB)) != 0) {
+		regerror(rc, &re, msg, sizeof(msg));
+		buf_printf(why, "invalid regular expression: %s", msg);
+		return -1;
+	}
+	regfree(&re);
+	return 0;
+}
+
+/* A name that becomes part of a datastore path: no separators or brackets. */
+static int
+cfg_check_name(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o);
+
+	if (strpbrk(s, "/\\[]") != NULL || strstr(s, "..") != NULL) {
+		buf_printf(why, "\"%s\" must not contain '/', '\\', '[', ']' or '..' "
+		    "(it names a datastore folder)", s);
+		return -1;
+	}
+	for (; *s != '\0'; s++)
+		if (iscntrl((unsigned char)*s)) {
+			buf_printf(why, "contains a control character");
+			return -1;
+		}
+	return 0;
+}
+
+static int
+cfg_check_readable(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *path = cfg_str(cfg, o);
+
+	if (access(path, R_OK) != 0) {
+		buf_printf(why, "cannot read %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* libcurl's proxy syntax: [scheme://][user:password@]host[:port]. */
+static int
+cfg_check_proxy(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	static const char *const schemes[] = { "http", "https", "socks4",
+	    "socks4a", "socks5", "socks5h", NULL };
+	const char *s = cfg_str(cfg, o), *sep = strstr(s, "://");
+
+	if (sep != NULL) {
+		size_t n = (size_t)(sep - s);
+		int i;
+		for (i = 0; schemes[i] != NULL; i++)
+			if (strlen(schemes[i]) == n && !strncmp(s, schemes[i], n))
+				break;
+		if (schemes[i] == NULL) {
+			buf_printf(why, "unsupported proxy scheme \"%.*s\" (expected "
+			    "http, https, socks4, socks4a, socks5 or socks5h)",
+			    (int)n, s);
+			return -1;
+		}
+		s = sep + 3;
+	}
+	if (*s == '\0' || *s == ':' || *s == '@') {
+		buf_printf(why, "the proxy has no host name");
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_check_bootstrap(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	char *copy = xstrdup(cfg_str(cfg, o)), *tok, *save = NULL;
+	int rc = 0, n = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok != NULL;
+	    tok = strtok_r(NULL, ",", &save)) {
+		char *colon = strrchr(tok, ':'), *end;
+		long port;
+
+		while (isspace((unsigned char)*tok))
+			tok++;
+		if (colon == NULL || colon == tok) {
+			buf_printf(why, "\"%s\" is not host:port", tok);
+			rc = -1;
+			goto out;
+		}
+		port = strtol(colon + 1, &end, 10);
+		if (*end != '\0' || port < 1 || port > 65535) {
+			buf_printf(why, "\"%s\" has an invalid port", tok);
+			rc = -1;
+			goto out;
+		}
+		n++;
+	}
+	if (n == 0) {
+		buf_printf(why, "no broker given");
+		rc = -1;
+	}
+out:
+	free(copy);
+	return rc;
+}
+
+static int
+cfg_check_clusters(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const struct cfg_strlist *l = cfg_cfield(cfg, o);
+
+	if (l->n == 0) {
+		buf_printf(why, "at least one cluster is required");
+		return -1;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		if (l->v[i][0] == '\0') {
+			buf_printf(why, "cluster names must not be empty");
+			return -1;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(l->v[i], l->v[j])) {
+				buf_printf(why, "cluster \"%s\" is listed twice", l->v[i]);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+/* Kafka's legal topic names: [a-zA-Z0-9._-], 1 to 249 characters. */
+static int
+cfg_check_topic(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o);
+	size_t n = strlen(s);
+
+	if (n == 0 || n > 249 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n ||
+	    !strcmp(s, ".") || !strcmp(s, "..")) {
+		buf_printf(why, "\"%s\" is not a legal Kafka topic name "
+		    "(letters, digits, '.', '_' and '-', at most 249)", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- apply hooks ---- */
+
+static void
+cfg_apply_debug(const struct cfg *cfg)
+{
+	log_set_level(cfg->def.debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+}
+
+static void
+cfg_apply_log_file(const struct cfg *cfg)
+{
+	if (log_set_file(cfg->def.log_file) < 0)
+		log_warn("cannot open log file %s", cfg->def.log_file);
+}
+
+void
+cfg_apply(const struct cfg *cfg)
+{
+	for (size_t i = 0; i < CFG_NOPTS; i++)
+		if (cfg_table[i].apply != NULL)
+			cfg_table[i].apply(cfg);
+}
+
+/* ---- printing ---- */
+
+static void
+cfg_print_quoted(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\x%02x", c);
+		else
+			fputc(c, out);
+	}
+	fputc('"', out);
+}
+
+static bool
+cfg_key_is_secret(const char *key)
+{
+	return strstr(key, "password") != NULL || strstr(key, "secret") != NULL ||
+	    strstr(key, "token") != NULL || strstr(key, "key") != NULL;
+}
+
+/*
+ * Mask the password of a libpq conninfo ("password=x"), of a URI
+ * ("scheme://user:password@host") or of a proxy URL.  Caller frees.
+ */
+static char *
+cfg_mask_conninfo(const char *s)
+{
+	struct buf b = BUF_INIT;
+	const char *p, *at, *colon;
+
+	if ((p = strstr(s, "://")) != NULL) {
+		p += 3;
+		at = strchr(p, '@');
+		colon = strchr(p, ':');
+		if (at != NULL && colon != NULL && colon < at) {
+			buf_append(&b, s, (size_t)(colon - s) + 1);
+			buf_puts(&b, "********");
+			p = at;
+		} else {
+			p = s;
+		}
+		/* query parameters may carry password=... too */
+		const char *q = strstr(p, "password=");
+		if (q != NULL) {
+			buf_append(&b, p, (size_t)(q - p) + 9);
+			buf_puts(&b, "********");
+			q += 9;
+			q += strcspn(q, "&");
+			buf_puts(&b, q);
+		} else {
+			buf_puts(&b, p);
+		}
+		return buf_steal(&b);
+	}
+	p = s;
+	while ((at = strstr(p, "password")) != NULL) {
+		const char *eq = at + 8;
+		while (*eq == ' ')
+			eq++;
+		if (*eq != '=' || (at != s && !isspace((unsigned char)at[-1]))) {
+			buf_append(&b, p, (size_t)(at - p) + 8);
+			p = at + 8;
+			continue;
+		}
+		buf_append(&b, p, (size_t)(eq - p) + 1);
+		buf_puts(&b, "********");
+		eq++;
+		while (*eq == ' ')
+			eq++;
+		if (*eq == '\'') {
+			for (eq++; *eq != '\0' && *eq != '\''; eq++)
+				if (*eq == '\\' && eq[1] != '\0')
+					eq++;
+			if (*eq == '\'')
+				eq++;
+		} else {
+			eq += strcspn(eq, " \t\n");
+		}
+		p = eq;
+	}
+	buf_puts(&b, p);
+	return buf_steal(&b);
+}
+
+static void
+cfg_print_value(FILE *out, const struct cfg *cfg, const struct cfg_opt *o)
+{
+	const void *f = cfg_cfield(cfg, o);
+
+	switch (o->type) {
+	case CFG_STR: {
+		const char *s = *(char *const *)f;
+		if (s == NULL) {
+			fputs("null", out);
+		} else if (o->flags & CFG_CONNINFO) {
+			char *m = cfg_mask_conninfo(s);
+			cfg_print_quoted(out, m);
+			free(m);
+		} else if (o->flags & CFG_SECRET) {
+			fputs("\"********\"", out);
+		} else {
+			cfg_print_quoted(out, s);
+		}
+		break;
+	}
+	case CFG_BOOL:
+		fputs(*(const bool *)f ? "true" : "false", out);
+		break;
+	case CFG_INT:
+		fprintf(out, "%d", *(const int *)f);
+		break;
+	case CFG_DOUBLE:
+		fprintf(out, "%g", *(const double *)f);
+		break;
+	case CFG_STRLIST: {
+		const struct cfg_strlist *l = f;
+		fputc('[', out);
+		for (size_t i = 0; i < l->n; i++) {
+			if (i > 0)
+				fputs(", ", out);
+			cfg_print_quoted(out, l->v[i]);
+		}
+		fputc(']', out);
+		break;
+	}
+	case CFG_MAP: {
+		const struct cfg_map *m = f;
+		fputc('{', out);
+		for (size_t i = 0; i < m->n; i++) {
+			if (i > 0)
+				fputs(", ", out);
+			cfg_print_quoted(out, m->v[i].key);
+			fputs(": ", out);
+			if (cfg_key_is_secret(m->v[i].key))
+				fputs("\"********\"", out);
+			else
+				cfg_print_quoted(out, m->v[i].value);
+		}
+		fputc('}', out);
+		break;
+	}
+	}
+}
+
+void
+cfg_print(const struct cfg *cfg, FILE *out)
+{
+	fprintf(out, "# effective configuration of %s (secrets masked)\n",
+	    cfg->path != NULL ? cfg->path : "(none)");
+	for (int s = 0; cfg_sections[s] != NULL; s++) {
+		fprintf(out, "%s:\n", cfg_sections[s]);
+		for (size_t i = 0; i < CFG_NOPTS; i++) {
+			if (strcmp(cfg_table[i].section, cfg_sections[s]) != 0)
+				continue;
+			fprintf(out, "  %s: ", cfg_table[i].name);
+			cfg_print_value(out, cfg, &cfg_table[i]);
+			fputc('\n', out);
+		}
+	}
+}
+
+char *
+cfg_warnings(const struct cfg *cfg)
+{
+	struct buf b = BUF_INIT;
+
+	if (cfg->vmware.insecure && cfg->vmware.ca_file != NULL)
+		buf_printf(&b, "vmware.insecure is ignored because vmware.ca_file "
+		    "is set (as in nova)\n");
+	else if (cfg->vmware.insecure)
+		buf_printf(&b, "vmware.insecure is true: the vCenter TLS "
+		    "certificate will not be verified\n");
+	if (cfg->glance.insecure && cfg->glance.cafile == NULL)
+		buf_printf(&b, "glance.insecure is true: the image service's TLS "
+		    "certificate will not be verified\n");
+	if (cfg->health.token == NULL)
+		buf_printf(&b, "health.token is not set: operator endpoints that "
+		    "change state are disabled\n");
+	if (b.len == 0) {
+		buf_free(&b);
+		return NULL;
+	}
+	return buf_steal(&b);
+}

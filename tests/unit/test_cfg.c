@@ -1,0 +1,377 @@
+/*
+ * test_cfg.c - the YAML configuration loader: types, defaults, bounds,
+ * unknown and missing options, secrets, and FILE:LINE:COLUMN in errors.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "agent/cfg.h"
+
+#define BASE_VMWARE \
+	"vmware:\n" \
+	"  host_ip: vc.example.org\n" \
+	"  host_username: administrator@vsphere.local\n" \
+	"  host_password: s3cr3t-PW\n" \
+	"  cluster_name: Cluster1\n"
+#define BASE_REST \
+	"kafka:\n" \
+	"  bootstrap_servers: 127.0.0.1:9092\n" \
+	"database:\n" \
+	"  connection: host=/run/pg dbname=vcagent user=vc password=dbpw\n"
+#define BASE BASE_VMWARE BASE_REST
+
+static struct cfg *
+load(const char *text, char **errors)
+{
+	return cfg_load_string("t.yaml", text, strlen(text), errors);
+}
+
+/* Load TEXT, expect failure, and expect NEEDLE in the errors. */
+static void
+expect_error(const char *text, const char *needle)
+{
+	char *errors = NULL;
+	struct cfg *cfg = load(text, &errors);
+
+	if (cfg != NULL) {
+		cfg_free(cfg);
+		fail_msg("expected an error containing \"%s\"", needle);
+	}
+	assert_non_null(errors);
+	if (strstr(errors, needle) == NULL)
+		fail_msg("expected \"%s\" in:\n%s", needle, errors);
+	free(errors);
+}
+
+static char *
+print_to_string(const struct cfg *cfg)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	cfg_print(cfg, f);
+	fclose(f);
+	return out;
+}
+
+static void
+test_minimal_and_defaults(void **state)
+{
+	char *errors = NULL;
+	struct cfg *cfg = load(BASE, &errors);
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_null(errors);
+	assert_string_equal(cfg->vmware.host_ip, "vc.example.org");
+	assert_int_equal(cfg->vmware.host_port, 443);
+	assert_false(cfg->vmware.insecure);
+	assert_true(cfg->vmware.use_linked_clone);
+	assert_int_equal(cfg->vmware.api_retry_count, 10);
+	assert_int_equal(cfg->vmware.maximum_objects, 100);
+	assert_true(cfg->vmware.task_poll_interval > 0.49 &&
+	    cfg->vmware.task_poll_interval < 0.51);
+	assert_string_equal(cfg->vmware.vlan_interface, "vmnic0");
+	assert_null(cfg->vmware.cache_prefix);
+	assert_false(cfg->vmware.auto_answer);
+	assert_int_equal(cfg->vmware.cluster_name.n, 1);
+	assert_string_equal(cfg->vmware.cluster_name.v[0], "Cluster1");
+	assert_int_equal(cfg->image_cache.manager_interval, 2400);
+	assert_string_equal(cfg->image_cache.subdirectory_name, "_base");
+	assert_true(cfg->image_cache.remove_unused_base_images);
+	assert_int_equal(cfg->image_cache.remove_unused_original_minimum_age_seconds, 86400);
+	assert_int_equal(cfg->def.reserved_host_memory_mb, 512);
+	assert_int_equal(cfg->def.max_concurrent_builds, 10);
+	assert_string_equal(cfg->kafka.group_id, "vcagent");
+	assert_string_equal(cfg->kafka.request_topic, "vcagent.requests");
+	assert_string_equal(cfg->health.bind_host, "127.0.0.1");
+	assert_string_equal(cfg->path, "t.yaml");
+	cfg_free(cfg);
+}
+
+static void
+test_types_and_lists(void **state)
+{
+	char *errors = NULL;
+	struct cfg *cfg = load(BASE_REST
+	    "vmware:\n"
+	    "  host_ip: 10.0.0.1\n"
+	    "  host_port: 8443\n"
+	    "  host_username: u\n"
+	    "  host_password: p\n"
+	    "  insecure: yes\n"
+	    "  cluster_name: [C1, \"C 2\"]\n"
+	    "  task_poll_interval: 1.25\n"
+	    "  cache_prefix: node1\n"
+	    "image_cache:\n"
+	    "  remove_unused_base_images: false\n"
+	    "glance:\n"
+	    "  api_servers:\n"
+	    "    - http://127.0.0.1:9292\n"
+	    "    - http://127.0.0.2:9292\n"
+	    "DEFAULT:\n"
+	    "  debug: ~\n"
+	    "  ram_allocation_ratio: 1.5\n", &errors);
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_int_equal(cfg->vmware.host_port, 8443);
+	assert_true(cfg->vmware.insecure);
+	assert_int_equal(cfg->vmware.cluster_name.n, 2);
+	assert_string_equal(cfg->vmware.cluster_name.v[1], "C 2");
+	assert_true(cfg->vmware.task_poll_interval == 1.25);
+	assert_string_equal(cfg->vmware.cache_prefix, "node1");
+	assert_false(cfg->image_cache.remove_unused_base_images);
+	assert_int_equal(cfg->glance.api_servers.n, 2);
+	assert_string_equal(cfg->glance.api_servers.v[1], "http://127.0.0.2:9292");
+	assert_false(cfg->def.debug);		/* explicit null keeps the default */
+	assert_true(cfg->def.ram_allocation_ratio == 1.5);
+	cfg_free(cfg);
+}
+
+static void
+test_unknown_option_has_position(void **state)
+{
+	(void)state;
+	/* line 6, column 3: the key "host_ipp" */
+	expect_error(BASE_REST
+	    "vmware:\n"
+	    "  host_ipp: x\n", "t.yaml:6:3: vmware.host_ipp: unknown option");
+	expect_error(BASE "nova:\n  x: 1\n", "t.yaml:10:1: nova: unknown section");
+}
+
+static void
+test_wrong_types(void **state)
+{
+	(void)state;
+	expect_error(BASE "health:\n  bind_port: eighty\n",
+	    "t.yaml:11:14: health.bind_port: expected an integer, got \"eighty\"");
+	expect_error(BASE "image_cache:\n  remove_unused_base_images: maybe\n",
+	    "t.yaml:11:30: image_cache.remove_unused_base_images: expected true or false");
+	expect_error(BASE "DEFAULT:\n  max_concurrent_builds: [1]\n",
+	    "DEFAULT.max_concurrent_builds: expected a scalar, got a list");
+	expect_error(BASE "kafka:\n  properties: x\n", "kafka: section appears twice");
+	expect_error(BASE_VMWARE "kafka:\n  bootstrap_servers: a:1\n  properties: x\n"
+	    "database:\n  connection: x\n",
+	    "t.yaml:8:15: kafka.properties: expected a mapping, got a scalar");
+	expect_error("- a\n- b\n", "t.yaml:1:1: the configuration must be a mapping");
+}
+
+static void
+test_ranges(void **state)
+{
+	(void)state;
+	expect_error(BASE_REST
+	    "vmware:\n"
+	    "  host_ip: a\n  host_username: u\n  host_password: p\n  cluster_name: c\n"
+	    "  host_port: 70000\n",
+	    "t.yaml:10:14: vmware.host_port: 70000 is out of range [1, 65535]");
+	expect_error(BASE "DEFAULT:\n  cpu_allocation_ratio: 0\n",
+	    "DEFAULT.cpu_allocation_ratio: 0 is out of range");
+	expect_error(BASE "DEFAULT:\n  reserved_host_memory_mb: 99999999999\n",
+	    "DEFAULT.reserved_host_memory_mb: 99999999999 is out of range");
+}
+
+static void
+test_required(void **state)
+{
+	(void)state;
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n",
+	    "t.yaml:5:1: vmware.host_username: required option is missing");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n",
+	    "vmware.cluster_name: required option is missing");
+	expect_error("", "kafka.bootstrap_servers: required option is missing");
+}
+
+static void
+test_duplicates_and_syntax(void **state)
+{
+	(void)state;
+	expect_error(BASE "health:\n  bind_port: 1\n  bind_port: 2\n",
+	    "t.yaml:12:3: health.bind_port: set twice (first at line 11)");
+	expect_error(BASE "health:\n  bind_port: [1\n",
+	    "t.yaml:12:1: YAML syntax error");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: [a, a]\n",
+	    "vmware.cluster_name: cluster \"a\" is listed twice");
+}
+
+static void
+test_checks(void **state)
+{
+	(void)state;
+	expect_error(BASE "vmware:\n  datastore_regex: \"(\"\n", "section appears twice");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"(ds\"\n",
+	    "t.yaml:10:20: vmware.datastore_regex: invalid regular expression");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  cache_prefix: a/b\n",
+	    "vmware.cache_prefix: \"a/b\" must not contain");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  proxy: ftp://p:1\n",
+	    "vmware.proxy: unsupported proxy scheme \"ftp\"");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  ca_file: /nonexistent/ca.pem\n",
+	    "vmware.ca_file: cannot read /nonexistent/ca.pem");
+	expect_error(BASE_VMWARE "kafka:\n  bootstrap_servers: localhost\n"
+	    "database:\n  connection: x\n",
+	    "kafka.bootstrap_servers: \"localhost\" is not host:port");
+	expect_error(BASE "glance:\n  insecure: true\n  num_retries: -1\n",
+	    "glance.num_retries: -1 is out of range");
+}
+
+static void
+test_secret_from_env_and_file(void **state)
+{
+	char path[] = "/tmp/vcagent-secret-XXXXXX", *errors = NULL, *printed;
+	struct cfg *cfg;
+	int fd = mkstemp(path);
+
+	(void)state;
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "from-file-pw\n", 13), 13);
+	close(fd);
+	setenv("VCAGENT_TEST_DBCONN", "host=/x dbname=d password=envpw", 1);
+	char *text = NULL;
+	assert_true(asprintf(&text, BASE_REST
+	    "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: {file: %s}\n  cluster_name: c\n"
+	    "health:\n  token: {env: VCAGENT_TEST_DBCONN}\n", path) > 0);
+	cfg = load(text, &errors);
+	free(text);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->vmware.host_password, "from-file-pw");
+	assert_string_equal(cfg->health.token, "host=/x dbname=d password=envpw");
+
+	/* printing masks every secret */
+	printed = print_to_string(cfg);
+	assert_null(strstr(printed, "from-file-pw"));
+	assert_null(strstr(printed, "envpw"));
+	assert_null(strstr(printed, "dbpw"));
+	assert_non_null(strstr(printed, "host_password: \"********\""));
+	assert_non_null(strstr(printed,
+	    "connection: \"host=/run/pg dbname=vcagent user=vc password=********\""));
+	free(printed);
+	cfg_free(cfg);
+	unlink(path);
+
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: {env: VCAGENT_TEST_UNSET_VAR}\n  cluster_name: c\n",
+	    "t.yaml:8:24: vmware.host_password: environment variable "
+	    "VCAGENT_TEST_UNSET_VAR is not set");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: {file: /nonexistent/pw}\n  cluster_name: c\n",
+	    "vmware.host_password: cannot read secret file /nonexistent/pw");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: {vault: x}\n  cluster_name: c\n",
+	    "unknown secret source \"vault\"");
+	/* a non-secret option cannot come from a file */
+	expect_error(BASE "health:\n  bind_host: {file: /etc/hostname}\n",
+	    "health.bind_host: expected a scalar, got a mapping");
+}
+
+static void
+test_secret_never_in_errors(void **state)
+{
+	char *errors = NULL;
+	struct cfg *cfg;
+
+	(void)state;
+	/* a secret of the wrong shape: the message names the option only */
+	cfg = load(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: [hunter2]\n  cluster_name: c\n", &errors);
+	assert_null(cfg);
+	assert_non_null(strstr(errors, "vmware.host_password"));
+	assert_null(strstr(errors, "hunter2"));
+	free(errors);
+}
+
+static void
+test_uri_password_masked(void **state)
+{
+	char *errors = NULL, *printed;
+	struct cfg *cfg = load(BASE_VMWARE "kafka:\n  bootstrap_servers: a:1\n"
+	    "  properties:\n    sasl.password: kpw\n    linger.ms: \"5\"\n"
+	    "database:\n  connection: postgresql://vc:uripw@db:5432/vcagent\n"
+	    "health:\n  token: tok\n", &errors);
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_int_equal(cfg->kafka.properties.n, 2);
+	assert_string_equal(cfg->kafka.properties.v[1].key, "linger.ms");
+	printed = print_to_string(cfg);
+	assert_null(strstr(printed, "uripw"));
+	assert_null(strstr(printed, "kpw"));
+	assert_null(strstr(printed, "tok\""));
+	assert_non_null(strstr(printed, "postgresql://vc:********@db:5432/vcagent"));
+	assert_non_null(strstr(printed, "\"linger.ms\": \"5\""));
+	free(printed);
+	cfg_free(cfg);
+}
+
+static void
+test_all_errors_reported(void **state)
+{
+	char *errors = NULL;
+	struct cfg *cfg = load(BASE "health:\n  bind_port: x\n  bind_host: [a]\n"
+	    "  nope: 1\n", &errors);
+	int lines = 0;
+
+	(void)state;
+	assert_null(cfg);
+	for (char *p = errors; *p != '\0'; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 3);
+	free(errors);
+}
+
+static void
+test_sample_config_loads(void **state)
+{
+	const char *src = getenv("VCAGENT_SRC");
+	char *path, *errors = NULL;
+	struct cfg *cfg;
+
+	(void)state;
+	assert_true(asprintf(&path, "%s/etc/vcagent.yaml", src ? src : ".") > 0);
+	setenv("VCAGENT_VMWARE_PASSWORD", "sample", 1);
+	cfg = cfg_load(path, &errors);
+	if (cfg == NULL)
+		fail_msg("%s does not load:\n%s", path, errors);
+	assert_string_equal(cfg->vmware.host_password, "sample");
+	cfg_free(cfg);
+	free(path);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_and_defaults),
+		cmocka_unit_test(test_types_and_lists),
+		cmocka_unit_test(test_unknown_option_has_position),
+		cmocka_unit_test(test_wrong_types),
+		cmocka_unit_test(test_ranges),
+		cmocka_unit_test(test_required),
+		cmocka_unit_test(test_duplicates_and_syntax),
+		cmocka_unit_test(test_checks),
+		cmocka_unit_test(test_secret_from_env_and_file),
+		cmocka_unit_test(test_secret_never_in_errors),
+		cmocka_unit_test(test_uri_password_masked),
+		cmocka_unit_test(test_all_errors_reported),
+		cmocka_unit_test(test_sample_config_loads),
+	};
+
+	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
+}
