@@ -1,0 +1,392 @@
+// Command vcsim-launcher runs VMware's vCenter simulator (the govmomi 0.24.2
+// "simulator" library shipped by Debian 12) as a test peer for vcagent.
+//
+// It builds a VPX inventory model, serves it over TLS on a loopback address
+// with a freshly generated self-signed certificate, writes an env file that
+// tells tests how to reach it, and serves until SIGTERM or SIGINT.
+//
+// Besides the simulator's own endpoints (/sdk, /folder, /nfc, ...) it serves a
+// small control interface for tests under /ctl/ on the same server:
+//
+//	GET  /ctl/healthz                        200 "ok"
+//	POST /ctl/status?code=503&count=N        the next N SOAP requests (/sdk, /sdk/vimService)
+//	                                         get a bare HTTP status; code=200 or count=0 clears
+//	POST /ctl/disable?moid=vm-42&method=M    calls of M on that entity get a MethodDisabled fault
+//	POST /ctl/enable?moid=vm-42&method=M     undo /ctl/disable (optional &type=VirtualMachine)
+//	POST /ctl/idle-timeout?d=2s              change simulator.SessionIdleTimeout (0: never expire)
+//
+// Answers are 200 "ok\n", or 4xx with a one-line reason.
+//
+// SOAP requests pass through peer.serveSDK before the simulator sees them:
+// that is the place to intercept methods the simulator lacks (asynchronous
+// tasks, VM questions and AnswerVM, ...).
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// neverExpire stands for "no idle timeout" once sessions are being watched:
+// the simulator's per-session watcher re-arms its timer with the current
+// SessionIdleTimeout, and a 0 there would expire every watched session at once.
+const neverExpire = 100 * 365 * 24 * time.Hour
+
+// peer holds the simulator service and the test hooks in front of it.
+type peer struct {
+	svc *simulator.Service
+
+	mu          sync.Mutex // guards statusCode, statusCount and SessionIdleTimeout writes
+	statusCode  int        // bare HTTP status for the next statusCount SOAP requests
+	statusCount int
+}
+
+func main() {
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+
+	listen := flag.String("listen", "127.0.0.1:0", "loopback IP:port to listen on")
+	dc := flag.Int("dc", 1, "datacenters")
+	cluster := flag.Int("cluster", 1, "clusters per datacenter")
+	host := flag.Int("host", 3, "hosts per cluster")
+	standalone := flag.Int("standalone", 1, "standalone hosts per datacenter")
+	vm := flag.Int("vm", 2, "VMs per cluster and per standalone host (per resource pool)")
+	ds := flag.Int("ds", 1, "datastores (mounted on every host)")
+	pg := flag.Int("pg", 1, "distributed port groups per datacenter")
+	user := flag.String("username", "", "only this user may log in (with -password); default: any non-empty user/password")
+	pass := flag.String("password", "", "password for -username")
+	idle := flag.Duration("idle-timeout", 0, "session idle timeout (0: sessions never expire)")
+	envFile := flag.String("env", "", "write KEY=VALUE lines for clients to this file (CA file next to it)")
+	flag.Parse()
+
+	if flag.NArg() > 0 {
+		log.Fatalf("unexpected arguments: %q", flag.Args())
+	}
+	ip, err := loopbackIP(*listen)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if *dc < 1 || *cluster < 0 || *host < 0 || *standalone < 0 || *vm < 0 || *ds < 1 || *pg < 0 || *idle < 0 {
+		log.Fatal("bad model size: need -dc >= 1, -ds >= 1 and no negative counts")
+	}
+	if (*user == "") != (*pass == "") {
+		log.Fatal("-username and -password go together")
+	}
+	for _, s := range []string{*user, *pass} {
+		if !shellSafe(s) {
+			log.Fatalf("credentials may only use letters, digits and @._+-!%%,:=/^ (env file is sourced unquoted)")
+		}
+	}
+
+	// The model creates its datastores as directories under $TMPDIR.
+	start := time.Now()
+	model := simulator.VPX()
+	model.Datacenter = *dc
+	model.Cluster = *cluster
+	model.ClusterHost = *host
+	model.Host = *standalone
+	model.Machine = *vm
+	model.Datastore = *ds
+	model.Portgroup = *pg
+	if err := model.Create(); err != nil {
+		model.Remove()
+		log.Fatalf("creating model: %v", err)
+	}
+	simulator.SessionIdleTimeout = *idle
+
+	cert, certPEM, err := newCertificate(ip)
+	if err != nil {
+		model.Remove()
+		log.Fatalf("creating TLS certificate: %v", err)
+	}
+
+	p := &peer{svc: model.Service}
+	mux := http.NewServeMux()
+	p.mount(mux, ip)
+
+	// Service.Listen.User nil means "any non-empty user/password logs in";
+	// a set one means exactly those credentials (see SessionManager.validLogin).
+	login := simulator.DefaultLogin // user "user", password "pass": any non-empty pair works
+	model.Service.Listen = &url.URL{Host: *listen}
+	if *user != "" {
+		login = url.UserPassword(*user, *pass)
+		model.Service.Listen.User = login
+	}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	model.Service.ServeMux = mux // NewServer adds the simulator's handlers to ours
+	server := model.Service.NewServer()
+
+	password, _ := login.Password()
+	base := *server.URL
+	base.User, base.Path = nil, ""
+	if *envFile != "" {
+		caFile := filepath.Join(filepath.Dir(*envFile), "ca.pem")
+		if err := writeFileAtomic(caFile, certPEM); err != nil {
+			log.Fatal(err)
+		}
+		env := fmt.Sprintf("VCSIM_URL=%s/sdk\nVCSIM_HOST=%s\nVCSIM_PORT=%s\nVCSIM_USER=%s\nVCSIM_PASSWORD=%s\nVCSIM_CA_FILE=%s\nVCSIM_CTL=%s/ctl\n",
+			base.String(), base.Hostname(), base.Port(), login.Username(), password, caFile, base.String())
+		if err := writeFileAtomic(*envFile, []byte(env)); err != nil {
+			log.Fatal(err)
+		}
+	}
+	log.Printf("serving %s/sdk (dc=%d cluster=%d host=%d standalone=%d vm=%d ds=%d pg=%d) tmpdir=%s, ready in %v",
+		base.String(), *dc, *cluster, *host, *standalone, *vm, *ds, *pg, os.TempDir(), time.Since(start).Round(time.Millisecond))
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	log.Printf("got %v, shutting down", <-sig)
+
+	// Close waits for outstanding requests (a long WaitForUpdatesEx, say):
+	// give them a moment, then remove the datastore directories regardless.
+	closed := make(chan struct{})
+	go func() { server.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(time.Second):
+		log.Print("requests still running after 1s; exiting anyway")
+	}
+	model.Remove()
+	os.Exit(0)
+}
+
+// loopbackIP checks that listen is a loopback IP:port and returns the IP.
+func loopbackIP(listen string) (net.IP, error) {
+	h, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return nil, fmt.Errorf("-listen %q: %v", listen, err)
+	}
+	ip := net.ParseIP(h)
+	if ip == nil || !ip.IsLoopback() {
+		return nil, fmt.Errorf("-listen %q: need a loopback IP address such as 127.0.0.1 or [::1]", listen)
+	}
+	return ip, nil
+}
+
+// shellSafe reports whether s can appear unquoted in a sourced env file.
+func shellSafe(s string) bool {
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("@._+-!%,:=/^", c)) {
+			return false
+		}
+	}
+	return true
+}
+
+// newCertificate makes a self-signed ECDSA certificate for the loopback
+// addresses. (The simulator's built-in test certificate has a 1024-bit RSA
+// key, which OpenSSL 3 rejects at its default security level.)
+func newCertificate(ip net.IP) (tls.Certificate, []byte, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 64))
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	ips := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
+	if !ip.Equal(ips[0]) && !ip.Equal(ips[1]) {
+		ips = append(ips, ip)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: "vcsim test peer"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(10 * 365 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true, // self-signed: clients trust it directly as their CA file
+		IPAddresses:           ips,
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, certPEM, nil
+}
+
+// writeFileAtomic writes data to name via a temporary file and a rename, so
+// a reader polling for name never sees it half written.
+func writeFileAtomic(name string, data []byte) error {
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
+
+// mount registers the control handlers and the SOAP hook on mux, before the
+// simulator adds its own handlers.
+//
+// The simulator registers the generic patterns "/sdk" and "/sdk/vimService"
+// itself and panics on duplicates, so the hook uses host-specific patterns
+// (ServeMux prefers them, ignoring the port): requests addressed to the
+// loopback names below reach serveSDK first. Our clients use VCSIM_URL, whose
+// host is one of them.
+func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
+	hosts := []string{"127.0.0.1", "localhost", "::1"}
+	if s := ip.String(); s != hosts[0] && s != hosts[2] {
+		hosts = append(hosts, s)
+	}
+	for _, h := range hosts {
+		mux.HandleFunc(h+"/sdk", p.serveSDK)
+		mux.HandleFunc(h+"/sdk/vimService", p.serveSDK)
+	}
+	mux.HandleFunc("/ctl/healthz", func(w http.ResponseWriter, r *http.Request) { ok(w) })
+	mux.HandleFunc("/ctl/status", post(p.ctlStatus))
+	mux.HandleFunc("/ctl/disable", post(func(w http.ResponseWriter, r *http.Request) { p.ctlMethod(w, r, true) }))
+	mux.HandleFunc("/ctl/enable", post(func(w http.ResponseWriter, r *http.Request) { p.ctlMethod(w, r, false) }))
+	mux.HandleFunc("/ctl/idle-timeout", post(p.ctlIdleTimeout))
+}
+
+// serveSDK runs the test hooks for a SOAP request, then hands it to the simulator.
+func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	code := 0
+	if p.statusCount > 0 {
+		p.statusCount--
+		code = p.statusCode
+	}
+	p.mu.Unlock()
+	if code != 0 {
+		w.WriteHeader(code)
+		return
+	}
+	p.svc.ServeSDK(w, r)
+}
+
+func ok(w http.ResponseWriter) { fmt.Fprint(w, "ok\n") }
+
+// post wraps a control handler that changes state: POST only.
+func post(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// ctlStatus: POST /ctl/status?code=503&count=N (count defaults to 1).
+func (p *peer) ctlStatus(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	code, err := strconv.Atoi(q.Get("code"))
+	if err != nil || code < 200 || code > 599 {
+		http.Error(w, "code must be an HTTP status 200..599", http.StatusBadRequest)
+		return
+	}
+	count := 1
+	if s := q.Get("count"); s != "" {
+		if count, err = strconv.Atoi(s); err != nil || count < 0 {
+			http.Error(w, "count must be a number >= 0", http.StatusBadRequest)
+			return
+		}
+	}
+	if code == http.StatusOK {
+		count = 0
+	}
+	p.mu.Lock()
+	p.statusCode, p.statusCount = code, count
+	p.mu.Unlock()
+	ok(w)
+}
+
+// ctlMethod: POST /ctl/disable or /ctl/enable ?moid=MOID&method=NAME[&type=TYPE].
+// NAME is the SOAP method name (PowerOffVM_Task); the simulator matches
+// DisabledMethod entries against its Go method names (PowerOffVMTask), so that
+// is the form stored in the entity's disabledMethod property.
+func (p *peer) ctlMethod(w http.ResponseWriter, r *http.Request, disable bool) {
+	q := r.URL.Query()
+	moid, kind, method := q.Get("moid"), q.Get("type"), q.Get("method")
+	if moid == "" || method == "" {
+		http.Error(w, "need moid and method", http.StatusBadRequest)
+		return
+	}
+	var obj mo.Entity
+	for _, e := range simulator.Map.All(kind) {
+		if e.Entity().Self.Value == moid {
+			obj = e
+			break
+		}
+	}
+	if obj == nil {
+		http.Error(w, "no managed entity "+moid, http.StatusNotFound)
+		return
+	}
+	name := strings.ToUpper(method[:1]) + method[1:]
+	if strings.HasSuffix(name, "_Task") {
+		name = strings.TrimSuffix(name, "_Task") + "Task"
+	}
+	if !reflect.ValueOf(obj).MethodByName(name).IsValid() {
+		http.Error(w, fmt.Sprintf("%s does not implement %s (vcsim answers MethodNotFound)", moid, method), http.StatusBadRequest)
+		return
+	}
+	// Same lock the simulator holds while running a method on the object;
+	// Map.Update assigns the new list and notifies property collectors.
+	simulator.Map.WithLock(obj, func() {
+		var list []string
+		for _, m := range obj.Entity().DisabledMethod {
+			if m != name {
+				list = append(list, m)
+			}
+		}
+		if disable {
+			list = append(list, name)
+		}
+		simulator.Map.Update(obj, []types.PropertyChange{{Name: "disabledMethod", Val: list}})
+	})
+	ok(w)
+}
+
+// ctlIdleTimeout: POST /ctl/idle-timeout?d=2s.
+//
+// The simulator watches a session only if SessionIdleTimeout was non-zero when
+// it logged in, and each watcher checks every SessionIdleTimeout (re-reading
+// it at each tick) whether the session was idle longer than that: a session
+// expires between d and 2d after its last call, and a new value reaches
+// sessions made before the change only at their watcher's next tick.
+func (p *peer) ctlIdleTimeout(w http.ResponseWriter, r *http.Request) {
+	d, err := time.ParseDuration(r.URL.Query().Get("d"))
+	if err != nil || d < 0 {
+		http.Error(w, "d must be a duration such as 2s or 0", http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	// The simulator reads the variable without a lock; this mutex only
+	// orders concurrent control requests.
+	if d == 0 && simulator.SessionIdleTimeout != 0 {
+		d = neverExpire
+	}
+	simulator.SessionIdleTimeout = d
+	ok(w)
+}
