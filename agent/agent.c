@@ -1,0 +1,174 @@
+/*
+ * agent.c - the daemon: connect to vCenter, find the configured clusters,
+ * then run the main loop with its periodic tick until told to stop.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "log.h"
+#include "xmalloc.h"
+
+struct agent *
+agent_new(struct cfg *cfg)
+{
+	struct agent *a = xcalloc(1, sizeof(*a));
+
+	a->cfg = cfg;
+	return a;
+}
+
+static void
+agent_clusters_free(struct agent *a)
+{
+	for (size_t i = 0; i < a->nclusters; i++) {
+		free(a->clusters[i].name);
+		free(a->clusters[i].nodename);
+	}
+	free(a->clusters);
+	a->clusters = NULL;
+	a->nclusters = 0;
+}
+
+void
+agent_free(struct agent *a)
+{
+	if (a == NULL)
+		return;
+	vcd_close(a->vc);
+	agent_clusters_free(a);
+	cfg_free(a->cfg);
+	free(a);
+}
+
+/* Match the configured cluster names against vCenter's clusters. */
+static int
+agent_find_clusters(struct agent *a)
+{
+	const struct cfg_strlist *want = &a->cfg->vmware.cluster_name;
+	struct vcd_cluster *found = NULL;
+	struct vcd_err err;
+	size_t nfound = 0;
+	char msg[800];
+	int missing = 0, ret = -1;
+
+	if (vcd_clusters_list(a->vc, &found, &nfound, &err) < 0) {
+		log_warnx("cannot list the clusters of %s: %s", a->cfg->vmware.host_ip,
+		    vcd_strerror(&err, msg, sizeof(msg)));
+		goto out;
+	}
+	agent_clusters_free(a);
+	a->clusters = xcalloc(want->n, sizeof(*a->clusters));
+	a->nclusters = want->n;
+	for (size_t i = 0; i < want->n; i++) {
+		struct agent_cluster *c = &a->clusters[i];
+		size_t j;
+
+		c->name = xstrdup(want->v[i]);
+		for (j = 0; j < nfound; j++)
+			if (strcmp(found[j].name, want->v[i]) == 0)
+				break;
+		if (j == nfound) {
+			log_warnx("cluster \"%s\" (vmware.cluster_name) was not found "
+			    "in vCenter %s", want->v[i], a->cfg->vmware.host_ip);
+			missing++;
+			continue;
+		}
+		c->ref = found[j].ref;
+		c->num_hosts = found[j].num_hosts;
+		c->nodename = xasprintf("%s.%s", c->ref.value,
+		    vcd_about(a->vc)->instance_uuid);
+		log_info("cluster \"%s\": %s, %d hosts, node %s", c->name,
+		    c->ref.value, c->num_hosts, c->nodename);
+	}
+	if (missing == 0)
+		log_info("serving %zu cluster(s) of %zu in vCenter %s", want->n,
+		    nfound, a->cfg->vmware.host_ip);
+	ret = 0;
+out:
+	vcd_clusters_free(found, nfound);
+	return ret;
+}
+
+int
+agent_connect(struct agent *a)
+{
+	const struct cfg *cfg = a->cfg;
+	struct vcd_options opt = {
+		.host = cfg->vmware.host_ip,
+		.port = cfg->vmware.host_port,
+		.username = cfg->vmware.host_username,
+		.password = cfg->vmware.host_password,
+		.ca_file = cfg->vmware.ca_file,
+		.insecure = cfg->vmware.insecure,
+		.proxy = cfg->vmware.proxy,
+		.connect_timeout = cfg->vmware.connect_timeout,
+		.call_timeout = cfg->vmware.call_timeout,
+		.api_retry_count = cfg->vmware.api_retry_count,
+	};
+	struct vcd_err err;
+	char msg[800];
+	const struct vcd_about *about;
+
+	if (vcd_connect(&opt, &a->vc, &err) < 0) {
+		log_warnx("cannot reach vCenter %s:%d: %s", cfg->vmware.host_ip,
+		    cfg->vmware.host_port, vcd_strerror(&err, msg, sizeof(msg)));
+		return -1;
+	}
+	about = vcd_about(a->vc);
+	log_info("connected to %s (%s %s, API %s, instance %s)",
+	    cfg->vmware.host_ip, about->name, about->version, about->api_version,
+	    about->instance_uuid);
+	if (strcmp(about->api_type, "VirtualCenter") != 0)
+		log_warnx("%s is a %s, not a vCenter: clusters may be missing",
+		    cfg->vmware.host_ip, about->api_type);
+	if (vcd_login(a->vc, &err) < 0) {
+		log_warnx("cannot log in to vCenter %s: %s", cfg->vmware.host_ip,
+		    vcd_strerror(&err, msg, sizeof(msg)));
+		return -1;
+	}
+	return agent_find_clusters(a);
+}
+
+/* The one place for periodic work; later issues hang their jobs here. */
+static void
+agent_cron(struct agent *a, unsigned long tick)
+{
+	(void)a;
+	(void)tick;
+}
+
+int
+agent_run(struct agent *a)
+{
+	const struct timespec period = { 0, 100 * 1000 * 1000 };	/* 100 ms */
+	unsigned long tick = 0;
+
+	while (!a->stop) {
+		if (a->reload) {
+			char *errors = NULL;
+			struct cfg *next;
+
+			a->reload = 0;
+			if ((next = cfg_load(a->cfg->path, &errors)) == NULL) {
+				log_warnx("reload of %s failed, keeping the running "
+				    "configuration:\n%s", a->cfg->path, errors);
+				free(errors);
+			} else {
+				cfg_free(a->cfg);
+				a->cfg = next;
+				cfg_apply(a->cfg);
+				log_info("configuration %s reloaded", a->cfg->path);
+			}
+		}
+		agent_cron(a, tick++);
+		nanosleep(&period, NULL);
+	}
+	log_info("shutting down");
+	return 0;
+}

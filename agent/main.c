@@ -1,0 +1,119 @@
+/*
+ * main.c - vcagent's command line.
+ *
+ *   vcagent [-d] -c FILE        run the agent
+ *   vcagent -n -c FILE          check FILE, print the effective configuration
+ *                               with secrets masked, exit 0 (valid) or 1
+ */
+#include "config.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <libxml/parser.h>
+
+#include "agent.h"
+#include "cfg.h"
+#include "log.h"
+
+#ifndef VCAGENT_CONF
+#define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
+#endif
+
+static struct agent *main_agent;
+
+static void
+usage(FILE *out)
+{
+	fprintf(out, "usage: vcagent [-dhnV] [-c file]\n"
+	    "  -c file  configuration file (default %s)\n"
+	    "  -d       debug logging\n"
+	    "  -n       check the configuration, print it (secrets masked), exit\n"
+	    "  -V       print the version\n", VCAGENT_CONF);
+}
+
+static void
+main_signal(int sig)
+{
+	if (main_agent == NULL)
+		return;
+	if (sig == SIGHUP)
+		main_agent->reload = 1;
+	else
+		main_agent->stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = VCAGENT_CONF;
+	struct cfg *cfg;
+	struct sigaction sa;
+	char *errors = NULL, *warnings;
+	int ch, check = 0, debug = 0, rc = 1;
+
+	log_init("vcagent", LOG_LVL_INFO);
+	while ((ch = getopt(argc, argv, "c:dhnV")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'd': debug = 1; break;
+		case 'n': check = 1; break;
+		case 'V': printf("vcagent %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 1;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 1;
+	}
+	if ((cfg = cfg_load(path, &errors)) == NULL) {
+		fputs(errors, stderr);
+		fprintf(stderr, "%s: configuration is not valid\n", path);
+		free(errors);
+		return 1;
+	}
+	if ((warnings = cfg_warnings(cfg)) != NULL) {
+		char *line, *save = NULL;
+		for (line = strtok_r(warnings, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			fprintf(stderr, "%s: warning: %s\n", path, line);
+		free(warnings);
+	}
+	if (check) {
+		cfg_print(cfg, stdout);
+		fprintf(stderr, "%s: configuration OK\n", path);
+		cfg_free(cfg);
+		return 0;
+	}
+	if (debug)
+		cfg->def.debug = true;
+	cfg_apply(cfg);
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	xmlInitParser();
+	main_agent = agent_new(cfg);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = main_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	log_info("vcagent %s starting with %s", PACKAGE_VERSION, path);
+	if (agent_connect(main_agent) < 0)
+		goto out;
+	rc = agent_run(main_agent);
+out:
+	agent_free(main_agent);
+	main_agent = NULL;
+	xmlCleanupParser();
+	curl_global_cleanup();
+	log_set_file(NULL);
+	return rc;
+}

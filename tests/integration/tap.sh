@@ -1,0 +1,38 @@
+# tap.sh - the few lines of TAP that the shell tests need.  Source it.
+tap_n=0
+tap_failed=0
+
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
+not_ok() {
+	tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_n - $*"
+}
+# check DESCRIPTION COMMAND...: one test case, passing when COMMAND succeeds.
+check() {
+	local desc=$1; shift
+	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+}
+# contains FILE TEXT: FILE has TEXT (fixed string); shows FILE when not.
+contains() {
+	if grep -qF -- "$2" "$1"; then return 0; fi
+	echo "# expected \"$2\" in $1:"; sed 's/^/#   /' "$1"; return 1
+}
+lacks() {
+	if ! grep -qF -- "$2" "$1"; then return 0; fi
+	echo "# did not expect \"$2\" in $1"; return 1
+}
+# wait_for FILE TEXT SECONDS
+wait_for() {
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	echo "# timed out waiting for \"$2\" in $1:"; sed 's/^/#   /' "$1"; return 1
+}
+tap_done() { echo "1..$tap_n"; exit 0; }
+
+VCAGENT_SRC=${VCAGENT_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+VCAGENT_BUILD=${VCAGENT_BUILD:-$VCAGENT_SRC}
+VCAGENT=$VCAGENT_BUILD/agent/vcagent
+export VCAGENT_SRC VCAGENT_BUILD

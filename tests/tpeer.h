@@ -1,0 +1,61 @@
+/*
+ * tpeer.h - start and stop the real test peers (vcsim, kafka, pg, glance)
+ * from a C test, through the scripts in tests/peers/.
+ *
+ * Ownership: tpeer_start() returns a set the caller owns and must release with
+ * tpeer_stop(), which stops every peer by PID and removes the state directory.
+ * Strings returned by tpeer_get() are borrowed from the set.
+ */
+#ifndef VC_TPEER_H
+#define VC_TPEER_H
+
+#include <sys/types.h>
+
+struct tpeer;
+
+/*
+ * Start the peers named in SPECS (NULL-terminated), each "name" or
+ * "name args...", e.g. "vcsim -cluster 2".  Returns NULL (after printing the
+ * peer's log on stderr) if one fails to start; those started are stopped.
+ */
+struct tpeer *tpeer_start(const char *const *specs);
+/* An environment value written by a peer (e.g. "VCSIM_URL"); NULL if absent. */
+const char *tpeer_get(const struct tpeer *t, const char *key);
+/* The state directory (a fresh temporary directory). */
+const char *tpeer_dir(const struct tpeer *t);
+/*
+ * Stop every peer and free T.  Returns 0 when each peer's process is gone and
+ * the state directory is removed, -1 otherwise.
+ */
+int tpeer_stop(struct tpeer *t);
+/*
+ * Run "tests/peers/NAME.sh VERB DIR ARGS" on this set, e.g. ("kafka", "ctl",
+ * "down 1"); ARGS is shell text.  Returns the exit code.
+ */
+int tpeer_script(const struct tpeer *t, const char *name, const char *verb,
+    const char *args);
+/*
+ * cmocka group fixtures: tpeer_setup() starts SPECS and keeps the set in
+ * *STATE; tpeer_stop_state() stops the peers (the set stays allocated) and
+ * returns tpeer_stop()'s verdict for a test to assert; tpeer_teardown()
+ * stops them if no test did, frees the set and always returns 0 (a safety
+ * net, not a check).
+ */
+int tpeer_setup(void **state, const char *const *specs);
+int tpeer_teardown(void **state);
+int tpeer_stop_state(void **state);
+/* 1 if PID is alive (a zombie is not). */
+int tpeer_alive(pid_t pid);
+
+#include "buf.h"
+
+/*
+ * One HTTP request with libcurl: METHOD URL, optional BODY of LEN bytes with
+ * CONTENT_TYPE, TLS verified against CA_FILE when given.  The answer's body
+ * is appended to RESP (may be NULL).  Returns the HTTP status, or -1 on a
+ * transport error.
+ */
+long tpeer_http(const char *method, const char *url, const void *body,
+    size_t len, const char *content_type, const char *ca_file, struct buf *resp);
+
+#endif
