@@ -1,0 +1,92 @@
+#!/bin/bash
+# test.sh - the whole test suite, from a fresh Debian 12 machine:
+#   1. install what is missing (scripts/deps.sh)
+#   2. build warning-free (-Wall -Wextra -Werror) in build/ and run every test
+#      (unit tests, and integration tests against the real peers)
+#   3. build again with AddressSanitizer + UBSan in build-asan/ and run every
+#      test again (LeakSanitizer on: a leak fails the test)
+#   4. check that "make dist" makes a tarball that configures and builds
+# and end with the line "N passed, N failed".
+set -uo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+passed=0
+failed=0
+status=0
+
+# Add the counts of a build tree's test-suite.log to the totals.
+count() {
+	local log=$1/test-suite.log p f e
+	if [ ! -f "$log" ]; then
+		echo "test.sh: no $log: the tests of $1 did not run" >&2
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$log")
+	f=$(sed -n 's/^# FAIL: *//p' "$log")
+	e=$(sed -n 's/^# ERROR: *//p' "$log")
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0}))
+}
+
+step() { echo; echo "=== $*"; }
+
+step "dependencies"
+bash scripts/deps.sh || { echo "test.sh: installing dependencies failed" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# One Go build of the vcsim launcher serves both trees.
+export VCSIM_BUILD_DIR=$ROOT/build/vcsim-launcher
+
+step "build (warnings are errors)"
+if bash scripts/build.sh "$ROOT/build"; then
+	step "tests"
+	rm -f build/test-suite.log
+	make -C build -s check VERBOSE=1 >build/check.out 2>&1 || status=1
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build/check.out
+	count build
+else
+	echo "test.sh: the build failed" >&2
+	failed=$((failed + 1)); status=1
+fi
+
+SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+step "build with AddressSanitizer + UBSan"
+if bash scripts/build.sh "$ROOT/build-asan" $SAN; then
+	step "tests under AddressSanitizer + UBSan"
+	rm -f build-asan/test-suite.log
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+		make -C build-asan -s check VERBOSE=1 >build-asan/check.out 2>&1 || status=1
+	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-asan/check.out | sed 's/^/asan /'
+	count build-asan
+else
+	echo "test.sh: the sanitizer build failed" >&2
+	failed=$((failed + 1)); status=1
+fi
+
+step "make dist: the tarball configures and builds"
+if (set -e
+	make -C build -s dist >/dev/null
+	t=$(mktemp -d)
+	trap 'rm -rf "$t"' EXIT
+	tar -C "$t" -xzf build/vcagent-*.tar.gz
+	cd "$t"/vcagent-*
+	./configure -q --enable-werror
+	make -s -j"$(nproc)" >/dev/null
+	./agent/vcagent -V); then
+	echo "PASS: make dist"
+	passed=$((passed + 1))
+else
+	echo "FAIL: make dist"
+	failed=$((failed + 1)); status=1
+fi
+
+if [ "$failed" -gt 0 ]; then
+	echo
+	echo "Failures (details in build*/tests/**/*.log):"
+	grep -hE '^(FAIL|ERROR):' build/check.out build-asan/check.out 2>/dev/null
+fi
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && exit "$status"
+exit 1
