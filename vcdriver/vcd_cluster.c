@@ -1,184 +1,104 @@
 /*
- * vcd_cluster.c - finding the clusters in the inventory.
+ * vcd_cluster.c - clusters: finding them, and each one as a hypervisor
+ * resource.
  *
- * One ContainerView over the root folder, one RetrievePropertiesEx for the
- * properties wanted (continued with ContinueRetrievePropertiesEx while the
- * server hands back a token), then DestroyView: a handful of calls whatever
- * the inventory's size.
+ * Listing costs three calls whatever the inventory (a ContainerView, one
+ * RetrievePropertiesEx, DestroyView).  A resource refresh costs one
+ * RetrievePropertiesEx: a filter starting at the cluster that traverses to
+ * its hosts and its datastores and asks only for the fields it sums (whole
+ * host summaries carry tens of KB of sensor data each).
  */
 #include "config.h"
 
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-
 #include "vcd_int.h"
+#include "vcd_pc.h"
 #include "xmalloc.h"
 
-#define VCD_CLUSTER_PAGE	100
-
-static int
-vcd_view_create(struct vcd_session *s, const char *type, struct vcd_moref *view,
-    struct vcd_err *err)
-{
-	struct vcd_req req = { BUF_INIT, false };
-	xmlDoc *doc = NULL;
-	xmlNode *resp;
-	int ret = -1;
-
-	vcd_req_begin(&req, "CreateContainerView", &s->view_manager);
-	vcd_xml_moref(&req, "container", &s->root_folder);
-	vcd_xml_elem(&req, "type", type);
-	vcd_xml_elem(&req, "recursive", "true");
-	vcd_req_end(&req, "CreateContainerView");
-	if (vcd_soap_call(s, "CreateContainerView", &req, &doc, &resp, err) < 0)
-		goto out;
-	vcd_xml_moref_read(vcd_xml_child(resp, "returnval"), view);
-	if (view->value[0] == '\0') {
-		vcd_err_set(err, VCD_E_PROTOCOL, NULL, "ViewManager",
-		    "CreateContainerView returned no view");
-		goto out;
-	}
-	ret = 0;
-out:
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	vcd_req_free(&req);
-	return ret;
-}
+/* ---- a traversal spec builder for the common shapes ---- */
 
 static void
-vcd_view_destroy(struct vcd_session *s, const struct vcd_moref *view)
+vcd_traverse(struct vim_TraversalSpec *t, const char *name, const char *type,
+    const char *path)
 {
-	struct vcd_req req = { BUF_INIT, false };
-	struct vcd_err err;
-	xmlDoc *doc = NULL;
-	xmlNode *resp;
-
-	vcd_req_begin(&req, "DestroyView", view);
-	vcd_req_end(&req, "DestroyView");
-	(void)vcd_soap_call(s, "DestroyView", &req, &doc, &resp, &err);
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	vcd_req_free(&req);
+	vim_init(t, &vim_type_TraversalSpec);
+	t->base.name = (char *)name;
+	t->type = (char *)type;
+	t->path = (char *)path;
+	t->skip = VIM_BOOL(false);
 }
 
-/* Append the clusters of one RetrieveResult; return its token (or NULL). */
-static char *
-vcd_clusters_page(xmlNode *result, struct vcd_cluster **v, size_t *n)
+/* ---- listing ---- */
+
+struct vcd_list_ctx {
+	struct vcd_cluster	*v;
+	size_t			 n;
+};
+
+static int
+vcd_list_one(void *arg, const struct vim_ObjectContent *oc)
 {
-	xmlNode *obj, *ps;
+	struct vcd_list_ctx *ctx = arg;
+	const struct vim_any *hosts = vcd_pc_prop(oc, "host");
+	const char *name = vcd_pc_str(oc, "name");
+	struct vcd_cluster *c;
 
-	for (obj = vcd_xml_child(result, "objects"); obj != NULL;
-	    obj = vcd_xml_next(obj, "objects")) {
-		struct vcd_cluster *c;
-
-		*v = xrealloc(*v, (*n + 1) * sizeof(**v));
-		c = &(*v)[(*n)++];
-		memset(c, 0, sizeof(*c));
-		vcd_xml_moref_read(vcd_xml_child(obj, "obj"), &c->ref);
-		for (ps = vcd_xml_child(obj, "propSet"); ps != NULL;
-		    ps = vcd_xml_next(ps, "propSet")) {
-			char name[64], val[32];
-			xmlNode *vn = vcd_xml_child(ps, "val");
-
-			vcd_xml_text_copy(vcd_xml_child(ps, "name"), name, sizeof(name));
-			if (strcmp(name, "name") == 0) {
-				free(c->name);
-				c->name = vcd_xml_text_dup(vn);
-			} else if (strcmp(name, "summary.numHosts") == 0) {
-				vcd_xml_text_copy(vn, val, sizeof(val));
-				c->num_hosts = atoi(val);
-			} else if (strcmp(name, "summary.numEffectiveHosts") == 0) {
-				vcd_xml_text_copy(vn, val, sizeof(val));
-				c->num_effective_hosts = atoi(val);
-			}
-		}
-		if (c->name == NULL)
-			c->name = xstrdup("");
-	}
-	if (vcd_xml_child(result, "token") == NULL)
-		return NULL;
-	return vcd_xml_text_dup(vcd_xml_child(result, "token"));
+	ctx->v = xrealloc(ctx->v, (ctx->n + 1) * sizeof(*ctx->v));
+	c = &ctx->v[ctx->n++];
+	memset(c, 0, sizeof(*c));
+	c->ref = *oc->obj;
+	c->name = xstrdup(name != NULL ? name : "");
+	c->num_hosts = hosts != NULL && hosts->kind == VA_ARRAY ? (int)hosts->nitems : 0;
+	return 0;
 }
 
 int
 vcd_clusters_list(struct vcd_session *s, struct vcd_cluster **out, size_t *n,
     struct vcd_err *err)
 {
-	struct vcd_req req = { BUF_INIT, false };
+	struct vcd_list_ctx ctx = { NULL, 0 };
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec ps, *psv[1] = { &ps };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec tv;
+	struct vim_SelectionSpec *sel[1] = { &tv.base };
+	char *paths[] = { "name", "host" };
 	struct vcd_moref view;
-	struct vcd_cluster *v = NULL;
-	size_t nv = 0;
-	xmlDoc *doc = NULL;
-	xmlNode *resp;
-	char *token = NULL;
-	bool have_view = false;
 	int ret = -1;
 
 	*out = NULL;
 	*n = 0;
-	vcd_err_clear(err);
 	if (vcd_view_create(s, "ClusterComputeResource", &view, err) < 0)
+		return -1;
+	vim_init(&ps, &vim_type_PropertySpec);
+	ps.type = "ClusterComputeResource";
+	ps.pathSet.v = paths;
+	ps.pathSet.len = 2;
+	vcd_traverse(&tv, "traverseView", "ContainerView", "view");
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &view;
+	os.skip = VIM_BOOL(true);
+	os.selectSet.v = sel;
+	os.selectSet.len = 1;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 1;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_list_one, &ctx, err) < 0)
 		goto out;
-	have_view = true;
-
-	vcd_req_begin(&req, "RetrievePropertiesEx", &s->property_collector);
-	vcd_xml_open(&req, "specSet", NULL);
-	vcd_xml_open(&req, "propSet", NULL);
-	vcd_xml_elem(&req, "type", "ClusterComputeResource");
-	vcd_xml_elem(&req, "all", "false");
-	vcd_xml_elem(&req, "pathSet", "name");
-	vcd_xml_elem(&req, "pathSet", "summary.numHosts");
-	vcd_xml_elem(&req, "pathSet", "summary.numEffectiveHosts");
-	vcd_xml_close(&req, "propSet");
-	vcd_xml_open(&req, "objectSet", NULL);
-	vcd_xml_moref(&req, "obj", &view);
-	vcd_xml_elem(&req, "skip", "true");
-	vcd_xml_open(&req, "selectSet", "TraversalSpec");
-	vcd_xml_elem(&req, "name", "traverseView");
-	vcd_xml_elem(&req, "type", "ContainerView");
-	vcd_xml_elem(&req, "path", "view");
-	vcd_xml_elem(&req, "skip", "false");
-	vcd_xml_close(&req, "selectSet");
-	vcd_xml_close(&req, "objectSet");
-	vcd_xml_close(&req, "specSet");
-	vcd_xml_open(&req, "options", NULL);
-	vcd_xml_elem_int(&req, "maxObjects", VCD_CLUSTER_PAGE);
-	vcd_xml_close(&req, "options");
-	vcd_req_end(&req, "RetrievePropertiesEx");
-	if (vcd_soap_call(s, "RetrievePropertiesEx", &req, &doc, &resp, err) < 0)
-		goto out;
-	/* No returnval means no object matched. */
-	token = vcd_clusters_page(vcd_xml_child(resp, "returnval"), &v, &nv);
-	while (token != NULL) {
-		xmlFreeDoc(doc);
-		doc = NULL;
-		vcd_req_begin(&req, "ContinueRetrievePropertiesEx", &s->property_collector);
-		vcd_xml_elem(&req, "token", token);
-		vcd_req_end(&req, "ContinueRetrievePropertiesEx");
-		free(token);
-		token = NULL;
-		if (vcd_soap_call(s, "ContinueRetrievePropertiesEx", &req, &doc,
-		    &resp, err) < 0)
-			goto out;
-		token = vcd_clusters_page(vcd_xml_child(resp, "returnval"), &v, &nv);
-	}
-	*out = v;
-	*n = nv;
-	v = NULL;
-	nv = 0;
+	*out = ctx.v;
+	*n = ctx.n;
+	ctx.v = NULL;
+	ctx.n = 0;
 	ret = 0;
 out:
-	if (have_view)
-		vcd_view_destroy(s, &view);
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	free(token);
-	vcd_clusters_free(v, nv);
-	vcd_req_free(&req);
+	vcd_view_destroy(s, &view);
+	vcd_clusters_free(ctx.v, ctx.n);
 	return ret;
 }
 
@@ -188,4 +108,137 @@ vcd_clusters_free(struct vcd_cluster *v, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(v[i].name);
 	free(v);
+}
+
+/* ---- resources ---- */
+
+struct vcd_res_ctx {
+	struct vcd_resources	*r;
+	regex_t			*re;
+};
+
+static int
+vcd_res_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_res_ctx *ctx = arg;
+	struct vcd_resources *r = ctx->r;
+	const char *type = oc->obj->type;
+
+	if (strcmp(type, "ClusterComputeResource") == 0) {
+		const char *name = vcd_pc_str(oc, "name");
+		snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
+	} else if (strcmp(type, "HostSystem") == 0) {
+		const char *state = vcd_pc_str(oc, "summary.runtime.connectionState");
+		int64_t threads = vcd_pc_int(oc, "summary.hardware.numCpuThreads", 0);
+		int64_t mem_mb = vcd_pc_int(oc, "summary.hardware.memorySize", 0) /
+		    (1024 * 1024);
+
+		r->hosts_total++;
+		/* as nova: only connected hosts not in maintenance count */
+		if (state == NULL || strcmp(state, "connected") != 0 ||
+		    vcd_pc_bool(oc, "summary.runtime.inMaintenanceMode", 0))
+			return 0;
+		r->hosts_usable++;
+		r->vcpus += threads;
+		if (threads > r->max_vcpus_per_host)
+			r->max_vcpus_per_host = threads;
+		r->memory_mb += mem_mb;
+		r->memory_mb_used += vcd_pc_int(oc,
+		    "summary.quickStats.overallMemoryUsage", 0);
+		if (mem_mb > r->max_memory_mb_per_host)
+			r->max_memory_mb_per_host = mem_mb;
+	} else if (strcmp(type, "Datastore") == 0) {
+		const char *name = vcd_pc_str(oc, "summary.name");
+		const char *mm = vcd_pc_str(oc, "summary.maintenanceMode");
+		int64_t cap = vcd_pc_int(oc, "summary.capacity", 0);
+		int64_t free_ = vcd_pc_int(oc, "summary.freeSpace", 0);
+
+		r->datastores_total++;
+		if (!vcd_pc_bool(oc, "summary.accessible", 0) ||
+		    (mm != NULL && strcmp(mm, "normal") != 0) ||
+		    (ctx->re != NULL && (name == NULL ||
+		    regexec(ctx->re, name, 0, NULL, 0) != 0)))
+			return 0;
+		r->datastores_usable++;
+		r->disk_total_bytes += cap;
+		r->disk_free_bytes += free_;
+		if (free_ > r->max_disk_free_bytes) {
+			r->max_disk_free_bytes = free_;
+			snprintf(r->largest_datastore, sizeof(r->largest_datastore),
+			    "%s", name ? name : "");
+		}
+	}
+	return 0;
+}
+
+int
+vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
+    const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec pc, ph, pd, *psv[3] = { &pc, &ph, &pd };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec th, td;
+	struct vim_SelectionSpec *sel[2] = { &th.base, &td.base };
+	char *cpaths[] = { "name" };
+	char *hpaths[] = { "summary.hardware.numCpuThreads",
+	    "summary.hardware.memorySize", "summary.quickStats.overallMemoryUsage",
+	    "summary.runtime.connectionState", "summary.runtime.inMaintenanceMode" };
+	char *dpaths[] = { "summary.name", "summary.capacity", "summary.freeSpace",
+	    "summary.accessible", "summary.maintenanceMode" };
+	struct vcd_moref obj = *cluster;
+	regex_t re;
+	struct vcd_res_ctx ctx = { r, NULL };
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	vcd_err_clear(err);
+	if (datastore_regex != NULL) {
+		if (regcomp(&re, datastore_regex, REG_EXTENDED | REG_NOSUB) != 0) {
+			vcd_err_set(err, VCD_E_INVALID, NULL, datastore_regex,
+			    "invalid datastore_regex");
+			return -1;
+		}
+		ctx.re = &re;
+	}
+	vim_init(&pc, &vim_type_PropertySpec);
+	pc.type = "ClusterComputeResource";
+	pc.pathSet.v = cpaths;
+	pc.pathSet.len = 1;
+	vim_init(&ph, &vim_type_PropertySpec);
+	ph.type = "HostSystem";
+	ph.pathSet.v = hpaths;
+	ph.pathSet.len = sizeof(hpaths) / sizeof(hpaths[0]);
+	vim_init(&pd, &vim_type_PropertySpec);
+	pd.type = "Datastore";
+	pd.pathSet.v = dpaths;
+	pd.pathSet.len = sizeof(dpaths) / sizeof(dpaths[0]);
+	vcd_traverse(&th, "clusterHosts", "ClusterComputeResource", "host");
+	vcd_traverse(&td, "clusterDatastores", "ClusterComputeResource", "datastore");
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &obj;
+	os.skip = VIM_BOOL(false);
+	os.selectSet.v = sel;
+	os.selectSet.len = 2;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 3;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_res_one, &ctx, err) < 0)
+		goto out;
+	if (r->name[0] == '\0') {
+		vcd_err_set(err, VCD_E_NOTFOUND, NULL, cluster->value,
+		    "cluster %s:%s was not found", cluster->type, cluster->value);
+		goto out;
+	}
+	snprintf(r->nodename, sizeof(r->nodename), "%s.%s", cluster->value,
+	    s->about.instance_uuid);
+	snprintf(r->vcenter_version, sizeof(r->vcenter_version), "%s",
+	    s->about.version);
+	ret = 0;
+out:
+	if (ctx.re != NULL)
+		regfree(&re);
+	return ret;
 }

@@ -4,36 +4,82 @@
 #ifndef VCD_INT_H
 #define VCD_INT_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include <curl/curl.h>
-#include <libxml/tree.h>
 
 #include "buf.h"
 #include "vcdriver.h"
+#include "vim.h"
 
 #define VCD_NS_VIM	"urn:vim25"
 #define VCD_NS_SOAPENV	"http://schemas.xmlsoap.org/soap/envelope/"
 #define VCD_NS_XSI	"http://www.w3.org/2001/XMLSchema-instance"
 
+/*
+ * One HTTP connection: a libcurl easy handle keeps its TLS connection alive
+ * between calls.  A call takes a connection from the session's pool for its
+ * duration, so concurrent calls never share one.
+ */
+struct vcd_conn {
+	CURL		*curl;
+	struct curl_slist *headers;
+	struct buf	 req, resp;
+	struct vcd_conn	*next;
+};
+
+/*
+ * The session: shared by every connection (libcurl's share interface carries
+ * the vmware_soap_session cookie, TLS sessions and DNS), so one Login serves
+ * all of them.  login_gen counts logins: a call that meets NotAuthenticated
+ * re-logs in only if nobody has since it started, so several calls failing
+ * together cause one re-login.
+ */
+typedef int (*vcd_post_fn)(struct vcd_session *s, struct vcd_conn *c,
+    long *status, struct vcd_err *err);
+
 struct vcd_session {
+	/*
+	 * The transport: vcd_http_post, or in unit tests a function serving
+	 * recorded answers for what vcsim cannot produce (paging tokens).
+	 */
+	vcd_post_fn	 post;
+	void		*post_arg;
+
 	/* copies of the options; the password is wiped when the session closes */
 	char		*host, *username, *password, *ca_file, *proxy;
 	int		 port;
 	bool		 insecure;
 	double		 connect_timeout, call_timeout;
 	int		 api_retry_count;
+	int		 pool_size;
 
 	char		*url;			/* https://host:port/sdk */
 	char		 soap_action[64];	/* urn:vim25/<apiVersion> */
-	CURL		*curl;			/* one keep-alive connection */
-	struct curl_slist *headers;
-	struct buf	 resp;			/* last response body */
+
+	CURLSH		*share;
+	pthread_mutex_t	 share_locks[CURL_LOCK_DATA_LAST];
+
+	pthread_mutex_t	 pool_lock;
+	pthread_cond_t	 pool_cond;
+	struct vcd_conn	*idle;			/* free connections */
+	int		 nconns;		/* created so far */
+
+	pthread_mutex_t	 login_lock;
+	unsigned long	 login_gen;		/* under login_lock */
+	atomic_bool	 logged_in;
+
+	atomic_ulong	 ncalls;
+	atomic_ulong	 opid_seq;
+	unsigned	 opid_tag;		/* random, per session */
+	_Atomic time_t	 last_call;
 
 	struct vcd_about about;
 	struct vcd_moref root_folder, property_collector, view_manager,
 			 session_manager, search_index, file_manager,
 			 virtual_disk_manager;
-	bool		 logged_in;
-	unsigned long	 ncalls;
 };
 
 /* vcd_err.c */
@@ -41,43 +87,33 @@ void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
     const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vcd_err_clear(struct vcd_err *err);
 
-/* vcd_xml.c: building requests.  Strings are escaped; a string that XML 1.0
- * cannot carry (control characters) makes vcd_xml_ok() false. */
-struct vcd_req {
-	struct buf	 b;
-	bool		 bad;		/* a string could not be encoded */
-};
-void vcd_req_begin(struct vcd_req *r, const char *method, const struct vcd_moref *this);
-void vcd_req_end(struct vcd_req *r, const char *method);
-void vcd_req_free(struct vcd_req *r);
-void vcd_xml_escape(struct vcd_req *r, const char *s);
-void vcd_xml_elem(struct vcd_req *r, const char *name, const char *text);
-void vcd_xml_elem_int(struct vcd_req *r, const char *name, long long v);
-void vcd_xml_moref(struct vcd_req *r, const char *name, const struct vcd_moref *m);
-void vcd_xml_open(struct vcd_req *r, const char *name, const char *xsi_type);
-void vcd_xml_close(struct vcd_req *r, const char *name);
-/* 0 if S is representable in XML 1.0 (valid UTF-8 assumed), -1 if not. */
-int vcd_xml_check(const char *s);
-
-/* vcd_xml.c: reading responses (libxml2 DOM).  Returned strings are
- * xmlChar* owned by the document unless the name says "dup". */
-xmlNode *vcd_xml_child(xmlNode *parent, const char *name);
-xmlNode *vcd_xml_next(xmlNode *node, const char *name);
-const char *vcd_xml_xsi_type(xmlNode *node);	/* borrowed or NULL */
-void vcd_xml_text_copy(xmlNode *node, char *dst, size_t len);
-char *vcd_xml_text_dup(xmlNode *node);		/* caller frees with free() */
-void vcd_xml_moref_read(xmlNode *node, struct vcd_moref *m);
-
-/* vcd_soap.c: one call.  On success *body is the response element inside
- * soapenv:Body and *doc owns it (caller frees with xmlFreeDoc). */
-int vcd_soap_call(struct vcd_session *s, const char *method, struct vcd_req *req,
-    xmlDoc **doc, xmlNode **body, struct vcd_err *err);
-void vcd_fault_decode(xmlNode *fault, struct vcd_err *err);
-
-/* vcd_http.c: POST with retries on transport errors and HTTP 503. */
+/* vcd_http.c: connections and one HTTP POST (with retries on transport
+ * errors and HTTP 503). */
 int vcd_http_init(struct vcd_session *s, struct vcd_err *err);
-void vcd_http_free(struct vcd_session *s);
-int vcd_http_post(struct vcd_session *s, const char *body, size_t len,
-    long *status, struct vcd_err *err);
+void vcd_http_cleanup(struct vcd_session *s);
+struct vcd_conn *vcd_conn_get(struct vcd_session *s, struct vcd_err *err);
+void vcd_conn_put(struct vcd_session *s, struct vcd_conn *c);
+int vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
+    struct vcd_err *err);
+
+/*
+ * vcd_soap.c: invoke METHOD with request REQ (whose header must be
+ * vim_init'ed with METHOD's request type).  On success *RESP is the response
+ * object in arena A (caller owns A).  NotAuthenticated is answered by one
+ * re-login and one retry.
+ */
+int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
+    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);
+/* The same on connection C, without the re-login (used by it). */
+int vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
+    const struct vim_method *method, const void *req, struct vim_arena *a,
+    void **resp, struct vcd_err *err);
+/*
+ * A session that is not connected: calls go to POST (with ARG in
+ * s->post_arg) instead of the network.  For unit tests; free with vcd_close.
+ */
+struct vcd_session *vcd_session_fake(vcd_post_fn post, void *arg);
+/* Log in on connection C (used by vcd_login and the re-login). */
+int vcd_login_conn(struct vcd_session *s, struct vcd_conn *c, struct vcd_err *err);
 
 #endif

@@ -1,73 +1,80 @@
 /*
- * vcd_session.c - connecting, reading the ServiceContent, logging in and out.
+ * vcd_session.c - connecting, reading the ServiceContent, logging in and out,
+ * and keeping an idle session alive.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libxml/parser.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "vcd_int.h"
 #include "xmalloc.h"
 
-static const struct vcd_moref vcd_service_instance = { "ServiceInstance", "ServiceInstance" };
+static struct vcd_moref vcd_service_instance = { "ServiceInstance", "ServiceInstance" };
 
 static void
-vcd_read_about(xmlNode *about, struct vcd_about *a)
+vcd_copy(char *dst, size_t len, const char *src)
 {
-	vcd_xml_text_copy(vcd_xml_child(about, "name"), a->name, sizeof(a->name));
-	vcd_xml_text_copy(vcd_xml_child(about, "fullName"), a->full_name, sizeof(a->full_name));
-	vcd_xml_text_copy(vcd_xml_child(about, "version"), a->version, sizeof(a->version));
-	vcd_xml_text_copy(vcd_xml_child(about, "build"), a->build, sizeof(a->build));
-	vcd_xml_text_copy(vcd_xml_child(about, "apiType"), a->api_type, sizeof(a->api_type));
-	vcd_xml_text_copy(vcd_xml_child(about, "apiVersion"), a->api_version, sizeof(a->api_version));
-	vcd_xml_text_copy(vcd_xml_child(about, "instanceUuid"), a->instance_uuid, sizeof(a->instance_uuid));
+	snprintf(dst, len, "%s", src != NULL ? src : "");
+}
+
+static void
+vcd_copy_moref(struct vcd_moref *dst, const struct vcd_moref *src)
+{
+	if (src != NULL)
+		*dst = *src;
+	else
+		memset(dst, 0, sizeof(*dst));
 }
 
 static int
 vcd_service_content(struct vcd_session *s, struct vcd_err *err)
 {
-	struct vcd_req req = { BUF_INIT, false };
-	xmlDoc *doc = NULL;
-	xmlNode *resp, *rv;
+	struct vim_req_RetrieveServiceContent req;
+	struct vim_resp_RetrieveServiceContent *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	const struct vim_ServiceContent *sc;
+	const struct vim_AboutInfo *about;
 	int ret = -1;
 
-	vcd_req_begin(&req, "RetrieveServiceContent", &vcd_service_instance);
-	vcd_req_end(&req, "RetrieveServiceContent");
-	if (vcd_soap_call(s, "RetrieveServiceContent", &req, &doc, &resp, err) < 0)
+	vim_init(&req, &vim_type_req_RetrieveServiceContent);
+	req._this = &vcd_service_instance;
+	if (vcd_invoke(s, &vim_method_RetrieveServiceContent, &req, &a,
+	    (void **)&resp, err) < 0)
 		goto out;
-	if ((rv = vcd_xml_child(resp, "returnval")) == NULL) {
+	if ((sc = resp->returnval) == NULL || sc->about == NULL ||
+	    sc->rootFolder == NULL || sc->propertyCollector == NULL ||
+	    sc->sessionManager == NULL) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, "ServiceInstance",
-		    "RetrieveServiceContent answered without a returnval");
+		    "the ServiceContent lacks about, rootFolder, propertyCollector "
+		    "or sessionManager");
 		goto out;
 	}
-	vcd_read_about(vcd_xml_child(rv, "about"), &s->about);
-	vcd_xml_moref_read(vcd_xml_child(rv, "rootFolder"), &s->root_folder);
-	vcd_xml_moref_read(vcd_xml_child(rv, "propertyCollector"), &s->property_collector);
-	vcd_xml_moref_read(vcd_xml_child(rv, "viewManager"), &s->view_manager);
-	vcd_xml_moref_read(vcd_xml_child(rv, "sessionManager"), &s->session_manager);
-	vcd_xml_moref_read(vcd_xml_child(rv, "searchIndex"), &s->search_index);
-	vcd_xml_moref_read(vcd_xml_child(rv, "fileManager"), &s->file_manager);
-	vcd_xml_moref_read(vcd_xml_child(rv, "virtualDiskManager"), &s->virtual_disk_manager);
-	if (s->root_folder.value[0] == '\0' || s->property_collector.value[0] == '\0' ||
-	    s->session_manager.value[0] == '\0') {
-		vcd_err_set(err, VCD_E_PROTOCOL, NULL, "ServiceInstance",
-		    "the ServiceContent lacks rootFolder, propertyCollector or "
-		    "sessionManager");
-		goto out;
-	}
+	about = sc->about;
+	vcd_copy(s->about.name, sizeof(s->about.name), about->name);
+	vcd_copy(s->about.full_name, sizeof(s->about.full_name), about->fullName);
+	vcd_copy(s->about.version, sizeof(s->about.version), about->version);
+	vcd_copy(s->about.build, sizeof(s->about.build), about->build);
+	vcd_copy(s->about.api_type, sizeof(s->about.api_type), about->apiType);
+	vcd_copy(s->about.api_version, sizeof(s->about.api_version), about->apiVersion);
+	vcd_copy(s->about.instance_uuid, sizeof(s->about.instance_uuid), about->instanceUuid);
+	vcd_copy_moref(&s->root_folder, sc->rootFolder);
+	vcd_copy_moref(&s->property_collector, sc->propertyCollector);
+	vcd_copy_moref(&s->view_manager, sc->viewManager);
+	vcd_copy_moref(&s->session_manager, sc->sessionManager);
+	vcd_copy_moref(&s->search_index, sc->searchIndex);
+	vcd_copy_moref(&s->file_manager, sc->fileManager);
+	vcd_copy_moref(&s->virtual_disk_manager, sc->virtualDiskManager);
 	/* From now on speak the version the server announced. */
 	if (s->about.api_version[0] != '\0')
 		snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/%s",
 		    s->about.api_version);
 	ret = 0;
 out:
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	vcd_req_free(&req);
+	vim_arena_free(&a);
 	return ret;
 }
 
@@ -86,6 +93,7 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 		return -1;
 	}
 	s = xcalloc(1, sizeof(*s));
+	s->post = vcd_http_post;
 	s->host = xstrdup(opt->host);
 	s->port = opt->port;
 	s->username = xstrdup(opt->username);
@@ -96,6 +104,10 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->connect_timeout = opt->connect_timeout > 0 ? opt->connect_timeout : 10;
 	s->call_timeout = opt->call_timeout > 0 ? opt->call_timeout : 300;
 	s->api_retry_count = opt->api_retry_count >= 0 ? opt->api_retry_count : 0;
+	s->pool_size = opt->pool_size > 0 ? opt->pool_size : 1;
+	pthread_mutex_init(&s->login_lock, NULL);
+	if (getrandom(&s->opid_tag, sizeof(s->opid_tag), GRND_NONBLOCK) < 0)
+		s->opid_tag = (unsigned)time(NULL);
 	/* An IPv6 literal needs brackets in the URL. */
 	if (strchr(s->host, ':') != NULL)
 		s->url = xasprintf("https://[%s]:%d/sdk", s->host, s->port);
@@ -110,12 +122,37 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	return 0;
 }
 
-int
-vcd_login(struct vcd_session *s, struct vcd_err *err)
+struct vcd_session *
+vcd_session_fake(vcd_post_fn post, void *arg)
 {
-	struct vcd_req req = { BUF_INIT, false };
-	xmlDoc *doc = NULL;
-	xmlNode *resp;
+	struct vcd_session *s = xcalloc(1, sizeof(*s));
+	struct vcd_err err;
+
+	s->post = post;
+	s->post_arg = arg;
+	s->host = xstrdup("fake");
+	s->url = xstrdup("https://fake/sdk");
+	s->pool_size = 1;
+	pthread_mutex_init(&s->login_lock, NULL);
+	snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/6.5");
+	snprintf(s->property_collector.type, sizeof(s->property_collector.type),
+	    "PropertyCollector");
+	snprintf(s->property_collector.value, sizeof(s->property_collector.value),
+	    "propertyCollector");
+	if (vcd_http_init(s, &err) < 0) {
+		vcd_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Caller holds s->login_lock. */
+int
+vcd_login_conn(struct vcd_session *s, struct vcd_conn *c, struct vcd_err *err)
+{
+	struct vim_req_Login req;
+	struct vim_resp_Login *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
 	int ret = -1;
 
 	vcd_err_clear(err);
@@ -124,51 +161,86 @@ vcd_login(struct vcd_session *s, struct vcd_err *err)
 		    "password configured");
 		goto out;
 	}
-	vcd_req_begin(&req, "Login", &s->session_manager);
-	vcd_xml_elem(&req, "userName", s->username);
-	vcd_xml_elem(&req, "password", s->password);
-	vcd_req_end(&req, "Login");
-	if (vcd_soap_call(s, "Login", &req, &doc, &resp, err) < 0) {
+	vim_init(&req, &vim_type_req_Login);
+	req._this = &s->session_manager;
+	req.userName = s->username;
+	req.password = s->password;
+	if (vcd_invoke_conn(s, c, &vim_method_Login, &req, &a, (void **)&resp,
+	    err) < 0) {
 		if (err->fault[0] != '\0')
 			snprintf(err->object, sizeof(err->object), "%s@%s",
 			    s->username, s->host);
 		goto out;
 	}
-	s->logged_in = true;
-	log_info("vcdriver: logged in to %s as %s (%s, API %s)", s->host,
-	    s->username, s->about.full_name, s->about.api_version);
+	s->login_gen++;
+	atomic_store(&s->logged_in, true);
 	ret = 0;
 out:
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	/* The request held the password: wipe it. */
-	if (req.b.data != NULL)
-		memset(req.b.data, 0, req.b.cap);
-	vcd_req_free(&req);
+	/* The request held the password: wipe it now. */
+	if (c->req.data != NULL)
+		memset(c->req.data, 0, c->req.len);
+	vim_arena_free(&a);
+	return ret;
+}
+
+int
+vcd_login(struct vcd_session *s, struct vcd_err *err)
+{
+	struct vcd_conn *c;
+	int ret;
+
+	if ((c = vcd_conn_get(s, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&s->login_lock);
+	ret = vcd_login_conn(s, c, err);
+	pthread_mutex_unlock(&s->login_lock);
+	vcd_conn_put(s, c);
+	if (ret == 0)
+		log_info("vcdriver: logged in to %s as %s (%s, API %s)", s->host,
+		    s->username, s->about.full_name, s->about.api_version);
+	return ret;
+}
+
+int
+vcd_keepalive(struct vcd_session *s, int idle_seconds, struct vcd_err *err)
+{
+	struct vim_req_CurrentTime req;
+	struct vim_resp_CurrentTime *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	int ret;
+
+	vcd_err_clear(err);
+	if (!atomic_load(&s->logged_in) ||
+	    time(NULL) - atomic_load(&s->last_call) < idle_seconds)
+		return 0;
+	/* CurrentTime needs a session (RetrieveServiceContent does not), so
+	 * it refreshes the session's idle timer - and re-logs in if the
+	 * session has expired after all. */
+	vim_init(&req, &vim_type_req_CurrentTime);
+	req._this = &vcd_service_instance;
+	ret = vcd_invoke(s, &vim_method_CurrentTime, &req, &a, (void **)&resp, err);
+	vim_arena_free(&a);
 	return ret;
 }
 
 static void
 vcd_logout(struct vcd_session *s)
 {
-	struct vcd_req req = { BUF_INIT, false };
+	struct vim_req_Logout req;
+	struct vim_arena a = VIM_ARENA_INIT;
 	struct vcd_err err;
-	xmlDoc *doc = NULL;
-	xmlNode *resp;
+	void *resp;
+	char msg[800];
 
-	vcd_req_begin(&req, "Logout", &s->session_manager);
-	vcd_req_end(&req, "Logout");
-	if (vcd_soap_call(s, "Logout", &req, &doc, &resp, &err) < 0) {
-		char msg[800];
+	vim_init(&req, &vim_type_req_Logout);
+	req._this = &s->session_manager;
+	if (vcd_invoke(s, &vim_method_Logout, &req, &a, &resp, &err) < 0)
 		log_warnx("vcdriver: logout from %s failed: %s", s->host,
 		    vcd_strerror(&err, msg, sizeof(msg)));
-	} else {
+	else
 		log_info("vcdriver: logged out of %s", s->host);
-	}
-	if (doc != NULL)
-		xmlFreeDoc(doc);
-	vcd_req_free(&req);
-	s->logged_in = false;
+	vim_arena_free(&a);
+	atomic_store(&s->logged_in, false);
 }
 
 void
@@ -176,9 +248,10 @@ vcd_close(struct vcd_session *s)
 {
 	if (s == NULL)
 		return;
-	if (s->logged_in)
+	if (atomic_load(&s->logged_in))
 		vcd_logout(s);
-	vcd_http_free(s);
+	vcd_http_cleanup(s);
+	pthread_mutex_destroy(&s->login_lock);
 	xfree_secret(s->password);
 	free(s->host);
 	free(s->username);
@@ -197,11 +270,22 @@ vcd_about(const struct vcd_session *s)
 bool
 vcd_logged_in(const struct vcd_session *s)
 {
-	return s->logged_in;
+	return atomic_load(&s->logged_in);
 }
 
 unsigned long
 vcd_call_count(const struct vcd_session *s)
 {
-	return s->ncalls;
+	return atomic_load(&s->ncalls);
+}
+
+unsigned long
+vcd_login_count(struct vcd_session *s)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&s->login_lock);
+	n = s->login_gen;
+	pthread_mutex_unlock(&s->login_lock);
+	return n;
 }

@@ -1,133 +1,102 @@
 /*
- * vcd_soap.c - one SOAP call: send the envelope, parse the answer, and turn a
- * soapenv:Fault into a typed struct vcd_err (the fault's xsi:type from the
- * detail, never guessed from the text).
+ * vcd_soap.c - one vim25 call: the envelope (with an operationID header so
+ * the call can be found in vCenter's logs), the POST, and the decoding; and
+ * the transparent re-login when a session has expired.
  */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#include <libxml/parser.h>
-
 #include "log.h"
 #include "vcd_int.h"
 
-static bool
-vcd_soap_is(xmlNode *n, const char *ns, const char *name)
+int
+vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
+    const struct vim_method *method, const void *req, struct vim_arena *a,
+    void **resp, struct vcd_err *err)
 {
-	return n != NULL && n->type == XML_ELEMENT_NODE && n->ns != NULL &&
-	    n->ns->href != NULL && strcmp((const char *)n->ns->href, ns) == 0 &&
-	    strcmp((const char *)n->name, name) == 0;
-}
+	char opid[48];
+	long status = 0;
 
-/* The object a fault is about, from the members the vim25 faults use. */
-static void
-vcd_fault_object(xmlNode *detail, struct vcd_err *err)
-{
-	static const char *const morefs[] = { "obj", "object", "entity", "host", "vm", NULL };
-	static const char *const names[] = { "file", "datastore", "name",
-	    "invalidProperty", NULL };
-	struct vcd_moref m;
-	xmlNode *n;
+	*resp = NULL;
+	snprintf(opid, sizeof(opid), "vcagent-%08x-%lu", s->opid_tag,
+	    atomic_fetch_add(&s->opid_seq, 1) + 1);
+	buf_reset(&c->req);
+	buf_puts(&c->req, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
+	    "<soapenv:Envelope xmlns:soapenv=\"" VCD_NS_SOAPENV "\" "
+	    "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
+	    "xmlns:xsi=\"" VCD_NS_XSI "\"><soapenv:Header><operationID>");
+	buf_puts(&c->req, opid);
+	buf_puts(&c->req, "</operationID></soapenv:Header><soapenv:Body>");
+	if (vim_encode_request(&c->req, method, req, err) < 0)
+		return -1;
+	buf_puts(&c->req, "</soapenv:Body></soapenv:Envelope>");
 
-	for (int i = 0; morefs[i] != NULL; i++)
-		if ((n = vcd_xml_child(detail, morefs[i])) != NULL) {
-			vcd_xml_moref_read(n, &m);
-			snprintf(err->object, sizeof(err->object), "%s:%s",
-			    m.type[0] ? m.type : "?", m.value);
-			return;
-		}
-	for (int i = 0; names[i] != NULL; i++)
-		if ((n = vcd_xml_child(detail, names[i])) != NULL) {
-			vcd_xml_text_copy(n, err->object, sizeof(err->object));
-			return;
-		}
-}
-
-void
-vcd_fault_decode(xmlNode *fault, struct vcd_err *err)
-{
-	xmlNode *detail, *d;
-	const char *type = NULL;
-	char text[400];
-	size_t n;
-
-	vcd_err_set(err, VCD_E_FAULT, "", "", "%s", "");
-	vcd_xml_text_copy(vcd_xml_child(fault, "faultstring"), text, sizeof(text));
-	detail = vcd_xml_child(fault, "detail");
-	if ((d = vcd_xml_child(detail, NULL)) != NULL) {
-		if ((type = vcd_xml_xsi_type(d)) != NULL) {
-			const char *colon = strchr(type, ':');
-			if (colon != NULL)
-				type = colon + 1;	/* "vim25:X" -> "X" */
-			snprintf(err->fault, sizeof(err->fault), "%s", type);
-		} else {
-			/* <NotAuthenticatedFault> without xsi:type */
-			snprintf(err->fault, sizeof(err->fault), "%s", (const char *)d->name);
-			n = strlen(err->fault);
-			if (n > 5 && strcmp(err->fault + n - 5, "Fault") == 0)
-				err->fault[n - 5] = '\0';
-		}
-		vcd_fault_object(d, err);
+	log_debug("vcdriver: %s opID=%s", method->name, opid);
+	if (s->post(s, c, &status, err) < 0)
+		return -1;
+	if (status != 200 && status != 500) {
+		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: HTTP %ld",
+		    method->name, status);
+		return -1;
 	}
-	if (err->fault[0] == '\0')
-		snprintf(err->fault, sizeof(err->fault), "SoapFault");
-	snprintf(err->msg, sizeof(err->msg), "%s",
-	    text[0] != '\0' ? text : "(the server gave no message)");
+	if (vim_decode_response(c->resp.data != NULL ? c->resp.data : "",
+	    c->resp.len, method, a, resp, NULL, err) < 0) {
+		if (err->code == VCD_E_FAULT)
+			log_debug("vcdriver: %s opID=%s fault %s: %s", method->name,
+			    opid, err->fault, err->msg);
+		else if (status != 200)
+			/* a 500 that is not a SOAP fault */
+			vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url,
+			    "%s: HTTP %ld without a SOAP fault", method->name, status);
+		return -1;
+	}
+	if (status != 200) {
+		vcd_err_set(err, VCD_E_PROTOCOL, NULL, method->name,
+		    "HTTP %ld with a normal answer", status);
+		return -1;
+	}
+	return 0;
 }
 
 int
-vcd_soap_call(struct vcd_session *s, const char *method, struct vcd_req *req,
-    xmlDoc **docp, xmlNode **bodyp, struct vcd_err *err)
+vcd_invoke(struct vcd_session *s, const struct vim_method *method,
+    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err)
 {
-	xmlDoc *doc = NULL;
-	xmlNode *env, *body, *first;
-	long status = 0;
-	int ret = -1;
+	struct vcd_conn *c;
+	unsigned long gen;
+	int ret;
 
-	*docp = NULL;
-	*bodyp = NULL;
-	if (req->bad) {
-		vcd_err_set(err, VCD_E_INVALID, NULL, method, "a string in the "
-		    "request contains characters XML cannot carry");
-		goto out;
+	vcd_err_clear(err);
+	if ((c = vcd_conn_get(s, err)) == NULL)
+		return -1;
+	pthread_mutex_lock(&s->login_lock);
+	gen = s->login_gen;
+	pthread_mutex_unlock(&s->login_lock);
+
+	ret = vcd_invoke_conn(s, c, method, req, a, resp, err);
+	if (ret < 0 && err->code == VCD_E_FAULT &&
+	    strcmp(err->fault, "NotAuthenticated") == 0 &&
+	    atomic_load(&s->logged_in) && method != &vim_method_Login &&
+	    method != &vim_method_Logout) {
+		struct vcd_err lerr;
+		int relogin = 0;
+
+		/* One re-login per expiry, however many calls noticed it. */
+		pthread_mutex_lock(&s->login_lock);
+		if (s->login_gen == gen) {
+			log_info("vcdriver: the session with %s expired, logging "
+			    "in again", s->host);
+			relogin = vcd_login_conn(s, c, &lerr) < 0 ? -1 : 1;
+		}
+		pthread_mutex_unlock(&s->login_lock);
+		if (relogin < 0) {
+			*err = lerr;
+		} else {
+			ret = vcd_invoke_conn(s, c, method, req, a, resp, err);
+		}
 	}
-	log_debug("vcdriver: %s -> %s", method, s->url);
-	if (vcd_http_post(s, req->b.data, req->b.len, &status, err) < 0)
-		goto out;
-	doc = xmlReadMemory(s->resp.data != NULL ? s->resp.data : "",
-	    (int)s->resp.len, "response.xml", NULL,
-	    XML_PARSE_NONET | XML_PARSE_NOBLANKS | XML_PARSE_HUGE);
-	if (doc == NULL) {
-		vcd_err_set(err, status == 200 ? VCD_E_PROTOCOL : VCD_E_TRANSPORT,
-		    NULL, method, "HTTP %ld with %s", status,
-		    s->resp.len ? "a body that is not XML" : "an empty body");
-		goto out;
-	}
-	env = xmlDocGetRootElement(doc);
-	if (!vcd_soap_is(env, VCD_NS_SOAPENV, "Envelope") ||
-	    (body = vcd_xml_child(env, "Body")) == NULL ||
-	    (first = vcd_xml_child(body, NULL)) == NULL) {
-		vcd_err_set(err, VCD_E_PROTOCOL, NULL, method, "HTTP %ld: the "
-		    "answer is not a SOAP envelope", status);
-		goto out;
-	}
-	if (vcd_soap_is(first, VCD_NS_SOAPENV, "Fault")) {
-		vcd_fault_decode(first, err);
-		log_debug("vcdriver: %s fault %s: %s", method, err->fault, err->msg);
-		goto out;
-	}
-	if (status != 200) {
-		vcd_err_set(err, VCD_E_TRANSPORT, NULL, method, "HTTP %ld", status);
-		goto out;
-	}
-	*docp = doc;
-	*bodyp = first;
-	doc = NULL;
-	ret = 0;
-out:
-	if (doc != NULL)
-		xmlFreeDoc(doc);
+	vcd_conn_put(s, c);
 	return ret;
 }

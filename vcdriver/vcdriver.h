@@ -5,7 +5,9 @@
  * is one logged-in connection (keep-alive, TLS verified by default).
  *
  * Ownership: vcd_connect() returns a session the caller owns and releases with
- * vcd_close().  Functions that return arrays say so and have a matching
+ * vcd_close().  A session may be used from several threads at once: each
+ * call takes one of up to pool_size connections that share the login.
+ * Functions that return arrays say so and have a matching
  * *_free().  Pointers returned by accessors are borrowed from the session and
  * live as long as it does.  Errors are written into a caller-provided struct
  * vcd_err (fixed-size, nothing to free).
@@ -15,6 +17,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum vcd_errcode {
 	VCD_OK = 0,
@@ -49,6 +52,7 @@ struct vcd_options {
 	double		 connect_timeout;	/* seconds */
 	double		 call_timeout;		/* seconds, per SOAP call */
 	int		 api_retry_count;	/* retries on transport errors and 503 */
+	int		 pool_size;		/* connections for concurrent calls (1) */
 };
 
 struct vcd_about {
@@ -71,6 +75,12 @@ int vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
     struct vcd_err *err);
 /* Log in with the options' credentials.  0, or -1 with ERR (InvalidLogin, ...). */
 int vcd_login(struct vcd_session *s, struct vcd_err *err);
+/*
+ * If nothing was sent for IDLE_SECONDS, send CurrentTime so the server does
+ * not expire the session (call it from a periodic job with an interval below
+ * the server's idle timeout).  0, or -1 with ERR.
+ */
+int vcd_keepalive(struct vcd_session *s, int idle_seconds, struct vcd_err *err);
 /* Log out (if logged in) and free everything.  NULL is fine. */
 void vcd_close(struct vcd_session *s);
 
@@ -78,12 +88,13 @@ const struct vcd_about *vcd_about(const struct vcd_session *s);	/* borrowed */
 bool vcd_logged_in(const struct vcd_session *s);
 /* Number of SOAP calls made on this session (for tests and metrics). */
 unsigned long vcd_call_count(const struct vcd_session *s);
+/* Number of successful logins, the first and every re-login after expiry. */
+unsigned long vcd_login_count(struct vcd_session *s);
 
 struct vcd_cluster {
 	struct vcd_moref ref;
 	char	*name;
 	int	 num_hosts;
-	int	 num_effective_hosts;
 };
 
 /*
@@ -93,6 +104,34 @@ struct vcd_cluster {
 int vcd_clusters_list(struct vcd_session *s, struct vcd_cluster **out,
     size_t *n, struct vcd_err *err);
 void vcd_clusters_free(struct vcd_cluster *v, size_t n);
+
+/*
+ * A cluster as one hypervisor resource, summed as nova's VMware driver sums
+ * it: CPU threads and memory of the hosts that are connected and not in
+ * maintenance; capacity and free space of the datastores that are
+ * accessible, not in maintenance and match datastore_regex (unlike nova, the
+ * datastore's file system type is not filtered).
+ */
+struct vcd_resources {
+	char	nodename[256];		/* "<cluster moid>.<vCenter instanceUuid>" */
+	char	name[256];		/* the cluster's name */
+	char	vcenter_version[32];
+	int	hosts_total, hosts_usable;
+	int64_t	vcpus, max_vcpus_per_host;
+	int64_t	memory_mb, memory_mb_used, max_memory_mb_per_host;
+	int	datastores_total, datastores_usable;
+	int64_t	disk_total_bytes, disk_free_bytes;
+	int64_t	max_disk_free_bytes;	/* the largest datastore's free space */
+	char	largest_datastore[256];
+};
+
+/*
+ * Refresh CLUSTER's resources into *R with one RetrievePropertiesEx (more
+ * only when the server pages).  DATASTORE_REGEX may be NULL.  0, or -1 with
+ * ERR (VCD_E_NOTFOUND when the cluster does not exist).
+ */
+int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
+    const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err);
 
 /* "fault (object): message" for logs; returns BUF. */
 const char *vcd_strerror(const struct vcd_err *err, char *buf, size_t len);

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -183,6 +185,129 @@ test_unreachable(void **state)
 }
 
 static void
+test_cluster_resources(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_resources r;
+	struct vcd_err err;
+	unsigned long before;
+	size_t n = 0;
+
+	options(peers, &o);
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	assert_int_equal(n, 1);
+	before = vcd_call_count(s);
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref, NULL, &r, &err), 0);
+	assert_int_equal(vcd_call_count(s) - before, 1);	/* one call */
+	assert_string_equal(r.name, "DC0_C0");
+	/* vcsim's hosts: 2 CPU threads and 4294430720 bytes each */
+	assert_int_equal(r.hosts_total, 3);
+	assert_int_equal(r.hosts_usable, 3);
+	assert_int_equal(r.vcpus, 6);
+	assert_int_equal(r.max_vcpus_per_host, 2);
+	assert_int_equal(r.memory_mb, 3 * (4294430720LL / (1024 * 1024)));
+	assert_int_equal(r.max_memory_mb_per_host, 4294430720LL / (1024 * 1024));
+	assert_int_equal(r.datastores_usable, 1);
+	assert_string_equal(r.largest_datastore, "LocalDS_0");
+	assert_true(r.disk_total_bytes > 0 && r.disk_free_bytes > 0);
+	assert_true(r.max_disk_free_bytes == r.disk_free_bytes);
+	assert_true(strncmp(r.nodename, cl[0].ref.value, strlen(cl[0].ref.value)) == 0);
+	assert_string_equal(r.nodename + strlen(cl[0].ref.value) + 1,
+	    vcd_about(s)->instance_uuid);
+	/* datastore_regex filters datastores out */
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref, "^Shared", &r, &err), 0);
+	assert_int_equal(r.datastores_total, 1);
+	assert_int_equal(r.datastores_usable, 0);
+	assert_int_equal(r.disk_total_bytes, 0);
+	/* a cluster that does not exist */
+	struct vcd_moref bogus = { "ClusterComputeResource", "domain-c999999" };
+	assert_int_equal(vcd_cluster_resources(s, &bogus, NULL, &r, &err), -1);
+	assert_string_equal(err.fault, "ManagedObjectNotFound");
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
+struct lister {
+	struct vcd_session	*s;
+	int			 ok;
+};
+
+static void *
+lister_run(void *arg)
+{
+	struct lister *l = arg;
+	struct vcd_cluster *cl;
+	struct vcd_err err;
+	size_t n;
+
+	for (int i = 0; i < 5; i++) {
+		if (vcd_clusters_list(l->s, &cl, &n, &err) < 0) {
+			fprintf(stderr, "# %s: %s\n", err.fault, err.msg);
+			continue;
+		}
+		l->ok += n == 1;
+		vcd_clusters_free(cl, n);
+	}
+	return NULL;
+}
+
+static void
+test_relogin_after_expiry(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	struct lister l[8];
+	pthread_t th[8];
+	size_t n;
+
+	options(peers, &o);
+	o.pool_size = 4;
+	ctl(peers, "idle-timeout?d=1s");
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	assert_int_equal(vcd_login_count(s), 1);
+
+	/* idle past the timeout: the next call meets NotAuthenticated, logs
+	 * in again and succeeds */
+	sleep(3);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	vcd_clusters_free(cl, n);
+	assert_int_equal(vcd_login_count(s), 2);
+
+	/* eight threads meet the expiry together: one re-login */
+	sleep(3);
+	for (int i = 0; i < 8; i++) {
+		l[i].s = s;
+		l[i].ok = 0;
+		assert_int_equal(pthread_create(&th[i], NULL, lister_run, &l[i]), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(l[i].ok, 5);
+	}
+	assert_int_equal(vcd_login_count(s), 3);
+
+	/* the keep-alive keeps an idle session from expiring */
+	for (int i = 0; i < 10; i++) {
+		usleep(400 * 1000);
+		assert_int_equal(vcd_keepalive(s, 0, &err), 0);
+	}
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	vcd_clusters_free(cl, n);
+	assert_int_equal(vcd_login_count(s), 3);
+	ctl(peers, "idle-timeout?d=0");
+	vcd_close(s);
+}
+
+static void
 test_stop_clean(void **state)
 {
 	const struct tpeer *peers = *state;
@@ -205,6 +330,8 @@ main(void)
 		cmocka_unit_test(test_tls_verified_by_default),
 		cmocka_unit_test(test_http_503_retried),
 		cmocka_unit_test(test_unreachable),
+		cmocka_unit_test(test_cluster_resources),
+		cmocka_unit_test(test_relogin_after_expiry),
 		cmocka_unit_test(test_stop_clean),
 	};
 
