@@ -110,6 +110,7 @@ agent_connect(struct agent *a)
 		.connect_timeout = cfg->vmware.connect_timeout,
 		.call_timeout = cfg->vmware.call_timeout,
 		.api_retry_count = cfg->vmware.api_retry_count,
+		.pool_size = cfg->vmware.connection_pool_size,
 	};
 	struct vcd_err err;
 	char msg[800];
@@ -135,12 +136,58 @@ agent_connect(struct agent *a)
 	return agent_find_clusters(a);
 }
 
+/* Refresh every found cluster's resource record and log what changed. */
+static void
+agent_refresh(struct agent *a)
+{
+	struct vcd_resources r;
+	struct vcd_err err;
+	char msg[800];
+
+	for (size_t i = 0; i < a->nclusters; i++) {
+		struct agent_cluster *c = &a->clusters[i];
+
+		if (c->ref.value[0] == '\0')
+			continue;
+		if (vcd_cluster_resources(a->vc, &c->ref, a->cfg->vmware.datastore_regex,
+		    &r, &err) < 0) {
+			log_warnx("cluster \"%s\": resource refresh failed: %s", c->name,
+			    vcd_strerror(&err, msg, sizeof(msg)));
+			continue;
+		}
+		if (!c->have_res || memcmp(&r, &c->res, sizeof(r)) != 0)
+			log_info("cluster \"%s\": %lld vCPUs on %d/%d hosts (largest "
+			    "%lld), %lld MB memory (%lld used), %lld GB disk (%lld GB "
+			    "free, largest %s with %lld GB) on %d/%d datastores",
+			    c->name, (long long)r.vcpus, r.hosts_usable, r.hosts_total,
+			    (long long)r.max_vcpus_per_host, (long long)r.memory_mb,
+			    (long long)r.memory_mb_used,
+			    (long long)(r.disk_total_bytes >> 30),
+			    (long long)(r.disk_free_bytes >> 30),
+			    r.largest_datastore[0] ? r.largest_datastore : "-",
+			    (long long)(r.max_disk_free_bytes >> 30),
+			    r.datastores_usable, r.datastores_total);
+		c->res = r;
+		c->have_res = true;
+	}
+}
+
 /* The one place for periodic work; later issues hang their jobs here. */
 static void
 agent_cron(struct agent *a, unsigned long tick)
 {
-	(void)a;
+	struct vcd_err err;
+	char msg[800];
+	time_t now = time(NULL);
+
 	(void)tick;
+	if (now >= a->next_refresh) {
+		agent_refresh(a);
+		a->next_refresh = now + a->cfg->def.update_resources_interval;
+	}
+	if (vcd_keepalive(a->vc, a->cfg->vmware.keepalive_interval, &err) < 0)
+		log_warnx("vCenter keep-alive failed: %s",
+		    vcd_strerror(&err, msg, sizeof(msg)));
 }
 
 int

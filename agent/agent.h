@@ -9,6 +9,7 @@
 
 #include <signal.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "cfg.h"
 #include "vcdriver/vcdriver.h"
@@ -18,6 +19,8 @@ struct agent_cluster {
 	struct vcd_moref	 ref;		/* found in vCenter; value "" if not */
 	char			*nodename;	/* "<moid>.<instanceUuid>" */
 	int			 num_hosts;
+	struct vcd_resources	 res;		/* last refresh */
+	bool			 have_res;
 };
 
 struct agent {
@@ -26,6 +29,7 @@ struct agent {
 	struct agent_cluster	*clusters;	/* owned, one per cluster_name */
 	size_t			 nclusters;
 	volatile sig_atomic_t	 stop, reload;
+	time_t			 next_refresh;
 };
 
 /* Takes ownership of CFG. */

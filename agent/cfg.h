@@ -74,6 +74,7 @@ struct cfg {
 		char	*proxy;
 		double	 connect_timeout;
 		double	 call_timeout;
+		int	 keepalive_interval;
 	} vmware;
 
 	struct {

@@ -44,6 +44,7 @@ AGENT_PID=$!
 check "agent logs in" wait_for "$T/agent.log" "logged in to $VCSIM_HOST as admin" 20
 check "agent finds the configured cluster" wait_for "$T/agent.log" 'cluster "DC0_C0": ' 10
 check "node name is <moid>.<instanceUuid>" grep -qE 'cluster "DC0_C0": [^ ]+, 3 hosts, node [^ .]+\.[0-9a-f-]{36}$' "$T/agent.log"
+check "resources are refreshed" wait_for "$T/agent.log" 'cluster "DC0_C0": 6 vCPUs on 3/3 hosts (largest 2), 12285 MB memory' 10
 check "a missing cluster is named" contains "$T/agent.log" 'cluster "NoSuchCluster" (vmware.cluster_name) was not found'
 
 # A broken configuration on SIGHUP is refused; the agent keeps running.
