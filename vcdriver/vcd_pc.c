@@ -71,7 +71,7 @@ vcd_pc_retrieve(struct vcd_session *s, struct vim_PropertyFilterSpec *spec,
 					goto out;
 		free(token);
 		token = rr != NULL && rr->token != NULL ? xstrdup(rr->token) : NULL;
-		vim_arena_free(&a);
+		vim_arena_reset(&a);	/* the next page reuses the memory */
 		if (token == NULL)
 			break;
 		if (stop) {

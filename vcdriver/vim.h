@@ -38,6 +38,8 @@ void *vim_alloc(struct vim_arena *a, size_t size);	/* zeroed; never NULL */
 char *vim_strndup(struct vim_arena *a, const char *s, size_t n);
 char *vim_strdup(struct vim_arena *a, const char *s);
 void vim_arena_free(struct vim_arena *a);		/* reusable afterwards */
+/* Forget every allocation but keep one block for the next use. */
+void vim_arena_reset(struct vim_arena *a);
 
 /* ---- scalar members ---- */
 

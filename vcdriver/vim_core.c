@@ -23,8 +23,9 @@ struct vim_arena_block {
 #define VIM_ARENA_MAX	(1024 * 1024)
 #define VIM_ALIGN	(sizeof(max_align_t))
 
-void *
-vim_alloc(struct vim_arena *a, size_t size)
+/* SIZE bytes, not zeroed. */
+static void *
+vim_alloc_raw(struct vim_arena *a, size_t size)
 {
 	struct vim_arena_block *b = a->head;
 	void *p;
@@ -46,14 +47,19 @@ vim_alloc(struct vim_arena *a, size_t size)
 	}
 	p = (char *)b->data + a->used;
 	a->used += size;
-	memset(p, 0, size);
 	return p;
+}
+
+void *
+vim_alloc(struct vim_arena *a, size_t size)
+{
+	return memset(vim_alloc_raw(a, size), 0, size);
 }
 
 char *
 vim_strndup(struct vim_arena *a, const char *s, size_t n)
 {
-	char *p = vim_alloc(a, n + 1);
+	char *p = vim_alloc_raw(a, n + 1);
 
 	memcpy(p, s, n);
 	p[n] = '\0';
@@ -64,6 +70,23 @@ char *
 vim_strdup(struct vim_arena *a, const char *s)
 {
 	return s == NULL ? NULL : vim_strndup(a, s, strlen(s));
+}
+
+void
+vim_arena_reset(struct vim_arena *a)
+{
+	struct vim_arena_block *b, *next;
+
+	if (a->head == NULL)
+		return;
+	/* keep the newest (largest) block, free the others */
+	for (b = a->head->next; b != NULL; b = next) {
+		next = b->next;
+		a->total -= b->size;
+		free(b);
+	}
+	a->head->next = NULL;
+	a->used = 0;
 }
 
 void
@@ -96,6 +119,9 @@ vim_type_find(const char *name)
 		return NULL;
 	if ((colon = strchr(name, ':')) != NULL)
 		name = colon + 1;
+	/* vim25 type names are capitalised; xsd:string, xsd:int... are not */
+	if (name[0] < 'A' || name[0] > 'Z')
+		return NULL;
 	t = bsearch(name, vim_types, vim_ntypes, sizeof(vim_types[0]), vim_type_cmp);
 	return t != NULL ? *t : NULL;
 }

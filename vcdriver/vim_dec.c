@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -585,14 +586,17 @@ vim_decode_response(const char *body, size_t len,
 	d.a = a;
 	d.method = method;
 	d.err = err;
-	d.ctxt = xmlCreatePushParserCtxt(&sax, &d, NULL, 0, NULL);
-	if (d.ctxt == NULL) {
+	/* The whole answer is in memory: a memory parser avoids the push
+	 * parser's per-chunk bookkeeping. */
+	if (len > INT_MAX || (d.ctxt = xmlCreateMemoryParserCtxt(body, (int)len)) == NULL) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, method->name,
 		    "cannot create an XML parser");
 		goto out;
 	}
 	xmlCtxtUseOptions(d.ctxt, XML_PARSE_NONET);
-	if (xmlParseChunk(d.ctxt, body, (int)len, 1) != 0 && !d.failed)
+	memcpy(d.ctxt->sax, &sax, sizeof(sax));
+	d.ctxt->userData = &d;
+	if (xmlParseDocument(d.ctxt) != 0 && !d.failed)
 		vim_dec_fail(&d, "malformed XML");
 	if (d.failed)
 		goto out;
