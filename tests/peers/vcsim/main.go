@@ -14,15 +14,52 @@
 //	POST /ctl/disable?moid=vm-42&method=M    calls of M on that entity get a MethodDisabled fault
 //	POST /ctl/enable?moid=vm-42&method=M     undo /ctl/disable (optional &type=VirtualMachine)
 //	POST /ctl/idle-timeout?d=2s              change simulator.SessionIdleTimeout (0: never expire)
+//	POST /ctl/async?method=M&delay=D[&count=N][&moid=MOID]
+//	                                         the next N (default: all) calls of the *_Task method M
+//	                                         (on _this MOID only, if given) that return a task return
+//	                                         one that stays running for D; delay=0 clears M
+//	POST /ctl/question?vm=MOID[&text=T][&choices=A,B,...][&default=I][&id=ID]
+//	                                         the next PowerOnVM_Task on that VM returns a task that
+//	                                         stays running, with the question on the VM, until
+//	                                         AnswerVM or CancelTask
+//	POST /ctl/question?vm=MOID&now=1[&task=TASK][&text=...]
+//	                                         raise the question on the VM now; with task (a task
+//	                                         held by /ctl/async), that task waits for the answer too
+//	POST /ctl/reset                          clear async rules and questions, end held tasks now
+//	GET  /ctl/tasks                          list async rules, questions and held tasks
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
+// Asynchronous tasks (/ctl/async): the simulator runs the method at once, as
+// usual, so its effects (power state, new VM, ...) are visible immediately;
+// the task returned is a launcher-made Task (info.state running, cancelable,
+// info.progress 50 half-way) that gets the simulator's result or fault after
+// the delay (then info.progress 100 on success), seen by RetrievePropertiesEx
+// and by property filters (WaitForUpdatesEx). The simulator's own, finished
+// task is removed. Works for any *_Task method the simulator implements;
+// calls that fault get the simulator's fault and do not count.
+//
+// Questions: choices get keys "0", "1", ... (the index), labels and summaries
+// as given (default: Yes,No), defaultIndex = default (0 if not given; the
+// encoder omits a 0 defaultIndex, so absent means 0); id defaults to _vmxN.
+// runtime.question and summary.runtime.question are set on the VM. The
+// power-on waits: AnswerVM with the default choice's key powers the VM on
+// and the task ends as the simulator's power-on does (success); another
+// valid key ends it in error with SystemError (VM stays off); CancelTask
+// ends it in error with RequestCanceled (info.cancelled true) and withdraws
+// the question. Both clear the question. AnswerVM faults: ConcurrentAccess
+// when questionId is not the pending question (or none is pending),
+// InvalidArgument (invalidProperty answerChoice) for an unknown key.
+// CancelTask on a task held by /ctl/async ends it with RequestCanceled now (the
+// method's effect stays); on a finished task: InvalidState; other running
+// tasks: NotSupported.
+//
 // SOAP requests pass through peer.serveSDK before the simulator sees them:
-// that is the place to intercept methods the simulator lacks (asynchronous
-// tasks, VM questions and AnswerVM, ...).
+// that is where the methods above are intercepted (tasks.go, soap.go).
 package main
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -32,6 +69,7 @@ import (
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"math/big"
 	"net"
@@ -61,9 +99,16 @@ const neverExpire = 100 * 365 * 24 * time.Hour
 type peer struct {
 	svc *simulator.Service
 
-	mu          sync.Mutex // guards statusCode, statusCount and SessionIdleTimeout writes
+	mu          sync.Mutex // guards the fields below and SessionIdleTimeout writes
 	statusCode  int        // bare HTTP status for the next statusCount SOAP requests
 	statusCount int
+
+	async     map[string]asyncRule    // SOAP method -> rule
+	armed     map[string]questionSpec // VM moid -> question for its next PowerOnVM_Task
+	questions map[string]*vmQuestion  // VM moid -> question raised on it
+	held      map[string]*heldTask    // task moid -> task whose final state comes later
+	qseq      int                     // generated question ids
+	closed    bool                    // shutting down: hold nothing more
 }
 
 func main() {
@@ -124,7 +169,13 @@ func main() {
 		log.Fatalf("creating TLS certificate: %v", err)
 	}
 
-	p := &peer{svc: model.Service}
+	p := &peer{
+		svc:       model.Service,
+		async:     map[string]asyncRule{},
+		armed:     map[string]questionSpec{},
+		questions: map[string]*vmQuestion{},
+		held:      map[string]*heldTask{},
+	}
 	mux := http.NewServeMux()
 	p.mount(mux, ip)
 
@@ -160,6 +211,7 @@ func main() {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	log.Printf("got %v, shutting down", <-sig)
+	p.shutdown() // held tasks stay running; their timers must not fire during teardown
 
 	// Close waits for outstanding requests (a long WaitForUpdatesEx, say):
 	// give them a moment, then remove the datastore directories regardless.
@@ -265,6 +317,16 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/disable", post(func(w http.ResponseWriter, r *http.Request) { p.ctlMethod(w, r, true) }))
 	mux.HandleFunc("/ctl/enable", post(func(w http.ResponseWriter, r *http.Request) { p.ctlMethod(w, r, false) }))
 	mux.HandleFunc("/ctl/idle-timeout", post(p.ctlIdleTimeout))
+	mux.HandleFunc("/ctl/async", post(p.ctlAsync))
+	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
+	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
+	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		p.ctlTasks(w, r)
+	})
 }
 
 // serveSDK runs the test hooks for a SOAP request, then hands it to the simulator.
@@ -280,6 +342,21 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		return
 	}
+	if r.Method != http.MethodPost {
+		p.svc.ServeSDK(w, r) // 405
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	if err != nil {
+		log.Printf("error reading body: %v", err)
+		w.WriteHeader(http.StatusBadRequest) // as the simulator does
+		return
+	}
+	if p.interceptFor(body) && p.intercept(w, r, body) {
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
 	p.svc.ServeSDK(w, r)
 }
 
