@@ -71,7 +71,7 @@ vcd_http_init(struct vcd_session *s, struct vcd_err *err)
 	return 0;
 }
 
-static struct vcd_conn *
+struct vcd_conn *
 vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 {
 	struct vcd_conn *c = xcalloc(1, sizeof(*c));
@@ -109,7 +109,7 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 	return c;
 }
 
-static void
+void
 vcd_conn_free(struct vcd_conn *c)
 {
 	curl_easy_cleanup(c->curl);

@@ -76,11 +76,19 @@ struct vcd_session {
 	unsigned	 opid_tag;		/* random, per session */
 	_Atomic time_t	 last_call;
 
+	double		 task_poll_interval;
+	bool		 auto_answer;
+	struct vcd_waiter *waiter;		/* vcd_task.c; NULL until needed */
+	pthread_mutex_t	 waiter_lock;		/* guards creating it */
+
 	struct vcd_about about;
 	struct vcd_moref root_folder, property_collector, view_manager,
 			 session_manager, search_index, file_manager,
 			 virtual_disk_manager;
 };
+
+/* vcd_task.c: stop the task waiter (before the session goes). */
+void vcd_task_shutdown(struct vcd_session *s);
 
 /* vcd_err.c */
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
@@ -92,6 +100,9 @@ void vcd_err_clear(struct vcd_err *err);
 int vcd_http_init(struct vcd_session *s, struct vcd_err *err);
 void vcd_http_cleanup(struct vcd_session *s);
 struct vcd_conn *vcd_conn_get(struct vcd_session *s, struct vcd_err *err);
+/* A connection outside the pool (the task waiter's own); vcd_conn_free(). */
+struct vcd_conn *vcd_conn_new(struct vcd_session *s, struct vcd_err *err);
+void vcd_conn_free(struct vcd_conn *c);
 void vcd_conn_put(struct vcd_session *s, struct vcd_conn *c);
 int vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
     struct vcd_err *err);
@@ -104,6 +115,10 @@ int vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
  */
 int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
     const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);
+/* The same on a connection the caller holds (with the re-login). */
+int vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
+    const struct vim_method *method, const void *req, struct vim_arena *a,
+    void **resp, struct vcd_err *err);
 /* The same on connection C, without the re-login (used by it). */
 int vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
     const struct vim_method *method, const void *req, struct vim_arena *a,

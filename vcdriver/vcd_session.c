@@ -105,7 +105,10 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->call_timeout = opt->call_timeout > 0 ? opt->call_timeout : 300;
 	s->api_retry_count = opt->api_retry_count >= 0 ? opt->api_retry_count : 0;
 	s->pool_size = opt->pool_size > 0 ? opt->pool_size : 1;
+	s->task_poll_interval = opt->task_poll_interval > 0 ? opt->task_poll_interval : 0.5;
+	s->auto_answer = opt->auto_answer;
 	pthread_mutex_init(&s->login_lock, NULL);
+	pthread_mutex_init(&s->waiter_lock, NULL);
 	if (getrandom(&s->opid_tag, sizeof(s->opid_tag), GRND_NONBLOCK) < 0)
 		s->opid_tag = (unsigned)time(NULL);
 	/* An IPv6 literal needs brackets in the URL. */
@@ -133,7 +136,9 @@ vcd_session_fake(vcd_post_fn post, void *arg)
 	s->host = xstrdup("fake");
 	s->url = xstrdup("https://fake/sdk");
 	s->pool_size = 1;
+	s->task_poll_interval = 0.5;
 	pthread_mutex_init(&s->login_lock, NULL);
+	pthread_mutex_init(&s->waiter_lock, NULL);
 	snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/6.5");
 	snprintf(s->property_collector.type, sizeof(s->property_collector.type),
 	    "PropertyCollector");
@@ -248,10 +253,12 @@ vcd_close(struct vcd_session *s)
 {
 	if (s == NULL)
 		return;
+	vcd_task_shutdown(s);
 	if (atomic_load(&s->logged_in))
 		vcd_logout(s);
 	vcd_http_cleanup(s);
 	pthread_mutex_destroy(&s->login_lock);
+	pthread_mutex_destroy(&s->waiter_lock);
 	xfree_secret(s->password);
 	free(s->host);
 	free(s->username);

@@ -61,16 +61,14 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 }
 
 int
-vcd_invoke(struct vcd_session *s, const struct vim_method *method,
-    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err)
+vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
+    const struct vim_method *method, const void *req, struct vim_arena *a,
+    void **resp, struct vcd_err *err)
 {
-	struct vcd_conn *c;
 	unsigned long gen;
 	int ret;
 
 	vcd_err_clear(err);
-	if ((c = vcd_conn_get(s, err)) == NULL)
-		return -1;
 	pthread_mutex_lock(&s->login_lock);
 	gen = s->login_gen;
 	pthread_mutex_unlock(&s->login_lock);
@@ -91,12 +89,25 @@ vcd_invoke(struct vcd_session *s, const struct vim_method *method,
 			relogin = vcd_login_conn(s, c, &lerr) < 0 ? -1 : 1;
 		}
 		pthread_mutex_unlock(&s->login_lock);
-		if (relogin < 0) {
+		if (relogin < 0)
 			*err = lerr;
-		} else {
+		else
 			ret = vcd_invoke_conn(s, c, method, req, a, resp, err);
-		}
 	}
+	return ret;
+}
+
+int
+vcd_invoke(struct vcd_session *s, const struct vim_method *method,
+    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err)
+{
+	struct vcd_conn *c;
+	int ret;
+
+	vcd_err_clear(err);
+	if ((c = vcd_conn_get(s, err)) == NULL)
+		return -1;
+	ret = vcd_invoke_with(s, c, method, req, a, resp, err);
 	vcd_conn_put(s, c);
 	return ret;
 }

@@ -26,6 +26,8 @@ enum vcd_errcode {
 	VCD_E_PROTOCOL,		/* the answer could not be understood */
 	VCD_E_INVALID,		/* the caller passed something unusable */
 	VCD_E_NOTFOUND,		/* a named object does not exist */
+	VCD_E_TIMEOUT,		/* a task did not finish in time */
+	VCD_E_QUESTION,		/* a task is blocked by a question not answered */
 };
 
 struct vcd_err {
@@ -53,6 +55,8 @@ struct vcd_options {
 	double		 call_timeout;		/* seconds, per SOAP call */
 	int		 api_retry_count;	/* retries on transport errors and 503 */
 	int		 pool_size;		/* connections for concurrent calls (1) */
+	double		 task_poll_interval;	/* seconds; polling is only a fallback */
+	bool		 auto_answer;		/* answer VM questions with the default */
 };
 
 struct vcd_about {
@@ -132,6 +136,96 @@ struct vcd_resources {
  */
 int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err);
+
+/*
+ * Wait for TASK to finish.  VM (may be NULL) is the virtual machine the task
+ * works on: a question it raises (runtime.question) is answered with its
+ * default choice when auto_answer is on; otherwise the question's text is
+ * the error (VCD_E_QUESTION) and the task is cancelled if it can be.
+ * Waiting uses PropertyCollector updates (one WaitForUpdatesEx serves every
+ * task waited on in the session); polling every task_poll_interval is the
+ * fallback.  A task that already finished costs one call.
+ *
+ * Returns 0 when the task succeeded (its result, when it is a MoRef, in
+ * *RESULT if RESULT is not NULL), or -1 with ERR: the task's fault
+ * (VCD_E_FAULT with the fault type and message), VCD_E_TIMEOUT after
+ * TIMEOUT seconds, VCD_E_QUESTION, or a transport error.
+ */
+int vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
+    const struct vcd_moref *vm, double timeout, struct vcd_moref *result,
+    struct vcd_err *err);
+
+/* ---- virtual machines (vcd_vm.c) ---- */
+
+struct vim_VirtualMachineConfigSpec;
+struct vim_list_VirtualDeviceConfigSpec;
+
+struct vcd_vm_info {
+	struct vcd_moref ref;
+	char	name[256];
+	char	instance_uuid[64];
+	char	power_state[16];	/* poweredOn, poweredOff, suspended */
+	bool	has_question;
+	struct vcd_moref host;
+};
+
+/* Every VM in the inventory; caller frees *OUT with vcd_vm_list_free(). */
+int vcd_vm_list(struct vcd_session *s, struct vcd_vm_info **out, size_t *n,
+    struct vcd_err *err);
+void vcd_vm_list_free(struct vcd_vm_info *v);
+/* The VM with INSTANCE_UUID (FindByUuid); VCD_E_NOTFOUND if none. */
+int vcd_vm_find(struct vcd_session *s, const char *instance_uuid,
+    struct vcd_moref *vm, struct vcd_err *err);
+
+/*
+ * What a new VM is made of.  Borrowed pointers: they must live until
+ * vcd_vm_create() returns.
+ */
+struct vcd_vm_spec {
+	const char	*name;
+	const char	*instance_uuid;	/* also in extraConfig nvp.vm-uuid */
+	const char	*guest_id;	/* NULL: otherGuest64 */
+	const char	*firmware;	/* NULL, "bios" or "efi" */
+	int		 vcpus;
+	int64_t		 memory_mb;
+	const char	*datastore;	/* where the VM's folder is made */
+	struct vcd_moref folder, pool, host;	/* host may be empty */
+	const struct vim_list_VirtualDeviceConfigSpec *devices;	/* NULL: none */
+	const char	*extra_key, *extra_value;	/* one more extraConfig */
+};
+
+/* Every operation waits for its task; a VM with a pending question or a
+ * running task is refused (VCD_E_QUESTION, or fault TaskInProgress). */
+int vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *spec,
+    struct vcd_moref *vm, struct vcd_err *err);
+int vcd_vm_power_on(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+int vcd_vm_power_off(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+/* Soft: ShutdownGuest, then wait up to TIMEOUT s for poweredOff; with
+ * HARD_AFTER a hard power off follows a timeout or missing guest tools. */
+int vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
+    double timeout, bool hard_after, struct vcd_err *err);
+/* Soft (RebootGuest) or hard (ResetVM_Task). */
+int vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
+    struct vcd_err *err);
+int vcd_vm_reset(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+int vcd_vm_suspend(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+int vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vim_VirtualMachineConfigSpec *spec, struct vcd_err *err);
+/* Power off if needed, then Destroy_Task (which removes the VM's files). */
+int vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+
+/* A migration's destination: any of host, pool, datastore (empty: keep). */
+struct vcd_relocate {
+	struct vcd_moref host, pool, datastore;
+};
+/* RelocateVM_Task: cold when the VM is off, live (vMotion) when on. */
+int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_relocate *to, struct vcd_err *err);
 
 /* "fault (object): message" for logs; returns BUF. */
 const char *vcd_strerror(const struct vcd_err *err, char *buf, size_t len);

@@ -25,6 +25,9 @@
 //	POST /ctl/question?vm=MOID&now=1[&task=TASK][&text=...]
 //	                                         raise the question on the VM now; with task (a task
 //	                                         held by /ctl/async), that task waits for the answer too
+//	POST /ctl/fault?method=M&fault=T[&count=N][&msg=S]
+//	                                         the next N calls of M (default 1; 0 clears) get a
+//	                                         SOAP fault of vim25 type T (e.g. NotSupported)
 //	POST /ctl/reset                          clear async rules and questions, end held tasks now
 //	GET  /ctl/tasks                          list async rules, questions and held tasks
 //
@@ -109,6 +112,14 @@ type peer struct {
 	held      map[string]*heldTask    // task moid -> task whose final state comes later
 	qseq      int                     // generated question ids
 	closed    bool                    // shutting down: hold nothing more
+	faults    map[string]*faultRule   // SOAP method -> injected fault
+}
+
+// faultRule: the next count calls of a method get this fault (/ctl/fault).
+type faultRule struct {
+	fault string
+	msg   string
+	count int
 }
 
 func main() {
@@ -320,6 +331,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/async", post(p.ctlAsync))
 	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
 	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
+	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -351,6 +363,9 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		log.Printf("error reading body: %v", err)
 		w.WriteHeader(http.StatusBadRequest) // as the simulator does
+		return
+	}
+	if p.injectFault(w, body) {
 		return
 	}
 	if p.interceptFor(body) && p.intercept(w, r, body) {
@@ -466,4 +481,63 @@ func (p *peer) ctlIdleTimeout(w http.ResponseWriter, r *http.Request) {
 	}
 	simulator.SessionIdleTimeout = d
 	ok(w)
+}
+
+// ctlFault: POST /ctl/fault?method=M&fault=T[&count=N][&msg=S].
+func (p *peer) ctlFault(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	method, fault := q.Get("method"), q.Get("fault")
+	count := 1
+	if c := q.Get("count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			http.Error(w, "count must be a whole number", http.StatusBadRequest)
+			return
+		}
+		count = n
+	}
+	if method == "" {
+		http.Error(w, "method is required", http.StatusBadRequest)
+		return
+	}
+	if count > 0 {
+		t, ok := typeFunc(fault)
+		if !ok || !reflect.PtrTo(t).Implements(reflect.TypeOf((*types.BaseMethodFault)(nil)).Elem()) {
+			http.Error(w, "unknown fault type "+fault, http.StatusBadRequest)
+			return
+		}
+	}
+	p.mu.Lock()
+	if p.faults == nil {
+		p.faults = make(map[string]*faultRule)
+	}
+	if count == 0 {
+		delete(p.faults, method)
+	} else {
+		p.faults[method] = &faultRule{fault: fault, msg: q.Get("msg"), count: count}
+	}
+	p.mu.Unlock()
+	ok(w)
+}
+
+// injectFault answers a call with an injected fault when a rule asks for it.
+func (p *peer) injectFault(w http.ResponseWriter, body []byte) bool {
+	method, _ := peekCall(body)
+	p.mu.Lock()
+	rule := p.faults[method]
+	if rule == nil {
+		p.mu.Unlock()
+		return false
+	}
+	rule.count--
+	if rule.count <= 0 {
+		delete(p.faults, method)
+	}
+	name, msg := rule.fault, rule.msg
+	p.mu.Unlock()
+	t, _ := typeFunc(name)
+	fault := reflect.New(t).Interface().(types.BaseMethodFault)
+	log.Printf("injecting %s into %s", name, method)
+	writeFault(w, msg, fault)
+	return true
 }

@@ -1,0 +1,453 @@
+/*
+ * it_vm.c - tasks and virtual machine operations against vcsim: power,
+ * suspend, reset, shutdown, reconfigure, relocate, create, find, destroy;
+ * tasks that finish asynchronously (waited on through PropertyCollector
+ * updates, and by polling when the collector is disabled), a task that
+ * fails, a timeout, a question answered and a question refused, and many
+ * tasks waited on at once.
+ */
+#include "config.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "tpeer.h"
+#include "vcdriver/vcd_int.h"
+#include "vcdriver/vcd_pc.h"
+#include "xmalloc.h"
+
+static int
+setup(void **state)
+{
+	static const char *const specs[] = { "vcsim -cluster 1 -host 3 -vm 4", NULL };
+
+	return tpeer_setup(state, specs);
+}
+
+static void
+ctl(const struct tpeer *peers, const char *what)
+{
+	char *url = xasprintf("%s/%s", tpeer_get(peers, "VCSIM_CTL"), what);
+
+	assert_int_equal(tpeer_http("POST", url, NULL, 0, NULL,
+	    tpeer_get(peers, "VCSIM_CA_FILE"), NULL), 200);
+	free(url);
+}
+
+static struct vcd_session *
+session(const struct tpeer *peers, bool auto_answer)
+{
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_err err;
+
+	memset(&o, 0, sizeof(o));
+	o.host = tpeer_get(peers, "VCSIM_HOST");
+	o.port = atoi(tpeer_get(peers, "VCSIM_PORT"));
+	o.username = tpeer_get(peers, "VCSIM_USER");
+	o.password = tpeer_get(peers, "VCSIM_PASSWORD");
+	o.ca_file = tpeer_get(peers, "VCSIM_CA_FILE");
+	o.pool_size = 4;
+	o.task_poll_interval = 0.1;
+	o.auto_answer = auto_answer;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	return s;
+}
+
+/* The VM called NAME; asserts it exists. */
+static struct vcd_vm_info
+vm_named(struct vcd_session *s, const char *name)
+{
+	struct vcd_vm_info *v, found;
+	struct vcd_err err;
+	size_t n, i;
+
+	assert_int_equal(vcd_vm_list(s, &v, &n, &err), 0);
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			break;
+	if (i == n)
+		fail_msg("no VM %s", name);
+	found = v[i];
+	vcd_vm_list_free(v);
+	return found;
+}
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+test_power_suspend_reset(void **state)
+{
+	struct vcd_session *s = session(*state, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM0");
+	struct vcd_err err;
+	unsigned long calls;
+
+	assert_string_equal(vi.power_state, "poweredOn");
+	calls = vcd_call_count(s);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	/* pre-check, PowerOffVM_Task, one read of the finished task */
+	assert_int_equal(vcd_call_count(s) - calls, 3);
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
+	/* a task that fails: InvalidPowerState, with the VM named */
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(err.code, VCD_E_FAULT);
+	assert_string_equal(err.fault, "InvalidPowerState");
+	assert_non_null(strstr(err.object, vi.ref.value));
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_suspend(s, &vi.ref, &err), 0);
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "suspended");
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);	/* resume */
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, true, &err), 0);
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
+	assert_int_equal(vcd_vm_shutdown(s, &vi.ref, 10, false, &err), 0);
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+static void
+test_async_task(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM1");
+	struct vcd_err err;
+	double t0;
+
+	ctl(peers, "async?method=PowerOffVM_Task&delay=1s&count=1");
+	t0 = now();
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_true(now() - t0 >= 0.9);		/* it really waited */
+	/* an asynchronous task that fails */
+	ctl(peers, "async?method=PowerOffVM_Task&delay=500ms&count=1");
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_string_equal(err.fault, "InvalidPowerState");
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+static void
+test_timeout(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM1");
+	struct vim_req_PowerOffVM_Task req;
+	struct vim_resp_PowerOffVM_Task *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct vcd_moref task;
+	struct vcd_err err;
+
+	ctl(peers, "async?method=PowerOffVM_Task&delay=3s&count=1");
+	vim_init(&req, &vim_type_req_PowerOffVM_Task);
+	req._this = &vi.ref;
+	assert_int_equal(vcd_invoke(s, &vim_method_PowerOffVM_Task, &req, &a,
+	    (void **)&resp, &err), 0);
+	task = *resp->returnval;
+	assert_int_equal(vcd_task_wait(s, &task, &vi.ref, 1.0, NULL, &err), -1);
+	assert_int_equal(err.code, VCD_E_TIMEOUT);
+	assert_non_null(strstr(err.msg, "did not finish within 1 s"));
+	/* the same task, waited on long enough */
+	assert_int_equal(vcd_task_wait(s, &task, &vi.ref, 10.0, NULL, &err), 0);
+	vim_arena_free(&a);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+static void
+test_question_answered(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, true);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM2");
+	struct vcd_err err;
+	char *q;
+
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	q = xasprintf("question?vm=%s&text=moved+or+copied%%3F&choices=Cancel,"
+	    "I+moved+it,I+copied+it&default=2", vi.ref.value);
+	ctl(peers, q);
+	free(q);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_string_equal(vm_named(s, "DC0_H0_VM2").power_state, "poweredOn");
+	vcd_close(s);
+}
+
+static void
+test_question_refused(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM3");
+	struct vcd_err err;
+	char *q;
+
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	q = xasprintf("question?vm=%s&text=The+disk+is+locked&choices=Retry,Cancel",
+	    vi.ref.value);
+	ctl(peers, q);
+	free(q);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), -1);
+	assert_int_equal(err.code, VCD_E_QUESTION);
+	assert_non_null(strstr(err.msg, "The disk is locked"));
+	assert_non_null(strstr(err.object, vi.ref.value));
+	/* the task was cancelled and the question withdrawn: the VM is free */
+	vi = vm_named(s, "DC0_H0_VM3");
+	assert_string_equal(vi.power_state, "poweredOff");
+	assert_false(vi.has_question);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+static void
+test_question_pending_refused_first(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM3");
+	struct vcd_err err;
+	char *q;
+
+	/* a question already pending: the pre-check refuses the operation */
+	q = xasprintf("question?vm=%s&now=1&text=Pending", vi.ref.value);
+	ctl(peers, q);
+	free(q);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(err.code, VCD_E_QUESTION);
+	assert_non_null(strstr(err.msg, "a question is pending"));
+	ctl(peers, "reset");
+	vcd_close(s);
+}
+
+struct cycler {
+	struct vcd_session	*s;
+	struct vcd_moref	 vm;
+	int			 ok;
+};
+
+static void *
+cycle(void *arg)
+{
+	struct cycler *c = arg;
+	struct vcd_err err;
+
+	c->ok = vcd_vm_power_off(c->s, &c->vm, &err) == 0 &&
+	    vcd_vm_power_on(c->s, &c->vm, &err) == 0;
+	if (!c->ok)
+		fprintf(stderr, "# %s: %s %s\n", c->vm.value, err.fault, err.msg);
+	return NULL;
+}
+
+static void
+test_many_tasks_at_once(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	const char *names[] = { "DC0_C0_RP0_VM0", "DC0_C0_RP0_VM1", "DC0_C0_RP0_VM2",
+	    "DC0_C0_RP0_VM3" };
+	struct cycler c[4];
+	pthread_t th[4];
+	double t0;
+
+	ctl(peers, "async?method=PowerOffVM_Task&delay=1s");
+	ctl(peers, "async?method=PowerOnVM_Task&delay=1s");
+	t0 = now();
+	for (int i = 0; i < 4; i++) {
+		c[i].s = s;
+		c[i].vm = vm_named(s, names[i]).ref;
+		assert_int_equal(pthread_create(&th[i], NULL, cycle, &c[i]), 0);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_true(c[i].ok);
+	}
+	/* 8 one-second tasks, waited on together: well under 8 s */
+	assert_true(now() - t0 < 5.0);
+	ctl(peers, "reset");
+	vcd_close(s);
+}
+
+static void
+test_polling_fallback(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s;
+	struct vcd_vm_info vi;
+	struct vcd_err err;
+
+	/* no private collector: tasks are polled instead */
+	ctl(peers, "fault?method=CreatePropertyCollector&fault=NotSupported&count=1");
+	s = session(peers, false);
+	vi = vm_named(s, "DC0_H0_VM1");
+	ctl(peers, "async?method=PowerOffVM_Task&delay=700ms&count=1");
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+/* The first object of TYPE's property PATH, as a MoRef. */
+struct first_ref {
+	const char		*path;
+	struct vcd_moref	 ref;
+	struct vcd_moref	 second;
+	int			 n;
+};
+
+static int
+first_ref_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct first_ref *f = arg;
+	const struct vim_any *v = vcd_pc_prop(oc, f->path);
+
+	if (v != NULL && v->kind == VA_MOREF && f->n == 0)
+		f->ref = *v->moref, f->n = 1;
+	if (v != NULL && v->kind == VA_ARRAY && v->nitems >= 2 && f->n == 0) {
+		f->ref = *v->items[0]->moref;
+		f->second = *v->items[1]->moref;
+		f->n = 2;
+	}
+	return 0;
+}
+
+static struct first_ref
+lookup(struct vcd_session *s, const char *type, const char *path)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec ps, *psv[1] = { &ps };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec tv;
+	struct vim_SelectionSpec *sel[1] = { &tv.base };
+	char *paths[1] = { (char *)path };
+	struct first_ref f = { path, { "", "" }, { "", "" }, 0 };
+	struct vcd_moref view;
+	struct vcd_err err;
+
+	assert_int_equal(vcd_view_create(s, type, &view, &err), 0);
+	vim_init(&ps, &vim_type_PropertySpec);
+	ps.type = (char *)type;
+	ps.pathSet.v = paths;
+	ps.pathSet.len = 1;
+	vim_init(&tv, &vim_type_TraversalSpec);
+	tv.type = "ContainerView";
+	tv.path = "view";
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &view;
+	os.skip = VIM_BOOL(true);
+	os.selectSet.v = sel;
+	os.selectSet.len = 1;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 1;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	assert_int_equal(vcd_pc_retrieve(s, &spec, 0, first_ref_one, &f, &err), 0);
+	vcd_view_destroy(s, &view);
+	assert_true(f.n > 0);
+	return f;
+}
+
+static void
+test_create_reconfigure_relocate_destroy(void **state)
+{
+	struct vcd_session *s = session(*state, false);
+	const char *uuid = "6f1c9a7e-0d2b-4c55-9e1a-1b2c3d4e5f60";
+	struct vcd_vm_spec vs;
+	struct vim_VirtualMachineConfigSpec cs;
+	struct vcd_relocate to;
+	struct vcd_moref vm, found;
+	struct vcd_vm_info vi;
+	struct first_ref hosts;
+	struct vcd_err err;
+
+	memset(&vs, 0, sizeof(vs));
+	vs.name = "it-vm-1";
+	vs.instance_uuid = uuid;
+	vs.vcpus = 1;
+	vs.memory_mb = 64;
+	vs.datastore = "LocalDS_0";
+	vs.folder = lookup(s, "Datacenter", "vmFolder").ref;
+	vs.pool = lookup(s, "ClusterComputeResource", "resourcePool").ref;
+	hosts = lookup(s, "ClusterComputeResource", "host");
+	assert_int_equal(hosts.n, 2);
+	vs.host = hosts.ref;
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	assert_string_equal(vm.type, "VirtualMachine");
+	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), 0);
+	assert_string_equal(found.value, vm.value);
+
+	/* reconfigure: 2 vCPUs */
+	vim_init(&cs, &vim_type_VirtualMachineConfigSpec);
+	cs.numCPUs = VIM_INT(2);
+	assert_int_equal(vcd_vm_reconfigure(s, &vm, &cs, &err), 0);
+
+	/* cold migration to the cluster's second host */
+	memset(&to, 0, sizeof(to));
+	to.host = hosts.second;
+	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), 0);
+	vi = vm_named(s, "it-vm-1");
+	assert_string_equal(vi.host.value, hosts.second.value);
+	/* live: powered on, back to the first host */
+	assert_int_equal(vcd_vm_power_on(s, &vm, &err), 0);
+	to.host = hosts.ref;
+	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), 0);
+	assert_string_equal(vm_named(s, "it-vm-1").host.value, hosts.ref.value);
+	/* nothing to migrate to */
+	memset(&to, 0, sizeof(to));
+	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), -1);
+	assert_int_equal(err.code, VCD_E_INVALID);
+
+	/* destroy powers off first; the VM is gone afterwards */
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+	assert_int_equal(vcd_vm_power_on(s, &vm, &err), -1);
+	assert_string_equal(err.fault, "ManagedObjectNotFound");
+	/* an invalid spec is refused before anything is sent */
+	vs.vcpus = 0;
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), -1);
+	assert_int_equal(err.code, VCD_E_INVALID);
+	vcd_close(s);
+}
+
+static void
+test_stop_clean(void **state)
+{
+	assert_int_equal(tpeer_stop_state(state), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_power_suspend_reset),
+		cmocka_unit_test(test_async_task),
+		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_question_answered),
+		cmocka_unit_test(test_question_refused),
+		cmocka_unit_test(test_question_pending_refused_first),
+		cmocka_unit_test(test_many_tasks_at_once),
+		cmocka_unit_test(test_polling_fallback),
+		cmocka_unit_test(test_create_reconfigure_relocate_destroy),
+		cmocka_unit_test(test_stop_clean),
+	};
+
+	return cmocka_run_group_tests_name("vm", tests, setup, tpeer_teardown);
+}

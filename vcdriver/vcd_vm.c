@@ -1,0 +1,553 @@
+/*
+ * vcd_vm.c - virtual machine operations.
+ *
+ * Every operation on an existing VM first reads, in one call, whether a
+ * question is pending on it or one of its tasks is still running (libvirt's
+ * ESX driver does the same pre-flight): starting another task then would
+ * queue behind it or fail with TaskInProgress, so we say so plainly instead.
+ * Operations that return a task wait for it (vcd_task_wait).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "vcd_int.h"
+#include "vcd_pc.h"
+#include "xmalloc.h"
+
+#define VCD_TASK_TIMEOUT	3600.0
+
+static void
+vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m)
+{
+	snprintf(dst, len, "%s:%s", m->type, m->value);
+}
+
+/* ---- listing and finding ---- */
+
+struct vcd_vmlist_ctx {
+	struct vcd_vm_info	*v;
+	size_t			 n;
+};
+
+static void
+vcd_vm_info_fill(struct vcd_vm_info *vi, const struct vim_ObjectContent *oc)
+{
+	const char *s;
+
+	memset(vi, 0, sizeof(*vi));
+	vi->ref = *oc->obj;
+	if ((s = vcd_pc_str(oc, "name")) != NULL)
+		snprintf(vi->name, sizeof(vi->name), "%s", s);
+	if ((s = vcd_pc_str(oc, "config.instanceUuid")) != NULL)
+		snprintf(vi->instance_uuid, sizeof(vi->instance_uuid), "%s", s);
+	if ((s = vcd_pc_str(oc, "runtime.powerState")) != NULL)
+		snprintf(vi->power_state, sizeof(vi->power_state), "%s", s);
+	vi->has_question = vcd_pc_prop(oc, "runtime.question") != NULL;
+	const struct vim_any *h = vcd_pc_prop(oc, "runtime.host");
+	if (h != NULL && h->kind == VA_MOREF)
+		vi->host = *h->moref;
+}
+
+static int
+vcd_vmlist_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_vmlist_ctx *ctx = arg;
+
+	ctx->v = xrealloc(ctx->v, (ctx->n + 1) * sizeof(*ctx->v));
+	vcd_vm_info_fill(&ctx->v[ctx->n++], oc);
+	return 0;
+}
+
+static char *vcd_vm_paths[] = { "name", "config.instanceUuid",
+    "runtime.powerState", "runtime.question", "runtime.host" };
+
+int
+vcd_vm_list(struct vcd_session *s, struct vcd_vm_info **out, size_t *n,
+    struct vcd_err *err)
+{
+	struct vcd_vmlist_ctx ctx = { NULL, 0 };
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec ps, *psv[1] = { &ps };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec tv;
+	struct vim_SelectionSpec *sel[1] = { &tv.base };
+	struct vcd_moref view;
+	int ret = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (vcd_view_create(s, "VirtualMachine", &view, err) < 0)
+		return -1;
+	vim_init(&ps, &vim_type_PropertySpec);
+	ps.type = "VirtualMachine";
+	ps.pathSet.v = vcd_vm_paths;
+	ps.pathSet.len = sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]);
+	vim_init(&tv, &vim_type_TraversalSpec);
+	tv.base.name = "traverseView";
+	tv.type = "ContainerView";
+	tv.path = "view";
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &view;
+	os.skip = VIM_BOOL(true);
+	os.selectSet.v = sel;
+	os.selectSet.len = 1;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 1;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_vmlist_one, &ctx, err) < 0)
+		goto out;
+	*out = ctx.v;
+	*n = ctx.n;
+	ctx.v = NULL;
+	ret = 0;
+out:
+	vcd_view_destroy(s, &view);
+	free(ctx.v);
+	return ret;
+}
+
+int
+vcd_vm_find(struct vcd_session *s, const char *instance_uuid,
+    struct vcd_moref *vm, struct vcd_err *err)
+{
+	struct vim_req_FindByUuid req;
+	struct vim_resp_FindByUuid *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	int ret = -1;
+
+	vim_init(&req, &vim_type_req_FindByUuid);
+	req._this = &s->search_index;
+	req.uuid = (char *)instance_uuid;
+	req.vmSearch = VIM_BOOL(true);
+	req.instanceUuid = VIM_BOOL(true);
+	if (vcd_invoke(s, &vim_method_FindByUuid, &req, &a, (void **)&resp, err) < 0)
+		goto out;
+	if (resp->returnval == NULL) {
+		vcd_err_set(err, VCD_E_NOTFOUND, NULL, instance_uuid,
+		    "no virtual machine has instance uuid %s", instance_uuid);
+		goto out;
+	}
+	*vm = *resp->returnval;
+	ret = 0;
+out:
+	vim_arena_free(&a);
+	return ret;
+}
+
+/* ---- the pre-flight check ---- */
+
+struct vcd_pre_ctx {
+	const struct vcd_moref	*vm;
+	bool			 seen_vm, question, busy;
+	char			 qtext[300];
+	struct vcd_moref	 task;
+};
+
+static int
+vcd_pre_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_pre_ctx *ctx = arg;
+
+	if (strcmp(oc->obj->type, "VirtualMachine") == 0) {
+		const struct vim_any *q = vcd_pc_prop(oc, "runtime.question");
+		ctx->seen_vm = true;
+		if (q != NULL && q->kind == VA_OBJ) {
+			const struct vim_VirtualMachineQuestionInfo *qi =
+			    vim_cast(q->obj, &vim_type_VirtualMachineQuestionInfo);
+			ctx->question = true;
+			snprintf(ctx->qtext, sizeof(ctx->qtext), "%s",
+			    qi != NULL && qi->text != NULL ? qi->text : "");
+		}
+	} else if (strcmp(oc->obj->type, "Task") == 0) {
+		const char *st = vcd_pc_str(oc, "info.state");
+		if (st != NULL && (strcmp(st, "running") == 0 || strcmp(st, "queued") == 0)) {
+			ctx->busy = true;
+			ctx->task = *oc->obj;
+		}
+	}
+	return 0;
+}
+
+/*
+ * One call: the VM's runtime.question and the state of its recent tasks
+ * (a traversal from the VM through recentTask).  0 if the VM is free.
+ */
+static int
+vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *op, struct vcd_err *err)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec pv, pt, *psv[2] = { &pv, &pt };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec tr;
+	struct vim_SelectionSpec *sel[1] = { &tr.base };
+	char *vpaths[] = { "runtime.question" }, *tpaths[] = { "info.state" };
+	struct vcd_moref obj = *vm;
+	struct vcd_pre_ctx ctx = { vm, false, false, false, "", { "", "" } };
+
+	vim_init(&pv, &vim_type_PropertySpec);
+	pv.type = "VirtualMachine";
+	pv.pathSet.v = vpaths;
+	pv.pathSet.len = 1;
+	vim_init(&pt, &vim_type_PropertySpec);
+	pt.type = "Task";
+	pt.pathSet.v = tpaths;
+	pt.pathSet.len = 1;
+	vim_init(&tr, &vim_type_TraversalSpec);
+	tr.base.name = "vmTasks";
+	tr.type = "VirtualMachine";
+	tr.path = "recentTask";
+	tr.skip = VIM_BOOL(false);
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &obj;
+	os.skip = VIM_BOOL(false);
+	os.selectSet.v = sel;
+	os.selectSet.len = 1;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 2;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_pre_one, &ctx, err) < 0)
+		return -1;
+	if (!ctx.seen_vm) {
+		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
+		    "virtual machine %s does not exist", vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		return -1;
+	}
+	if (ctx.question) {
+		vcd_err_set(err, VCD_E_QUESTION, "VmQuestion", NULL, "cannot %s: "
+		    "a question is pending on %s: \"%s\"", op, vm->value, ctx.qtext);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		return -1;
+	}
+	if (ctx.busy) {
+		vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", NULL, "cannot %s: "
+		    "task %s is still running on %s", op, ctx.task.value, vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		return -1;
+	}
+	return 0;
+}
+
+/* Name the VM in a fault that does not name an object. */
+static void
+vcd_vm_err_object(struct vcd_err *err, const struct vcd_moref *vm)
+{
+	if (err->object[0] == '\0')
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+}
+
+/* Run a method whose only parameter is _this=VM and that returns a task. */
+static int
+vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
+    const struct vcd_moref *vm, struct vcd_moref *result, struct vcd_err *err)
+{
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct vcd_moref task;
+	struct { struct vim_obj hdr; struct vcd_moref *returnval; } *resp;
+	int ret = -1;
+
+	if (vcd_invoke(s, m, req, &a, (void **)&resp, err) < 0)
+		goto out;
+	task = *resp->returnval;
+	if (vcd_task_wait(s, &task, vm, VCD_TASK_TIMEOUT, result, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0 && vm != NULL)
+		vcd_vm_err_object(err, vm);
+	vim_arena_free(&a);
+	return ret;
+}
+
+#define VCD_VM_SIMPLE(fn, method, what)						\
+int										\
+fn(struct vcd_session *s, const struct vcd_moref *vm, struct vcd_err *err)	\
+{										\
+	struct vim_req_##method req;						\
+										\
+	vcd_err_clear(err);							\
+	if (vcd_vm_precheck(s, vm, what, err) < 0)				\
+		return -1;							\
+	vim_init(&req, &vim_type_req_##method);					\
+	req._this = (struct vcd_moref *)vm;					\
+	return vcd_vm_task(s, &vim_method_##method, &req, vm, NULL, err);	\
+}
+
+VCD_VM_SIMPLE(vcd_vm_power_on, PowerOnVM_Task, "power on")
+VCD_VM_SIMPLE(vcd_vm_power_off, PowerOffVM_Task, "power off")
+VCD_VM_SIMPLE(vcd_vm_reset, ResetVM_Task, "reset")
+VCD_VM_SIMPLE(vcd_vm_suspend, SuspendVM_Task, "suspend")
+
+/* ---- guest operations: no task; wait for the power state ---- */
+
+static int
+vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,
+    char *state, size_t len, struct vcd_err *err)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec ps, *psv[1] = { &ps };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vcd_moref obj = *vm;
+	struct vcd_vmlist_ctx ctx = { NULL, 0 };
+	int ret = -1;
+
+	vim_init(&ps, &vim_type_PropertySpec);
+	ps.type = "VirtualMachine";
+	ps.pathSet.v = vcd_vm_paths;
+	ps.pathSet.len = sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]);
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &obj;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 1;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_vmlist_one, &ctx, err) < 0)
+		goto out;
+	if (ctx.n == 0) {
+		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
+		    "virtual machine %s does not exist", vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		goto out;
+	}
+	snprintf(state, len, "%s", ctx.v[0].power_state);
+	ret = 0;
+out:
+	free(ctx.v);
+	return ret;
+}
+
+int
+vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
+    double timeout, bool hard_after, struct vcd_err *err)
+{
+	struct vim_req_ShutdownGuest req;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct timespec tick = { 0, 250 * 1000 * 1000 };
+	time_t until = time(NULL) + (time_t)timeout;
+	char state[32];
+	void *resp;
+	int ret = -1;
+
+	vcd_err_clear(err);
+	if (vcd_vm_precheck(s, vm, "shut down", err) < 0)
+		return -1;
+	vim_init(&req, &vim_type_req_ShutdownGuest);
+	req._this = (struct vcd_moref *)vm;
+	if (vcd_invoke(s, &vim_method_ShutdownGuest, &req, &a, &resp, err) < 0) {
+		/* no tools in the guest: fall back to a hard power off */
+		if (hard_after && err->code == VCD_E_FAULT) {
+			log_info("vcdriver: soft shutdown of %s failed (%s), powering "
+			    "off", vm->value, err->fault);
+			ret = vcd_vm_power_off(s, vm, err);
+		} else {
+			vcd_vm_err_object(err, vm);
+		}
+		goto out;
+	}
+	for (;;) {
+		if (vcd_vm_power_state(s, vm, state, sizeof(state), err) < 0)
+			goto out;
+		if (strcmp(state, "poweredOff") == 0) {
+			ret = 0;
+			goto out;
+		}
+		if (time(NULL) >= until)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	if (hard_after) {
+		log_info("vcdriver: %s did not shut down within %.0f s, powering off",
+		    vm->value, timeout);
+		ret = vcd_vm_power_off(s, vm, err);
+	} else {
+		vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "the guest of %s did "
+		    "not shut down within %.0f s", vm->value, timeout);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+	}
+out:
+	vim_arena_free(&a);
+	return ret;
+}
+
+int
+vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
+    struct vcd_err *err)
+{
+	struct vim_req_RebootGuest req;
+	struct vim_arena a = VIM_ARENA_INIT;
+	void *resp;
+	int ret;
+
+	if (hard)
+		return vcd_vm_reset(s, vm, err);
+	vcd_err_clear(err);
+	if (vcd_vm_precheck(s, vm, "reboot", err) < 0)
+		return -1;
+	vim_init(&req, &vim_type_req_RebootGuest);
+	req._this = (struct vcd_moref *)vm;
+	ret = vcd_invoke(s, &vim_method_RebootGuest, &req, &a, &resp, err);
+	if (ret < 0)
+		vcd_vm_err_object(err, vm);
+	vim_arena_free(&a);
+	return ret;
+}
+
+/* ---- reconfigure, destroy, relocate, create ---- */
+
+int
+vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vim_VirtualMachineConfigSpec *spec, struct vcd_err *err)
+{
+	struct vim_req_ReconfigVM_Task req;
+
+	vcd_err_clear(err);
+	if (vcd_vm_precheck(s, vm, "reconfigure", err) < 0)
+		return -1;
+	vim_init(&req, &vim_type_req_ReconfigVM_Task);
+	req._this = (struct vcd_moref *)vm;
+	req.spec = spec;
+	return vcd_vm_task(s, &vim_method_ReconfigVM_Task, &req, vm, NULL, err);
+}
+
+int
+vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err)
+{
+	struct vim_req_Destroy_Task req;
+	char state[32];
+
+	vcd_err_clear(err);
+	if (vcd_vm_precheck(s, vm, "destroy", err) < 0)
+		return -1;
+	if (vcd_vm_power_state(s, vm, state, sizeof(state), err) < 0)
+		return -1;
+	if (strcmp(state, "poweredOff") != 0 && vcd_vm_power_off(s, vm, err) < 0)
+		return -1;
+	/* Destroy_Task removes the VM and the files in its folder. */
+	vim_init(&req, &vim_type_req_Destroy_Task);
+	req._this = (struct vcd_moref *)vm;
+	return vcd_vm_task(s, &vim_method_Destroy_Task, &req, NULL, NULL, err);
+}
+
+int
+vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_relocate *to, struct vcd_err *err)
+{
+	struct vim_req_RelocateVM_Task req;
+	struct vim_VirtualMachineRelocateSpec spec;
+	struct vcd_moref host, pool, ds;
+
+	vcd_err_clear(err);
+	if (vcd_vm_precheck(s, vm, "migrate", err) < 0)
+		return -1;
+	vim_init(&spec, &vim_type_VirtualMachineRelocateSpec);
+	if (to->host.value[0] != '\0') {
+		host = to->host;
+		spec.host = &host;
+	}
+	if (to->pool.value[0] != '\0') {
+		pool = to->pool;
+		spec.pool = &pool;
+	}
+	if (to->datastore.value[0] != '\0') {
+		ds = to->datastore;
+		spec.datastore = &ds;
+	}
+	if (spec.host == NULL && spec.pool == NULL && spec.datastore == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, vm->value, "a migration needs "
+		    "a destination host, resource pool or datastore");
+		return -1;
+	}
+	vim_init(&req, &vim_type_req_RelocateVM_Task);
+	req._this = (struct vcd_moref *)vm;
+	req.spec = &spec;
+	req.priority = "defaultPriority";
+	return vcd_vm_task(s, &vim_method_RelocateVM_Task, &req, vm, NULL, err);
+}
+
+int
+vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
+    struct vcd_moref *vm, struct vcd_err *err)
+{
+	struct vim_req_CreateVM_Task req;
+	struct vim_VirtualMachineConfigSpec cs;
+	struct vim_VirtualMachineFileInfo files;
+	struct vim_OptionValue ov[2], *ovv[2];
+	struct vim_any v0, v1;
+	char *vmx = NULL;
+	int ret = -1;
+
+	vcd_err_clear(err);
+	if (vs->name == NULL || vs->instance_uuid == NULL || vs->datastore == NULL ||
+	    vs->folder.value[0] == '\0' || vs->pool.value[0] == '\0' ||
+	    vs->vcpus < 1 || vs->memory_mb < 4) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, vs->name ? vs->name : "",
+		    "a VM needs a name, an instance uuid, a datastore, a folder, a "
+		    "resource pool, at least 1 vCPU and 4 MB of memory");
+		return -1;
+	}
+	vim_init(&files, &vim_type_VirtualMachineFileInfo);
+	vmx = xasprintf("[%s]", vs->datastore);
+	files.vmPathName = vmx;
+	vim_init(&cs, &vim_type_VirtualMachineConfigSpec);
+	cs.name = (char *)vs->name;
+	cs.instanceUuid = (char *)vs->instance_uuid;
+	cs.guestId = (char *)(vs->guest_id != NULL ? vs->guest_id : "otherGuest64");
+	cs.files = &files;
+	cs.numCPUs = VIM_INT(vs->vcpus);
+	cs.memoryMB = VIM_INT(vs->memory_mb);
+	if (vs->firmware != NULL)
+		cs.firmware = (char *)vs->firmware;
+	if (vs->devices != NULL)
+		cs.deviceChange = *vs->devices;
+	/* the instance uuid also goes into extraConfig, as nova does */
+	v0 = (struct vim_any){ VA_SCALAR, "xsd:string", (char *)vs->instance_uuid,
+	    NULL, NULL, NULL, 0 };
+	vim_init(&ov[0], &vim_type_OptionValue);
+	ov[0].key = "nvp.vm-uuid";
+	ov[0].value = &v0;
+	ovv[0] = &ov[0];
+	cs.extraConfig.v = ovv;
+	cs.extraConfig.len = 1;
+	if (vs->extra_key != NULL) {
+		v1 = (struct vim_any){ VA_SCALAR, "xsd:string", (char *)vs->extra_value,
+		    NULL, NULL, NULL, 0 };
+		vim_init(&ov[1], &vim_type_OptionValue);
+		ov[1].key = (char *)vs->extra_key;
+		ov[1].value = &v1;
+		ovv[1] = &ov[1];
+		cs.extraConfig.len = 2;
+	}
+	vim_init(&req, &vim_type_req_CreateVM_Task);
+	req._this = (struct vcd_moref *)&vs->folder;
+	req.config = &cs;
+	req.pool = (struct vcd_moref *)&vs->pool;
+	if (vs->host.value[0] != '\0')
+		req.host = (struct vcd_moref *)&vs->host;
+	if (vcd_vm_task(s, &vim_method_CreateVM_Task, &req, NULL, vm, err) < 0) {
+		if (err->object[0] == '\0')
+			snprintf(err->object, sizeof(err->object), "%s", vs->name);
+		goto out;
+	}
+	ret = 0;
+out:
+	free(vmx);
+	return ret;
+}
+
+void
+vcd_vm_list_free(struct vcd_vm_info *v)
+{
+	free(v);
+}
