@@ -111,6 +111,8 @@ agent_connect(struct agent *a)
 		.call_timeout = cfg->vmware.call_timeout,
 		.api_retry_count = cfg->vmware.api_retry_count,
 		.pool_size = cfg->vmware.connection_pool_size,
+		.task_poll_interval = cfg->vmware.task_poll_interval,
+		.auto_answer = cfg->vmware.auto_answer,
 	};
 	struct vcd_err err;
 	char msg[800];

@@ -428,6 +428,29 @@ test_create_reconfigure_relocate_destroy(void **state)
 }
 
 static void
+test_disabled_method(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM0");
+	struct vcd_err err;
+	char *q = xasprintf("disable?moid=%s&method=PowerOffVM_Task", vi.ref.value);
+
+	ctl(peers, q);
+	free(q);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(err.code, VCD_E_FAULT);
+	assert_string_equal(err.fault, "MethodDisabled");
+	assert_non_null(strstr(err.object, vi.ref.value));
+	q = xasprintf("enable?moid=%s&method=PowerOffVM_Task", vi.ref.value);
+	ctl(peers, q);
+	free(q);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
+static void
 test_stop_clean(void **state)
 {
 	assert_int_equal(tpeer_stop_state(state), 0);
@@ -446,6 +469,7 @@ main(void)
 		cmocka_unit_test(test_many_tasks_at_once),
 		cmocka_unit_test(test_polling_fallback),
 		cmocka_unit_test(test_create_reconfigure_relocate_destroy),
+		cmocka_unit_test(test_disabled_method),
 		cmocka_unit_test(test_stop_clean),
 	};
 

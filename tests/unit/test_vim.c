@@ -410,6 +410,56 @@ test_faults(void **state)
 	assert_string_equal(err.object, "vm1");
 }
 
+/* Every fault type the issue names, as vCenter sends it. */
+static void
+test_fault_table(void **state)
+{
+	static const struct {
+		const char *detail;	/* inside <XFault xsi:type="T"> */
+		const char *type, *object;
+	} t[] = {
+		{ "<object type=\"Folder\">group-d1</object><privilegeId>System.View</privilegeId>",
+		    "NotAuthenticated", "Folder:group-d1" },
+		{ "<invalidProperty>spec.numCPUs</invalidProperty>",
+		    "InvalidArgument", "spec.numCPUs" },
+		{ "<obj type=\"VirtualMachine\">vm-9</obj>",
+		    "ManagedObjectNotFound", "VirtualMachine:vm-9" },
+		{ "<file>[ds1] a.vmdk</file>", "FileNotFound", "[ds1] a.vmdk" },
+		{ "<file>[ds1] _base/x</file>", "FileAlreadyExists", "[ds1] _base/x" },
+		{ "<name>web-1</name><object type=\"VirtualMachine\">vm-3</object>",
+		    "DuplicateName", "web-1" },
+		{ "<requestedState>poweredOn</requestedState><existingState>poweredOn"
+		    "</existingState>", "InvalidPowerState", "" },
+		{ "<task type=\"Task\">task-77</task>", "TaskInProgress", "Task:task-77" },
+		{ "<file>[ds1] vm/vm.vmdk</file><datastore>ds1</datastore>",
+		    "NoDiskSpace", "ds1" },
+		{ "", "InvalidLogin", "" },
+		{ "<datastore type=\"Datastore\">datastore-1</datastore><name>ds1</name>"
+		    "<datastorePath>[ds1 x</datastorePath>", "InvalidDatastorePath", "[ds1 x" },
+		{ "<receiver type=\"VirtualMachine\">vm-1</receiver><method>AnswerVM</method>",
+		    "MethodNotFound", "AnswerVM" },
+		{ "<source>vcagent</source>", "MethodDisabled", "" },
+		{ "", "RequestCanceled", "" },
+	};
+	char xml[2048];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct vcd_err err;
+
+		snprintf(xml, sizeof(xml), ENV_OPEN "<soapenv:Fault><faultcode>"
+		    "ServerFaultCode</faultcode><faultstring>msg %zu</faultstring><detail>"
+		    "<%sFault xmlns=\"urn:vim25\" xsi:type=\"%s\">%s</%sFault></detail>"
+		    "</soapenv:Fault>" ENV_CLOSE, i, t[i].type, t[i].type, t[i].detail,
+		    t[i].type);
+		decode_fault(xml, &err);
+		if (strcmp(err.fault, t[i].type) != 0 || strcmp(err.object, t[i].object) != 0)
+			fail_msg("%s: got fault \"%s\" object \"%s\"", t[i].type,
+			    err.fault, err.object);
+		assert_true(strncmp(err.msg, "msg ", 4) == 0);
+	}
+}
+
 /* ---- paging, on recorded answers ---- */
 
 struct pager {
@@ -535,6 +585,7 @@ main(void)
 		cmocka_unit_test(test_decode_properties),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_fault_table),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_paging_cancel_on_early_exit),
 		cmocka_unit_test(test_types),
