@@ -13,7 +13,7 @@ PKGS=(
 	libcmocka-dev
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
 	golang-go golang-github-vmware-govmomi-dev golang-github-google-uuid-dev
-	kcat postgresql-15 python3-glance
+	kcat postgresql-15 python3-glance tinyproxy-bin
 	# scripts
 	ca-certificates curl python3
 )

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -39,7 +40,8 @@ options(const struct tpeer *peers, struct vcd_options *o)
 static int
 setup(void **state)
 {
-	static const char *const specs[] = { "vcsim -username admin -password Secret!1", NULL };
+	static const char *const specs[] = { "vcsim -username admin -password Secret!1",
+	    "proxy", NULL };
 
 	return tpeer_setup(state, specs);
 }
@@ -308,6 +310,43 @@ test_relogin_after_expiry(void **state)
 }
 
 static void
+test_through_proxy(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	char line[512];
+	FILE *log;
+	int connects = 0;
+	size_t n;
+
+	options(peers, &o);
+	o.proxy = tpeer_get(peers, "PROXY_URL");
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+	/* the proxy saw the tunnel to vcsim (TLS still verified end to end) */
+	log = fopen(tpeer_get(peers, "PROXY_LOG"), "r");
+	if (log == NULL)
+		fail_msg("%s: %s", tpeer_get(peers, "PROXY_LOG"), strerror(errno));
+	while (fgets(line, sizeof(line), log) != NULL)
+		if (strstr(line, "CONNECT") != NULL &&
+		    strstr(line, tpeer_get(peers, "VCSIM_PORT")) != NULL)
+			connects++;
+	fclose(log);
+	assert_true(connects >= 1);
+	/* a proxy that is not there is a transport error naming vCenter */
+	o.proxy = "http://127.0.0.1:1";
+	o.api_retry_count = 0;
+	assert_int_equal(vcd_connect(&o, &s, &err), -1);
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+}
+
+static void
 test_stop_clean(void **state)
 {
 	const struct tpeer *peers = *state;
@@ -332,6 +371,7 @@ main(void)
 		cmocka_unit_test(test_unreachable),
 		cmocka_unit_test(test_cluster_resources),
 		cmocka_unit_test(test_relogin_after_expiry),
+		cmocka_unit_test(test_through_proxy),
 		cmocka_unit_test(test_stop_clean),
 	};
 
