@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
 #include <pthread.h>
 #include <time.h>
 
@@ -117,8 +118,14 @@ test_power_suspend_reset(void **state)
 	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);	/* resume */
 	assert_int_equal(vcd_vm_reboot(s, &vi.ref, true, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, false, &err), 0);	/* soft */
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
 	assert_int_equal(vcd_vm_shutdown(s, &vi.ref, 10, false, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
+	/* a soft reboot of a VM that is off */
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, false, &err), -1);
+	assert_string_equal(err.fault, "InvalidPowerState");
+	assert_non_null(strstr(err.object, vi.ref.value));
 	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
 	vcd_close(s);
 }
@@ -414,8 +421,16 @@ test_create_reconfigure_relocate_destroy(void **state)
 	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), -1);
 	assert_int_equal(err.code, VCD_E_INVALID);
 
-	/* destroy powers off first; the VM is gone afterwards */
+	/* its folder on the datastore (vcsim keeps datastores in directories) */
+	char *pattern = xasprintf("%s/vcsim/tmp/*/it-vm-1", tpeer_dir(*state));
+	glob_t g;
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	globfree(&g);
+
+	/* destroy powers off first; the VM and its folder are gone afterwards */
 	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	assert_int_equal(glob(pattern, 0, NULL, &g), GLOB_NOMATCH);
+	free(pattern);
 	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), -1);
 	assert_int_equal(err.code, VCD_E_NOTFOUND);
 	assert_int_equal(vcd_vm_power_on(s, &vm, &err), -1);

@@ -53,6 +53,9 @@
 // the question. Both clear the question. AnswerVM faults: ConcurrentAccess
 // when questionId is not the pending question (or none is pending),
 // InvalidArgument (invalidProperty answerChoice) for an unknown key.
+// RebootGuest, which the simulator lacks, is answered too: InvalidPowerState
+// unless the VM is powered on, which it stays.
+//
 // CancelTask on a task held by /ctl/async ends it with RequestCanceled now (the
 // method's effect stays); on a finished task: InvalidState; other running
 // tasks: NotSupported.

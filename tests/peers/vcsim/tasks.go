@@ -95,7 +95,8 @@ func vmRef(moid string) types.ManagedObjectReference {
 // interceptFor tells serveSDK whether body may be a call the launcher handles;
 // a cheap test so that other calls are not parsed twice.
 func (p *peer) interceptFor(body []byte) bool {
-	if bytes.Contains(body, []byte("AnswerVM")) || bytes.Contains(body, []byte("CancelTask")) {
+	if bytes.Contains(body, []byte("AnswerVM")) || bytes.Contains(body, []byte("CancelTask")) ||
+		bytes.Contains(body, []byte("RebootGuest")) {
 		return true
 	}
 	p.mu.Lock()
@@ -122,6 +123,9 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 		return true
 	case "CancelTask":
 		p.cancelTask(w, r, body)
+		return true
+	case "RebootGuest":
+		p.rebootGuest(w, r, this)
 		return true
 	}
 	p.mu.Lock()
@@ -683,4 +687,30 @@ func (p *peer) shutdown() {
 	for _, h := range p.held {
 		h.stopTimers()
 	}
+}
+
+// rebootGuest answers RebootGuest, which the simulator lacks: the guest
+// reboots in place, so the VM must be powered on and stays so (vSphere
+// answers InvalidPowerState otherwise; ToolsUnavailable it cannot simulate).
+func (p *peer) rebootGuest(w http.ResponseWriter, r *http.Request, vm types.ManagedObjectReference) {
+	if probe := p.forward(r, probeBody(vm)); !isMethodNotFound(probe) {
+		relay(w, probe, probe.Body.Bytes()) // not logged in, no such VM
+		return
+	}
+	obj, ok := simulator.Map.Get(vm).(*simulator.VirtualMachine)
+	if !ok {
+		writeFault(w, "", &types.ManagedObjectNotFound{Obj: vm})
+		return
+	}
+	var state types.VirtualMachinePowerState
+	simulator.Map.WithLock(obj, func() { state = obj.Runtime.PowerState })
+	if state != types.VirtualMachinePowerStatePoweredOn {
+		writeFault(w, "", &types.InvalidPowerState{
+			RequestedState: types.VirtualMachinePowerStatePoweredOn,
+			ExistingState:  state,
+		})
+		return
+	}
+	log.Printf("%s: guest reboot", vm.Value)
+	writeResult(w, &types.RebootGuestResponse{})
 }
