@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "vcdriver.h"
+#include "vcd_call.h"
 #include "vim.h"
 
 #define VCD_NS_VIM	"urn:vim25"
@@ -90,10 +91,6 @@ struct vcd_session {
 /* vcd_task.c: stop the task waiter (before the session goes). */
 void vcd_task_shutdown(struct vcd_session *s);
 
-/* vcd_err.c */
-void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
-    const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-void vcd_err_clear(struct vcd_err *err);
 
 /* vcd_http.c: connections and one HTTP POST (with retries on transport
  * errors and HTTP 503). */
@@ -107,14 +104,7 @@ void vcd_conn_put(struct vcd_session *s, struct vcd_conn *c);
 int vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
     struct vcd_err *err);
 
-/*
- * vcd_soap.c: invoke METHOD with request REQ (whose header must be
- * vim_init'ed with METHOD's request type).  On success *RESP is the response
- * object in arena A (caller owns A).  NotAuthenticated is answered by one
- * re-login and one retry.
- */
-int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
-    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);
+/* vcd_soap.c: vcd_invoke() is declared in vcd_call.h. */
 /* The same on a connection the caller holds (with the re-login). */
 int vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
     const struct vim_method *method, const void *req, struct vim_arena *a,

@@ -227,6 +227,11 @@ struct vcd_relocate {
 int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
     const struct vcd_relocate *to, struct vcd_err *err);
 
+/* Fill ERR (for layers above vcdriver that report in the same terms). */
+void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
+    const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void vcd_err_clear(struct vcd_err *err);
+
 /* "fault (object): message" for logs; returns BUF. */
 const char *vcd_strerror(const struct vcd_err *err, char *buf, size_t len);
 

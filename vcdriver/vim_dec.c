@@ -313,9 +313,15 @@ vim_dec_array_item(struct vim_dec *d, struct vim_frame *af, const char *name,
 	struct vim_any *item = vim_alloc(d->a, sizeof(*item));
 	struct vim_any *arr = af->any;
 
+	char *xsi;
+
 	*(struct vim_any **)vim_dec_push(d->a, (void **)&arr->items, &arr->nitems,
 	    sizeof(void *)) = item;
-	vim_dec_any_begin(d, item, vim_strdup(d->a, name), nattr, attrs);
+	/* an item's own xsi:type (a VirtualE1000 in an ArrayOfVirtualDevice)
+	 * says more than its element name */
+	if ((xsi = vim_dec_attr_dup(d, nattr, attrs, VCD_NS_XSI, "type")) == NULL)
+		xsi = vim_strdup(d->a, name);
+	vim_dec_any_begin(d, item, xsi, nattr, attrs);
 }
 
 static int

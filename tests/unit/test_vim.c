@@ -301,6 +301,38 @@ test_decode_properties(void **state)
 }
 
 static void
+test_decode_device_array(void **state)
+{
+	/* items of an ArrayOfVirtualDevice carry their own xsi:type */
+	const char *xml = ENV_OPEN "<RetrievePropertiesExResponse xmlns=\"urn:vim25\">"
+	    "<returnval><objects><obj type=\"VirtualMachine\">vm-1</obj><propSet>"
+	    "<name>config.hardware.device</name><val xsi:type=\"ArrayOfVirtualDevice\">"
+	    "<VirtualDevice xsi:type=\"VirtualIDEController\"><key>200</key><busNumber>0"
+	    "</busNumber></VirtualDevice><VirtualDevice xsi:type=\"VirtualVmxnet3\">"
+	    "<key>4000</key><backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\">"
+	    "<deviceName>VM Network</deviceName><network type=\"Network\">network-7"
+	    "</network></backing><macAddress>00:50:56:00:00:01</macAddress>"
+	    "</VirtualDevice></val></propSet></objects></returnval>"
+	    "</RetrievePropertiesExResponse>" ENV_CLOSE;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct vim_resp_RetrievePropertiesEx *r;
+	const struct vim_any *v;
+	const struct vim_VirtualEthernetCard *c;
+
+	(void)state;
+	r = decode_ok(xml, &vim_method_RetrievePropertiesEx, &a);
+	v = vcd_pc_prop(r->returnval->objects.v[0], "config.hardware.device");
+	assert_int_equal(v->nitems, 2);
+	assert_non_null(vim_cast(v->items[0]->obj, &vim_type_VirtualIDEController));
+	assert_non_null(vim_cast(v->items[1]->obj, &vim_type_VirtualVmxnet3));
+	c = vim_cast(v->items[1]->obj, &vim_type_VirtualEthernetCard);
+	assert_string_equal(c->macAddress, "00:50:56:00:00:01");
+	assert_non_null(vim_cast(c->base.backing,
+	    &vim_type_VirtualEthernetCardNetworkBackingInfo));
+	vim_arena_free(&a);
+}
+
+static void
 test_decode_rejects(void **state)
 {
 	struct vim_arena a = VIM_ARENA_INIT;
@@ -583,6 +615,7 @@ main(void)
 		cmocka_unit_test(test_encode_config_spec),
 		cmocka_unit_test(test_decode_service_content),
 		cmocka_unit_test(test_decode_properties),
+		cmocka_unit_test(test_decode_device_array),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_fault_table),

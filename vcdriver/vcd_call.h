@@ -1,0 +1,21 @@
+/*
+ * vcd_call.h - one vim25 call, for layers above vcdriver (netplug,
+ * imagecache) that build their own requests from the vim25 structs.
+ *
+ * Ownership: the response lives in the caller's arena A.
+ */
+#ifndef VCD_CALL_H
+#define VCD_CALL_H
+
+#include "vim.h"
+
+/*
+ * Invoke METHOD with request REQ (whose header is vim_init'ed with METHOD's
+ * request type).  On success *RESP is the response object in arena A.
+ * NotAuthenticated is answered by one re-login and one retry; transport
+ * errors and HTTP 503 are retried api_retry_count times.  0, or -1 with ERR.
+ */
+int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
+    const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);
+
+#endif
