@@ -46,8 +46,11 @@ capture_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 {
 	int rc = vcd_http_post(s, c, status, err);
 
-	buf_reset(&captured);
-	buf_append(&captured, c->resp.data, c->resp.len);
+	/* keep the properties' answer, not the view's creation or removal */
+	if (rc == 0 && strstr(buf_cstr(&c->req), "<RetrievePropertiesEx ") != NULL) {
+		buf_reset(&captured);
+		buf_append(&captured, c->resp.data, c->resp.len);
+	}
 	return rc;
 }
 
@@ -138,46 +141,20 @@ decode_best(const char *body, size_t len, int rounds)
 static void
 bench_decode(struct vcd_session *s)
 {
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
-	struct vim_TraversalSpec tv;
-	struct vim_SelectionSpec *sel[1] = { &tv.base };
 	char *paths[] = { "name", "runtime.powerState", "config.uuid",
 	    "config.instanceUuid", "summary.config.numCpu",
 	    "summary.config.memorySizeMB" };
-	struct vcd_moref view;
 	struct vcd_err err;
 	double best;
 	int nvm = 0, rounds = 20;
 
-	if (vcd_view_create(s, "VirtualMachine", &view, &err) < 0)
-		exit(1);
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = "VirtualMachine";
-	ps.pathSet.v = paths;
-	ps.pathSet.len = 6;
-	vim_init(&tv, &vim_type_TraversalSpec);
-	tv.base.name = "traverseView";
-	tv.type = "ContainerView";
-	tv.path = "view";
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &view;
-	os.skip = VIM_BOOL(true);
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
 	s->post = capture_post;
-	if (vcd_pc_retrieve(s, &spec, 0, count_vms, &nvm, &err) < 0) {
+	if (vcd_pc_retrieve_all(s, "VirtualMachine", paths, 6, 0, count_vms, &nvm,
+	    &err) < 0) {
 		fprintf(stderr, "bench: %s\n", err.msg);
 		exit(1);
 	}
 	s->post = vcd_http_post;
-	vcd_view_destroy(s, &view);
 	if (getenv("VCAGENT_BENCH_SAVE") != NULL) {	/* for profiling */
 		FILE *f = fopen(getenv("VCAGENT_BENCH_SAVE"), "w");
 		if (f != NULL) {

@@ -108,27 +108,13 @@ int
 np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
     struct np_nic **out, size_t *n, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
 	char *paths[] = { "config.hardware.device", "config.extraConfig" };
-	struct vcd_moref obj = *vm;
 	struct np_nics_ctx ctx = { NULL, 0, false };
 
 	*out = NULL;
 	*n = 0;
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = "VirtualMachine";
-	ps.pathSet.v = paths;
-	ps.pathSet.len = 2;
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, np_nics_one, &ctx, err) < 0) {
+	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, 2, np_nics_one,
+	    &ctx, err) < 0) {
 		free(ctx.v);
 		return -1;
 	}

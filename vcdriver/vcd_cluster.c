@@ -19,19 +19,6 @@
 #include "vcd_pc.h"
 #include "xmalloc.h"
 
-/* ---- a traversal spec builder for the common shapes ---- */
-
-static void
-vcd_traverse(struct vim_TraversalSpec *t, const char *name, const char *type,
-    const char *path)
-{
-	vim_init(t, &vim_type_TraversalSpec);
-	t->base.name = (char *)name;
-	t->type = (char *)type;
-	t->path = (char *)path;
-	t->skip = VIM_BOOL(false);
-}
-
 /* ---- listing ---- */
 
 struct vcd_list_ctx {
@@ -61,45 +48,18 @@ vcd_clusters_list(struct vcd_session *s, struct vcd_cluster **out, size_t *n,
     struct vcd_err *err)
 {
 	struct vcd_list_ctx ctx = { NULL, 0 };
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
-	struct vim_TraversalSpec tv;
-	struct vim_SelectionSpec *sel[1] = { &tv.base };
 	char *paths[] = { "name", "host" };
-	struct vcd_moref view;
-	int ret = -1;
 
 	*out = NULL;
 	*n = 0;
-	if (vcd_view_create(s, "ClusterComputeResource", &view, err) < 0)
+	if (vcd_pc_retrieve_all(s, "ClusterComputeResource", paths, 2, 0,
+	    vcd_list_one, &ctx, err) < 0) {
+		vcd_clusters_free(ctx.v, ctx.n);
 		return -1;
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = "ClusterComputeResource";
-	ps.pathSet.v = paths;
-	ps.pathSet.len = 2;
-	vcd_traverse(&tv, "traverseView", "ContainerView", "view");
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &view;
-	os.skip = VIM_BOOL(true);
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_list_one, &ctx, err) < 0)
-		goto out;
+	}
 	*out = ctx.v;
 	*n = ctx.n;
-	ctx.v = NULL;
-	ctx.n = 0;
-	ret = 0;
-out:
-	vcd_view_destroy(s, &view);
-	vcd_clusters_free(ctx.v, ctx.n);
-	return ret;
+	return 0;
 }
 
 void
@@ -213,8 +173,8 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 	pd.type = "Datastore";
 	pd.pathSet.v = dpaths;
 	pd.pathSet.len = sizeof(dpaths) / sizeof(dpaths[0]);
-	vcd_traverse(&th, "clusterHosts", "ClusterComputeResource", "host");
-	vcd_traverse(&td, "clusterDatastores", "ClusterComputeResource", "datastore");
+	vcd_pc_traversal(&th, "clusterHosts", "ClusterComputeResource", "host");
+	vcd_pc_traversal(&td, "clusterDatastores", "ClusterComputeResource", "datastore");
 	vim_init(&os, &vim_type_ObjectSpec);
 	os.obj = &obj;
 	os.skip = VIM_BOOL(false);
@@ -241,4 +201,76 @@ out:
 	if (ctx.re != NULL)
 		regfree(&re);
 	return ret;
+}
+
+/* ---- where a cluster's VMs go ---- */
+
+static int
+vcd_place_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_placement *p = arg;
+	const struct vim_any *v;
+	const char *name;
+
+	if (strcmp(oc->obj->type, "ClusterComputeResource") == 0) {
+		if ((v = vcd_pc_prop(oc, "resourcePool")) != NULL && v->kind == VA_MOREF)
+			p->pool = *v->moref;
+	} else if (strcmp(oc->obj->type, "Datacenter") == 0) {
+		p->datacenter = *oc->obj;
+		if ((v = vcd_pc_prop(oc, "vmFolder")) != NULL && v->kind == VA_MOREF)
+			p->folder = *v->moref;
+		if ((name = vcd_pc_str(oc, "name")) != NULL)
+			snprintf(p->datacenter_name, sizeof(p->datacenter_name), "%s", name);
+	}
+	return 0;
+}
+
+int
+vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
+    struct vcd_placement *p, struct vcd_err *err)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_PropertySpec pc, pd, *psv[2] = { &pc, &pd };
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vim_TraversalSpec up, fup;
+	struct vim_SelectionSpec again, *sel[1] = { &up.base }, *fsel[1] = { &again };
+	struct vim_SelectionSpec *upsel[1] = { &fup.base };
+	char *cpaths[] = { "resourcePool" }, *dpaths[] = { "vmFolder", "name" };
+	struct vcd_moref obj = *cluster;
+
+	memset(p, 0, sizeof(*p));
+	vim_init(&pc, &vim_type_PropertySpec);
+	pc.type = "ClusterComputeResource";
+	pc.pathSet.v = cpaths;
+	pc.pathSet.len = 1;
+	vim_init(&pd, &vim_type_PropertySpec);
+	pd.type = "Datacenter";
+	pd.pathSet.v = dpaths;
+	pd.pathSet.len = 2;
+	/* cluster -> its folder -> ... folders ... -> the datacenter */
+	vim_init(&again, &vim_type_SelectionSpec);
+	again.name = "folderUp";
+	vcd_pc_traversal(&fup, "folderUp", "Folder", "parent");
+	fup.selectSet.v = fsel;
+	fup.selectSet.len = 1;
+	vcd_pc_traversal(&up, "clusterUp", "ClusterComputeResource", "parent");
+	up.selectSet.v = upsel;
+	up.selectSet.len = 1;
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &obj;
+	os.selectSet.v = sel;
+	os.selectSet.len = 1;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = psv;
+	spec.propSet.len = 2;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	if (vcd_pc_retrieve(s, &spec, 0, vcd_place_one, p, err) < 0)
+		return -1;
+	if (p->pool.value[0] == '\0' || p->folder.value[0] == '\0') {
+		vcd_err_set(err, VCD_E_NOTFOUND, NULL, cluster->value, "cannot find the "
+		    "resource pool and VM folder of cluster %s", cluster->value);
+		return -1;
+	}
+	return 0;
 }

@@ -135,6 +135,77 @@ vcd_view_destroy(struct vcd_session *s, struct vcd_moref *view)
 	vim_arena_free(&a);
 }
 
+void
+vcd_pc_traversal(struct vim_TraversalSpec *t, const char *name, const char *type,
+    const char *path)
+{
+	vim_init(t, &vim_type_TraversalSpec);
+	t->base.name = (char *)name;
+	t->type = (char *)type;
+	t->path = (char *)path;
+	t->skip = VIM_BOOL(false);
+}
+
+/* A filter for PATHS of TYPE from OBJ, optionally through SEL. */
+struct vcd_pc_one {
+	struct vim_PropertyFilterSpec	 spec;
+	struct vim_PropertySpec		 ps, *psv[1];
+	struct vim_ObjectSpec		 os, *osv[1];
+};
+
+static void
+vcd_pc_one_init(struct vcd_pc_one *f, struct vcd_moref *obj, const char *type,
+    char **paths, size_t npaths)
+{
+	vim_init(&f->ps, &vim_type_PropertySpec);
+	f->ps.type = (char *)type;
+	f->ps.pathSet.v = paths;
+	f->ps.pathSet.len = npaths;
+	vim_init(&f->os, &vim_type_ObjectSpec);
+	f->os.obj = obj;
+	f->psv[0] = &f->ps;
+	f->osv[0] = &f->os;
+	vim_init(&f->spec, &vim_type_PropertyFilterSpec);
+	f->spec.propSet.v = f->psv;
+	f->spec.propSet.len = 1;
+	f->spec.objectSet.v = f->osv;
+	f->spec.objectSet.len = 1;
+}
+
+int
+vcd_pc_retrieve_all(struct vcd_session *s, const char *type, char **paths,
+    size_t npaths, int max_objects, vcd_pc_fn fn, void *arg, struct vcd_err *err)
+{
+	struct vcd_pc_one f;
+	struct vim_TraversalSpec tv;
+	struct vim_SelectionSpec *sel[1] = { &tv.base };
+	struct vcd_moref view;
+	int ret;
+
+	if (vcd_view_create(s, type, &view, err) < 0)
+		return -1;
+	vcd_pc_one_init(&f, &view, type, paths, npaths);
+	vcd_pc_traversal(&tv, "traverseView", "ContainerView", "view");
+	f.os.skip = VIM_BOOL(true);
+	f.os.selectSet.v = sel;
+	f.os.selectSet.len = 1;
+	ret = vcd_pc_retrieve(s, &f.spec, max_objects, fn, arg, err);
+	vcd_view_destroy(s, &view);
+	return ret;
+}
+
+int
+vcd_pc_retrieve_one(struct vcd_session *s, const struct vcd_moref *obj,
+    const char *type, char **paths, size_t npaths, vcd_pc_fn fn, void *arg,
+    struct vcd_err *err)
+{
+	struct vcd_pc_one f;
+	struct vcd_moref o = *obj;
+
+	vcd_pc_one_init(&f, &o, type, paths, npaths);
+	return vcd_pc_retrieve(s, &f.spec, 0, fn, arg, err);
+}
+
 /* ---- reading property values ---- */
 
 const struct vim_any *

@@ -22,6 +22,22 @@ typedef int (*vcd_pc_fn)(void *arg, const struct vim_ObjectContent *oc);
 int vcd_pc_retrieve(struct vcd_session *s, struct vim_PropertyFilterSpec *spec,
     int max_objects, vcd_pc_fn fn, void *arg, struct vcd_err *err);
 
+/*
+ * PATHS (NPATHS of them) of every TYPE object in the inventory: a
+ * ContainerView over the root folder, one RetrievePropertiesEx (paged), and
+ * the view's removal.  FN as for vcd_pc_retrieve().
+ */
+int vcd_pc_retrieve_all(struct vcd_session *s, const char *type, char **paths,
+    size_t npaths, int max_objects, vcd_pc_fn fn, void *arg, struct vcd_err *err);
+/* PATHS of the one object OBJ (of TYPE): one RetrievePropertiesEx.  FN is
+ * not called when OBJ has none of them. */
+int vcd_pc_retrieve_one(struct vcd_session *s, const struct vcd_moref *obj,
+    const char *type, char **paths, size_t npaths, vcd_pc_fn fn, void *arg,
+    struct vcd_err *err);
+/* Initialise T as a traversal named NAME from TYPE through property PATH. */
+void vcd_pc_traversal(struct vim_TraversalSpec *t, const char *name,
+    const char *type, const char *path);
+
 /* A ContainerView of every TYPE under the root folder, and its removal. */
 int vcd_view_create(struct vcd_session *s, const char *type,
     struct vcd_moref *view, struct vcd_err *err);

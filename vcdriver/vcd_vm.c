@@ -71,46 +71,18 @@ vcd_vm_list(struct vcd_session *s, struct vcd_vm_info **out, size_t *n,
     struct vcd_err *err)
 {
 	struct vcd_vmlist_ctx ctx = { NULL, 0 };
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
-	struct vim_TraversalSpec tv;
-	struct vim_SelectionSpec *sel[1] = { &tv.base };
-	struct vcd_moref view;
-	int ret = -1;
 
 	*out = NULL;
 	*n = 0;
-	if (vcd_view_create(s, "VirtualMachine", &view, err) < 0)
+	if (vcd_pc_retrieve_all(s, "VirtualMachine", vcd_vm_paths,
+	    sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]), 0, vcd_vmlist_one,
+	    &ctx, err) < 0) {
+		free(ctx.v);
 		return -1;
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = "VirtualMachine";
-	ps.pathSet.v = vcd_vm_paths;
-	ps.pathSet.len = sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]);
-	vim_init(&tv, &vim_type_TraversalSpec);
-	tv.base.name = "traverseView";
-	tv.type = "ContainerView";
-	tv.path = "view";
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &view;
-	os.skip = VIM_BOOL(true);
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_vmlist_one, &ctx, err) < 0)
-		goto out;
+	}
 	*out = ctx.v;
 	*n = ctx.n;
-	ctx.v = NULL;
-	ret = 0;
-out:
-	vcd_view_destroy(s, &view);
-	free(ctx.v);
-	return ret;
+	return 0;
 }
 
 int
@@ -200,11 +172,7 @@ vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
 	pt.type = "Task";
 	pt.pathSet.v = tpaths;
 	pt.pathSet.len = 1;
-	vim_init(&tr, &vim_type_TraversalSpec);
-	tr.base.name = "vmTasks";
-	tr.type = "VirtualMachine";
-	tr.path = "recentTask";
-	tr.skip = VIM_BOOL(false);
+	vcd_pc_traversal(&tr, "vmTasks", "VirtualMachine", "recentTask");
 	vim_init(&os, &vim_type_ObjectSpec);
 	os.obj = &obj;
 	os.skip = VIM_BOOL(false);
@@ -294,25 +262,12 @@ static int
 vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,
     char *state, size_t len, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
-	struct vcd_moref obj = *vm;
 	struct vcd_vmlist_ctx ctx = { NULL, 0 };
 	int ret = -1;
 
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = "VirtualMachine";
-	ps.pathSet.v = vcd_vm_paths;
-	ps.pathSet.len = sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]);
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_vmlist_one, &ctx, err) < 0)
+	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", vcd_vm_paths,
+	    sizeof(vcd_vm_paths) / sizeof(vcd_vm_paths[0]), vcd_vmlist_one, &ctx,
+	    err) < 0)
 		goto out;
 	if (ctx.n == 0) {
 		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,

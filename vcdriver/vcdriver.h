@@ -155,6 +155,15 @@ int vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
     const struct vcd_moref *vm, double timeout, struct vcd_moref *result,
     struct vcd_err *err);
 
+/* Where a cluster's VMs go: its root resource pool and its datacenter's VM
+ * folder.  One call. */
+struct vcd_placement {
+	struct vcd_moref pool, folder, datacenter;
+	char	datacenter_name[256];
+};
+int vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
+    struct vcd_placement *p, struct vcd_err *err);
+
 /* ---- virtual machines (vcd_vm.c) ---- */
 
 struct vim_VirtualMachineConfigSpec;

@@ -337,36 +337,12 @@ first_ref_one(void *arg, const struct vim_ObjectContent *oc)
 static struct first_ref
 lookup(struct vcd_session *s, const char *type, const char *path)
 {
-	struct vim_PropertyFilterSpec spec;
-	struct vim_PropertySpec ps, *psv[1] = { &ps };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
-	struct vim_TraversalSpec tv;
-	struct vim_SelectionSpec *sel[1] = { &tv.base };
 	char *paths[1] = { (char *)path };
 	struct first_ref f = { path, { "", "" }, { "", "" }, 0 };
-	struct vcd_moref view;
 	struct vcd_err err;
 
-	assert_int_equal(vcd_view_create(s, type, &view, &err), 0);
-	vim_init(&ps, &vim_type_PropertySpec);
-	ps.type = (char *)type;
-	ps.pathSet.v = paths;
-	ps.pathSet.len = 1;
-	vim_init(&tv, &vim_type_TraversalSpec);
-	tv.type = "ContainerView";
-	tv.path = "view";
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &view;
-	os.skip = VIM_BOOL(true);
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 1;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	assert_int_equal(vcd_pc_retrieve(s, &spec, 0, first_ref_one, &f, &err), 0);
-	vcd_view_destroy(s, &view);
+	assert_int_equal(vcd_pc_retrieve_all(s, type, paths, 1, 0, first_ref_one,
+	    &f, &err), 0);
 	assert_true(f.n > 0);
 	return f;
 }
