@@ -22,6 +22,7 @@
 
 #include "cfg.h"
 #include "log.h"
+#include "netplug/netplug.h"
 #include "vcdriver/vcdriver.h"
 
 #ifndef VCAGENT_CONF
@@ -37,6 +38,7 @@ vi_usage(FILE *out)
 	    "  about                      the vCenter's product, version and instance\n"
 	    "  clusters                   clusters and their resources\n"
 	    "  vms                        every VM: MoRef, power state, host, uuid, name\n"
+	    "  networks                   each cluster's networks: kind, VLAN, name, ids\n"
 	    "  find UUID                  the VM with this instance uuid\n"
 	    "  power-on VM | power-off VM | suspend VM | reset VM | destroy VM\n"
 	    "  shutdown VM [SECONDS]      soft power off through the guest (default 60 s)\n"
@@ -131,6 +133,45 @@ vi_clusters(struct vcd_session *s, const struct cfg *cfg, struct vcd_err *err)
 }
 
 static int
+vi_networks(struct vcd_session *s, struct vcd_err *err)
+{
+	struct vcd_cluster *cl = NULL;
+	size_t n = 0;
+	int ret = -1;
+
+	if (vcd_clusters_list(s, &cl, &n, err) < 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		struct np_network *nets = NULL;
+		size_t nn = 0;
+
+		if (np_networks_list(s, &cl[i].ref, &nets, &nn, err) < 0)
+			goto out;
+		for (size_t j = 0; j < nn; j++) {
+			const struct np_network *w = &nets[j];
+			char vlan[16] = "-";
+
+			if (w->kind == NP_NET_STANDARD && w->vlan >= 0)
+				snprintf(vlan, sizeof(vlan), "%d", w->vlan);
+			printf("%s\t%s\tvlan=%s\t%s", cl[i].name,
+			    np_net_kind_name(w->kind), vlan, w->name);
+			if (w->kind == NP_NET_DVS)
+				printf("\tkey=%s\tswitch=%s", w->portgroup_key, w->dvs_uuid);
+			else if (w->kind == NP_NET_OPAQUE)
+				printf("\tid=%s\ttype=%s", w->opaque_id, w->opaque_type);
+			else
+				printf("\thosts=%d", w->hosts);
+			printf("\n");
+		}
+		free(nets);
+	}
+	ret = 0;
+out:
+	vcd_clusters_free(cl, n);
+	return ret;
+}
+
+static int
 vi_vms(struct vcd_session *s, struct vcd_err *err)
 {
 	struct vcd_vm_info *v = NULL;
@@ -165,6 +206,8 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 		return vi_clusters(s, cfg, err);
 	if (strcmp(cmd, "vms") == 0)
 		return vi_vms(s, err);
+	if (strcmp(cmd, "networks") == 0)
+		return vi_networks(s, err);
 	if (strcmp(cmd, "create") == 0) {
 		struct vcd_vm_spec vs;
 		char *end;

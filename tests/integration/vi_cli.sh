@@ -34,6 +34,9 @@ vi about >"$T/out" 2>&1
 check "about names vCenter" contains "$T/out" $'api_type\tVirtualCenter'
 vi clusters >"$T/out" 2>&1
 check "clusters with resources" grep -qE $'DC0_C0\tnode=.*\thosts=3/3\tvcpus=6\t' "$T/out"
+vi networks >"$T/out" 2>&1
+check "networks with kinds and VLANs" grep -qE $'^DC0_C0\tstandard\tvlan=0\tVM Network\thosts=3$' "$T/out"
+check "distributed port groups with their switch" grep -qE $'^DC0_C0\tdistributed\tvlan=-\tDC0_DVPG0\tkey=.+\tswitch=.+' "$T/out"
 vi vms >"$T/out" 2>&1
 check "VMs listed" grep -qE $'poweredOn\t.*DC0_H0_VM0$' "$T/out"
 vm=$(grep -E 'DC0_H0_VM0$' "$T/out" | cut -f1)
