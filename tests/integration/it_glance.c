@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "imagecache/imagecache.h"
 #include "tpeer.h"
 #include "xmalloc.h"
 
@@ -100,6 +101,38 @@ test_image_round_trip(void **state)
 	assert_memory_equal(b.data, data, IMAGE_SIZE);
 	free(u);
 	buf_free(&b);
+
+	/* imagecache's metadata client reads what nova's driver reads */
+	{
+		const char *servers[2] = { "http://127.0.0.1:1", tpeer_get(peers, "GLANCE_URL") };
+		struct ic_glance g = { servers, 2, 0, NULL, 0 };
+		struct ic_image_meta m;
+		struct vcd_err err;
+
+		/* the first server is down: the second answers */
+		assert_int_equal(ic_glance_meta(&g, id, &m, &err), 0);
+		assert_string_equal(m.id, id);
+		assert_string_equal(m.status, "active");
+		assert_int_equal(m.size, IMAGE_SIZE);
+		assert_int_equal(strlen(m.checksum), 32);
+		assert_string_equal(m.hash_algo, "sha512");
+		assert_int_equal(strlen(m.hash_value), 128);
+		assert_string_equal(m.disk_format, "vmdk");
+		assert_string_equal(m.container_format, "bare");
+		assert_string_equal(m.vmware_disktype, "sparse");
+		assert_string_equal(m.vmware_adaptertype, "lsiLogic");
+		assert_int_equal(m.linked_clone, 1);
+		assert_int_equal(ic_glance_meta(&g, "0e9f4c5a-0000-4000-8000-00000000dead",
+		    &m, &err), -1);
+		assert_int_equal(err.code, VCD_E_NOTFOUND);
+		assert_string_equal(err.fault, "ImageNotFound");
+		assert_int_equal(ic_glance_meta(&g, "../../etc/passwd", &m, &err), -1);
+		assert_int_equal(err.code, VCD_E_INVALID);
+		g.servers = servers;
+		g.nservers = 1;		/* only the one that is down */
+		assert_int_equal(ic_glance_meta(&g, id, &m, &err), -1);
+		assert_int_equal(err.code, VCD_E_TRANSPORT);
+	}
 
 	u = url(peers, "/v2/images/", id, "");
 	assert_int_equal(tpeer_http("DELETE", u, NULL, 0, NULL, NULL, NULL), 204);
