@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum vcd_errcode {
 	VCD_OK = 0,
@@ -235,6 +236,40 @@ struct vcd_relocate {
 /* RelocateVM_Task: cold when the VM is off, live (vMotion) when on. */
 int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
     const struct vcd_relocate *to, struct vcd_err *err);
+
+/* ---- datastore files (vcd_ds.c) ---- */
+
+/*
+ * Data callback: for a PUT, fill BUF with up to LEN bytes and return how
+ * many (0 at the end); for a GET, take LEN bytes from BUF and return LEN.
+ * Return -1 to stop the transfer (it then fails).
+ */
+typedef ssize_t (*vcd_ds_data_fn)(char *buf, size_t len, void *arg);
+
+/*
+ * Stream a file to / from datastore DS of datacenter DC (names) at PATH
+ * (relative, "folder/file.vmdk") through vCenter's HTTP file interface, on a
+ * connection sharing the session.  SIZE is the upload's length (-1 unknown:
+ * chunked).  0, or -1 with ERR (VCD_E_NOTFOUND, fault FileNotFound, for a
+ * missing file, datastore or datacenter).
+ */
+int vcd_ds_put(struct vcd_session *s, const char *dc, const char *ds,
+    const char *path, int64_t size, vcd_ds_data_fn read, void *arg,
+    struct vcd_err *err);
+int vcd_ds_get(struct vcd_session *s, const char *dc, const char *ds,
+    const char *path, vcd_ds_data_fn write, void *arg, struct vcd_err *err);
+/* The file's size in *SIZE (-1 if the server does not say). */
+int vcd_ds_stat(struct vcd_session *s, const char *dc, const char *ds,
+    const char *path, int64_t *size, struct vcd_err *err);
+/* FileManager operations on "[ds] path" names in datacenter DC: make a
+ * directory (with its parents; an existing one is fine), move a file or
+ * directory, delete one (directories recursively). */
+int vcd_ds_mkdir(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *dspath, struct vcd_err *err);
+int vcd_ds_move(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *from, const char *to, bool force, struct vcd_err *err);
+int vcd_ds_delete(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *dspath, struct vcd_err *err);
 
 /* Fill ERR (for layers above vcdriver that report in the same terms). */
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,

@@ -441,6 +441,107 @@ test_disabled_method(void **state)
 	vcd_close(s);
 }
 
+/* A 3 MiB pattern, streamed in odd-sized pieces. */
+#define DSFILE_SIZE	(3 * 1024 * 1024 + 7)
+
+struct stream {
+	size_t	pos;
+	size_t	fail_at;	/* 0: never */
+	int	mismatch;
+};
+
+static unsigned char
+pattern(size_t i)
+{
+	return (unsigned char)((i * 2654435761u) >> 11);
+}
+
+static ssize_t
+produce(char *buf, size_t len, void *arg)
+{
+	struct stream *st = arg;
+	size_t n = 0;
+
+	if (st->fail_at != 0 && st->pos >= st->fail_at)
+		return -1;
+	while (n < len && n < 1000 && st->pos < DSFILE_SIZE)
+		buf[n++] = (char)pattern(st->pos++);
+	return (ssize_t)n;
+}
+
+static ssize_t
+consume(char *buf, size_t len, void *arg)
+{
+	struct stream *st = arg;
+
+	for (size_t i = 0; i < len; i++)
+		st->mismatch |= (unsigned char)buf[i] != pattern(st->pos++);
+	return (ssize_t)len;
+}
+
+static void
+test_datastore_files(void **state)
+{
+	struct vcd_session *s = session(*state, false);
+	struct vcd_placement pl;
+	struct stream st;
+	struct vcd_err err;
+	int64_t size;
+	const char *dc;
+
+	{
+		struct vcd_cluster *c;
+		size_t n;
+		assert_int_equal(vcd_clusters_list(s, &c, &n, &err), 0);
+		assert_int_equal(vcd_cluster_placement(s, &c[0].ref, &pl, &err), 0);
+		vcd_clusters_free(c, n);
+	}
+	dc = pl.datacenter_name;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vcd_ds_put(s, dc, "LocalDS_0", "vcagent test/d1/file.bin",
+	    DSFILE_SIZE, produce, &st, &err), 0);
+	assert_int_equal(vcd_ds_stat(s, dc, "LocalDS_0", "vcagent test/d1/file.bin",
+	    &size, &err), 0);
+	assert_int_equal(size, DSFILE_SIZE);
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vcd_ds_get(s, dc, "LocalDS_0", "vcagent test/d1/file.bin",
+	    consume, &st, &err), 0);
+	assert_int_equal(st.pos, DSFILE_SIZE);
+	assert_false(st.mismatch);
+
+	assert_int_equal(vcd_ds_mkdir(s, &pl.datacenter, "[LocalDS_0] vcagent test/d2", &err), 0);
+	assert_int_equal(vcd_ds_mkdir(s, &pl.datacenter, "[LocalDS_0] vcagent test/d2", &err), 0);
+	assert_int_equal(vcd_ds_move(s, &pl.datacenter, "[LocalDS_0] vcagent test/d1/file.bin",
+	    "[LocalDS_0] vcagent test/d2/moved.bin", false, &err), 0);
+	assert_int_equal(vcd_ds_stat(s, dc, "LocalDS_0", "vcagent test/d1/file.bin",
+	    &size, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+	assert_string_equal(err.object, "[LocalDS_0] vcagent test/d1/file.bin");
+	assert_int_equal(vcd_ds_stat(s, dc, "LocalDS_0", "vcagent test/d2/moved.bin",
+	    &size, &err), 0);
+	assert_int_equal(size, DSFILE_SIZE);
+	assert_int_equal(vcd_ds_delete(s, &pl.datacenter, "[LocalDS_0] vcagent test", &err), 0);
+	assert_int_equal(vcd_ds_stat(s, dc, "LocalDS_0", "vcagent test/d2/moved.bin",
+	    &size, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+
+	/* an unknown datastore, a source that fails, a path that climbs */
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(vcd_ds_put(s, dc, "NoSuchDS", "x.bin", DSFILE_SIZE, produce,
+	    &st, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+	assert_string_equal(err.object, "[NoSuchDS] x.bin");
+	memset(&st, 0, sizeof(st));
+	st.fail_at = 100000;
+	assert_int_equal(vcd_ds_put(s, dc, "LocalDS_0", "x.bin", DSFILE_SIZE, produce,
+	    &st, &err), -1);
+	assert_non_null(strstr(err.msg, "stopped by the caller"));
+	assert_int_equal(vcd_ds_put(s, dc, "LocalDS_0", "../x.bin", 1, produce, &st,
+	    &err), -1);
+	assert_int_equal(err.code, VCD_E_INVALID);
+	vcd_close(s);
+}
+
 static void
 test_stop_clean(void **state)
 {
@@ -461,6 +562,7 @@ main(void)
 		cmocka_unit_test(test_polling_fallback),
 		cmocka_unit_test(test_create_reconfigure_relocate_destroy),
 		cmocka_unit_test(test_disabled_method),
+		cmocka_unit_test(test_datastore_files),
 		cmocka_unit_test(test_stop_clean),
 	};
 
