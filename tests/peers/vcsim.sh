@@ -7,8 +7,8 @@
 #   vcsim.sh start DIR [FLAGS...]     start it (state in DIR/vcsim/), write and print DIR/vcsim.env
 #   vcsim.sh stop DIR                 stop it, remove DIR/vcsim/ DIR/vcsim.env DIR/vcsim.pid
 #
-# FLAGS go to the launcher: -dc -cluster -host -standalone -vm -ds -pg
-# -username -password -idle-timeout -listen (see main.go). See README.md for
+# FLAGS go to the launcher: -dc -cluster -host -standalone -vm -ds -pg -opaque
+# -std-pg -username -password -idle-timeout -listen (see main.go). See README.md for
 # the common peer interface; progress goes to stderr, stdout is the env only.
 set -euo pipefail
 

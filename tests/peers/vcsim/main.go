@@ -60,8 +60,52 @@
 // method's effect stays); on a finished task: InvalidState; other running
 // tasks: NotSupported.
 //
+// Networking (network.go, nic.go) is made to look like vCenter's where the
+// simulator differs:
+//
+//	-opaque N      N NSX opaque networks per datacenter (OpaqueNetwork, summary.opaqueNetworkId
+//	               a random uuid, summary.opaqueNetworkType nsx.LogicalSwitch, named DCn_NSXi;
+//	               ids in the launcher log) on every host of the datacenter: in each host's
+//	               network and config.network.opaqueNetwork (HostOpaqueNetworkInfo: id, name,
+//	               type), the compute resources' (clusters') network, the OpaqueNetwork's host
+//	               and Datacenter.network
+//	-std-pg NAME   (repeatable) a standard port group NAME (vlanId 0, vSwitch0) added at start
+//	               on every host of every cluster, as AddPortGroup below does
+//
+// HostNetworkSystem.AddPortGroup is answered by the launcher: the host gets
+// the port group (config.network.portgroup: key key-vim.host.PortGroup-NAME,
+// vswitch key, spec with vlanId and policy as sent, computedPolicy the
+// vSwitch's; its key in config.network.vswitch[].portgroup) and joins the
+// datacenter's Network of that name, made on first use: the Network's host,
+// the host's network and its cluster's (compute resource's) network list it.
+// So every host of a cluster can have the same port group, sharing one
+// Network, as on vCenter. Faults: AlreadyExists (the host has a port group of
+// that name), NotFound (no such vSwitch on the host), InvalidArgument (empty
+// name), DuplicateName (the name is a distributed port group's, a switch's or
+// an opaque network's). RemovePortGroup undoes it: NotFound (no such port
+// group on the host), ResourceInUse (a VM on the host uses the network); the
+// Network goes when no host has it and no VM uses it. A host's
+// HostNetworkSystem.networkInfo is its config.network (one object).
+// At start the model's network lists are repaired: the simulator shares one
+// array between the datacenter's, clusters' and hosts' network lists, and
+// Datacenter.network lost the DVS and repeated a port group; "VM Network"
+// lists its hosts.
+//
+// ReconfigVM_Task and CreateVM_Task with NICs: a backing naming no network
+// (standard deviceName or network reference, distributed portgroupKey on
+// the switch, opaqueNetworkId) returns a task failed with
+// InvalidDeviceBacking (deviceIndex, localizedMessage naming the backing
+// field) where the simulator panicked or accepted it; a standard backing's
+// network reference wins over its deviceName; removing a NIC needs only its
+// key (the simulator panicked on a standard backing without network); an
+// edited device needs no deviceInfo. VirtualMachine.network is kept to the
+// networks of the VM's NICs. A panic in the simulator's handler is answered
+// with a SystemError fault (HTTP 500) instead of a closed connection; a task
+// it had made stays running.
+//
 // SOAP requests pass through peer.serveSDK before the simulator sees them:
-// that is where the methods above are intercepted (tasks.go, soap.go).
+// that is where the methods above are intercepted (tasks.go, soap.go,
+// network.go, nic.go).
 package main
 
 import (
@@ -85,6 +129,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -116,6 +161,8 @@ type peer struct {
 	qseq      int                     // generated question ids
 	closed    bool                    // shutting down: hold nothing more
 	faults    map[string]*faultRule   // SOAP method -> injected fault
+
+	netMu sync.Mutex // serializes port group changes (network.go)
 }
 
 // faultRule: the next count calls of a method get this fault (/ctl/fault).
@@ -136,6 +183,9 @@ func main() {
 	vm := flag.Int("vm", 2, "VMs per cluster and per standalone host (per resource pool)")
 	ds := flag.Int("ds", 1, "datastores (mounted on every host)")
 	pg := flag.Int("pg", 1, "distributed port groups per datacenter")
+	opaque := flag.Int("opaque", 0, "NSX opaque networks (nsx.LogicalSwitch) per datacenter, on every host")
+	var stdPGs stringList
+	flag.Var(&stdPGs, "std-pg", "standard port group (vlan 0, vSwitch0) to add on every cluster host (repeatable)")
 	user := flag.String("username", "", "only this user may log in (with -password); default: any non-empty user/password")
 	pass := flag.String("password", "", "password for -username")
 	idle := flag.Duration("idle-timeout", 0, "session idle timeout (0: sessions never expire)")
@@ -149,7 +199,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	if *dc < 1 || *cluster < 0 || *host < 0 || *standalone < 0 || *vm < 0 || *ds < 1 || *pg < 0 || *idle < 0 {
+	if *dc < 1 || *cluster < 0 || *host < 0 || *standalone < 0 || *vm < 0 || *ds < 1 || *pg < 0 || *opaque < 0 || *idle < 0 {
 		log.Fatal("bad model size: need -dc >= 1, -ds >= 1 and no negative counts")
 	}
 	if (*user == "") != (*pass == "") {
@@ -171,6 +221,7 @@ func main() {
 	model.Machine = *vm
 	model.Datastore = *ds
 	model.Portgroup = *pg
+	model.OpaqueNetwork = *opaque
 	if err := model.Create(); err != nil {
 		model.Remove()
 		log.Fatalf("creating model: %v", err)
@@ -189,6 +240,10 @@ func main() {
 		armed:     map[string]questionSpec{},
 		questions: map[string]*vmQuestion{},
 		held:      map[string]*heldTask{},
+	}
+	if err := p.setupNetworks(stdPGs); err != nil {
+		model.Remove()
+		log.Fatalf("setting up networks: %v", err)
 	}
 	mux := http.NewServeMux()
 	p.mount(mux, ip)
@@ -219,8 +274,8 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	log.Printf("serving %s/sdk (dc=%d cluster=%d host=%d standalone=%d vm=%d ds=%d pg=%d) tmpdir=%s, ready in %v",
-		base.String(), *dc, *cluster, *host, *standalone, *vm, *ds, *pg, os.TempDir(), time.Since(start).Round(time.Millisecond))
+	log.Printf("serving %s/sdk (dc=%d cluster=%d host=%d standalone=%d vm=%d ds=%d pg=%d opaque=%d std-pg=%s) tmpdir=%s, ready in %v",
+		base.String(), *dc, *cluster, *host, *standalone, *vm, *ds, *pg, *opaque, stdPGs.String(), os.TempDir(), time.Since(start).Round(time.Millisecond))
 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
@@ -371,11 +426,40 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 	if p.injectFault(w, body) {
 		return
 	}
-	if p.interceptFor(body) && p.intercept(w, r, body) {
+	tw := &trackWriter{ResponseWriter: w}
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler || tw.wrote {
+				panic(v) // the reply has begun: let net/http close the connection
+			}
+			method, this := peekCall(body)
+			log.Printf("panic in %s on %s: %v\n%s", method, this.Value, v, debug.Stack())
+			reason := fmt.Sprintf("vcsim failed on this %s request: %v", method, v)
+			writeFault(w, reason, &types.SystemError{Reason: reason})
+		}
+	}()
+	if p.interceptFor(body) && p.intercept(tw, r, body) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	p.svc.ServeSDK(w, r)
+	p.svc.ServeSDK(tw, r)
+}
+
+// trackWriter notes whether a reply has begun, so that a panic in the
+// simulator's handler can still be answered with a SOAP fault when not.
+type trackWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
 }
 
 func ok(w http.ResponseWriter) { fmt.Fprint(w, "ok\n") }

@@ -174,7 +174,10 @@ func (r resultElement) MarshalXML(e *xml.Encoder, start xml.StartElement) error 
 	return e.EncodeToken(start.End())
 }
 
-func writeEnvelope(w http.ResponseWriter, code int, body interface{}) {
+// encodeEnvelope encodes a SOAP envelope with body as the content of
+// soapenv:Body: a reply, or a request (*methods.XBody{Req: ...}) to pass on
+// to the simulator.
+func encodeEnvelope(body interface{}) ([]byte, error) {
 	var out bytes.Buffer
 	out.WriteString(xml.Header)
 	enc := xml.NewEncoder(&out)
@@ -188,12 +191,17 @@ func writeEnvelope(w http.ResponseWriter, code int, body interface{}) {
 	if err == nil {
 		err = enc.Flush()
 	}
+	return out.Bytes(), err
+}
+
+func writeEnvelope(w http.ResponseWriter, code int, body interface{}) {
+	out, err := encodeEnvelope(body)
 	if err != nil {
 		http.Error(w, fmt.Sprintf("encoding reply: %v", err), http.StatusInternalServerError)
 		return
 	}
 	w.WriteHeader(code)
-	_, _ = w.Write(out.Bytes())
+	_, _ = w.Write(out)
 }
 
 // writeResult writes a successful reply; res is the method's *XResponse.

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,7 +97,8 @@ func vmRef(moid string) types.ManagedObjectReference {
 // a cheap test so that other calls are not parsed twice.
 func (p *peer) interceptFor(body []byte) bool {
 	if bytes.Contains(body, []byte("AnswerVM")) || bytes.Contains(body, []byte("CancelTask")) ||
-		bytes.Contains(body, []byte("RebootGuest")) {
+		bytes.Contains(body, []byte("RebootGuest")) || bytes.Contains(body, []byte("PortGroup")) ||
+		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) {
 		return true
 	}
 	p.mu.Lock()
@@ -127,19 +129,33 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 	case "RebootGuest":
 		p.rebootGuest(w, r, this)
 		return true
+	case "AddPortGroup", "RemovePortGroup":
+		p.networkSystemCall(w, r, body, method, this)
+		return true
+	case "ReconfigVM_Task", "CreateVM_Task":
+		if p.nicCall(w, r, body, method, this) {
+			return true
+		}
 	}
 	p.mu.Lock()
 	_, armed := p.armed[this.Value]
-	rule, async := p.async[method]
 	p.mu.Unlock()
 	if method == "PowerOnVM_Task" && this.Type == "VirtualMachine" && armed && p.powerOnWithQuestion(w, r, this) {
 		return true
 	}
-	if async && (rule.moid == "" || rule.moid == this.Value) {
-		p.asyncCall(w, r, body, method, this)
+	if p.asyncFor(method, this) {
+		p.asyncCall(w, r, body, method, this, nil)
 		return true
 	}
 	return false
+}
+
+// asyncFor tells whether an async rule applies to a call of method on this.
+func (p *peer) asyncFor(method string, this types.ManagedObjectReference) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	rule, async := p.async[method]
+	return async && (rule.moid == "" || rule.moid == this.Value)
 }
 
 // taskInfo copies a task's info under its lock.
@@ -284,9 +300,14 @@ func (p *peer) delayOver(h *heldTask) {
 }
 
 // asyncCall runs a *_Task method in the simulator and returns a held task in
-// place of the simulator's finished one.
-func (p *peer) asyncCall(w http.ResponseWriter, r *http.Request, body []byte, method string, this types.ManagedObjectReference) {
+// place of the simulator's finished one. after (if not nil) gets the
+// simulator's reply first.
+func (p *peer) asyncCall(w http.ResponseWriter, r *http.Request, body []byte, method string, this types.ManagedObjectReference,
+	after func(*httptest.ResponseRecorder)) {
 	rec := p.forward(r, body)
+	if after != nil {
+		after(rec)
+	}
 	out := rec.Body.Bytes()
 	m := returnTask.FindSubmatch(out)
 	if rec.Code != http.StatusOK || m == nil {
