@@ -261,7 +261,8 @@ np_add_portgroup(struct vcd_session *s, const struct np_host *h, const char *nam
 }
 
 /* Check every host's port group NAME; create it where missing (CREATE).
- * Returns the number created, or -1. */
+ * Returns how many hosts changed (created, or raced by another agent), or
+ * -1. */
 static int
 np_vlan_pass(struct vcd_session *s, const struct np_view *v, const char *name,
     int vlan, bool create, const struct np_config *cfg, struct vcd_err *err)
@@ -304,10 +305,16 @@ np_vlan_pass(struct vcd_session *s, const struct np_view *v, const char *name,
 			return -1;
 		}
 		if (np_add_portgroup(s, h, name, vlan, err) < 0) {
-			/* someone else made it meanwhile: checked on the next pass */
+			/* someone else made it meanwhile: counted as a change, so
+			 * the next pass re-reads and checks its VLAN */
 			if (err->code == VCD_E_FAULT && (!strcmp(err->fault, "AlreadyExists") ||
-			    !strcmp(err->fault, "DuplicateName")))
+			    !strcmp(err->fault, "DuplicateName"))) {
+				log_info("netplug: port group \"%s\" on %s was created by "
+				    "someone else meanwhile; checking it", name, h->name);
+				vcd_err_clear(err);
+				created++;
 				continue;
+			}
 			/* host names are at most 255 bytes; keep what fits */
 			snprintf(err->object, sizeof(err->object), "%.*s",
 			    (int)sizeof(err->object) - 1, h->name);
@@ -336,6 +343,10 @@ np_ensure_vlan(struct vcd_session *s, const struct vcd_moref *cluster,
 	pthread_mutex_lock(&np_vlan_lock);
 	if ((rc = np_vlan_pass(s, v, name, vlan, true, cfg, err)) < 0)
 		goto out;
+	if (rc == 0 && np_view_find(v, name) != NULL) {
+		ret = 0;	/* everything was there already */
+		goto out;
+	}
 	/* read again: the new port groups, and any a racing agent made */
 	np_view_free(v);
 	if (np_view_load(s, cluster, cfg->vlan_interface, v, err) < 0)

@@ -150,12 +150,22 @@ np_load_one(void *arg, const struct vim_ObjectContent *oc)
 		if (sw != NULL && sw->kind == VA_MOREF)
 			ld->dvs[ld->v->nnets - 1] = *sw->moref;
 	} else if (strcmp(type, "OpaqueNetwork") == 0) {
-		net = np_add_net(ld, NP_NET_OPAQUE, vcd_pc_str(oc, "name"));
+		const char *id = vcd_pc_str(oc, "summary.opaqueNetworkId");
+
+		/* the hosts may have listed it already (config.network.opaqueNetwork) */
+		net = NULL;
+		for (size_t i = 0; i < ld->v->nnets && id != NULL; i++)
+			if (ld->v->nets[i].kind == NP_NET_OPAQUE &&
+			    strcmp(ld->v->nets[i].opaque_id, id) == 0)
+				net = &ld->v->nets[i];
+		if (net == NULL) {
+			net = np_add_net(ld, NP_NET_OPAQUE, vcd_pc_str(oc, "name"));
+			snprintf(net->opaque_id, sizeof(net->opaque_id), "%s", id ? id : "");
+		}
 		net->ref = *oc->obj;
-		s = vcd_pc_str(oc, "summary.opaqueNetworkId");
-		snprintf(net->opaque_id, sizeof(net->opaque_id), "%s", s ? s : "");
 		s = vcd_pc_str(oc, "summary.opaqueNetworkType");
-		snprintf(net->opaque_type, sizeof(net->opaque_type), "%s", s ? s : "");
+		if (s != NULL)
+			snprintf(net->opaque_type, sizeof(net->opaque_type), "%s", s);
 	}
 	return 0;
 }
