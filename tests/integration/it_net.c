@@ -139,6 +139,16 @@ test_resolve(void **state)
 	assert_string_equal(out[2].name, "DC0_DVPG0");
 	assert_int_equal(out[3].kind, NP_NET_OPAQUE);
 	{
+		/* no network named: vmware.integration_bridge, as nova does */
+		const struct np_config nsx = { "vmnic0", "br100" };
+		struct np_port unnamed = { NULL, -1, NULL, "port-z", NULL, NULL };
+		assert_int_equal(np_resolve(s, &c, &nsx, &unnamed, 1, out, &err), 0);
+		assert_string_equal(out[0].name, "br100");
+		/* and without one configured, a clear error */
+		assert_int_equal(np_resolve(s, &c, &npcfg, &unnamed, 1, out, &err), -1);
+		assert_non_null(strstr(err.msg, "integration_bridge is not set"));
+	}
+	{
 		struct np_port missing = { "no-such-net", -1, NULL, NULL, NULL, NULL };
 		assert_int_equal(np_resolve(s, &c, &npcfg, &missing, 1, out, &err), -1);
 		assert_int_equal(err.code, VCD_E_NOTFOUND);
