@@ -11,6 +11,7 @@
 #ifndef IMAGECACHE_H
 #define IMAGECACHE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -68,5 +69,37 @@ struct ic_image_meta {
  */
 int ic_glance_meta(const struct ic_glance *g, const char *id,
     struct ic_image_meta *m, struct vcd_err *err);
+
+/* ---- fetching into a datastore (ic_fetch.c) ---- */
+
+/* Progress of a transfer, readable from other threads (metrics, status). */
+struct ic_progress {
+	_Atomic int64_t	done;		/* bytes written to the datastore */
+	_Atomic int64_t	total;
+};
+
+/* What to fetch where.  Borrowed pointers. */
+struct ic_fetch_req {
+	const struct ic_glance		*glance;
+	const struct ic_image_meta	*meta;		/* from ic_glance_meta() */
+	const char			*dc_name;	/* the datacenter's name */
+	const struct vcd_moref		*dc;		/* and reference */
+	const char			*datastore;
+	const char			*path;		/* final, e.g. "_base/ID/ID.vmdk" */
+	struct ic_progress		*progress;	/* may be NULL */
+	size_t				 buffer;	/* pipe bytes; 0: 4 MiB */
+	int				 stall_timeout;	/* s without data; 0: 60 */
+};
+
+/*
+ * Stream the image's data from the image service to PATH on the datastore:
+ * written under a temporary name in PATH's folder, checked (length, MD5,
+ * SHA-512 when the service gives it) while streaming, then moved to PATH.
+ * Memory use is the pipe's size.  On any failure nothing is left on the
+ * datastore and ERR names the image and the cause (fault ChecksumMismatch
+ * for a corrupt image).
+ */
+int ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r,
+    struct vcd_err *err);
 
 #endif

@@ -8,7 +8,7 @@ PKGS=(
 	autoconf automake make gcc pkg-config
 	# libraries vcagent links
 	libcurl4-openssl-dev libxml2-dev librdkafka-dev libyaml-dev libpq-dev
-	libmicrohttpd-dev libjansson-dev
+	libmicrohttpd-dev libjansson-dev libssl-dev
 	# tests
 	libcmocka-dev
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
