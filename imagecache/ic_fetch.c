@@ -1,11 +1,14 @@
 /*
  * ic_fetch.c - an image from the image service into a datastore, streamed.
  *
- * Two threads and a bounded pipe: one downloads the image's data from
- * Glance and hashes it (MD5 for "checksum", and os_hash_algo when it is
- * sha512), the other uploads it to the datastore over vCenter's HTTP file
+ * Three threads and a bounded ring: one downloads the image's data from
+ * Glance, one hashes it and one uploads it to the datastore over vCenter's HTTP file
  * interface.  Memory stays at the pipe's size whatever the image's; nothing
  * touches the agent's disk.
+ *
+ * One checksum is verified, the strongest Glance gives: its os_hash_value
+ * when os_hash_algo is sha512, else its MD5 "checksum".  Hashing twice would
+ * cost a third of the throughput on a small machine for no extra safety.
  *
  * The data is written under a temporary name next to its final place and
  * published by a move once its length and checksums are right, so a
@@ -33,14 +36,20 @@
 
 #define IC_PIPE_DEFAULT	(4 * 1024 * 1024)
 
+/*
+ * The ring is addressed by absolute offsets: the download writes at
+ * PRODUCED, the upload reads at CONSUMED and the hasher at HASHED; byte N
+ * lives at buf[N % cap].  The download waits only while the slower reader
+ * is a whole ring behind.
+ */
 struct ic_pipe {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cond;
 	char		*buf;
-	size_t		 cap, head, len;	/* ring: data at head, len bytes */
+	size_t		 cap;
 	bool		 eof;			/* the download finished */
 	bool		 failed;		/* a side gave up */
-	int64_t		 produced, consumed;
+	int64_t		 produced, consumed, hashed;
 
 	/* the download side */
 	const struct ic_fetch_req *req;
@@ -53,37 +62,71 @@ struct ic_pipe {
 
 /* ---- the download side ---- */
 
+static int64_t
+ic_pipe_slowest(const struct ic_pipe *p)
+{
+	return p->consumed < p->hashed ? p->consumed : p->hashed;
+}
+
 static size_t
 ic_pipe_write(char *data, size_t size, size_t nmemb, void *arg)
 {
 	struct ic_pipe *p = arg;
 	size_t n = size * nmemb, done = 0;
 
-	EVP_DigestUpdate(p->md5, data, n);
-	if (p->sha512 != NULL)
-		EVP_DigestUpdate(p->sha512, data, n);
 	pthread_mutex_lock(&p->lock);
 	while (done < n) {
-		size_t tail, chunk;
+		size_t at, chunk;
 
-		while (p->len == p->cap && !p->failed)
+		while (p->produced - ic_pipe_slowest(p) == (int64_t)p->cap && !p->failed)
 			pthread_cond_wait(&p->cond, &p->lock);
 		if (p->failed)
 			break;
-		tail = (p->head + p->len) % p->cap;
-		chunk = p->cap - p->len;
-		if (chunk > p->cap - tail)
-			chunk = p->cap - tail;
+		at = (size_t)(p->produced % (int64_t)p->cap);
+		chunk = p->cap - (size_t)(p->produced - ic_pipe_slowest(p));
+		if (chunk > p->cap - at)
+			chunk = p->cap - at;
 		if (chunk > n - done)
 			chunk = n - done;
-		memcpy(p->buf + tail, data + done, chunk);
-		p->len += chunk;
+		/* the readers never touch bytes past PRODUCED: copy unlocked */
+		pthread_mutex_unlock(&p->lock);
+		memcpy(p->buf + at, data + done, chunk);
+		pthread_mutex_lock(&p->lock);
 		done += chunk;
 		p->produced += (int64_t)chunk;
 		pthread_cond_broadcast(&p->cond);
 	}
 	pthread_mutex_unlock(&p->lock);
 	return done == n ? n : 0;	/* 0 aborts the download */
+}
+
+/* The hasher: follows the download through the ring on its own core. */
+static void *
+ic_hash(void *arg)
+{
+	struct ic_pipe *p = arg;
+	EVP_MD_CTX *ctx = p->sha512 != NULL ? p->sha512 : p->md5;
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		size_t at, n;
+
+		while (p->hashed == p->produced && !p->eof && !p->failed)
+			pthread_cond_wait(&p->cond, &p->lock);
+		if (p->failed || p->hashed == p->produced)
+			break;
+		at = (size_t)(p->hashed % (int64_t)p->cap);
+		n = (size_t)(p->produced - p->hashed);
+		if (n > p->cap - at)
+			n = p->cap - at;
+		pthread_mutex_unlock(&p->lock);
+		EVP_DigestUpdate(ctx, p->buf + at, n);
+		pthread_mutex_lock(&p->lock);
+		p->hashed += (int64_t)n;
+		pthread_cond_broadcast(&p->cond);
+	}
+	pthread_mutex_unlock(&p->lock);
+	return NULL;
 }
 
 static void *
@@ -105,6 +148,7 @@ ic_download(void *arg)
 		    p->req->stall_timeout : 60));
 		curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);	/* no error page as data */
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);	/* the maximum */
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ic_pipe_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
 		if (g->cafile != NULL)
@@ -156,12 +200,12 @@ static ssize_t
 ic_pipe_read(char *buf, size_t len, void *arg)
 {
 	struct ic_pipe *p = arg;
-	size_t n;
+	size_t at, n;
 
 	pthread_mutex_lock(&p->lock);
-	while (p->len == 0 && !p->eof && !p->failed)
+	while (p->consumed == p->produced && !p->eof && !p->failed)
 		pthread_cond_wait(&p->cond, &p->lock);
-	if (p->failed || (p->len == 0 && p->produced != p->req->meta->size)) {
+	if (p->failed || (p->consumed == p->produced && p->produced != p->req->meta->size)) {
 		/* the download failed, or ended short of the image's size */
 		if (!p->failed && p->derr.code == VCD_OK)
 			vcd_err_set(&p->derr, VCD_E_PROTOCOL, NULL, p->req->meta->id,
@@ -173,12 +217,15 @@ ic_pipe_read(char *buf, size_t len, void *arg)
 		pthread_mutex_unlock(&p->lock);
 		return -1;
 	}
-	n = p->len < len ? p->len : len;
-	if (n > p->cap - p->head)
-		n = p->cap - p->head;
-	memcpy(buf, p->buf + p->head, n);
-	p->head = (p->head + n) % p->cap;
-	p->len -= n;
+	at = (size_t)(p->consumed % (int64_t)p->cap);
+	n = (size_t)(p->produced - p->consumed);
+	if (n > len)
+		n = len;
+	if (n > p->cap - at)
+		n = p->cap - at;
+	pthread_mutex_unlock(&p->lock);
+	memcpy(buf, p->buf + at, n);
+	pthread_mutex_lock(&p->lock);
 	p->consumed += (int64_t)n;
 	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
@@ -210,8 +257,8 @@ int
 ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *err)
 {
 	struct ic_pipe p;
-	pthread_t th;
-	bool started = false, uploaded = false;
+	pthread_t th, hth;
+	bool started = false, hashing = false, uploaded = false;
 	char *dir = NULL, *tmp = NULL, *tmp_ds = NULL, *final_ds = NULL, *dir_ds = NULL;
 	char got[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -271,6 +318,12 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 		goto out;
 	log_info("imagecache: fetching image %s (%lld MiB) into %s", r->meta->id,
 	    (long long)(r->meta->size >> 20), final_ds);
+	if (pthread_create(&hth, NULL, ic_hash, &p) != 0) {
+		vcd_err_set(err, VCD_E_TRANSPORT, NULL, r->meta->id, "cannot start "
+		    "the hashing thread");
+		goto out;
+	}
+	hashing = true;
 	if (pthread_create(&th, NULL, ic_download, &p) != 0) {
 		vcd_err_set(err, VCD_E_TRANSPORT, NULL, r->meta->id, "cannot start "
 		    "the download thread");
@@ -293,23 +346,18 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 	uploaded = true;
 	pthread_join(th, NULL);
 	started = false;
+	pthread_join(hth, NULL);
+	hashing = false;
 	if (p.derr.code != VCD_OK) {
 		*err = p.derr;
 		goto out;
 	}
-	if (p.produced != r->meta->size || p.consumed != r->meta->size) {
+	if (p.produced != r->meta->size || p.consumed != r->meta->size ||
+	    p.hashed != r->meta->size) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, r->meta->id, "image %s: %lld "
 		    "bytes read and %lld written, but the image has %lld",
 		    r->meta->id, (long long)p.produced, (long long)p.consumed,
 		    (long long)r->meta->size);
-		goto out;
-	}
-	EVP_DigestFinal_ex(p.md5, md, &mdlen);
-	ic_hex(md, mdlen, got);
-	if (r->meta->checksum[0] != '\0' && strcasecmp(got, r->meta->checksum) != 0) {
-		vcd_err_set(err, VCD_E_PROTOCOL, "ChecksumMismatch", r->meta->id,
-		    "image %s is corrupt: its MD5 is %s, the image service says %s",
-		    r->meta->id, got, r->meta->checksum);
 		goto out;
 	}
 	if (p.sha512 != NULL) {
@@ -317,26 +365,39 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 		ic_hex(md, mdlen, got);
 		if (strcasecmp(got, r->meta->hash_value) != 0) {
 			vcd_err_set(err, VCD_E_PROTOCOL, "ChecksumMismatch", r->meta->id,
-			    "image %s is corrupt: its SHA-512 differs from the image "
-			    "service's os_hash_value", r->meta->id);
+			    "image %s is corrupt: its SHA-512 is %.16s..., the image "
+			    "service says %.16s...", r->meta->id, got, r->meta->hash_value);
 			goto out;
 		}
+	} else if (r->meta->checksum[0] != '\0') {
+		EVP_DigestFinal_ex(p.md5, md, &mdlen);
+		ic_hex(md, mdlen, got);
+	}
+	if (p.sha512 == NULL && r->meta->checksum[0] != '\0' &&
+	    strcasecmp(got, r->meta->checksum) != 0) {
+		vcd_err_set(err, VCD_E_PROTOCOL, "ChecksumMismatch", r->meta->id,
+		    "image %s is corrupt: its MD5 is %s, the image service says %s",
+		    r->meta->id, got, r->meta->checksum);
+		goto out;
 	}
 	/* publish: only now does the final name exist */
 	if (vcd_ds_move(s, r->dc, tmp_ds, final_ds, true, err) < 0)
 		goto out;
 	ic_progress_log(&p, true);
-	log_info("imagecache: image %s is in %s (MD5 %s verified)", r->meta->id,
-	    final_ds, r->meta->checksum);
+	log_info("imagecache: image %s is in %s (%s verified)", r->meta->id,
+	    final_ds, p.sha512 != NULL ? "SHA-512" : "MD5");
 	uploaded = false;
 	ret = 0;
 out:
-	if (started) {
+	if (started || hashing) {
 		pthread_mutex_lock(&p.lock);
 		p.failed = true;
 		pthread_cond_broadcast(&p.cond);
 		pthread_mutex_unlock(&p.lock);
-		pthread_join(th, NULL);
+		if (started)
+			pthread_join(th, NULL);
+		if (hashing)
+			pthread_join(hth, NULL);
 	}
 	if (ret < 0 && uploaded)
 		ic_remove(s, r->dc, tmp_ds);

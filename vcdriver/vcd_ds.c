@@ -157,6 +157,7 @@ vcd_ds_transfer(struct vcd_session *s, const char *method, const char *dc,
 	if (strcmp(method, "PUT") == 0) {
 		hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
 		curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, vcd_ds_read_cb);
 		curl_easy_setopt(c->curl, CURLOPT_READDATA, &cb);
 		if (size >= 0)

@@ -211,7 +211,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 static void
 test_corrupt_image(void **state)
 {
-	fetch_damaged(state, false, "is corrupt: its MD5 is");
+	fetch_damaged(state, false, "is corrupt: its SHA-512 is");
 }
 
 static void
