@@ -102,4 +102,40 @@ struct ic_fetch_req {
 int ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r,
     struct vcd_err *err);
 
+/* ---- the cache: one download per image, whoever asks (ic_cache.c) ---- */
+
+struct ic_cache;
+
+struct ic_cache_stats {
+	unsigned long	downloads;	/* images fetched by this agent */
+	unsigned long	hits;		/* found in the cache */
+	unsigned long	misses;		/* not there: this agent fetched or waited
+					 * for another agent */
+	unsigned long	waits;		/* waited for this agent's own download */
+	int64_t		bytes;		/* downloaded */
+};
+
+/*
+ * A cache on the datastores of session S, in folder CACHE_FOLDER
+ * (<cache_prefix><subdirectory_name>), coordinating with other agents
+ * through PostgreSQL at PG_CONNINFO (copied; never logged).  Caller frees
+ * with ic_cache_free(); borrowed: S and G's strings.
+ */
+struct ic_cache *ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
+    const char *cache_folder, const char *pg_conninfo);
+void ic_cache_free(struct ic_cache *c);
+void ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out);
+
+/*
+ * Make sure image ID is in DATASTORE's cache (datacenter DC_NAME / DC);
+ * *DSPATH gets its "[datastore] folder/ID/ID.vmdk" (caller frees).  In this
+ * agent, concurrent callers wait for one download; across agents, the
+ * fetching one holds a PostgreSQL advisory lock on the path.  0, or -1 with
+ * ERR (an invalid id, an image the service does not have, a corrupt image,
+ * PostgreSQL unreachable: fault DatabaseUnavailable).
+ */
+int ic_cache_ensure(struct ic_cache *c, const char *id, const char *dc_name,
+    const struct vcd_moref *dc, const char *datastore, char **dspath,
+    struct vcd_err *err);
+
 #endif

@@ -1,0 +1,259 @@
+/*
+ * it_cache.c - one download per image, whoever asks: twenty concurrent
+ * spawns in one agent, two agents (processes) sharing a datastore through
+ * PostgreSQL, a second spawn that finds the image, and the errors (an
+ * invalid id, an unknown image, PostgreSQL unreachable) - against vcsim,
+ * Glance and PostgreSQL.
+ */
+#include "config.h"
+
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "imagecache/imagecache.h"
+#include "tpeer.h"
+#include "xmalloc.h"
+
+#define IMG_SIZE	(2 * 1024 * 1024 + 5)
+#define NSPAWN		20
+
+static int
+setup(void **state)
+{
+	static const char *const specs[] = { "vcsim", "glance", "pg", NULL };
+
+	return tpeer_setup(state, specs);
+}
+
+static char *
+glance_upload(const struct tpeer *t)
+{
+	unsigned char *data = xmalloc(IMG_SIZE);
+	const char *body = "{\"name\": \"it-cache\", \"disk_format\": \"vmdk\", "
+	    "\"container_format\": \"bare\"}";
+	char *url = xasprintf("%s/v2/images", tpeer_get(t, "GLANCE_URL")), *id;
+	struct buf b = BUF_INIT;
+	json_t *j;
+
+	for (size_t i = 0; i < IMG_SIZE; i++)
+		data[i] = (unsigned char)(i * 7 + (i >> 9));
+	assert_int_equal(tpeer_http("POST", url, body, strlen(body), "application/json",
+	    NULL, &b), 201);
+	j = json_loads(buf_cstr(&b), 0, NULL);
+	id = xstrdup(json_string_value(json_object_get(j, "id")));
+	json_decref(j);
+	free(url);
+	url = xasprintf("%s/v2/images/%s/file", tpeer_get(t, "GLANCE_URL"), id);
+	assert_int_equal(tpeer_http("PUT", url, data, IMG_SIZE, "application/octet-stream",
+	    NULL, NULL), 204);
+	free(url);
+	free(data);
+	buf_free(&b);
+	return id;
+}
+
+struct agent {
+	struct vcd_session	*s;
+	struct vcd_placement	 pl;
+	const char		*servers[1];
+	struct ic_glance	 g;
+	struct ic_cache		*cache;
+};
+
+static void
+agent_open(const struct tpeer *t, struct agent *a, const char *conninfo)
+{
+	struct vcd_options o;
+	struct vcd_cluster *cl;
+	struct vcd_err err;
+	size_t n;
+
+	memset(&o, 0, sizeof(o));
+	o.host = tpeer_get(t, "VCSIM_HOST");
+	o.port = atoi(tpeer_get(t, "VCSIM_PORT"));
+	o.username = tpeer_get(t, "VCSIM_USER");
+	o.password = tpeer_get(t, "VCSIM_PASSWORD");
+	o.ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+	o.pool_size = 8;
+	o.task_poll_interval = 0.1;
+	if (vcd_connect(&o, &a->s, &err) < 0 || vcd_login(a->s, &err) < 0 ||
+	    vcd_clusters_list(a->s, &cl, &n, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(vcd_cluster_placement(a->s, &cl[0].ref, &a->pl, &err), 0);
+	vcd_clusters_free(cl, n);
+	a->servers[0] = tpeer_get(t, "GLANCE_URL");
+	a->g = (struct ic_glance){ a->servers, 1, 0, NULL, 0 };
+	a->cache = ic_cache_new(a->s, &a->g, "_base",
+	    conninfo != NULL ? conninfo : tpeer_get(t, "PG_CONNINFO"));
+}
+
+static void
+agent_close(struct agent *a)
+{
+	ic_cache_free(a->cache);
+	vcd_close(a->s);
+}
+
+struct spawn {
+	struct agent	*a;
+	const char	*id;
+	int		 rc;
+	char		*dspath;
+};
+
+static void *
+spawn_run(void *arg)
+{
+	struct spawn *sp = arg;
+	struct vcd_err err;
+
+	sp->rc = ic_cache_ensure(sp->a->cache, sp->id, sp->a->pl.datacenter_name,
+	    &sp->a->pl.datacenter, "LocalDS_0", &sp->dspath, &err);
+	if (sp->rc < 0)
+		fprintf(stderr, "# %s %s\n", err.fault, err.msg);
+	return NULL;
+}
+
+static void
+test_twenty_spawns_one_download(void **state)
+{
+	struct agent a;
+	struct spawn sp[NSPAWN];
+	pthread_t th[NSPAWN];
+	struct ic_cache_stats st;
+	char *id = glance_upload(*state), *want;
+
+	agent_open(*state, &a, NULL);
+	want = xasprintf("[LocalDS_0] _base/%s/%s.vmdk", id, id);
+	for (int i = 0; i < NSPAWN; i++) {
+		sp[i] = (struct spawn){ &a, id, -1, NULL };
+		assert_int_equal(pthread_create(&th[i], NULL, spawn_run, &sp[i]), 0);
+	}
+	for (int i = 0; i < NSPAWN; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(sp[i].rc, 0);
+		assert_string_equal(sp[i].dspath, want);
+		free(sp[i].dspath);
+	}
+	ic_cache_stats(a.cache, &st);
+	assert_int_equal(st.downloads, 1);
+	assert_int_equal(st.bytes, IMG_SIZE);
+	assert_int_equal(st.misses + st.waits + st.hits, NSPAWN);
+	assert_int_equal(st.misses, 1);
+
+	/* a later spawn finds it: a hit, no download */
+	sp[0] = (struct spawn){ &a, id, -1, NULL };
+	spawn_run(&sp[0]);
+	assert_int_equal(sp[0].rc, 0);
+	free(sp[0].dspath);
+	ic_cache_stats(a.cache, &st);
+	assert_int_equal(st.downloads, 1);
+	assert_true(st.hits >= 1);
+	free(want);
+	free(id);
+	agent_close(&a);
+}
+
+static void
+test_two_agents_one_download(void **state)
+{
+	const struct tpeer *t = *state;
+	char *id = glance_upload(t);
+	int pfd[2], status = -1;
+	unsigned long child_downloads = 99;
+	pid_t child;
+
+	assert_int_equal(pipe(pfd), 0);
+	child = fork();
+	assert_true(child >= 0);
+	{
+		/* each process is an agent with its own session and cache */
+		struct agent a;
+		struct spawn sp = { NULL, id, -1, NULL };
+		struct ic_cache_stats st;
+
+		agent_open(t, &a, NULL);
+		sp.a = &a;
+		spawn_run(&sp);
+		free(sp.dspath);
+		ic_cache_stats(a.cache, &st);
+		agent_close(&a);
+		if (child == 0) {
+			ssize_t w = write(pfd[1], &st.downloads, sizeof(st.downloads));
+			_exit(sp.rc == 0 && w == (ssize_t)sizeof(st.downloads) ? 0 : 1);
+		}
+		assert_int_equal(sp.rc, 0);
+		assert_int_equal(waitpid(child, &status, 0), child);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+		assert_int_equal(read(pfd[0], &child_downloads, sizeof(child_downloads)),
+		    sizeof(child_downloads));
+		/* between the two agents: exactly one download */
+		assert_int_equal(st.downloads + child_downloads, 1);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	free(id);
+}
+
+static void
+test_errors(void **state)
+{
+	const struct tpeer *t = *state;
+	struct agent a, bad;
+	struct vcd_err err;
+	char *dspath, *conninfo;
+
+	agent_open(t, &a, NULL);
+	assert_int_equal(ic_cache_ensure(a.cache, "../../etc", a.pl.datacenter_name,
+	    &a.pl.datacenter, "LocalDS_0", &dspath, &err), -1);
+	assert_int_equal(err.code, VCD_E_INVALID);
+	assert_int_equal(ic_cache_ensure(a.cache, "0e9f4c5a-0000-4000-8000-00000000dead",
+	    a.pl.datacenter_name, &a.pl.datacenter, "LocalDS_0", &dspath, &err), -1);
+	assert_string_equal(err.fault, "ImageNotFound");
+	agent_close(&a);
+
+	/* PostgreSQL unreachable: a clear error without the password */
+	conninfo = xasprintf("host=%s/nowhere port=1 dbname=x user=x password=pg-secret-9",
+	    tpeer_dir(t));
+	agent_open(t, &bad, conninfo);
+	{
+		char *id = glance_upload(t);
+		assert_int_equal(ic_cache_ensure(bad.cache, id, bad.pl.datacenter_name,
+		    &bad.pl.datacenter, "LocalDS_0", &dspath, &err), -1);
+		assert_string_equal(err.fault, "DatabaseUnavailable");
+		assert_null(strstr(err.msg, "pg-secret-9"));
+		free(id);
+	}
+	agent_close(&bad);
+	free(conninfo);
+}
+
+static void
+test_stop_clean(void **state)
+{
+	assert_int_equal(tpeer_stop_state(state), 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_twenty_spawns_one_download),
+		cmocka_unit_test(test_two_agents_one_download),
+		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_stop_clean),
+	};
+
+	return cmocka_run_group_tests_name("cache", tests, setup, tpeer_teardown);
+}
