@@ -12,6 +12,7 @@
 #define IMAGECACHE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
 
@@ -101,6 +102,24 @@ struct ic_fetch_req {
  */
 int ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r,
     struct vcd_err *err);
+
+/* ---- an instance's root disk (ic_disk.c) ---- */
+
+struct vim_arena;
+struct vim_list_VirtualDeviceConfigSpec;
+
+/*
+ * Device specs, in arena A, appended to DEVICES, for an instance's root disk
+ * of CAPACITY_KB on the controller ADAPTER asks for (lsiLogic - the default -
+ * lsiLogicsas, busLogic, paraVirtual: a new SCSI controller; ide: the VM's
+ * first IDE controller).  LINKED: a new delta disk in the VM's folder whose
+ * parent is CACHED_DSPATH (the cache is never written); otherwise the disk is
+ * COPY_DSPATH, a full copy made beforehand.  0, or -1 with ERR for an unknown
+ * adapter type.
+ */
+int ic_root_disk_specs(struct vim_arena *a, const char *cached_dspath,
+    const char *adapter, int64_t capacity_kb, bool linked, const char *copy_dspath,
+    struct vim_list_VirtualDeviceConfigSpec *devices, struct vcd_err *err);
 
 /* ---- the cache: one download per image, whoever asks (ic_cache.c) ---- */
 

@@ -22,6 +22,8 @@
 #include <jansson.h>
 
 #include "imagecache/imagecache.h"
+#include "vcdriver/vcd_pc.h"
+#include "vcdriver/vim.h"
 #include "tpeer.h"
 #include "xmalloc.h"
 
@@ -239,6 +241,88 @@ test_errors(void **state)
 	free(conninfo);
 }
 
+struct disks {
+	char	parent[256];
+	char	controller[64];
+	int	ndisks;
+};
+
+static int
+disks_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct disks *d = arg;
+	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
+
+	for (size_t i = 0; devs != NULL && i < devs->nitems; i++) {
+		const struct vim_VirtualDisk *disk = vim_cast(devs->items[i]->obj,
+		    &vim_type_VirtualDisk);
+		const struct vim_VirtualDiskFlatVer2BackingInfo *b;
+
+		if (vim_cast(devs->items[i]->obj, &vim_type_VirtualSCSIController))
+			snprintf(d->controller, sizeof(d->controller), "%s",
+			    vim_type_name(devs->items[i]->obj));
+		if (disk == NULL)
+			continue;
+		d->ndisks++;
+		b = vim_cast(disk->base.backing, &vim_type_VirtualDiskFlatVer2BackingInfo);
+		if (b != NULL && b->parent != NULL)
+			snprintf(d->parent, sizeof(d->parent), "%s", b->parent->base.fileName);
+	}
+	return 0;
+}
+
+static void
+test_linked_clone_keeps_the_cache(void **state)
+{
+	struct agent a;
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
+	struct vcd_vm_spec vs;
+	struct vcd_moref vm;
+	struct vcd_err err;
+	struct disks d;
+	char *id = glance_upload(*state), *dspath, *path, *paths[] = { "config.hardware.device" };
+	int64_t size;
+
+	agent_open(*state, &a, NULL);
+	assert_int_equal(ic_cache_ensure(a.cache, id, a.pl.datacenter_name,
+	    &a.pl.datacenter, "LocalDS_0", &dspath, &err), 0);
+	assert_int_equal(ic_root_disk_specs(&ar, dspath, "paraVirtual", 2 * 1024 * 1024,
+	    true, NULL, &dev, &err), 0);
+	memset(&vs, 0, sizeof(vs));
+	vs.name = "it-linked-1";
+	vs.instance_uuid = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d";
+	vs.vcpus = 1;
+	vs.memory_mb = 64;
+	vs.datastore = "LocalDS_0";
+	vs.pool = a.pl.pool;
+	vs.folder = a.pl.folder;
+	vs.devices = &dev;
+	assert_int_equal(vcd_vm_create(a.s, &vs, &vm, &err), 0);
+	/* the root disk's parent is exactly the cached image */
+	memset(&d, 0, sizeof(d));
+	assert_int_equal(vcd_pc_retrieve_one(a.s, &vm, "VirtualMachine", paths, 1,
+	    disks_one, &d, &err), 0);
+	assert_int_equal(d.ndisks, 1);
+	assert_string_equal(d.parent, dspath);
+	assert_string_equal(d.controller, "ParaVirtualSCSIController");
+	/* destroying the instance leaves the cached parent alone */
+	assert_int_equal(vcd_vm_destroy(a.s, &vm, &err), 0);
+	path = xasprintf("_base/%s/%s.vmdk", id, id);
+	assert_int_equal(vcd_ds_stat(a.s, a.pl.datacenter_name, "LocalDS_0", path,
+	    &size, &err), 0);
+	assert_int_equal(size, IMG_SIZE);
+	/* an adapter type nobody knows */
+	assert_int_equal(ic_root_disk_specs(&ar, dspath, "scsi9000", 1024, true, NULL,
+	    &dev, &err), -1);
+	assert_non_null(strstr(err.msg, "unknown disk adapter type \"scsi9000\""));
+	free(path);
+	free(dspath);
+	free(id);
+	vim_arena_free(&ar);
+	agent_close(&a);
+}
+
 static void
 test_stop_clean(void **state)
 {
@@ -252,6 +336,7 @@ main(void)
 		cmocka_unit_test(test_twenty_spawns_one_download),
 		cmocka_unit_test(test_two_agents_one_download),
 		cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_linked_clone_keeps_the_cache),
 		cmocka_unit_test(test_stop_clean),
 	};
 
