@@ -138,7 +138,7 @@ main(void)
 		}
 		path = xasprintf("_base/%s/%s.vmdk", id, id);
 		struct ic_fetch_req r = { &g, &m, pl.datacenter_name, &pl.datacenter,
-		    "LocalDS_0", path, &prog, 0, 0 };
+		    "LocalDS_0", path, &prog, 0, 0, NULL };
 		peak_reset();
 		base = peak_kib();
 		t0 = now();

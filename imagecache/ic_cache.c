@@ -175,7 +175,7 @@ ic_fetch_locked(struct ic_cache *c, const char *id, const char *dc_name,
 		goto unlock;
 	{
 		struct ic_fetch_req r = { &c->glance, &m, dc_name, dc, datastore, path,
-		    &prog, 0, 0 };
+		    &prog, 0, 0, NULL };
 		if (ic_fetch(c->s, &r, err) < 0)
 			goto unlock;
 	}

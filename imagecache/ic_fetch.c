@@ -56,6 +56,8 @@ struct ic_pipe {
 	char		*url;
 	EVP_MD_CTX	*md5, *sha512;
 	struct vcd_err	 derr;			/* its error */
+	unsigned char	 head[64 * 1024];	/* the first bytes, for the header */
+	size_t		 nhead;
 	long		 status;
 	time_t		 next_log;
 };
@@ -74,6 +76,11 @@ ic_pipe_write(char *data, size_t size, size_t nmemb, void *arg)
 	struct ic_pipe *p = arg;
 	size_t n = size * nmemb, done = 0;
 
+	if (p->nhead < sizeof(p->head)) {
+		size_t k = sizeof(p->head) - p->nhead < n ? sizeof(p->head) - p->nhead : n;
+		memcpy(p->head + p->nhead, data, k);
+		p->nhead += k;
+	}
 	pthread_mutex_lock(&p->lock);
 	while (done < n) {
 		size_t at, chunk;
@@ -379,6 +386,20 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 		    "image %s is corrupt: its MD5 is %s, the image service says %s",
 		    r->meta->id, got, r->meta->checksum);
 		goto out;
+	}
+	if (strcasecmp(r->meta->vmware_disktype, "sparse") == 0 ||
+	    strcasecmp(r->meta->vmware_disktype, "streamOptimized") == 0) {
+		struct ic_vmdk v;
+		const char *why = NULL;
+
+		if (ic_vmdk_parse(p.head, p.nhead, &v, &why) < 0) {
+			vcd_err_set(err, VCD_E_PROTOCOL, "InvalidDiskFormat", r->meta->id,
+			    "image %s is said to be a %s VMDK but has %s", r->meta->id,
+			    r->meta->vmware_disktype, why);
+			goto out;
+		}
+		if (r->vmdk != NULL)
+			*r->vmdk = v;
 	}
 	/* publish: only now does the final name exist */
 	if (vcd_ds_move(s, r->dc, tmp_ds, final_ds, true, err) < 0)

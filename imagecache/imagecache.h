@@ -71,6 +71,26 @@ struct ic_image_meta {
 int ic_glance_meta(const struct ic_glance *g, const char *id,
     struct ic_image_meta *m, struct vcd_err *err);
 
+/* ---- VMDK headers (ic_vmdk.c) ---- */
+
+struct ic_vmdk {
+	uint32_t	version;
+	uint64_t	capacity_sectors;
+	uint64_t	grain_sectors;
+	bool		compressed;		/* streamOptimized grains */
+	char		create_type[32];	/* from the descriptor, if within HEAD */
+	char		adapter[32];		/* ddb.adapterType as vSphere names it */
+};
+
+/*
+ * Parse the sparse header at the start of a VMDK (LEN bytes of it; the
+ * embedded descriptor is read when it lies within them).  0, or -1 with a
+ * reason (static string) in *WHY: too short, no "KDMV" magic, an unknown
+ * version, an impossible capacity or grain size.
+ */
+int ic_vmdk_parse(const unsigned char *head, size_t len, struct ic_vmdk *out,
+    const char **why);
+
 /* ---- fetching into a datastore (ic_fetch.c) ---- */
 
 /* Progress of a transfer, readable from other threads (metrics, status). */
@@ -90,13 +110,17 @@ struct ic_fetch_req {
 	struct ic_progress		*progress;	/* may be NULL */
 	size_t				 buffer;	/* pipe bytes; 0: 4 MiB */
 	int				 stall_timeout;	/* s without data; 0: 60 */
+	struct ic_vmdk			*vmdk;		/* out: the header of a sparse
+							 * image; may be NULL */
 };
 
 /*
  * Stream the image's data from the image service to PATH on the datastore:
  * written under a temporary name in PATH's folder, checked (length, MD5,
  * SHA-512 when the service gives it) while streaming, then moved to PATH.
- * Memory use is the pipe's size.  On any failure nothing is left on the
+ * An image Glance calls sparse or streamOptimized must start with a valid
+ * VMDK header.  Memory use is the pipe's size.  On any failure nothing is
+ * left on the
  * datastore and ERR names the image and the cause (fault ChecksumMismatch
  * for a corrupt image).
  */

@@ -146,7 +146,7 @@ test_fetch_whole_and_verified(void **state)
 	{
 		/* a small pipe: the image streams through 64 KiB */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, &prog, 64 * 1024, 0 };
+		    "LocalDS_0", path, &prog, 64 * 1024, 0, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), 0);
 	}
 	assert_int_equal(atomic_load(&prog.done), IMG_SIZE);
@@ -189,7 +189,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 	{
 		/* Glance announces the whole length, then stalls: 2 s is enough */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, NULL, 0, 2 };
+		    "LocalDS_0", path, NULL, 0, 2, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 	}
 	fprintf(stderr, "# %s: %s\n", needle, err.msg);
@@ -235,18 +235,46 @@ test_failed_upload_and_inactive(void **state)
 	{
 		/* a datastore that does not exist */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "NoSuchDS", path, NULL, 0, 0 };
+		    "NoSuchDS", path, NULL, 0, 0, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 		assert_non_null(strstr(err.object, "NoSuchDS"));
 	}
 	{
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, NULL, 0, 0 };
+		    "LocalDS_0", path, NULL, 0, 0, NULL };
 		snprintf(m.status, sizeof(m.status), "queued");
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 		assert_int_equal(err.code, VCD_E_INVALID);
 		assert_non_null(strstr(err.msg, "is queued"));
 	}
+	free(path);
+	free(id);
+	vcd_close(c.s);
+}
+
+static void
+test_sparse_without_header(void **state)
+{
+	const struct tpeer *t = *state;
+	struct ctx c;
+	struct ic_image_meta m;
+	struct vcd_err err;
+	char *id = glance_upload(t, "sparse"), *path, *pat;
+
+	ctx_open(t, &c);
+	assert_int_equal(ic_glance_meta(&c.g, id, &m, &err), 0);
+	path = xasprintf("_base/%s/%s.vmdk", id, id);
+	{
+		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
+		    "LocalDS_0", path, NULL, 0, 0, NULL };
+		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
+	}
+	assert_string_equal(err.fault, "InvalidDiskFormat");
+	assert_non_null(strstr(err.msg, "is said to be a sparse VMDK but has no VMDK "
+	    "sparse header"));
+	pat = xasprintf("_base/%s/*", id);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
 	free(path);
 	free(id);
 	vcd_close(c.s);
@@ -266,6 +294,7 @@ main(void)
 		cmocka_unit_test(test_corrupt_image),
 		cmocka_unit_test(test_truncated_image),
 		cmocka_unit_test(test_failed_upload_and_inactive),
+		cmocka_unit_test(test_sparse_without_header),
 		cmocka_unit_test(test_stop_clean),
 	};
 
