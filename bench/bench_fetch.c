@@ -116,12 +116,7 @@ main(void)
 	run(cmd);
 	free(cmd);
 
-	memset(&o, 0, sizeof(o));
-	o.host = tpeer_get(t, "VCSIM_HOST");
-	o.port = atoi(tpeer_get(t, "VCSIM_PORT"));
-	o.username = tpeer_get(t, "VCSIM_USER");
-	o.password = tpeer_get(t, "VCSIM_PASSWORD");
-	o.ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(t, &o);
 	o.pool_size = 2;
 	if (vcd_connect(&o, &s, &err) < 0 || vcd_login(s, &err) < 0 ||
 	    vcd_clusters_list(s, &cl, &n, &err) < 0 ||

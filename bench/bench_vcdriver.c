@@ -61,11 +61,7 @@ open_session(const struct tpeer *t)
 	struct vcd_session *s;
 	struct vcd_err err;
 
-	o.host = tpeer_get(t, "VCSIM_HOST");
-	o.port = atoi(tpeer_get(t, "VCSIM_PORT"));
-	o.username = tpeer_get(t, "VCSIM_USER");
-	o.password = tpeer_get(t, "VCSIM_PASSWORD");
-	o.ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(t, &o);
 	o.pool_size = 1;
 	if (vcd_connect(&o, &s, &err) < 0 || vcd_login(s, &err) < 0) {
 		fprintf(stderr, "bench: %s %s\n", err.fault, err.msg);

@@ -29,7 +29,7 @@
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
-#include "imagecache.h"
+#include "ic_int.h"
 #include "log.h"
 #include "vcdriver/vcd_dspath.h"
 #include "xmalloc.h"
@@ -158,12 +158,7 @@ ic_download(void *arg)
 		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);	/* the maximum */
 		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ic_pipe_write);
 		curl_easy_setopt(c, CURLOPT_WRITEDATA, p);
-		if (g->cafile != NULL)
-			curl_easy_setopt(c, CURLOPT_CAINFO, g->cafile);
-		else if (g->insecure) {
-			curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-			curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-		}
+		ic_glance_tls(c, g);
 		rc = curl_easy_perform(c);
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 		curl_easy_cleanup(c);

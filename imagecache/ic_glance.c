@@ -18,9 +18,20 @@
 #include <jansson.h>
 
 #include "buf.h"
-#include "imagecache.h"
+#include "ic_int.h"
 #include "log.h"
 #include "xmalloc.h"
+
+void
+ic_glance_tls(CURL *c, const struct ic_glance *g)
+{
+	if (g->cafile != NULL)
+		curl_easy_setopt(c, CURLOPT_CAINFO, g->cafile);
+	else if (g->insecure) {
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+	}
+}
 
 static size_t
 ic_glance_write(char *data, size_t size, size_t nmemb, void *arg)
@@ -150,12 +161,7 @@ ic_glance_meta(const struct ic_glance *g, const char *id, struct ic_image_meta *
 			curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 			curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ic_glance_write);
 			curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-			if (g->cafile != NULL)
-				curl_easy_setopt(c, CURLOPT_CAINFO, g->cafile);
-			else if (g->insecure) {
-				curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-				curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-			}
+			ic_glance_tls(c, g);
 			rc = curl_easy_perform(c);
 			status = 0;
 			if (rc == CURLE_OK)

@@ -317,3 +317,14 @@ tpeer_stop_state(void **state)
 {
 	return tpeer_halt(*state);
 }
+
+void
+tpeer_vcsim_options(const struct tpeer *t, struct vcd_options *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->host = tpeer_get(t, "VCSIM_HOST");
+	o->port = atoi(tpeer_get(t, "VCSIM_PORT"));
+	o->username = tpeer_get(t, "VCSIM_USER");
+	o->password = tpeer_get(t, "VCSIM_PASSWORD");
+	o->ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+}

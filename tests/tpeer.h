@@ -48,6 +48,11 @@ int tpeer_stop_state(void **state);
 int tpeer_alive(pid_t pid);
 
 #include "buf.h"
+#include "vcdriver/vcdriver.h"
+
+/* Fill O (zeroed first) with the vcsim peer's address, credentials and CA
+ * file from T's env; callers set the rest. */
+void tpeer_vcsim_options(const struct tpeer *t, struct vcd_options *o);
 
 /*
  * One HTTP request with libcurl: METHOD URL, optional BODY of LEN bytes with

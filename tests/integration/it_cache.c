@@ -81,12 +81,7 @@ agent_open(const struct tpeer *t, struct agent *a, const char *conninfo)
 	struct vcd_err err;
 	size_t n;
 
-	memset(&o, 0, sizeof(o));
-	o.host = tpeer_get(t, "VCSIM_HOST");
-	o.port = atoi(tpeer_get(t, "VCSIM_PORT"));
-	o.username = tpeer_get(t, "VCSIM_USER");
-	o.password = tpeer_get(t, "VCSIM_PASSWORD");
-	o.ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(t, &o);
 	o.pool_size = 8;
 	o.task_poll_interval = 0.1;
 	if (vcd_connect(&o, &a->s, &err) < 0 || vcd_login(a->s, &err) < 0 ||

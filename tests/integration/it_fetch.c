@@ -86,12 +86,7 @@ ctx_open(const struct tpeer *t, struct ctx *c)
 	struct vcd_err err;
 	size_t n;
 
-	memset(&o, 0, sizeof(o));
-	o.host = tpeer_get(t, "VCSIM_HOST");
-	o.port = atoi(tpeer_get(t, "VCSIM_PORT"));
-	o.username = tpeer_get(t, "VCSIM_USER");
-	o.password = tpeer_get(t, "VCSIM_PASSWORD");
-	o.ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(t, &o);
 	o.pool_size = 2;
 	o.task_poll_interval = 0.1;
 	assert_int_equal(vcd_connect(&o, &c->s, &err), 0);

@@ -26,12 +26,7 @@
 static void
 options(const struct tpeer *peers, struct vcd_options *o)
 {
-	memset(o, 0, sizeof(*o));
-	o->host = tpeer_get(peers, "VCSIM_HOST");
-	o->port = atoi(tpeer_get(peers, "VCSIM_PORT"));
-	o->username = tpeer_get(peers, "VCSIM_USER");
-	o->password = tpeer_get(peers, "VCSIM_PASSWORD");
-	o->ca_file = tpeer_get(peers, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(peers, o);
 	o->connect_timeout = 5;
 	o->call_timeout = 30;
 	o->api_retry_count = 2;

@@ -51,12 +51,7 @@ session(const struct tpeer *peers, bool auto_answer)
 	struct vcd_session *s = NULL;
 	struct vcd_err err;
 
-	memset(&o, 0, sizeof(o));
-	o.host = tpeer_get(peers, "VCSIM_HOST");
-	o.port = atoi(tpeer_get(peers, "VCSIM_PORT"));
-	o.username = tpeer_get(peers, "VCSIM_USER");
-	o.password = tpeer_get(peers, "VCSIM_PASSWORD");
-	o.ca_file = tpeer_get(peers, "VCSIM_CA_FILE");
+	tpeer_vcsim_options(peers, &o);
 	o.pool_size = 4;
 	o.task_poll_interval = 0.1;
 	o.auto_answer = auto_answer;
