@@ -5,7 +5,9 @@
  * one agent, concurrent callers for the same image and datastore wait for
  * the first one's download (a single-flight table).  Across agents that
  * share the datastore (same cache_prefix), the one fetching holds a
- * PostgreSQL advisory lock named after the datastore and the cache path;
+ * PostgreSQL advisory lock named after the datastore and the cache path, on
+ * a connection of its own for the fetch, so different images are fetched
+ * in parallel;
  * the others block on it and then find the image there.  Nothing depends on
  * local files, so agents on different machines coordinate too.
  */
@@ -37,8 +39,6 @@ struct ic_cache {
 	struct ic_glance	 glance;
 	char			*folder;	/* <cache_prefix><subdirectory_name> */
 	char			*conninfo;	/* secret: never logged */
-	PGconn			*pg;		/* for advisory locks; under pg_lock */
-	pthread_mutex_t		 pg_lock;
 	pthread_mutex_t		 lock;		/* flights and counters */
 	pthread_cond_t		 cond;
 	struct ic_flight	*flights;
@@ -55,7 +55,6 @@ ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
 	c->glance = *g;
 	c->folder = xstrdup(cache_folder);
 	c->conninfo = xstrdup(pg_conninfo);
-	pthread_mutex_init(&c->pg_lock, NULL);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	return c;
@@ -66,9 +65,6 @@ ic_cache_free(struct ic_cache *c)
 {
 	if (c == NULL)
 		return;
-	if (c->pg != NULL)
-		PQfinish(c->pg);
-	pthread_mutex_destroy(&c->pg_lock);
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c->folder);
@@ -97,9 +93,25 @@ ic_lock_key(const char *text)
 	return (long long)h;
 }
 
-/* Run SQL with one bigint parameter on the cache's connection. */
+/* A connection for one fetch's advisory lock; NULL with ERR. */
+static PGconn *
+ic_pg_connect(struct ic_cache *c, struct vcd_err *err)
+{
+	PGconn *pg = PQconnectdb(c->conninfo);
+
+	if (PQstatus(pg) != CONNECTION_OK) {
+		/* PQerrorMessage names host and reason, not the password */
+		vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", NULL,
+		    "the image cache cannot reach PostgreSQL: %s", PQerrorMessage(pg));
+		PQfinish(pg);
+		return NULL;
+	}
+	return pg;
+}
+
+/* Run SQL with one bigint parameter. */
 static int
-ic_pg_lock(struct ic_cache *c, const char *sql, long long key, struct vcd_err *err)
+ic_pg_lock(PGconn *pg, const char *sql, long long key, struct vcd_err *err)
 {
 	char keytext[32];
 	const char *params[1] = { keytext };
@@ -107,21 +119,7 @@ ic_pg_lock(struct ic_cache *c, const char *sql, long long key, struct vcd_err *e
 	int ret = -1;
 
 	snprintf(keytext, sizeof(keytext), "%lld", key);
-	if (c->pg == NULL || PQstatus(c->pg) != CONNECTION_OK) {
-		if (c->pg != NULL)
-			PQfinish(c->pg);
-		c->pg = PQconnectdb(c->conninfo);
-		if (PQstatus(c->pg) != CONNECTION_OK) {
-			/* PQerrorMessage names host and reason, not the password */
-			vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", NULL,
-			    "the image cache cannot reach PostgreSQL: %s",
-			    PQerrorMessage(c->pg));
-			PQfinish(c->pg);
-			c->pg = NULL;
-			return -1;
-		}
-	}
-	r = PQexecParams(c->pg, sql, 1, NULL, params, NULL, NULL, 0);
+	r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
 		vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseError", NULL, "%s failed: %s",
 		    sql, PQresultErrorMessage(r));
@@ -158,9 +156,11 @@ ic_fetch_locked(struct ic_cache *c, const char *id, const char *dc_name,
 	long long lk = ic_lock_key(key);
 	int ret = -1, present;
 
-	/* one lock holder per process at a time keeps the connection simple */
-	pthread_mutex_lock(&c->pg_lock);
-	if (ic_pg_lock(c, "SELECT pg_advisory_lock($1::bigint)", lk, err) < 0)
+	PGconn *pg;
+
+	if ((pg = ic_pg_connect(c, err)) == NULL)
+		return -1;
+	if (ic_pg_lock(pg, "SELECT pg_advisory_lock($1::bigint)", lk, err) < 0)
 		goto out;
 	/* another agent may have fetched it while we waited */
 	if ((present = ic_present(c, dc_name, datastore, path, err)) != 0) {
@@ -187,11 +187,11 @@ ic_fetch_locked(struct ic_cache *c, const char *id, const char *dc_name,
 unlock:
 	{
 		struct vcd_err uerr;
-		if (ic_pg_lock(c, "SELECT pg_advisory_unlock($1::bigint)", lk, &uerr) < 0)
+		if (ic_pg_lock(pg, "SELECT pg_advisory_unlock($1::bigint)", lk, &uerr) < 0)
 			log_warnx("imagecache: %s", uerr.msg);
 	}
 out:
-	pthread_mutex_unlock(&c->pg_lock);
+	PQfinish(pg);	/* a session's advisory locks go with it, even on error */
 	return ret;
 }
 

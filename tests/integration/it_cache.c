@@ -149,13 +149,31 @@ test_twenty_spawns_one_download(void **state)
 	assert_int_equal(st.misses + st.waits + st.hits, NSPAWN);
 	assert_int_equal(st.misses, 1);
 
+	/* two other images at once: fetched in parallel, one download each */
+	{
+		char *id2 = glance_upload(*state), *id3 = glance_upload(*state);
+		struct spawn two[2] = { { &a, id2, -1, NULL }, { &a, id3, -1, NULL } };
+
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(pthread_create(&th[i], NULL, spawn_run, &two[i]), 0);
+		for (int i = 0; i < 2; i++) {
+			pthread_join(th[i], NULL);
+			assert_int_equal(two[i].rc, 0);
+			free(two[i].dspath);
+		}
+		ic_cache_stats(a.cache, &st);
+		assert_int_equal(st.downloads, 3);
+		free(id2);
+		free(id3);
+	}
+
 	/* a later spawn finds it: a hit, no download */
 	sp[0] = (struct spawn){ &a, id, -1, NULL };
 	spawn_run(&sp[0]);
 	assert_int_equal(sp[0].rc, 0);
 	free(sp[0].dspath);
 	ic_cache_stats(a.cache, &st);
-	assert_int_equal(st.downloads, 1);
+	assert_int_equal(st.downloads, 3);
 	assert_true(st.hits >= 1);
 	free(want);
 	free(id);
