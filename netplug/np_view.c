@@ -215,10 +215,7 @@ np_load_dvs(struct vcd_session *s, struct np_load *ld, struct vcd_err *err)
 		n++;
 	}
 	if (n > 0) {
-		vim_init(&ps, &vim_type_PropertySpec);
-		ps.type = "DistributedVirtualSwitch";
-		ps.pathSet.v = paths;
-		ps.pathSet.len = 1;
+		vcd_pc_propspec(&ps, "DistributedVirtualSwitch", paths, 1);
 		vim_init(&spec, &vim_type_PropertyFilterSpec);
 		spec.propSet.v = psv;
 		spec.propSet.len = 1;
@@ -252,9 +249,8 @@ np_view_load(struct vcd_session *s, const struct vcd_moref *cluster,
 	int ret = -1;
 
 	memset(v, 0, sizeof(*v));
-#define NP_PS(p, t, paths) do { vim_init(&(p), &vim_type_PropertySpec); \
-	(p).type = (t); (p).pathSet.v = (paths); \
-	(p).pathSet.len = sizeof(paths) / sizeof((paths)[0]); } while (0)
+#define NP_PS(p, t, paths) \
+	vcd_pc_propspec(&(p), (t), (paths), sizeof(paths) / sizeof((paths)[0]))
 	NP_PS(pc, "ClusterComputeResource", cpaths);
 	NP_PS(ph, "HostSystem", hpaths);
 	NP_PS(pn, "Network", npaths);

@@ -44,11 +44,14 @@ np_nic_network(struct np_nic *nic, const struct vim_VirtualDeviceBackingInfo *b)
 	const struct vim_VirtualEthernetCardOpaqueNetworkBackingInfo *ob;
 	const char *name = NULL;
 
-	if ((nb = vim_cast(b, &vim_type_VirtualEthernetCardNetworkBackingInfo)) != NULL)
+	nb = vim_cast(b, &vim_type_VirtualEthernetCardNetworkBackingInfo);
+	db = vim_cast(b, &vim_type_VirtualEthernetCardDistributedVirtualPortBackingInfo);
+	ob = vim_cast(b, &vim_type_VirtualEthernetCardOpaqueNetworkBackingInfo);
+	if (nb != NULL)
 		name = nb->base.deviceName;
-	else if ((db = vim_cast(b, &vim_type_VirtualEthernetCardDistributedVirtualPortBackingInfo)) != NULL)
+	else if (db != NULL)
 		name = db->port != NULL ? db->port->portgroupKey : NULL;
-	else if ((ob = vim_cast(b, &vim_type_VirtualEthernetCardOpaqueNetworkBackingInfo)) != NULL)
+	else if (ob != NULL)
 		name = ob->opaqueNetworkId;
 	snprintf(nic->network, sizeof(nic->network), "%s", name != NULL ? name : "");
 }

@@ -161,18 +161,11 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 		}
 		ctx.re = &re;
 	}
-	vim_init(&pc, &vim_type_PropertySpec);
-	pc.type = "ClusterComputeResource";
-	pc.pathSet.v = cpaths;
-	pc.pathSet.len = 1;
-	vim_init(&ph, &vim_type_PropertySpec);
-	ph.type = "HostSystem";
-	ph.pathSet.v = hpaths;
-	ph.pathSet.len = sizeof(hpaths) / sizeof(hpaths[0]);
-	vim_init(&pd, &vim_type_PropertySpec);
-	pd.type = "Datastore";
-	pd.pathSet.v = dpaths;
-	pd.pathSet.len = sizeof(dpaths) / sizeof(dpaths[0]);
+	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 1);
+	vcd_pc_propspec(&ph, "HostSystem", hpaths,
+	    sizeof(hpaths) / sizeof(hpaths[0]));
+	vcd_pc_propspec(&pd, "Datastore", dpaths,
+	    sizeof(dpaths) / sizeof(dpaths[0]));
 	vcd_pc_traversal(&th, "clusterHosts", "ClusterComputeResource", "host");
 	vcd_pc_traversal(&td, "clusterDatastores", "ClusterComputeResource", "datastore");
 	vim_init(&os, &vim_type_ObjectSpec);
@@ -239,14 +232,8 @@ vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
 	struct vcd_moref obj = *cluster;
 
 	memset(p, 0, sizeof(*p));
-	vim_init(&pc, &vim_type_PropertySpec);
-	pc.type = "ClusterComputeResource";
-	pc.pathSet.v = cpaths;
-	pc.pathSet.len = 1;
-	vim_init(&pd, &vim_type_PropertySpec);
-	pd.type = "Datacenter";
-	pd.pathSet.v = dpaths;
-	pd.pathSet.len = 2;
+	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 1);
+	vcd_pc_propspec(&pd, "Datacenter", dpaths, 2);
 	/* cluster -> its folder -> ... folders ... -> the datacenter */
 	vim_init(&again, &vim_type_SelectionSpec);
 	again.name = "folderUp";

@@ -136,6 +136,16 @@ vcd_view_destroy(struct vcd_session *s, struct vcd_moref *view)
 }
 
 void
+vcd_pc_propspec(struct vim_PropertySpec *ps, const char *type, char **paths,
+    size_t npaths)
+{
+	vim_init(ps, &vim_type_PropertySpec);
+	ps->type = (char *)type;
+	ps->pathSet.v = paths;
+	ps->pathSet.len = npaths;
+}
+
+void
 vcd_pc_traversal(struct vim_TraversalSpec *t, const char *name, const char *type,
     const char *path)
 {
@@ -157,10 +167,7 @@ static void
 vcd_pc_one_init(struct vcd_pc_one *f, struct vcd_moref *obj, const char *type,
     char **paths, size_t npaths)
 {
-	vim_init(&f->ps, &vim_type_PropertySpec);
-	f->ps.type = (char *)type;
-	f->ps.pathSet.v = paths;
-	f->ps.pathSet.len = npaths;
+	vcd_pc_propspec(&f->ps, type, paths, npaths);
 	vim_init(&f->os, &vim_type_ObjectSpec);
 	f->os.obj = obj;
 	f->psv[0] = &f->ps;

@@ -34,6 +34,9 @@ int vcd_pc_retrieve_all(struct vcd_session *s, const char *type, char **paths,
 int vcd_pc_retrieve_one(struct vcd_session *s, const struct vcd_moref *obj,
     const char *type, char **paths, size_t npaths, vcd_pc_fn fn, void *arg,
     struct vcd_err *err);
+/* Initialise PS to collect PATHS (NPATHS of them; borrowed) of TYPE. */
+void vcd_pc_propspec(struct vim_PropertySpec *ps, const char *type, char **paths,
+    size_t npaths);
 /* Initialise T as a traversal named NAME from TYPE through property PATH. */
 void vcd_pc_traversal(struct vim_TraversalSpec *t, const char *name,
     const char *type, const char *path);

@@ -131,14 +131,8 @@ vcd_wait_spec_init(struct vcd_wait_spec *sp, struct vcd_wait *w)
 	sp->tpaths[1] = "info.error";
 	sp->tpaths[2] = "info.result";
 	sp->vpaths[0] = "runtime.question";
-	vim_init(&sp->pt, &vim_type_PropertySpec);
-	sp->pt.type = "Task";
-	sp->pt.pathSet.v = sp->tpaths;
-	sp->pt.pathSet.len = 3;
-	vim_init(&sp->pv, &vim_type_PropertySpec);
-	sp->pv.type = "VirtualMachine";
-	sp->pv.pathSet.v = sp->vpaths;
-	sp->pv.pathSet.len = 1;
+	vcd_pc_propspec(&sp->pt, "Task", sp->tpaths, 3);
+	vcd_pc_propspec(&sp->pv, "VirtualMachine", sp->vpaths, 1);
 	vim_init(&sp->ot, &vim_type_ObjectSpec);
 	sp->ot.obj = &w->task;
 	vim_init(&sp->ov, &vim_type_ObjectSpec);

@@ -164,14 +164,8 @@ vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
 	struct vcd_moref obj = *vm;
 	struct vcd_pre_ctx ctx = { vm, false, false, false, "", { "", "" } };
 
-	vim_init(&pv, &vim_type_PropertySpec);
-	pv.type = "VirtualMachine";
-	pv.pathSet.v = vpaths;
-	pv.pathSet.len = 1;
-	vim_init(&pt, &vim_type_PropertySpec);
-	pt.type = "Task";
-	pt.pathSet.v = tpaths;
-	pt.pathSet.len = 1;
+	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, 1);
+	vcd_pc_propspec(&pt, "Task", tpaths, 1);
 	vcd_pc_traversal(&tr, "vmTasks", "VirtualMachine", "recentTask");
 	vim_init(&os, &vim_type_ObjectSpec);
 	os.obj = &obj;
