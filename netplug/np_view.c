@@ -232,9 +232,7 @@ int
 np_view_load(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *vlan_interface, struct np_view *v, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
 	struct vim_PropertySpec pc, ph, pn, pd, po, *psv[5] = { &pc, &ph, &pn, &pd, &po };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
 	struct vim_TraversalSpec th, tn;
 	struct vim_SelectionSpec *sel[2] = { &th.base, &tn.base };
 	char *cpaths[] = { "name" };
@@ -244,7 +242,6 @@ np_view_load(struct vcd_session *s, const struct vcd_moref *cluster,
 	char *npaths[] = { "name" };
 	char *dpaths[] = { "key", "config.distributedVirtualSwitch" };
 	char *opaths[] = { "summary.opaqueNetworkId", "summary.opaqueNetworkType" };
-	struct vcd_moref obj = *cluster;
 	struct np_load ld = { v, vlan_interface, NULL };
 	int ret = -1;
 
@@ -265,16 +262,7 @@ np_view_load(struct vcd_session *s, const struct vcd_moref *cluster,
 	tn.base.name = "clusterNetworks";
 	tn.type = "ClusterComputeResource";
 	tn.path = "network";
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	os.selectSet.v = sel;
-	os.selectSet.len = 2;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 5;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, np_load_one, &ld, err) < 0)
+	if (vcd_pc_retrieve_from(s, cluster, psv, 5, sel, 2, np_load_one, &ld, err) < 0)
 		goto out;
 	if (v->cluster_name[0] == '\0') {
 		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound",

@@ -135,9 +135,7 @@ int
 vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
 	struct vim_PropertySpec pc, ph, pd, *psv[3] = { &pc, &ph, &pd };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
 	struct vim_TraversalSpec th, td;
 	struct vim_SelectionSpec *sel[2] = { &th.base, &td.base };
 	char *cpaths[] = { "name" };
@@ -146,7 +144,6 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 	    "summary.runtime.connectionState", "summary.runtime.inMaintenanceMode" };
 	char *dpaths[] = { "summary.name", "summary.capacity", "summary.freeSpace",
 	    "summary.accessible", "summary.maintenanceMode" };
-	struct vcd_moref obj = *cluster;
 	regex_t re;
 	struct vcd_res_ctx ctx = { r, NULL };
 	int ret = -1;
@@ -168,17 +165,7 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 	    sizeof(dpaths) / sizeof(dpaths[0]));
 	vcd_pc_traversal(&th, "clusterHosts", "ClusterComputeResource", "host");
 	vcd_pc_traversal(&td, "clusterDatastores", "ClusterComputeResource", "datastore");
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	os.skip = VIM_BOOL(false);
-	os.selectSet.v = sel;
-	os.selectSet.len = 2;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 3;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_res_one, &ctx, err) < 0)
+	if (vcd_pc_retrieve_from(s, cluster, psv, 3, sel, 2, vcd_res_one, &ctx, err) < 0)
 		goto out;
 	if (r->name[0] == '\0') {
 		vcd_err_set(err, VCD_E_NOTFOUND, NULL, cluster->value,
@@ -222,14 +209,11 @@ int
 vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
     struct vcd_placement *p, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
 	struct vim_PropertySpec pc, pd, *psv[2] = { &pc, &pd };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
 	struct vim_TraversalSpec up, fup;
 	struct vim_SelectionSpec again, *sel[1] = { &up.base }, *fsel[1] = { &again };
 	struct vim_SelectionSpec *upsel[1] = { &fup.base };
 	char *cpaths[] = { "resourcePool" }, *dpaths[] = { "vmFolder", "name" };
-	struct vcd_moref obj = *cluster;
 
 	memset(p, 0, sizeof(*p));
 	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 1);
@@ -243,16 +227,7 @@ vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
 	vcd_pc_traversal(&up, "clusterUp", "ClusterComputeResource", "parent");
 	up.selectSet.v = upsel;
 	up.selectSet.len = 1;
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 2;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_place_one, p, err) < 0)
+	if (vcd_pc_retrieve_from(s, cluster, psv, 2, sel, 1, vcd_place_one, p, err) < 0)
 		return -1;
 	if (p->pool.value[0] == '\0' || p->folder.value[0] == '\0') {
 		vcd_err_set(err, VCD_E_NOTFOUND, NULL, cluster->value, "cannot find the "

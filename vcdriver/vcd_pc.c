@@ -135,6 +135,28 @@ vcd_view_destroy(struct vcd_session *s, struct vcd_moref *view)
 	vim_arena_free(&a);
 }
 
+int
+vcd_pc_retrieve_from(struct vcd_session *s, const struct vcd_moref *obj,
+    struct vim_PropertySpec **props, size_t nprops, struct vim_SelectionSpec **sel,
+    size_t nsel, vcd_pc_fn fn, void *arg, struct vcd_err *err)
+{
+	struct vim_PropertyFilterSpec spec;
+	struct vim_ObjectSpec os, *osv[1] = { &os };
+	struct vcd_moref o = *obj;
+
+	vim_init(&os, &vim_type_ObjectSpec);
+	os.obj = &o;
+	os.skip = VIM_BOOL(false);
+	os.selectSet.v = sel;
+	os.selectSet.len = nsel;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	spec.propSet.v = props;
+	spec.propSet.len = nprops;
+	spec.objectSet.v = osv;
+	spec.objectSet.len = 1;
+	return vcd_pc_retrieve(s, &spec, 0, fn, arg, err);
+}
+
 void
 vcd_pc_propspec(struct vim_PropertySpec *ps, const char *type, char **paths,
     size_t npaths)
@@ -206,11 +228,10 @@ vcd_pc_retrieve_one(struct vcd_session *s, const struct vcd_moref *obj,
     const char *type, char **paths, size_t npaths, vcd_pc_fn fn, void *arg,
     struct vcd_err *err)
 {
-	struct vcd_pc_one f;
-	struct vcd_moref o = *obj;
+	struct vim_PropertySpec ps, *psv[1] = { &ps };
 
-	vcd_pc_one_init(&f, &o, type, paths, npaths);
-	return vcd_pc_retrieve(s, &f.spec, 0, fn, arg, err);
+	vcd_pc_propspec(&ps, type, paths, npaths);
+	return vcd_pc_retrieve_from(s, obj, psv, 1, NULL, 0, fn, arg, err);
 }
 
 /* ---- reading property values ---- */

@@ -34,6 +34,13 @@ int vcd_pc_retrieve_all(struct vcd_session *s, const char *type, char **paths,
 int vcd_pc_retrieve_one(struct vcd_session *s, const struct vcd_moref *obj,
     const char *type, char **paths, size_t npaths, vcd_pc_fn fn, void *arg,
     struct vcd_err *err);
+/*
+ * PROPS (NPROPS PropertySpecs) of OBJ and of what the traversals SEL (NSEL
+ * of them, may be 0) reach from it: one filter, vcd_pc_retrieve().
+ */
+int vcd_pc_retrieve_from(struct vcd_session *s, const struct vcd_moref *obj,
+    struct vim_PropertySpec **props, size_t nprops, struct vim_SelectionSpec **sel,
+    size_t nsel, vcd_pc_fn fn, void *arg, struct vcd_err *err);
 /* Initialise PS to collect PATHS (NPATHS of them; borrowed) of TYPE. */
 void vcd_pc_propspec(struct vim_PropertySpec *ps, const char *type, char **paths,
     size_t npaths);

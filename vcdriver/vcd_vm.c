@@ -155,29 +155,16 @@ static int
 vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
     const char *op, struct vcd_err *err)
 {
-	struct vim_PropertyFilterSpec spec;
 	struct vim_PropertySpec pv, pt, *psv[2] = { &pv, &pt };
-	struct vim_ObjectSpec os, *osv[1] = { &os };
 	struct vim_TraversalSpec tr;
 	struct vim_SelectionSpec *sel[1] = { &tr.base };
 	char *vpaths[] = { "runtime.question" }, *tpaths[] = { "info.state" };
-	struct vcd_moref obj = *vm;
 	struct vcd_pre_ctx ctx = { vm, false, false, false, "", { "", "" } };
 
 	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, 1);
 	vcd_pc_propspec(&pt, "Task", tpaths, 1);
 	vcd_pc_traversal(&tr, "vmTasks", "VirtualMachine", "recentTask");
-	vim_init(&os, &vim_type_ObjectSpec);
-	os.obj = &obj;
-	os.skip = VIM_BOOL(false);
-	os.selectSet.v = sel;
-	os.selectSet.len = 1;
-	vim_init(&spec, &vim_type_PropertyFilterSpec);
-	spec.propSet.v = psv;
-	spec.propSet.len = 2;
-	spec.objectSet.v = osv;
-	spec.objectSet.len = 1;
-	if (vcd_pc_retrieve(s, &spec, 0, vcd_pre_one, &ctx, err) < 0)
+	if (vcd_pc_retrieve_from(s, vm, psv, 2, sel, 1, vcd_pre_one, &ctx, err) < 0)
 		return -1;
 	if (!ctx.seen_vm) {
 		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
