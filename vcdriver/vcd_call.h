@@ -18,4 +18,14 @@
 int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
     const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);
 
+/*
+ * Invoke METHOD, which returns a Task, and wait up to TIMEOUT seconds for
+ * it (VM, may be NULL, is the VM whose questions the wait answers).  RESULT
+ * (may be NULL) gets a moref result.  A fault that names no object is made
+ * to name OBJECT.  0, or -1 with ERR.
+ */
+int vcd_invoke_task(struct vcd_session *s, const struct vim_method *method,
+    const void *req, const struct vcd_moref *vm, const char *object,
+    double timeout, struct vcd_moref *result, struct vcd_err *err);
+
 #endif

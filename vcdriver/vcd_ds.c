@@ -18,6 +18,8 @@
 #include "vcd_int.h"
 #include "xmalloc.h"
 
+#define VCD_DS_TIMEOUT	3600.0	/* s: file operations on big disks */
+
 /* https://host:port/folder/PATH?dcPath=DC&dsName=DS, every part escaped. */
 static char *
 vcd_ds_url(struct vcd_session *s, CURL *c, const char *dc, const char *ds,
@@ -243,9 +245,6 @@ vcd_ds_move(struct vcd_session *s, const struct vcd_moref *dc, const char *from,
     const char *to, bool force, struct vcd_err *err)
 {
 	struct vim_req_MoveDatastoreFile_Task req;
-	struct vim_resp_MoveDatastoreFile_Task *resp;
-	struct vim_arena a = VIM_ARENA_INIT;
-	int ret = -1;
 
 	vim_init(&req, &vim_type_req_MoveDatastoreFile_Task);
 	req._this = &s->file_manager;
@@ -254,17 +253,8 @@ vcd_ds_move(struct vcd_session *s, const struct vcd_moref *dc, const char *from,
 	req.destinationName = (char *)to;
 	req.destinationDatacenter = (struct vcd_moref *)dc;
 	req.force = VIM_BOOL(force);
-	if (vcd_invoke(s, &vim_method_MoveDatastoreFile_Task, &req, &a,
-	    (void **)&resp, err) < 0 ||
-	    vcd_task_wait(s, resp->returnval, NULL, 3600, NULL, err) < 0) {
-		if (err->object[0] == '\0')
-			snprintf(err->object, sizeof(err->object), "%s", from);
-		goto out;
-	}
-	ret = 0;
-out:
-	vim_arena_free(&a);
-	return ret;
+	return vcd_invoke_task(s, &vim_method_MoveDatastoreFile_Task, &req, NULL,
+	    from, VCD_DS_TIMEOUT, NULL, err);
 }
 
 int
@@ -272,23 +262,11 @@ vcd_ds_delete(struct vcd_session *s, const struct vcd_moref *dc,
     const char *dspath, struct vcd_err *err)
 {
 	struct vim_req_DeleteDatastoreFile_Task req;
-	struct vim_resp_DeleteDatastoreFile_Task *resp;
-	struct vim_arena a = VIM_ARENA_INIT;
-	int ret = -1;
 
 	vim_init(&req, &vim_type_req_DeleteDatastoreFile_Task);
 	req._this = &s->file_manager;
 	req.name = (char *)dspath;
 	req.datacenter = (struct vcd_moref *)dc;
-	if (vcd_invoke(s, &vim_method_DeleteDatastoreFile_Task, &req, &a,
-	    (void **)&resp, err) < 0 ||
-	    vcd_task_wait(s, resp->returnval, NULL, 3600, NULL, err) < 0) {
-		if (err->object[0] == '\0')
-			snprintf(err->object, sizeof(err->object), "%s", dspath);
-		goto out;
-	}
-	ret = 0;
-out:
-	vim_arena_free(&a);
-	return ret;
+	return vcd_invoke_task(s, &vim_method_DeleteDatastoreFile_Task, &req, NULL,
+	    dspath, VCD_DS_TIMEOUT, NULL, err);
 }

@@ -583,3 +583,26 @@ done:
 out:
 	return ret;
 }
+
+int
+vcd_invoke_task(struct vcd_session *s, const struct vim_method *method,
+    const void *req, const struct vcd_moref *vm, const char *object,
+    double timeout, struct vcd_moref *result, struct vcd_err *err)
+{
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct { struct vim_obj hdr; struct vcd_moref *returnval; } *resp;
+	struct vcd_moref task;
+	int ret = -1;
+
+	if (vcd_invoke(s, method, req, &a, (void **)&resp, err) < 0)
+		goto out;
+	task = *resp->returnval;
+	if (vcd_task_wait(s, &task, vm, timeout, result, err) < 0)
+		goto out;
+	ret = 0;
+out:
+	if (ret < 0 && err->object[0] == '\0' && object != NULL)
+		snprintf(err->object, sizeof(err->object), "%s", object);
+	vim_arena_free(&a);
+	return ret;
+}

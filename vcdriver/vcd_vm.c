@@ -195,27 +195,17 @@ vcd_vm_err_object(struct vcd_err *err, const struct vcd_moref *vm)
 		vcd_moref_str(err->object, sizeof(err->object), vm);
 }
 
-/* Run a method whose only parameter is _this=VM and that returns a task. */
+/* Run a method on VM that returns a task; faults name the VM. */
 static int
 vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
     const struct vcd_moref *vm, struct vcd_moref *result, struct vcd_err *err)
 {
-	struct vim_arena a = VIM_ARENA_INIT;
-	struct vcd_moref task;
-	struct { struct vim_obj hdr; struct vcd_moref *returnval; } *resp;
-	int ret = -1;
+	char label[300] = "";
 
-	if (vcd_invoke(s, m, req, &a, (void **)&resp, err) < 0)
-		goto out;
-	task = *resp->returnval;
-	if (vcd_task_wait(s, &task, vm, VCD_TASK_TIMEOUT, result, err) < 0)
-		goto out;
-	ret = 0;
-out:
-	if (ret < 0 && vm != NULL)
-		vcd_vm_err_object(err, vm);
-	vim_arena_free(&a);
-	return ret;
+	if (vm != NULL)
+		vcd_moref_str(label, sizeof(label), vm);
+	return vcd_invoke_task(s, m, req, vm, vm != NULL ? label : NULL,
+	    VCD_TASK_TIMEOUT, result, err);
 }
 
 #define VCD_VM_SIMPLE(fn, method, what)						\

@@ -271,6 +271,39 @@ int vcd_ds_move(struct vcd_session *s, const struct vcd_moref *dc,
 int vcd_ds_delete(struct vcd_session *s, const struct vcd_moref *dc,
     const char *dspath, struct vcd_err *err);
 
+/* ---- virtual disks (vcd_vdisk.c): VirtualDiskManager ---- */
+
+/*
+ * A disk's type and adapter as vSphere names them: DISK_TYPE "thin",
+ * "preallocated", "eagerZeroedThick", ...; ADAPTER "lsiLogic", "busLogic",
+ * "ide" (a VirtualDiskAdapterType: paraVirtual and lsiLogicsas disks are
+ * made as lsiLogic, the controller decides).
+ */
+struct vcd_vdisk_spec {
+	const char	*disk_type;
+	const char	*adapter;
+	int64_t		 capacity_kb;	/* create only */
+};
+
+/*
+ * Create the disk DSPATH ("[ds] folder/name.vmdk": descriptor and extent),
+ * copy SRC to DST (SPEC may be NULL: vSphere's default type), move a disk
+ * with its extents, delete one with its extents, or grow one to
+ * CAPACITY_KB.  Each is one task in datacenter DC; 0, or -1 with ERR naming
+ * the disk (FileNotFound, FileAlreadyExists, ...).
+ */
+int vcd_vdisk_create(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *dspath, const struct vcd_vdisk_spec *spec, struct vcd_err *err);
+int vcd_vdisk_copy(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *src, const char *dst, const struct vcd_vdisk_spec *spec,
+    struct vcd_err *err);
+int vcd_vdisk_move(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *src, const char *dst, bool force, struct vcd_err *err);
+int vcd_vdisk_delete(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *dspath, struct vcd_err *err);
+int vcd_vdisk_extend(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *dspath, int64_t capacity_kb, struct vcd_err *err);
+
 /* Fill ERR (for layers above vcdriver that report in the same terms). */
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
     const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));

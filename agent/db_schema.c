@@ -1,0 +1,123 @@
+/*
+ * db_schema.c - vcagent's schema, as numbered migrations.
+ *
+ * Append, never edit: a database that applied version N keeps it.  Columns
+ * a scheduler reads are named as nova names them (vcpus, memory_mb,
+ * local_gb, ..._used, hypervisor_hostname).
+ */
+#include "config.h"
+
+#include "db.h"
+
+static const struct db_migration db_schema[] = {
+	{ 1, "initial schema",
+	"CREATE TABLE compute_nodes ("
+	"  node                text PRIMARY KEY,"		/* <cluster moid>.<vCenter uuid> */
+	"  hypervisor_hostname text NOT NULL,"		/* the cluster's name */
+	"  hypervisor_type     text NOT NULL DEFAULT 'VMware vCenter Server',"
+	"  hypervisor_version  text,"
+	"  vcenter             text NOT NULL,"
+	"  cluster_moref       text NOT NULL,"
+	"  agent_host          text NOT NULL,"		/* [DEFAULT] host of the agent */
+	"  vcpus               bigint NOT NULL DEFAULT 0,"
+	"  vcpus_used          bigint NOT NULL DEFAULT 0,"
+	"  max_vcpus_per_host  bigint NOT NULL DEFAULT 0,"
+	"  memory_mb           bigint NOT NULL DEFAULT 0,"
+	"  memory_mb_used      bigint NOT NULL DEFAULT 0,"
+	"  max_memory_mb_per_host bigint NOT NULL DEFAULT 0,"
+	"  local_gb            bigint NOT NULL DEFAULT 0,"
+	"  local_gb_used       bigint NOT NULL DEFAULT 0,"
+	"  free_disk_gb        bigint NOT NULL DEFAULT 0,"
+	"  max_free_disk_gb    bigint NOT NULL DEFAULT 0,"
+	"  hosts_total         int NOT NULL DEFAULT 0,"
+	"  hosts_usable        int NOT NULL DEFAULT 0,"
+	"  datastores_usable   int NOT NULL DEFAULT 0,"
+	"  cpu_allocation_ratio  double precision NOT NULL DEFAULT 16,"
+	"  ram_allocation_ratio  double precision NOT NULL DEFAULT 1.5,"
+	"  disk_allocation_ratio double precision NOT NULL DEFAULT 1,"
+	"  reserved_host_memory_mb int NOT NULL DEFAULT 0,"
+	"  reserved_host_disk_mb   int NOT NULL DEFAULT 0,"
+	"  reserved_host_cpus      int NOT NULL DEFAULT 0,"
+	"  running_vms         int NOT NULL DEFAULT 0,"
+	"  updated_at          timestamptz NOT NULL DEFAULT now()"
+	");"
+	"CREATE TABLE instances ("
+	"  uuid        uuid PRIMARY KEY,"
+	"  name        text NOT NULL,"
+	"  node        text NOT NULL,"
+	"  vm_moref    text,"
+	"  vm_state    text NOT NULL DEFAULT 'building',"	/* nova's vm_states */
+	"  power_state text NOT NULL DEFAULT 'nostate',"	/* running, shutdown, suspended */
+	"  task_state  text,"				/* spawning, deleting, ... or NULL */
+	"  flavor      jsonb NOT NULL DEFAULT '{}',"
+	"  image_id    text,"
+	"  datastore   text,"
+	"  ports       jsonb NOT NULL DEFAULT '[]',"
+	"  metadata    jsonb NOT NULL DEFAULT '{}',"
+	"  host        text,"				/* the ESXi host, when known */
+	"  created_at  timestamptz NOT NULL DEFAULT now(),"
+	"  updated_at  timestamptz NOT NULL DEFAULT now(),"
+	"  deleted_at  timestamptz"
+	");"
+	"CREATE INDEX instances_node ON instances (node) WHERE deleted_at IS NULL;"
+	"CREATE INDEX instances_image ON instances (image_id, datastore)"
+	"  WHERE deleted_at IS NULL;"
+	"CREATE TABLE requests ("
+	"  request_id    text PRIMARY KEY,"
+	"  type          text NOT NULL,"
+	"  node          text,"
+	"  instance_uuid uuid,"
+	"  state         text NOT NULL DEFAULT 'accepted',"	/* accepted, running,"
+							 * succeeded, failed */
+	"  payload       jsonb NOT NULL,"
+	"  result        jsonb,"
+	"  error         text,"
+	"  attempts      int NOT NULL DEFAULT 0,"
+	"  owner         text,"				/* the agent running it */
+	"  kafka_topic   text,"
+	"  kafka_partition int,"
+	"  kafka_offset  bigint,"
+	"  received_at   timestamptz NOT NULL DEFAULT now(),"
+	"  started_at    timestamptz,"
+	"  finished_at   timestamptz"
+	");"
+	"CREATE INDEX requests_open ON requests (instance_uuid, received_at)"
+	"  WHERE state IN ('accepted', 'running');"
+	"CREATE TABLE image_cache ("
+	"  datastore  text NOT NULL,"
+	"  path       text NOT NULL,"			/* in the datastore */
+	"  image_id   text NOT NULL,"
+	"  root_gb    int NOT NULL DEFAULT 0,"		/* 0: the original */
+	"  size       bigint NOT NULL DEFAULT 0,"
+	"  state      text NOT NULL DEFAULT 'ready',"	/* ready, purging */
+	"  created_at timestamptz NOT NULL DEFAULT now(),"
+	"  last_used  timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (datastore, path)"
+	");"
+	"CREATE INDEX image_cache_image ON image_cache (image_id);"
+	"CREATE TABLE migrations ("
+	"  id            bigserial PRIMARY KEY,"
+	"  instance_uuid uuid NOT NULL,"
+	"  request_id    text,"
+	"  source_node   text NOT NULL,"
+	"  dest_node     text NOT NULL,"
+	"  dest_host     text,"
+	"  kind          text NOT NULL,"			/* live, cold */
+	"  status        text NOT NULL DEFAULT 'running',"	/* running, done, failed */
+	"  created_at    timestamptz NOT NULL DEFAULT now(),"
+	"  updated_at    timestamptz NOT NULL DEFAULT now()"
+	");" },
+};
+
+const struct db_migration *
+db_migrations(size_t *n)
+{
+	*n = sizeof(db_schema) / sizeof(db_schema[0]);
+	return db_schema;
+}
+
+int
+db_schema_latest(void)
+{
+	return db_schema[sizeof(db_schema) / sizeof(db_schema[0]) - 1].version;
+}

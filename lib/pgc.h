@@ -1,0 +1,51 @@
+/*
+ * pgc.h - a small pool of PostgreSQL connections, and one way to run SQL.
+ *
+ * Every part of vcagent that keeps state in PostgreSQL (the image cache, the
+ * request ledger, the resource records) takes a connection from a pool,
+ * runs short autocommit statements or one transaction, and gives it back.
+ * A connection that failed is closed instead of returned, so the next
+ * caller reconnects: PostgreSQL restarting costs one error, not a restart
+ * of the agent.
+ *
+ * Ownership: pgc_pool_new() returns a pool the caller frees with
+ * pgc_pool_free() once no connection is out.  pgc_get() lends a PGconn the
+ * caller hands back with pgc_put().  The conninfo is a secret: it is copied,
+ * wiped when freed and never logged; libpq's own messages name the host and
+ * the reason, never the password.
+ */
+#ifndef VC_PGC_H
+#define VC_PGC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <libpq-fe.h>
+
+struct pgc_pool;
+
+/* At most MAX_IDLE connections are kept open between uses. */
+struct pgc_pool *pgc_pool_new(const char *conninfo, int max_idle);
+void pgc_pool_free(struct pgc_pool *p);
+
+/*
+ * A connection: an idle one, or a new one.  NULL when PostgreSQL cannot be
+ * reached; then ERRBUF (LEN bytes) says why.
+ */
+PGconn *pgc_get(struct pgc_pool *p, char *errbuf, size_t len);
+/* Give C back; BROKEN (or a bad connection state) closes it instead. */
+void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
+
+/*
+ * Run SQL with NPARAMS text parameters (NULL for SQL NULL).  Returns the
+ * result when it is PGRES_COMMAND_OK or PGRES_TUPLES_OK (caller PQclear()s
+ * it); otherwise NULL with "<what>: <PostgreSQL's message>" in ERRBUF.
+ * *SQLSTATE (may be NULL) gets the error's SQLSTATE, "" if none.
+ */
+PGresult *pgc_exec(PGconn *c, const char *sql, int nparams,
+    const char *const *params, char *errbuf, size_t len, char sqlstate[6]);
+
+/* Is a failure on C one that a new connection might not have? */
+bool pgc_broken(PGconn *c);
+
+#endif
