@@ -64,12 +64,9 @@ vcd_ds_check(const char *dc, const char *ds, const char *path, struct vcd_err *e
 
 /* Map the HTTP outcome of a transfer to ERR. */
 static int
-vcd_ds_result(CURLcode rc, long status, const char *what, const char *ds,
-    const char *path, struct vcd_err *err)
+vcd_ds_result(CURLcode rc, long status, const char *what, const char *obj,
+    struct vcd_err *err)
 {
-	char obj[400];
-
-	snprintf(obj, sizeof(obj), "[%s] %s", ds, path);
 	if (rc == CURLE_ABORTED_BY_CALLBACK) {
 		vcd_err_set(err, VCD_E_TRANSPORT, NULL, obj, "%s stopped by the caller",
 		    what);
@@ -130,26 +127,30 @@ vcd_ds_discard(char *buf, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-/* One transfer on a connection of its own that shares the session. */
-static int
-vcd_ds_transfer(struct vcd_session *s, const char *method, const char *dc,
-    const char *ds, const char *path, int64_t size, vcd_ds_data_fn fn, void *arg,
-    int64_t *length, struct vcd_err *err)
+/*
+ * One transfer on a connection of its own that shares the session: to the
+ * datastore file DS/PATH of DC, or (DC NULL) to the URL in PATH, naming
+ * OBJECT in errors.
+ */
+int
+vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
+    const char *ds, const char *path, const char *ctype, int64_t size,
+    vcd_ds_data_fn fn, void *arg, int64_t *length, struct vcd_err *err)
 {
 	struct vcd_ds_cb cb = { fn, arg, 0 };
 	struct curl_slist *hdrs = NULL;
 	struct vcd_conn *c;
-	char *url = NULL;
+	char *url = NULL, *ct = NULL, obj[400];
 	CURLcode rc;
 	long status = 0;
 	int ret = -1;
 
 	vcd_err_clear(err);
-	if (vcd_ds_check(dc, ds, path, err) < 0)
+	if (dc != NULL && vcd_ds_check(dc, ds, path, err) < 0)
 		return -1;
 	if ((c = vcd_conn_new(s, err)) == NULL)
 		return -1;
-	url = vcd_ds_url(s, c->curl, dc, ds, path);
+	url = dc != NULL ? vcd_ds_url(s, c->curl, dc, ds, path) : xstrdup(path);
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_POST, 0L);
 	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, 0L);	/* large files */
@@ -157,7 +158,9 @@ vcd_ds_transfer(struct vcd_session *s, const char *method, const char *dc,
 	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 60L);
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	if (strcmp(method, "PUT") == 0) {
-		hdrs = curl_slist_append(hdrs, "Content-Type: application/octet-stream");
+		ct = xasprintf("Content-Type: %s", ctype != NULL ? ctype :
+		    "application/octet-stream");
+		hdrs = curl_slist_append(hdrs, ct);
 		curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, vcd_ds_read_cb);
@@ -178,7 +181,11 @@ vcd_ds_transfer(struct vcd_session *s, const char *method, const char *dc,
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
 	if (cb.failed && rc != CURLE_OK)
 		rc = CURLE_ABORTED_BY_CALLBACK;
-	if (vcd_ds_result(rc, status, method, ds, path, err) < 0)
+	if (dc != NULL)
+		snprintf(obj, sizeof(obj), "[%s] %s", ds, path);
+	else	/* a URL may carry a ticket: name it by the label in DS */
+		snprintf(obj, sizeof(obj), "%s", ds != NULL ? ds : "upload");
+	if (vcd_ds_result(rc, status, method, obj, err) < 0)
 		goto out;
 	if (length != NULL) {
 		curl_off_t cl = -1;
@@ -191,6 +198,7 @@ out:
 	curl_slist_free_all(hdrs);
 	vcd_conn_free(c);
 	free(url);
+	free(ct);
 	return ret;
 }
 
@@ -199,21 +207,24 @@ vcd_ds_put(struct vcd_session *s, const char *dc, const char *ds,
     const char *path, int64_t size, vcd_ds_data_fn read, void *arg,
     struct vcd_err *err)
 {
-	return vcd_ds_transfer(s, "PUT", dc, ds, path, size, read, arg, NULL, err);
+	return vcd_http_transfer(s, "PUT", dc, ds, path, NULL, size, read, arg, NULL,
+	    err);
 }
 
 int
 vcd_ds_get(struct vcd_session *s, const char *dc, const char *ds,
     const char *path, vcd_ds_data_fn write, void *arg, struct vcd_err *err)
 {
-	return vcd_ds_transfer(s, "GET", dc, ds, path, -1, write, arg, NULL, err);
+	return vcd_http_transfer(s, "GET", dc, ds, path, NULL, -1, write, arg, NULL,
+	    err);
 }
 
 int
 vcd_ds_stat(struct vcd_session *s, const char *dc, const char *ds,
     const char *path, int64_t *size, struct vcd_err *err)
 {
-	return vcd_ds_transfer(s, "HEAD", dc, ds, path, -1, NULL, NULL, size, err);
+	return vcd_http_transfer(s, "HEAD", dc, ds, path, NULL, -1, NULL, NULL, size,
+	    err);
 }
 
 /* ---- the FileManager ---- */

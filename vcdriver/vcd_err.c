@@ -47,3 +47,9 @@ vcd_strerror(const struct vcd_err *err, char *buf, size_t len)
 		snprintf(buf, len, "%s", err->msg);
 	return buf;
 }
+
+void
+vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m)
+{
+	snprintf(dst, len, "%s:%s", m->type, m->value);
+}

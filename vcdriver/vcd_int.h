@@ -88,6 +88,9 @@ struct vcd_session {
 			 virtual_disk_manager;
 };
 
+/* vcd_err.c: "Type:value", for a fault's object. */
+void vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m);
+
 /* vcd_task.c: stop the task waiter (before the session goes). */
 void vcd_task_shutdown(struct vcd_session *s);
 
@@ -103,6 +106,12 @@ void vcd_conn_free(struct vcd_conn *c);
 void vcd_conn_put(struct vcd_session *s, struct vcd_conn *c);
 int vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
     struct vcd_err *err);
+
+/* vcd_ds.c: one streamed HTTP transfer sharing the session, to a datastore
+ * file, or (DC NULL) to the URL PATH, labelled DS in errors. */
+int vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
+    const char *ds, const char *path, const char *ctype, int64_t size,
+    vcd_ds_data_fn fn, void *arg, int64_t *length, struct vcd_err *err);
 
 /* vcd_soap.c: vcd_invoke() is declared in vcd_call.h. */
 /* The same on a connection the caller holds (with the re-login). */

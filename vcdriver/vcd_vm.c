@@ -21,12 +21,6 @@
 
 #define VCD_TASK_TIMEOUT	3600.0
 
-static void
-vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m)
-{
-	snprintf(dst, len, "%s:%s", m->type, m->value);
-}
-
 /* ---- listing and finding ---- */
 
 struct vcd_vmlist_ctx {

@@ -304,6 +304,44 @@ int vcd_vdisk_delete(struct vcd_session *s, const struct vcd_moref *dc,
 int vcd_vdisk_extend(struct vcd_session *s, const struct vcd_moref *dc,
     const char *dspath, int64_t capacity_kb, struct vcd_err *err);
 
+/* ---- importing a disk through an NFC lease (vcd_nfc.c) ---- */
+
+struct vim_VirtualMachineConfigSpec;
+
+/* An HttpNfcLease from ImportVApp, ready for its disk's data. */
+struct vcd_nfc_lease {
+	struct vcd_moref lease;
+	struct vcd_moref vm;		/* the VM being imported */
+	char		 url[1024];	/* the first disk's upload URL: a
+					 * capability, never logged */
+};
+
+/*
+ * ImportVApp a VM described by SPEC (a name, files.vmPathName and one new
+ * disk) into resource pool POOL and VM folder FOLDER, and wait (up to 120 s)
+ * for its lease to be ready.  0, or -1 with ERR (the lease's error fault).
+ */
+int vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
+    const struct vcd_moref *folder, struct vim_VirtualMachineConfigSpec *spec,
+    struct vcd_nfc_lease *l, struct vcd_err *err);
+/* Stream SIZE bytes of a streamOptimized VMDK to the lease's disk. */
+int vcd_nfc_put(struct vcd_session *s, const struct vcd_nfc_lease *l,
+    int64_t size, vcd_ds_data_fn read, void *arg, struct vcd_err *err);
+/* Report PERCENT done: keeps the lease from timing out. */
+int vcd_nfc_progress(struct vcd_session *s, const struct vcd_nfc_lease *l,
+    int percent, struct vcd_err *err);
+int vcd_nfc_complete(struct vcd_session *s, const struct vcd_nfc_lease *l,
+    struct vcd_err *err);
+/* Abort the lease (errors are logged, not returned). */
+void vcd_nfc_abort(struct vcd_session *s, const struct vcd_nfc_lease *l);
+
+/* Remove VM from the inventory, keeping its files.  0, or -1 with ERR. */
+int vcd_vm_unregister(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
+/* The datastore path of VM's first virtual disk, in OUT. */
+int vcd_vm_disk_path(struct vcd_session *s, const struct vcd_moref *vm,
+    char *out, size_t len, struct vcd_err *err);
+
 /* Fill ERR (for layers above vcdriver that report in the same terms). */
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
     const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
