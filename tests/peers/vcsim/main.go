@@ -103,9 +103,46 @@
 // with a SystemError fault (HTTP 500) instead of a closed connection; a task
 // it had made stays running.
 //
+// VirtualDiskManager.ExtendVirtualDisk_Task, which the simulator lacks, is
+// answered by the launcher (disk.go) with a task (task name
+// ExtendVirtualDisk, entity the VirtualDiskManager; /ctl/async applies).
+// "[ds] path" is resolved as the simulator's FileManager does, in the
+// datacenter argument. The task fails with InvalidDatastorePath,
+// InvalidArgument (invalidProperty dc) when no datacenter is given,
+// InvalidDatastore, FileNotFound (file: the "[ds] path" given) when the
+// descriptor is missing, InvalidArgument (invalidProperty newCapacityKb)
+// when newCapacityKb <= 0 or less than the disk's capacity. A text VMDK
+// descriptor ("# Disk DescriptorFile", or RW extent lines) holds the
+// capacity (the sum of its RW lines' sectors); the last RW line gets the
+// growth (the rest of the descriptor is kept byte for byte) and a
+// NAME-flat.vmdk next to it is grown (sparse, never shrunk) to the new
+// capacity. Other descriptors (the empty files the simulator's
+// CreateVirtualDisk_Task makes, a binary sparse VMDK): success, no change.
+// A datacenter argument that is no datacenter: ManagedObjectNotFound (SOAP
+// fault).
+//
+// VirtualDiskManager.CopyVirtualDisk_Task whose source is a single-file
+// hosted sparse VMDK (NAME.vmdk starting with "KDMV", no NAME-flat.vmdk: a
+// monolithicSparse or streamOptimized disk uploaded through /folder) is
+// converted by the launcher (disk.go) as vSphere does, where the
+// simulator, which copies NAME-flat.vmdk and NAME.vmdk, fails with
+// FileNotFound. The destination gets a thin VMFS text descriptor
+// (createType "vmfs", one "RW <capacity> VMFS "DEST-flat.vmdk"" extent, the
+// capacity from the sparse header, ddb.adapterType from its embedded
+// descriptor or else lsilogic, ddb.thinProvisioned "1") and DEST-flat.vmdk,
+// a sparse file of the capacity (the data is not converted). The task (name
+// copyVirtualDisk, entity the VirtualDiskManager; /ctl/async applies) fails
+// with InvalidArgument (invalidProperty dc) when destDatacenter is missing
+// on vCenter, InvalidDatastore, InvalidDatastorePath, FileAlreadyExists
+// (file: destName) when DEST.vmdk or DEST-flat.vmdk exists and force is not
+// true, FileNotFound (file: destName) when the destination folder does not
+// exist, InvalidDiskFormat for a header without a capacity. A destSpec on
+// vCenter, and every other copy, go to the simulator (NotImplemented for a
+// destSpec on vCenter, as there).
+//
 // SOAP requests pass through peer.serveSDK before the simulator sees them:
 // that is where the methods above are intercepted (tasks.go, soap.go,
-// network.go, nic.go).
+// network.go, nic.go, disk.go).
 package main
 
 import (
@@ -162,7 +199,8 @@ type peer struct {
 	closed    bool                    // shutting down: hold nothing more
 	faults    map[string]*faultRule   // SOAP method -> injected fault
 
-	netMu sync.Mutex // serializes port group changes (network.go)
+	netMu  sync.Mutex // serializes port group changes (network.go)
+	diskMu sync.Mutex // serializes disk extensions and conversions (disk.go)
 }
 
 // faultRule: the next count calls of a method get this fault (/ctl/fault).

@@ -98,7 +98,9 @@ func vmRef(moid string) types.ManagedObjectReference {
 func (p *peer) interceptFor(body []byte) bool {
 	if bytes.Contains(body, []byte("AnswerVM")) || bytes.Contains(body, []byte("CancelTask")) ||
 		bytes.Contains(body, []byte("RebootGuest")) || bytes.Contains(body, []byte("PortGroup")) ||
-		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) {
+		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) ||
+		bytes.Contains(body, []byte("ExtendVirtualDisk_Task")) ||
+		bytes.Contains(body, []byte("CopyVirtualDisk_Task")) {
 		return true
 	}
 	p.mu.Lock()
@@ -132,6 +134,13 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 	case "AddPortGroup", "RemovePortGroup":
 		p.networkSystemCall(w, r, body, method, this)
 		return true
+	case "ExtendVirtualDisk_Task":
+		p.extendVirtualDiskCall(w, r, body, method, this)
+		return true
+	case "CopyVirtualDisk_Task":
+		if p.copySparseCall(w, r, body, this) {
+			return true
+		}
 	case "ReconfigVM_Task", "CreateVM_Task":
 		if p.nicCall(w, r, body, method, this) {
 			return true
@@ -156,6 +165,24 @@ func (p *peer) asyncFor(method string, this types.ManagedObjectReference) bool {
 	defer p.mu.Unlock()
 	rule, async := p.async[method]
 	return async && (rule.moid == "" || rule.moid == this.Value)
+}
+
+// takeAsync uses up one call of the async rule for a call of method on
+// this: its delay, or false if none applies. Called with p.mu held.
+func (p *peer) takeAsync(method string, this types.ManagedObjectReference) (time.Duration, bool) {
+	rule, ok := p.async[method]
+	if p.closed || !ok || (rule.moid != "" && rule.moid != this.Value) {
+		return 0, false
+	}
+	if rule.count > 0 {
+		rule.count--
+		if rule.count == 0 {
+			delete(p.async, method)
+		} else {
+			p.async[method] = rule
+		}
+	}
+	return rule.delay, true
 }
 
 // taskInfo copies a task's info under its lock.
@@ -327,19 +354,11 @@ func (p *peer) asyncCall(w http.ResponseWriter, r *http.Request, body []byte, me
 	}
 
 	p.mu.Lock()
-	rule, ok := p.async[method]
-	if p.closed || !ok || (rule.moid != "" && rule.moid != this.Value) {
+	delay, ok := p.takeAsync(method, this)
+	if !ok {
 		p.mu.Unlock()
 		relay(w, rec, out) // cleared meanwhile
 		return
-	}
-	if rule.count > 0 {
-		rule.count--
-		if rule.count == 0 {
-			delete(p.async, method)
-		} else {
-			p.async[method] = rule
-		}
 	}
 	entity := this
 	if info.Entity != nil {
@@ -348,9 +367,9 @@ func (p *peer) asyncCall(w http.ResponseWriter, r *http.Request, body []byte, me
 	oc := outcomeOf(info)
 	h := &heldTask{task: newTask(entity, "held", &info), method: method, entity: entity, final: &oc}
 	dropTask(innerRef)
-	p.hold(h, rule.delay)
+	p.hold(h, delay)
 	p.mu.Unlock()
-	log.Printf("held %s %s (%s) for %v in place of %s", h.id(), method, entity.Value, rule.delay, innerRef.Value)
+	log.Printf("held %s %s (%s) for %v in place of %s", h.id(), method, entity.Value, delay, innerRef.Value)
 	repl := []byte(`<returnval type="Task">` + h.id() + `</returnval>`)
 	relay(w, rec, bytes.Replace(out, m[0], repl, 1))
 }
