@@ -11,8 +11,8 @@
 #include "log.h"
 #include "pgc.h"
 
-/* The advisory lock every migrating agent takes: "vcagent" in ASCII. */
-#define DB_MIGRATE_LOCK	"118099097103101110116"
+/* The advisory lock every migrating agent takes: "vcag" in ASCII. */
+#define DB_MIGRATE_LOCK	"1986224487"
 
 static int
 db_run(PGconn *c, const char *sql, char *errbuf, size_t len)

@@ -84,11 +84,16 @@ static const struct db_migration db_schema[] = {
 	"CREATE INDEX requests_open ON requests (instance_uuid, received_at)"
 	"  WHERE state IN ('accepted', 'running');"
 	"CREATE TABLE image_cache ("
+	"  datacenter text NOT NULL,"			/* the datastore's, by name */
 	"  datastore  text NOT NULL,"
 	"  path       text NOT NULL,"			/* in the datastore */
 	"  image_id   text NOT NULL,"
 	"  root_gb    int NOT NULL DEFAULT 0,"		/* 0: the original */
-	"  size       bigint NOT NULL DEFAULT 0,"
+	"  size       bigint NOT NULL DEFAULT 0,"		/* bytes fetched */
+	"  disk_type  text NOT NULL DEFAULT 'preallocated',"
+	"  adapter_type text NOT NULL DEFAULT 'lsiLogic',"
+	"  capacity_kb bigint NOT NULL DEFAULT 0,"
+	"  linked_clone int,"				/* img_linked_clone, NULL unset */
 	"  state      text NOT NULL DEFAULT 'ready',"	/* ready, purging */
 	"  created_at timestamptz NOT NULL DEFAULT now(),"
 	"  last_used  timestamptz NOT NULL DEFAULT now(),"

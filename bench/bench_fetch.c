@@ -133,7 +133,7 @@ main(void)
 		}
 		path = xasprintf("_base/%s/%s.vmdk", id, id);
 		struct ic_fetch_req r = { &g, &m, pl.datacenter_name, &pl.datacenter,
-		    "LocalDS_0", path, &prog, 0, 0, NULL };
+		    "LocalDS_0", path, &pl.pool, &pl.folder, &prog, 0, 0, NULL };
 		peak_reset();
 		base = peak_kib();
 		t0 = now();

@@ -1,15 +1,18 @@
 /*
- * ic_cache.c - one download per image, whoever asks.
+ * ic_cache.c - one download per image, whoever asks; uploads; the purge.
  *
- * ic_cache_ensure() makes sure an image is in a datastore's cache.  Within
- * one agent, concurrent callers for the same image and datastore wait for
- * the first one's download (a single-flight table).  Across agents that
- * share the datastore (same cache_prefix), the one fetching holds a
- * PostgreSQL advisory lock named after the datastore and the cache path, on
- * a connection of its own for the fetch, so different images are fetched
- * in parallel;
- * the others block on it and then find the image there.  Nothing depends on
- * local files, so agents on different machines coordinate too.
+ * A cached disk is a row in PostgreSQL's image_cache (state ready) and a
+ * file on the datastore.  Using it is one UPDATE of its row's last_used,
+ * which also waits on a purge that holds the row.
+ *
+ * Within one agent, concurrent callers for the same disk wait for the first
+ * one's work (a single-flight table).  Across agents that share the
+ * datastore (same cache_prefix), the one making the disk (fetch, upload,
+ * resized copy) or removing it (purge) holds a PostgreSQL advisory lock
+ * named after the datastore and the path, on a connection of its own, so
+ * different images are fetched in parallel; the others block on it and
+ * then find the disk there.  Nothing depends on local files, so agents on
+ * different machines coordinate too.
  */
 #include "config.h"
 
@@ -18,19 +21,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libpq-fe.h>
-
 #include "imagecache.h"
 #include "log.h"
+#include "pgc.h"
+#include "vcdriver/vcd_dspath.h"
 #include "xmalloc.h"
 
-/* A download in progress in this agent. */
+/* Work on one disk in progress in this agent. */
 struct ic_flight {
 	char			*key;		/* "datastore|path" */
+	char			 id[65];
+	char			 datastore[128];
 	bool			 done;
 	int			 rc;
 	struct vcd_err		 err;
 	int			 waiters;
+	struct ic_progress	 progress;
 	struct ic_flight	*next;
 };
 
@@ -38,7 +44,7 @@ struct ic_cache {
 	struct vcd_session	*s;
 	struct ic_glance	 glance;
 	char			*folder;	/* <cache_prefix><subdirectory_name> */
-	char			*conninfo;	/* secret: never logged */
+	struct pgc_pool		*pg;
 	pthread_mutex_t		 lock;		/* flights and counters */
 	pthread_cond_t		 cond;
 	struct ic_flight	*flights;
@@ -54,7 +60,7 @@ ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
 	c->s = s;
 	c->glance = *g;
 	c->folder = xstrdup(cache_folder);
-	c->conninfo = xstrdup(pg_conninfo);
+	c->pg = pgc_pool_new(pg_conninfo, 4);
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	return c;
@@ -68,7 +74,7 @@ ic_cache_free(struct ic_cache *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c->folder);
-	xfree_secret(c->conninfo);
+	pgc_pool_free(c->pg);
 	free(c);
 }
 
@@ -80,9 +86,61 @@ ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
+size_t
+ic_cache_transfers(struct ic_cache *c, struct ic_transfer *out, size_t max)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct ic_flight *f = c->flights; f != NULL && n < max; f = f->next) {
+		if (f->done)
+			continue;
+		snprintf(out[n].image_id, sizeof(out[n].image_id), "%s", f->id);
+		snprintf(out[n].datastore, sizeof(out[n].datastore), "%s", f->datastore);
+		out[n].done = atomic_load(&f->progress.done);
+		out[n].total = atomic_load(&f->progress.total);
+		n++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+/* ---- PostgreSQL ---- */
+
+static void
+ic_db_err(struct vcd_err *err, const char *object, const char *why)
+{
+	vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", object,
+	    "the image cache's database: %s", why);
+}
+
+static PGconn *
+ic_db_get(struct ic_cache *c, struct vcd_err *err)
+{
+	char why[512];
+	PGconn *pg = pgc_get(c->pg, why, sizeof(why));
+
+	if (pg == NULL)
+		ic_db_err(err, NULL, why);	/* libpq names host and reason only */
+	return pg;
+}
+
+/* Run SQL; NULL with ERR.  Caller PQclear()s. */
+static PGresult *
+ic_db(PGconn *pg, const char *sql, int n, const char *const *params,
+    struct vcd_err *err)
+{
+	char why[512];
+	PGresult *r = pgc_exec(pg, sql, n, params, why, sizeof(why), NULL);
+
+	if (r == NULL)
+		ic_db_err(err, NULL, why);
+	return r;
+}
+
 /* 64-bit FNV-1a: the advisory lock's key for a cache path. */
-static long long
-ic_lock_key(const char *text)
+static void
+ic_lock_key(const char *text, char out[24])
 {
 	unsigned long long h = 1469598103934665603ULL;
 
@@ -90,53 +148,138 @@ ic_lock_key(const char *text)
 		h ^= (unsigned char)*text;
 		h *= 1099511628211ULL;
 	}
-	return (long long)h;
+	snprintf(out, 24, "%lld", (long long)h);
 }
 
-/* A connection for one fetch's advisory lock; NULL with ERR. */
-static PGconn *
-ic_pg_connect(struct ic_cache *c, struct vcd_err *err)
-{
-	PGconn *pg = PQconnectdb(c->conninfo);
-
-	if (PQstatus(pg) != CONNECTION_OK) {
-		/* PQerrorMessage names host and reason, not the password */
-		vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", NULL,
-		    "the image cache cannot reach PostgreSQL: %s", PQerrorMessage(pg));
-		PQfinish(pg);
-		return NULL;
-	}
-	return pg;
-}
-
-/* Run SQL with one bigint parameter. */
+/* Take (TRY: try) or release KEY's lock on PG.  1 taken, 0 busy, -1 error. */
 static int
-ic_pg_lock(PGconn *pg, const char *sql, long long key, struct vcd_err *err)
+ic_lock(PGconn *pg, const char *key, const char *op, struct vcd_err *err)
 {
-	char keytext[32];
-	const char *params[1] = { keytext };
+	char k[24], sql[64];
+	const char *params[1] = { k };
 	PGresult *r;
-	int ret = -1;
+	int ret;
 
-	snprintf(keytext, sizeof(keytext), "%lld", key);
-	r = PQexecParams(pg, sql, 1, NULL, params, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_TUPLES_OK && PQresultStatus(r) != PGRES_COMMAND_OK)
-		vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseError", NULL, "%s failed: %s",
-		    sql, PQresultErrorMessage(r));
-	else
-		ret = 0;
+	ic_lock_key(key, k);
+	snprintf(sql, sizeof(sql), "SELECT %s($1::bigint)", op);
+	if ((r = ic_db(pg, sql, 1, params, err)) == NULL)
+		return -1;
+	ret = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "f") != 0;
 	PQclear(r);
 	return ret;
 }
 
-/* Is PATH on the datastore already?  1 yes, 0 no, -1 error. */
+static void
+ic_unlock(PGconn *pg, const char *key)
+{
+	struct vcd_err err;
+
+	if (ic_lock(pg, key, "pg_advisory_unlock", &err) < 0)
+		log_warnx("imagecache: %s", err.msg);
+}
+
+/*
+ * Use the row of DS/PATH: its last_used becomes now.  1 with *IMG filled
+ * (when IMG is not NULL), 0 when there is no ready row, -1 with ERR.
+ */
 static int
-ic_present(struct ic_cache *c, const char *dc_name, const char *datastore,
-    const char *path, struct vcd_err *err)
+ic_row_use(struct ic_cache *c, const char *ds, const char *path,
+    struct ic_image *img, struct vcd_err *err)
+{
+	const char *params[2] = { ds, path };
+	PGconn *pg;
+	PGresult *r;
+	int ret = -1;
+
+	if ((pg = ic_db_get(c, err)) == NULL)
+		return -1;
+	r = ic_db(pg, "UPDATE image_cache SET last_used = now() WHERE datastore = $1 "
+	    "AND path = $2 AND state = 'ready' RETURNING image_id, disk_type, "
+	    "adapter_type, capacity_kb, linked_clone, root_gb", 2, params, err);
+	if (r != NULL) {
+		ret = PQntuples(r) == 1;
+		if (ret && img != NULL) {
+			snprintf(img->id, sizeof(img->id), "%s", PQgetvalue(r, 0, 0));
+			snprintf(img->disk_type, sizeof(img->disk_type), "%s",
+			    PQgetvalue(r, 0, 1));
+			snprintf(img->adapter, sizeof(img->adapter), "%s", PQgetvalue(r, 0, 2));
+			img->capacity_kb = strtoll(PQgetvalue(r, 0, 3), NULL, 10);
+			img->linked_clone = PQgetisnull(r, 0, 4) ? -1 :
+			    atoi(PQgetvalue(r, 0, 4));
+			img->root_gb = (unsigned)atoi(PQgetvalue(r, 0, 5));
+		}
+		PQclear(r);
+	}
+	pgc_put(c->pg, pg, ret < 0);
+	return ret;
+}
+
+/* Record a disk made ready. */
+static int
+ic_row_ready(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
+    const char *path, const struct ic_image *img, int64_t size, struct vcd_err *err)
+{
+	char gb[16], cap[24], sz[24], lc[8];
+	const char *params[10] = { pl->datastore, path, img->id, gb, sz, img->disk_type,
+	    img->adapter, cap, img->linked_clone < 0 ? NULL : lc, pl->dc_name };
+	PGresult *r;
+
+	(void)c;
+	snprintf(gb, sizeof(gb), "%u", img->root_gb);
+	snprintf(cap, sizeof(cap), "%lld", (long long)img->capacity_kb);
+	snprintf(sz, sizeof(sz), "%lld", (long long)size);
+	snprintf(lc, sizeof(lc), "%d", img->linked_clone);
+	r = ic_db(pg, "INSERT INTO image_cache (datastore, path, image_id, root_gb, "
+	    "size, disk_type, adapter_type, capacity_kb, linked_clone, datacenter) "
+	    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (datastore, "
+	    "path) DO UPDATE SET image_id = $3, root_gb = $4, size = $5, disk_type = $6, "
+	    "adapter_type = $7, capacity_kb = $8, linked_clone = $9, datacenter = $10, "
+	    "state = 'ready', last_used = now()", 10, params, err);
+	if (r == NULL)
+		return -1;
+	PQclear(r);
+	return 0;
+}
+
+int
+ic_cache_datastores(struct ic_cache *c, const char *dc_name, char ***names,
+    size_t *n, struct vcd_err *err)
+{
+	char *like = xasprintf("%s/%%", c->folder);
+	const char *params[2] = { dc_name, like };
+	PGconn *pg;
+	PGresult *r = NULL;
+	int ret = -1;
+
+	*names = NULL;
+	*n = 0;
+	vcd_err_clear(err);
+	if ((pg = ic_db_get(c, err)) == NULL)
+		goto out;
+	if ((r = ic_db(pg, "SELECT DISTINCT datastore FROM image_cache WHERE "
+	    "datacenter = $1 AND path LIKE $2 ORDER BY 1", 2, params, err)) != NULL) {
+		*names = xcalloc((size_t)PQntuples(r) + 1, sizeof(**names));
+		for (int i = 0; i < PQntuples(r); i++)
+			(*names)[(*n)++] = xstrdup(PQgetvalue(r, i, 0));
+		PQclear(r);
+		ret = 0;
+	}
+	pgc_put(c->pg, pg, ret < 0 && pgc_broken(pg));
+out:
+	free(like);
+	return ret;
+}
+
+/* ---- the datastore ---- */
+
+/* Is PATH on the datastore?  1 yes, 0 no, -1 error. */
+static int
+ic_present(struct ic_cache *c, const struct ic_place *pl, const char *path,
+    struct vcd_err *err)
 {
 	int64_t size;
 
-	if (vcd_ds_stat(c->s, dc_name, datastore, path, &size, err) == 0)
+	if (vcd_ds_stat(c->s, pl->dc_name, pl->datastore, path, &size, err) == 0)
 		return 1;
 	if (err->code == VCD_E_NOTFOUND) {
 		vcd_err_clear(err);
@@ -145,126 +288,56 @@ ic_present(struct ic_cache *c, const char *dc_name, const char *datastore,
 	return -1;
 }
 
-/* The fetch itself, under the cross-agent lock. */
+/* ---- single flight ---- */
+
+/* Join KEY's flight (waiting for it: 1 and its result) or start one (0). */
 static int
-ic_fetch_locked(struct ic_cache *c, const char *id, const char *dc_name,
-    const struct vcd_moref *dc, const char *datastore, const char *path,
-    const char *key, struct vcd_err *err)
-{
-	struct ic_image_meta m;
-	struct ic_progress prog;
-	long long lk = ic_lock_key(key);
-	int ret = -1, present;
-
-	PGconn *pg;
-
-	if ((pg = ic_pg_connect(c, err)) == NULL)
-		return -1;
-	if (ic_pg_lock(pg, "SELECT pg_advisory_lock($1::bigint)", lk, err) < 0)
-		goto out;
-	/* another agent may have fetched it while we waited */
-	if ((present = ic_present(c, dc_name, datastore, path, err)) != 0) {
-		if (present > 0) {
-			log_info("imagecache: image %s arrived in [%s] %s meanwhile",
-			    id, datastore, path);
-			ret = 0;
-		}
-		goto unlock;
-	}
-	if (ic_glance_meta(&c->glance, id, &m, err) < 0)
-		goto unlock;
-	{
-		struct ic_fetch_req r = { &c->glance, &m, dc_name, dc, datastore, path,
-		    &prog, 0, 0, NULL };
-		if (ic_fetch(c->s, &r, err) < 0)
-			goto unlock;
-	}
-	pthread_mutex_lock(&c->lock);
-	c->stats.downloads++;
-	c->stats.bytes += m.size;
-	pthread_mutex_unlock(&c->lock);
-	ret = 0;
-unlock:
-	{
-		struct vcd_err uerr;
-		if (ic_pg_lock(pg, "SELECT pg_advisory_unlock($1::bigint)", lk, &uerr) < 0)
-			log_warnx("imagecache: %s", uerr.msg);
-	}
-out:
-	PQfinish(pg);	/* a session's advisory locks go with it, even on error */
-	return ret;
-}
-
-int
-ic_cache_ensure(struct ic_cache *c, const char *id, const char *dc_name,
-    const struct vcd_moref *dc, const char *datastore, char **dspath,
-    struct vcd_err *err)
+ic_flight_join(struct ic_cache *c, const char *key, const char *id, const char *ds,
+    struct ic_flight **out, int *rc, struct vcd_err *err)
 {
 	struct ic_flight *f;
-	char *path = NULL, *key = NULL, *full;
-	int ret = -1, present;
 
-	*dspath = NULL;
-	vcd_err_clear(err);
-	if ((full = ic_image_path(datastore, c->folder, id, 0)) == NULL) {
-		vcd_err_set(err, VCD_E_INVALID, NULL, id, "\"%s\" is not a valid image "
-		    "id (or the datastore or cache folder name is not valid)", id);
-		return -1;
-	}
-	path = xasprintf("%s/%s/%s.vmdk", c->folder, id, id);
-	key = xasprintf("%s|%s", datastore, path);
-
-	/* already there: a hit, no lock needed */
-	if ((present = ic_present(c, dc_name, datastore, path, err)) < 0)
-		goto out;
-	if (present > 0) {
-		pthread_mutex_lock(&c->lock);
-		c->stats.hits++;
-		pthread_mutex_unlock(&c->lock);
-		ret = 0;
-		goto out;
-	}
-
-	/* in this agent, the first caller fetches and the others wait */
 	pthread_mutex_lock(&c->lock);
 	for (f = c->flights; f != NULL; f = f->next)
 		if (strcmp(f->key, key) == 0)
 			break;
-	if (f != NULL) {
-		f->waiters++;
-		c->stats.waits++;
-		while (!f->done)
-			pthread_cond_wait(&c->cond, &c->lock);
-		ret = f->rc;
-		if (ret < 0)
-			*err = f->err;
-		if (--f->waiters == 0 && f->done) {
-			struct ic_flight **pp;
-			for (pp = &c->flights; *pp != f; pp = &(*pp)->next)
-				;
-			*pp = f->next;
-			free(f->key);
-			free(f);
-		}
+	if (f == NULL) {
+		f = xcalloc(1, sizeof(*f));
+		f->key = xstrdup(key);
+		snprintf(f->id, sizeof(f->id), "%s", id);
+		snprintf(f->datastore, sizeof(f->datastore), "%s", ds);
+		f->waiters = 1;
+		f->next = c->flights;
+		c->flights = f;
 		pthread_mutex_unlock(&c->lock);
-		goto out;
+		*out = f;
+		return 0;
 	}
-	f = xcalloc(1, sizeof(*f));
-	f->key = xstrdup(key);
-	f->waiters = 1;
-	f->next = c->flights;
-	c->flights = f;
-	c->stats.misses++;
+	f->waiters++;
+	c->stats.waits++;
+	while (!f->done)
+		pthread_cond_wait(&c->cond, &c->lock);
+	*rc = f->rc;
+	if (f->rc < 0)
+		*err = f->err;
 	pthread_mutex_unlock(&c->lock);
+	*out = f;
+	return 1;
+}
 
-	ret = ic_fetch_locked(c, id, dc_name, dc, datastore, path, key, err);
-
+/* Leave a flight (the owner sets RC first); the last one out frees it. */
+static void
+ic_flight_leave(struct ic_cache *c, struct ic_flight *f, bool owner, int rc,
+    const struct vcd_err *err)
+{
 	pthread_mutex_lock(&c->lock);
-	f->rc = ret;
-	if (ret < 0)
-		f->err = *err;
-	f->done = true;
-	pthread_cond_broadcast(&c->cond);
+	if (owner) {
+		f->rc = rc;
+		if (rc < 0)
+			f->err = *err;
+		f->done = true;
+		pthread_cond_broadcast(&c->cond);
+	}
 	if (--f->waiters == 0) {
 		struct ic_flight **pp;
 		for (pp = &c->flights; *pp != f; pp = &(*pp)->next)
@@ -274,12 +347,516 @@ ic_cache_ensure(struct ic_cache *c, const char *id, const char *dc_name,
 		free(f);
 	}
 	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- making a disk: from Glance, or resized from the original ---- */
+
+typedef int (*ic_make_fn)(struct ic_cache *c, const struct ic_place *pl,
+    const char *path, struct ic_image *img, struct ic_progress *prog,
+    int64_t *size, struct vcd_err *err);
+
+static int
+ic_make_fetch(struct ic_cache *c, const struct ic_place *pl, const char *path,
+    struct ic_image *img, struct ic_progress *prog, int64_t *size,
+    struct vcd_err *err)
+{
+	struct ic_image_meta m;
+	struct ic_disk_info info;
+
+	if (ic_glance_meta(&c->glance, img->id, &m, err) < 0)
+		return -1;
+	{
+		struct ic_fetch_req r = { &c->glance, &m, pl->dc_name, pl->dc,
+		    pl->datastore, path, pl->pool, pl->folder, prog, 0, 0, &info };
+		if (ic_fetch(c->s, &r, err) < 0)
+			return -1;
+	}
+	snprintf(img->disk_type, sizeof(img->disk_type), "%s", info.disk_type);
+	snprintf(img->adapter, sizeof(img->adapter), "%s", info.adapter);
+	img->capacity_kb = info.capacity_kb;
+	img->linked_clone = m.linked_clone;
+	*size = m.size;
+	pthread_mutex_lock(&c->lock);
+	c->stats.downloads++;
+	c->stats.bytes += m.size;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+/* IMG is the original on entry; a copy of it grown to img->root_gb. */
+static int
+ic_make_resized(struct ic_cache *c, const struct ic_place *pl, const char *path,
+    struct ic_image *img, struct ic_progress *prog, int64_t *size,
+    struct vcd_err *err)
+{
+	char *tmp = xasprintf("%.*s-tmp.vmdk", (int)(strlen(path) - 5), path);
+	char *tmp_ds = vcd_dspath_format(pl->datastore, tmp);
+	char *final_ds = vcd_dspath_format(pl->datastore, path);
+	int64_t kb = (int64_t)img->root_gb * 1024 * 1024;
+	int ret = -1;
+
+	(void)prog;
+	log_info("imagecache: making %s, image %s resized to %u GB", final_ds, img->id,
+	    img->root_gb);
+	if (vcd_vdisk_copy(c->s, pl->dc, img->dspath, tmp_ds, NULL, err) < 0)
+		goto fail;
+	if (vcd_vdisk_extend(c->s, pl->dc, tmp_ds, kb, err) < 0 ||
+	    vcd_vdisk_move(c->s, pl->dc, tmp_ds, final_ds, false, err) < 0)
+		goto fail;
+	img->capacity_kb = kb;
+	*size = 0;	/* thin: what it takes on the datastore is not known */
+	pthread_mutex_lock(&c->lock);
+	c->stats.resized++;
+	pthread_mutex_unlock(&c->lock);
+	ret = 0;
+	goto out;
+fail:
+	{
+		struct vcd_err derr;
+		if (vcd_vdisk_delete(c->s, pl->dc, tmp_ds, &derr) < 0 &&
+		    strcmp(derr.fault, "FileNotFound") != 0)
+			log_warnx("imagecache: cannot remove %s: %s", tmp_ds, derr.msg);
+	}
 out:
-	if (ret == 0)
-		*dspath = full;
-	else
-		free(full);
-	free(path);
+	free(tmp);
+	free(tmp_ds);
+	free(final_ds);
+	return ret;
+}
+
+/* Under the cross-agent lock: another agent may have made it meanwhile. */
+static int
+ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
+    const char *key, struct ic_image *img, ic_make_fn make,
+    struct ic_progress *prog, struct vcd_err *err)
+{
+	PGconn *pg;
+	int64_t size = 0;
+	int ret = -1, present, locked;
+
+	if ((pg = ic_db_get(c, err)) == NULL)
+		return -1;
+	if ((locked = ic_lock(pg, key, "pg_advisory_lock", err)) <= 0)
+		goto out;
+	if ((present = ic_row_use(c, pl->datastore, path, NULL, err)) < 0)
+		goto unlock;
+	if (present && (present = ic_present(c, pl, path, err)) < 0)
+		goto unlock;
+	if (present) {
+		log_info("imagecache: [%s] %s arrived meanwhile", pl->datastore, path);
+		ret = 0;
+		goto unlock;
+	}
+	if (make(c, pl, path, img, prog, &size, err) < 0)
+		goto unlock;
+	ret = ic_row_ready(c, pg, pl, path, img, size, err);
+unlock:
+	ic_unlock(pg, key);
+out:
+	pgc_put(c->pg, pg, ret < 0 && pgc_broken(pg));
+	return ret;
+}
+
+/* Find PATH's disk in the cache, or make it once. */
+static int
+ic_ensure_path(struct ic_cache *c, const struct ic_place *pl, const char *path,
+    struct ic_image *img, ic_make_fn make, struct vcd_err *err)
+{
+	struct ic_flight *f;
+	char *key = xasprintf("%s|%s", pl->datastore, path);
+	struct ic_image want = *img;
+	int ret = -1, found;
+
+	for (int round = 0; round < 2; round++) {
+		/* a ready row and its file: a hit */
+		if ((found = ic_row_use(c, pl->datastore, path, img, err)) < 0)
+			goto out;
+		if (found && (found = ic_present(c, pl, path, err)) < 0)
+			goto out;
+		if (found) {
+			img->hit = round == 0;
+			pthread_mutex_lock(&c->lock);
+			if (round == 0)
+				c->stats.hits++;
+			pthread_mutex_unlock(&c->lock);
+			ret = 0;
+			goto out;
+		}
+		if (round == 1) {
+			vcd_err_set(err, VCD_E_NOTFOUND, "FileNotFound", path, "[%s] %s "
+			    "was made but is gone again", pl->datastore, path);
+			goto out;
+		}
+		*img = want;
+		if (ic_flight_join(c, key, img->id, pl->datastore, &f, &ret, err) == 1) {
+			ic_flight_leave(c, f, false, 0, NULL);
+			if (ret < 0)
+				goto out;
+			continue;
+		}
+		pthread_mutex_lock(&c->lock);
+		c->stats.misses++;
+		pthread_mutex_unlock(&c->lock);
+		ret = ic_make_locked(c, pl, path, key, img, make, &f->progress, err);
+		ic_flight_leave(c, f, true, ret, err);
+		if (ret < 0)
+			goto out;
+		ret = -1;
+	}
+out:
 	free(key);
+	return ret;
+}
+
+int
+ic_cache_ensure(struct ic_cache *c, const char *id, const struct ic_place *pl,
+    struct ic_image *img, struct vcd_err *err)
+{
+	char *full, *path;
+	int ret;
+
+	vcd_err_clear(err);
+	memset(img, 0, sizeof(*img));
+	if ((full = ic_image_path(pl->datastore, c->folder, id, 0)) == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, id, "\"%s\" is not a valid image "
+		    "id (or the datastore or cache folder name is not valid)", id);
+		return -1;
+	}
+	snprintf(img->id, sizeof(img->id), "%s", id);
+	img->linked_clone = -1;
+	path = xasprintf("%s/%s/%s.vmdk", c->folder, id, id);
+	ret = ic_ensure_path(c, pl, path, img, ic_make_fetch, err);
+	if (ret == 0)
+		snprintf(img->dspath, sizeof(img->dspath), "%s", full);
+	free(path);
+	free(full);
+	return ret;
+}
+
+int
+ic_cache_ensure_resized(struct ic_cache *c, const struct ic_place *pl,
+    unsigned root_gb, struct ic_image *img, struct vcd_err *err)
+{
+	int64_t kb = (int64_t)root_gb * 1024 * 1024;
+	struct ic_image r = *img;
+	char *full, *path;
+	int ret;
+
+	vcd_err_clear(err);
+	if (kb < img->capacity_kb) {
+		vcd_err_set(err, VCD_E_INVALID, "FlavorDiskSmallerThanImage", img->id,
+		    "the flavor's root disk (%u GB) is smaller than image %s "
+		    "(%lld KB)", root_gb, img->id, (long long)img->capacity_kb);
+		return -1;
+	}
+	if (root_gb == 0 || kb == img->capacity_kb)
+		return 0;
+	if ((full = ic_image_path(pl->datastore, c->folder, img->id, root_gb)) == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, img->id, "no resized path for "
+		    "image %s", img->id);
+		return -1;
+	}
+	path = xasprintf("%s/%s/%s.%u.vmdk", c->folder, img->id, img->id, root_gb);
+	r.root_gb = root_gb;
+	if ((ret = ic_ensure_path(c, pl, path, &r, ic_make_resized, err)) == 0) {
+		snprintf(r.dspath, sizeof(r.dspath), "%s", full);
+		*img = r;
+	}
+	free(path);
+	free(full);
+	return ret;
+}
+
+/* ---- uploads ---- */
+
+struct ic_upload {
+	struct ic_cache		*c;
+	struct ic_place		 pl;
+	struct ic_image		 img;
+	int64_t			 size;
+	PGconn			*pg;		/* holds the lock */
+	char			*key, *path, *full;
+	struct ic_flight	*f;
+	struct ic_stream	*st;
+	/* the request's strings, which the stream borrows until it closes */
+	char			 disk_type[32], adapter[32], md5[33], sha512[129];
+	char			 datastore[256], dc_name[256];
+};
+
+static void
+ic_upload_free(struct ic_upload *u)
+{
+	if (u->pg != NULL) {
+		ic_unlock(u->pg, u->key);
+		pgc_put(u->c->pg, u->pg, pgc_broken(u->pg));
+	}
+	free(u->key);
+	free(u->path);
+	free(u->full);
+	free(u);
+}
+
+struct ic_upload *
+ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
+    const struct ic_upload_req *r, struct vcd_err *err)
+{
+	struct ic_upload *u = xcalloc(1, sizeof(*u));
+	int rc = 0, present;
+
+	vcd_err_clear(err);
+	u->c = c;
+	snprintf(u->datastore, sizeof(u->datastore), "%s", pl->datastore);
+	snprintf(u->dc_name, sizeof(u->dc_name), "%s", pl->dc_name);
+	u->pl = *pl;
+	u->pl.datastore = u->datastore;
+	u->pl.dc_name = u->dc_name;
+	pl = &u->pl;
+	u->size = r->size;
+	if ((u->full = ic_image_path(pl->datastore, c->folder, r->id, 0)) == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, r->id, "\"%s\" is not a valid image "
+		    "id", r->id);
+		goto fail;
+	}
+	u->path = xasprintf("%s/%s/%s.vmdk", c->folder, r->id, r->id);
+	u->key = xasprintf("%s|%s", pl->datastore, u->path);
+	snprintf(u->img.id, sizeof(u->img.id), "%s", r->id);
+	u->img.linked_clone = r->linked_clone;
+	if ((u->pg = ic_db_get(c, err)) == NULL)
+		goto fail;
+	/* a fetch or a purge of this image in any agent: refuse, do not wait */
+	if ((rc = ic_lock(u->pg, u->key, "pg_try_advisory_lock", err)) <= 0) {
+		if (rc == 0)
+			vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", r->id, "image %s is "
+			    "being fetched, uploaded or purged in [%s] right now",
+			    r->id, pl->datastore);
+		pgc_put(c->pg, u->pg, rc < 0);
+		u->pg = NULL;
+		goto fail;
+	}
+	if ((present = ic_row_use(c, pl->datastore, u->path, NULL, err)) < 0 ||
+	    (present && (present = ic_present(c, pl, u->path, err)) < 0))
+		goto fail;
+	if (present) {
+		vcd_err_set(err, VCD_E_FAULT, "AlreadyExists", r->id, "image %s is "
+		    "cached in [%s] already; a cached image is never replaced",
+		    r->id, pl->datastore);
+		goto fail;
+	}
+	if (ic_flight_join(c, u->key, r->id, pl->datastore, &u->f, &rc, err) == 1) {
+		/* cannot happen while we hold the lock, but be safe */
+		ic_flight_leave(c, u->f, false, 0, NULL);
+		vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", r->id, "image %s is "
+		    "busy", r->id);
+		u->f = NULL;
+		goto fail;
+	}
+	snprintf(u->disk_type, sizeof(u->disk_type), "%s", r->disk_type ? r->disk_type : "");
+	snprintf(u->adapter, sizeof(u->adapter), "%s", r->adapter ? r->adapter : "");
+	snprintf(u->md5, sizeof(u->md5), "%s", r->md5 ? r->md5 : "");
+	snprintf(u->sha512, sizeof(u->sha512), "%s", r->sha512 ? r->sha512 : "");
+	{
+		struct ic_target t = {
+			.id = u->img.id, .dc_name = pl->dc_name, .dc = pl->dc,
+			.datastore = pl->datastore, .path = u->path,
+			.disk_type = u->disk_type, .adapter = u->adapter,
+			.pool = pl->pool, .folder = pl->folder, .size = r->size,
+			.md5 = u->md5, .sha512 = u->sha512,
+			.progress = &u->f->progress, .buffer = 0,
+		};
+		if ((u->st = ic_stream_open(c->s, &t, err)) == NULL) {
+			ic_flight_leave(c, u->f, true, -1, err);
+			u->f = NULL;
+			goto fail;
+		}
+	}
+	return u;
+fail:
+	ic_upload_free(u);
+	return NULL;
+}
+
+int
+ic_upload_write(struct ic_upload *u, const void *data, size_t len)
+{
+	return ic_stream_write(u->st, data, len);
+}
+
+int
+ic_upload_end(struct ic_upload *u, bool complete, struct ic_image *img,
+    struct vcd_err *err)
+{
+	struct ic_disk_info info;
+	int ret;
+
+	ret = ic_stream_close(u->st, complete, &info, err);
+	if (ret == 0) {
+		snprintf(u->img.disk_type, sizeof(u->img.disk_type), "%s", info.disk_type);
+		snprintf(u->img.adapter, sizeof(u->img.adapter), "%s", info.adapter);
+		u->img.capacity_kb = info.capacity_kb;
+		ret = ic_row_ready(u->c, u->pg, &u->pl, u->path, &u->img, u->size, err);
+	}
+	if (ret == 0) {
+		snprintf(u->img.dspath, sizeof(u->img.dspath), "%s", u->full);
+		if (img != NULL)
+			*img = u->img;
+		pthread_mutex_lock(&u->c->lock);
+		u->c->stats.uploads++;
+		u->c->stats.bytes += u->size;
+		pthread_mutex_unlock(&u->c->lock);
+		log_info("imagecache: image %s uploaded into %s", u->img.id, u->full);
+	}
+	ic_flight_leave(u->c, u->f, true, ret, err);
+	ic_upload_free(u);
+	return ret;
+}
+
+/* ---- the purge ---- */
+
+/* What "unused and old enough" means, for the SELECT and the UPDATE. */
+#define IC_PURGEABLE \
+	"state = 'ready' AND datastore = $1 AND " \
+	"last_used < now() - make_interval(secs => CASE WHEN root_gb = 0 " \
+	"THEN $2::int ELSE $3::int END) AND NOT EXISTS (SELECT 1 FROM " \
+	"instances i WHERE i.deleted_at IS NULL AND i.image_id = " \
+	"image_cache.image_id AND (i.datastore IS NULL OR i.datastore = " \
+	"image_cache.datastore))"
+
+/* Remove one candidate: 1 removed, 0 left alone, -1 error (logged). */
+static int
+ic_purge_one(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
+    const char *const params[4], struct ic_purged *p)
+{
+	char *key = xasprintf("%s|%s", pl->datastore, p->path);
+	char *dspath = vcd_dspath_format(pl->datastore, p->path);
+	char msg[800];
+	struct vcd_err err;
+	PGresult *r;
+	int ret = -1, locked;
+
+	vcd_err_clear(&err);
+	/* a fetch, an upload or a resize holds it: busy, leave it */
+	if ((locked = ic_lock(pg, key, "pg_try_advisory_lock", &err)) <= 0) {
+		ret = locked == 0 ? 0 : -1;
+		goto out;
+	}
+	/* mark it: a spawn's use of the row now waits, then finds it gone */
+	r = ic_db(pg, "UPDATE image_cache SET state = 'purging' WHERE path = $4 AND "
+	    IC_PURGEABLE " RETURNING 1", 4, params, &err);
+	if (r == NULL)
+		goto unlock;
+	if (PQntuples(r) == 0) {	/* used meanwhile */
+		PQclear(r);
+		ret = 0;
+		goto unlock;
+	}
+	PQclear(r);
+	if (vcd_vdisk_delete(c->s, pl->dc, dspath, &err) < 0 &&
+	    strcmp(err.fault, "FileNotFound") != 0) {
+		const char *back[2] = { pl->datastore, p->path };
+		log_warnx("imagecache: purge: cannot remove %s: %s", dspath,
+		    vcd_strerror(&err, msg, sizeof(msg)));
+		if ((r = ic_db(pg, "UPDATE image_cache SET state = 'ready' WHERE "
+		    "datastore = $1 AND path = $2", 2, back, &err)) != NULL)
+			PQclear(r);
+		goto unlock;
+	}
+	{
+		const char *del[2] = { pl->datastore, p->path };
+		if ((r = ic_db(pg, "DELETE FROM image_cache WHERE datastore = $1 AND "
+		    "path = $2", 2, del, &err)) == NULL)
+			goto unlock;
+		PQclear(r);
+	}
+	/* the image's folder goes with its last disk */
+	{
+		char *dir = xasprintf("%s/%s", c->folder, p->image_id);
+		char *like = xasprintf("%s/%%", dir);
+		const char *q[2] = { pl->datastore, like };
+		if ((r = ic_db(pg, "SELECT 1 FROM image_cache WHERE datastore = $1 AND "
+		    "path LIKE $2", 2, q, &err)) != NULL) {
+			if (PQntuples(r) == 0) {
+				char *dir_ds = vcd_dspath_format(pl->datastore, dir);
+				if (vcd_ds_delete(c->s, pl->dc, dir_ds, &err) < 0 &&
+				    strcmp(err.fault, "FileNotFound") != 0)
+					log_warnx("imagecache: purge: cannot remove %s: %s",
+					    dir_ds, vcd_strerror(&err, msg, sizeof(msg)));
+				free(dir_ds);
+			}
+			PQclear(r);
+		}
+		free(dir);
+		free(like);
+	}
+	log_info("imagecache: purged %s (image %s%s, unused for longer than %s s)",
+	    dspath, p->image_id, p->root_gb ? ", resized copy" : "",
+	    p->root_gb ? params[2] : params[1]);
+	p->removed = true;
+	pthread_mutex_lock(&c->lock);
+	c->stats.purged++;
+	c->stats.purged_bytes += p->size;
+	pthread_mutex_unlock(&c->lock);
+	ret = 1;
+unlock:
+	ic_unlock(pg, key);
+out:
+	if (ret < 0 && err.msg[0] != '\0')
+		log_warnx("imagecache: purge of %s: %s", dspath, err.msg);
+	free(key);
+	free(dspath);
+	return ret;
+}
+
+int
+ic_cache_purge(struct ic_cache *c, const struct ic_place *pl,
+    const struct ic_purge_conf *pc, struct ic_purged **list, size_t *n,
+    struct vcd_err *err)
+{
+	char orig[16], resized[16], *like = xasprintf("%s/%%", c->folder);
+	const char *params[4] = { pl->datastore, orig, resized, like };
+	struct ic_purged *v = NULL;
+	size_t nv = 0;
+	PGconn *pg;
+	PGresult *r = NULL;
+	int ret = -1;
+
+	*list = NULL;
+	*n = 0;
+	vcd_err_clear(err);
+	snprintf(orig, sizeof(orig), "%d", pc->original_age);
+	snprintf(resized, sizeof(resized), "%d", pc->resized_age);
+	if ((pg = ic_db_get(c, err)) == NULL)
+		goto out;
+	r = ic_db(pg, "SELECT image_id, path, root_gb, size FROM image_cache WHERE "
+	    "path LIKE $4 AND " IC_PURGEABLE " ORDER BY path", 4, params, err);
+	if (r == NULL)
+		goto put;
+	v = xcalloc((size_t)PQntuples(r) + 1, sizeof(*v));
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct ic_purged *p = &v[nv++];
+		const char *one[4] = { pl->datastore, orig, resized, PQgetvalue(r, i, 1) };
+
+		snprintf(p->image_id, sizeof(p->image_id), "%s", PQgetvalue(r, i, 0));
+		snprintf(p->path, sizeof(p->path), "%s", PQgetvalue(r, i, 1));
+		p->root_gb = (unsigned)atoi(PQgetvalue(r, i, 2));
+		p->size = strtoll(PQgetvalue(r, i, 3), NULL, 10);
+		if (pc->dry_run) {
+			log_info("imagecache: purge (dry run): would remove [%s] %s "
+			    "(image %s)", pl->datastore, p->path, p->image_id);
+			continue;
+		}
+		if (ic_purge_one(c, pg, pl, one, p) == 0)
+			nv--;	/* in use or busy after all: not a candidate */
+	}
+	ret = 0;
+put:
+	PQclear(r);
+	pgc_put(c->pg, pg, pgc_broken(pg));
+out:
+	if (ret == 0) {
+		*list = v;
+		*n = nv;
+	} else
+		free(v);
+	free(like);
 	return ret;
 }

@@ -12,8 +12,13 @@
 
 #include <string.h>
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "imagecache.h"
+#include "log.h"
 #include "vcdriver/vim.h"
+#include "xmalloc.h"
 
 static const struct {
 	const char		*adapter;	/* vmware_adaptertype / ddb.adapterType */
@@ -115,4 +120,48 @@ ic_root_disk_specs(struct vim_arena *a, const char *cached_dspath,
 	}
 	ic_push(a, devices, ds);
 	return 0;
+}
+
+int
+ic_full_copy(struct vcd_session *s, const struct vcd_moref *dc,
+    const char *img_dspath, int64_t capacity_kb, const char *dest_dspath,
+    unsigned root_gb, struct vcd_err *err)
+{
+	int64_t kb = (int64_t)root_gb * 1024 * 1024;
+	char *dir = xstrdup(dest_dspath), *slash;
+	int ret = -1;
+
+	vcd_err_clear(err);
+	if (root_gb > 0 && kb < capacity_kb) {
+		vcd_err_set(err, VCD_E_INVALID, "FlavorDiskSmallerThanImage", img_dspath,
+		    "the flavor's root disk (%u GB) is smaller than %s (%lld KB)",
+		    root_gb, img_dspath, (long long)capacity_kb);
+		goto out;
+	}
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = '\0';
+		if (vcd_ds_mkdir(s, dc, dir, err) < 0)
+			goto out;
+	}
+	if (vcd_vdisk_copy(s, dc, img_dspath, dest_dspath, NULL, err) < 0)
+		goto out;
+	if (root_gb > 0 && kb > capacity_kb &&
+	    vcd_vdisk_extend(s, dc, dest_dspath, kb, err) < 0) {
+		struct vcd_err derr;
+		char msg[600];
+		if (vcd_vdisk_delete(s, dc, dest_dspath, &derr) < 0)
+			log_warnx("imagecache: cannot remove %s: %s", dest_dspath,
+			    vcd_strerror(&derr, msg, sizeof(msg)));
+		goto out;
+	}
+	ret = 0;
+out:
+	free(dir);
+	return ret;
+}
+
+bool
+ic_linked_clone(bool use_linked_clone, const struct ic_image *img)
+{
+	return img->linked_clone >= 0 ? img->linked_clone != 0 : use_linked_clone;
 }

@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "imagecache.h"
+#include "xmalloc.h"
 
 #define IC_VMDK_MAGIC	0x564d444bU	/* "KDMV" read little-endian */
 #define IC_SECTOR	512
@@ -126,4 +127,45 @@ ic_vmdk_parse(const unsigned char *head, size_t len, struct ic_vmdk *out,
 			snprintf(out->adapter, sizeof(out->adapter), "%s", adapter);
 	}
 	return 0;
+}
+
+char *
+ic_vmdk_descriptor(const char *extent, int64_t bytes, const char *adapter,
+    bool thin, uint32_t cid)
+{
+	int64_t sectors = bytes / IC_SECTOR, cyl;
+	int heads = 255, secs = 63;
+	const char *ddb = "lsilogic";
+
+	if (adapter != NULL && strcmp(adapter, "ide") == 0) {
+		ddb = "ide";
+		heads = 16;	/* the ATA geometry */
+	} else if (adapter != NULL && strcmp(adapter, "busLogic") == 0)
+		ddb = "buslogic";
+	cyl = sectors / (heads * secs);
+	if (cyl > 16383 && strcmp(ddb, "ide") == 0)
+		cyl = 16383;
+	if (cyl < 1)
+		cyl = 1;
+	return xasprintf("# Disk DescriptorFile\n"
+	    "version=1\n"
+	    "encoding=\"UTF-8\"\n"
+	    "CID=%08x\n"
+	    "parentCID=ffffffff\n"
+	    "createType=\"vmfs\"\n"
+	    "\n"
+	    "# Extent description\n"
+	    "RW %lld VMFS \"%s\"\n"
+	    "\n"
+	    "# The Disk Data Base\n"
+	    "#DDB\n"
+	    "\n"
+	    "ddb.adapterType = \"%s\"\n"
+	    "ddb.geometry.cylinders = \"%lld\"\n"
+	    "ddb.geometry.heads = \"%d\"\n"
+	    "ddb.geometry.sectors = \"%d\"\n"
+	    "%s"
+	    "ddb.virtualHWVersion = \"7\"\n",
+	    cid, (long long)sectors, extent, ddb, (long long)cyl, heads, secs,
+	    thin ? "ddb.thinProvisioned = \"1\"\n" : "");
 }

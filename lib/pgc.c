@@ -106,7 +106,9 @@ PGresult *
 pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
     char *errbuf, size_t len, char sqlstate[6])
 {
-	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	/* without parameters SQL may hold several statements (migrations) */
+	PGresult *r = nparams == 0 ? PQexec(c, sql) :
+	    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 

@@ -37,7 +37,8 @@ PGconn *pgc_get(struct pgc_pool *p, char *errbuf, size_t len);
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
 
 /*
- * Run SQL with NPARAMS text parameters (NULL for SQL NULL).  Returns the
+ * Run SQL with NPARAMS text parameters (NULL for SQL NULL; with none, SQL
+ * may be several statements).  Returns the
  * result when it is PGRES_COMMAND_OK or PGRES_TUPLES_OK (caller PQclear()s
  * it); otherwise NULL with "<what>: <PostgreSQL's message>" in ERRBUF.
  * *SQLSTATE (may be NULL) gets the error's SQLSTATE, "" if none.

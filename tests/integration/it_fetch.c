@@ -23,7 +23,7 @@
 #include "tpeer.h"
 #include "xmalloc.h"
 
-#define IMG_SIZE	(5 * 1024 * 1024 + 123)
+#define IMG_SIZE	(5 * 1024 * 1024 + 3 * 512)	/* whole sectors: a flat disk */
 
 static unsigned char *image;
 
@@ -45,9 +45,10 @@ teardown(void **state)
 	return tpeer_teardown(state);
 }
 
-/* Upload IMAGE to Glance; returns its id (caller frees). */
+/* Upload DATA to Glance; returns its id (caller frees). */
 static char *
-glance_upload(const struct tpeer *t, const char *disktype)
+glance_upload_data(const struct tpeer *t, const char *disktype,
+    const unsigned char *data, size_t len)
 {
 	struct buf b = BUF_INIT;
 	char *body = xasprintf("{\"name\": \"it-fetch\", \"disk_format\": \"vmdk\", "
@@ -63,12 +64,51 @@ glance_upload(const struct tpeer *t, const char *disktype)
 	json_decref(j);
 	free(url);
 	url = xasprintf("%s/v2/images/%s/file", tpeer_get(t, "GLANCE_URL"), id);
-	assert_int_equal(tpeer_http("PUT", url, image, IMG_SIZE,
+	assert_int_equal(tpeer_http("PUT", url, data, len,
 	    "application/octet-stream", NULL, NULL), 204);
 	free(url);
 	free(body);
 	buf_free(&b);
 	return id;
+}
+
+static char *
+glance_upload(const struct tpeer *t, const char *disktype)
+{
+	return glance_upload_data(t, disktype, image, IMG_SIZE);
+}
+
+static void
+le64(unsigned char *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/*
+ * IMAGE with a hosted sparse VMDK header in front: 10 MiB capacity, the
+ * descriptor in sector 1 naming CREATE_TYPE and ADAPTER; COMPRESSED sets
+ * compressAlgorithm (deflate), as streamOptimized disks have.  Caller frees.
+ */
+static unsigned char *
+sparse_image(const char *create_type, const char *adapter, bool compressed)
+{
+	unsigned char *d = xmalloc(IMG_SIZE);
+	char desc[512];
+
+	memcpy(d, image, IMG_SIZE);
+	memset(d, 0, 1024);
+	memcpy(d, "KDMV", 4);
+	d[4] = compressed ? 3 : 1;		/* version */
+	le64(d + 12, 20480);			/* capacity, sectors */
+	le64(d + 20, 128);			/* grain */
+	le64(d + 28, 1);			/* descriptor at sector 1 */
+	le64(d + 36, 1);			/* one sector long */
+	d[77] = compressed ? 1 : 0;		/* compressAlgorithm */
+	snprintf(desc, sizeof(desc), "# Disk DescriptorFile\nversion=1\n"
+	    "createType=\"%s\"\nddb.adapterType = \"%s\"\n", create_type, adapter);
+	memcpy(d + 512, desc, strlen(desc));
+	return d;
 }
 
 struct ctx {
@@ -123,6 +163,13 @@ compare(char *buf, size_t len, void *arg)
 	return (ssize_t)len;
 }
 
+static ssize_t
+collect(char *buf, size_t len, void *arg)
+{
+	buf_append(arg, buf, len);
+	return (ssize_t)len;
+}
+
 static void
 test_fetch_whole_and_verified(void **state)
 {
@@ -130,8 +177,10 @@ test_fetch_whole_and_verified(void **state)
 	struct ctx c;
 	struct ic_image_meta m;
 	struct ic_progress prog;
+	struct ic_disk_info info;
 	struct vcd_err err;
-	char *id = glance_upload(t, "preallocated"), *path;
+	char *id = glance_upload(t, "preallocated"), *path, *flat;
+	struct buf desc = BUF_INIT;
 	int64_t size;
 	size_t pos = 0;
 
@@ -141,17 +190,36 @@ test_fetch_whole_and_verified(void **state)
 	{
 		/* a small pipe: the image streams through 64 KiB */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, &prog, 64 * 1024, 0, NULL };
+		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, &prog, 64 * 1024, 0, &info };
 		assert_int_equal(ic_fetch(c.s, &r, &err), 0);
 	}
 	assert_int_equal(atomic_load(&prog.done), IMG_SIZE);
 	assert_int_equal(atomic_load(&prog.total), IMG_SIZE);
-	assert_int_equal(vcd_ds_stat(c.s, c.pl.datacenter_name, "LocalDS_0", path,
+	assert_string_equal(info.disk_type, "preallocated");
+	assert_string_equal(info.adapter, "lsiLogic");
+	assert_int_equal(info.capacity_kb, IMG_SIZE / 1024);
+	assert_int_equal(strlen(info.sha512), 128);
+	/* the data is the flat extent, whole */
+	flat = xasprintf("_base/%s/%s-flat.vmdk", id, id);
+	assert_int_equal(vcd_ds_stat(c.s, c.pl.datacenter_name, "LocalDS_0", flat,
 	    &size, &err), 0);
 	assert_int_equal(size, IMG_SIZE);
-	assert_int_equal(vcd_ds_get(c.s, c.pl.datacenter_name, "LocalDS_0", path,
+	assert_int_equal(vcd_ds_get(c.s, c.pl.datacenter_name, "LocalDS_0", flat,
 	    compare, &pos, &err), 0);
 	assert_int_equal(pos, IMG_SIZE);
+	/* and the final name is its descriptor */
+	assert_int_equal(vcd_ds_get(c.s, c.pl.datacenter_name, "LocalDS_0", path,
+	    collect, &desc, &err), 0);
+	{
+		char *rw = xasprintf("RW %d VMFS \"%s-flat.vmdk\"", IMG_SIZE / 512, id);
+		assert_non_null(strstr(buf_cstr(&desc), "# Disk DescriptorFile"));
+		assert_non_null(strstr(buf_cstr(&desc), rw));
+		assert_non_null(strstr(buf_cstr(&desc), "ddb.adapterType = \"lsilogic\""));
+		assert_null(strstr(buf_cstr(&desc), "thinProvisioned"));
+		free(rw);
+	}
+	buf_free(&desc);
+	free(flat);
 	assert_int_equal(ds_files(t, "_base/*/*.part-*"), 0);	/* no temporary left */
 	free(path);
 	free(id);
@@ -184,7 +252,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 	{
 		/* Glance announces the whole length, then stalls: 2 s is enough */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, NULL, 0, 2, NULL };
+		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, NULL, 0, 2, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 	}
 	fprintf(stderr, "# %s: %s\n", needle, err.msg);
@@ -230,13 +298,13 @@ test_failed_upload_and_inactive(void **state)
 	{
 		/* a datastore that does not exist */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "NoSuchDS", path, NULL, 0, 0, NULL };
+		    "NoSuchDS", path, &c.pl.pool, &c.pl.folder, NULL, 0, 0, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 		assert_non_null(strstr(err.object, "NoSuchDS"));
 	}
 	{
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, NULL, 0, 0, NULL };
+		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, NULL, 0, 0, NULL };
 		snprintf(m.status, sizeof(m.status), "queued");
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 		assert_int_equal(err.code, VCD_E_INVALID);
@@ -261,7 +329,7 @@ test_sparse_without_header(void **state)
 	path = xasprintf("_base/%s/%s.vmdk", id, id);
 	{
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, NULL, 0, 0, NULL };
+		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, NULL, 0, 0, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 	}
 	assert_string_equal(err.fault, "InvalidDiskFormat");
@@ -271,6 +339,147 @@ test_sparse_without_header(void **state)
 	assert_int_equal(ds_files(t, pat), 0);
 	free(pat);
 	free(path);
+	free(id);
+	vcd_close(c.s);
+}
+
+/* Fetch a sparse image built by sparse_image() as DISKTYPE. */
+static int
+fetch_sparse(const struct tpeer *t, struct ctx *c, const char *disktype,
+    const char *create_type, bool compressed, char **idp, struct ic_disk_info *info,
+    struct vcd_err *err)
+{
+	unsigned char *d = sparse_image(create_type, "ide", compressed);
+	char *id = glance_upload_data(t, disktype, d, IMG_SIZE), *path;
+	struct ic_image_meta m;
+	int rc;
+
+	assert_int_equal(ic_glance_meta(&c->g, id, &m, err), 0);
+	path = xasprintf("_base/%s/%s.vmdk", id, id);
+	{
+		struct ic_fetch_req r = { &c->g, &m, c->pl.datacenter_name,
+		    &c->pl.datacenter, "LocalDS_0", path, &c->pl.pool, &c->pl.folder,
+		    NULL, 0, 0, info };
+		rc = ic_fetch(c->s, &r, err);
+	}
+	free(path);
+	free(d);
+	*idp = id;
+	return rc;
+}
+
+/* How many VMs' names start with PREFIX. */
+static size_t
+vms_named(struct vcd_session *s, const char *prefix)
+{
+	struct vcd_vm_info *v;
+	struct vcd_err err;
+	size_t n, k = 0;
+
+	assert_int_equal(vcd_vm_list(s, &v, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(v[i].name, prefix, strlen(prefix)) == 0)
+			k++;
+	free(v);
+	return k;
+}
+
+static void
+test_sparse_converted(void **state)
+{
+	const struct tpeer *t = *state;
+	struct ic_disk_info info;
+	struct vcd_err err;
+	struct ctx c;
+	char *id, *pat;
+
+	ctx_open(t, &c);
+	if (fetch_sparse(t, &c, "sparse", "monolithicSparse", false, &id, &info, &err) < 0)
+		fail_msg("%s: %s", err.fault, err.msg);
+	/* converted by CopyVirtualDisk: a disk (descriptor and extent), thin */
+	assert_string_equal(info.disk_type, "thin");
+	assert_string_equal(info.adapter, "ide");	/* from ddb.adapterType */
+	assert_int_equal(info.capacity_kb, 10240);
+	pat = xasprintf("_base/%s/%s.vmdk", id, id);
+	assert_int_equal(ds_files(t, pat), 1);
+	free(pat);
+	pat = xasprintf("_base/%s/%s-flat.vmdk", id, id);
+	assert_int_equal(ds_files(t, pat), 1);
+	free(pat);
+	/* the uploaded sparse file and the temporary disk are gone */
+	pat = xasprintf("_base/%s/*-sparse-*", id);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
+	pat = xasprintf("_base/%s/*-tmp-*", id);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
+	free(id);
+	vcd_close(c.s);
+}
+
+static void
+test_stream_optimized_imported(void **state)
+{
+	const struct tpeer *t = *state;
+	struct ic_disk_info info;
+	struct vcd_err err;
+	struct ctx c;
+	char *id, *pat, *vmname;
+
+	ctx_open(t, &c);
+	if (fetch_sparse(t, &c, "streamOptimized", "streamOptimized", true, &id, &info,
+	    &err) < 0)
+		fail_msg("%s: %s", err.fault, err.msg);
+	assert_string_equal(info.disk_type, "thin");
+	assert_int_equal(info.capacity_kb, 10240);
+	/* the imported disk moved into the cache, the import VM is gone */
+	pat = xasprintf("_base/%s/%s.vmdk", id, id);
+	assert_int_equal(ds_files(t, pat), 1);
+	free(pat);
+	vmname = xasprintf("image-%s-", id);
+	assert_int_equal(vms_named(c.s, vmname), 0);
+	pat = xasprintf("%s*", vmname);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
+	free(vmname);
+	free(id);
+	vcd_close(c.s);
+}
+
+static void
+test_wrong_disk_types(void **state)
+{
+	const struct tpeer *t = *state;
+	struct vcd_err err;
+	struct ctx c;
+	char *id, *pat, *vmname;
+
+	ctx_open(t, &c);
+	/* a sparse VMDK that says it is flat */
+	assert_int_equal(fetch_sparse(t, &c, "preallocated", "monolithicSparse", false,
+	    &id, NULL, &err), -1);
+	assert_string_equal(err.fault, "InvalidDiskFormat");
+	assert_non_null(strstr(err.msg, "is a sparse VMDK"));
+	pat = xasprintf("_base/%s/*", id);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
+	free(id);
+	/* streamOptimized that is not compressed: the import is undone */
+	assert_int_equal(fetch_sparse(t, &c, "streamOptimized", "monolithicSparse",
+	    false, &id, NULL, &err), -1);
+	assert_string_equal(err.fault, "InvalidDiskFormat");
+	assert_non_null(strstr(err.msg, "not compressed"));
+	vmname = xasprintf("image-%s-", id);
+	assert_int_equal(vms_named(c.s, vmname), 0);
+	pat = xasprintf("_base/%s/*", id);
+	assert_int_equal(ds_files(t, pat), 0);
+	free(pat);
+	free(vmname);
+	free(id);
+	/* a disk type nobody knows */
+	assert_int_equal(fetch_sparse(t, &c, "qcow9", "x", false, &id, NULL, &err), -1);
+	assert_string_equal(err.fault, "InvalidDiskFormat");
+	assert_non_null(strstr(err.msg, "qcow9"));
 	free(id);
 	vcd_close(c.s);
 }
@@ -290,6 +499,9 @@ main(void)
 		cmocka_unit_test(test_truncated_image),
 		cmocka_unit_test(test_failed_upload_and_inactive),
 		cmocka_unit_test(test_sparse_without_header),
+		cmocka_unit_test(test_sparse_converted),
+		cmocka_unit_test(test_stream_optimized_imported),
+		cmocka_unit_test(test_wrong_disk_types),
 		cmocka_unit_test(test_stop_clean),
 	};
 

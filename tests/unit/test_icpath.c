@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <string.h>
+
 #include <cmocka.h>
 
 #include "imagecache/imagecache.h"
@@ -52,12 +54,30 @@ test_ids_are_never_paths(void **state)
 	assert_null(ic_image_path("ds]1", "_base", "x", 0));
 }
 
+/* use_linked_clone, overridden per image by img_linked_clone */
+static void
+test_linked_clone_choice(void **state)
+{
+	struct ic_image img;
+
+	(void)state;
+	memset(&img, 0, sizeof(img));
+	img.linked_clone = -1;
+	assert_true(ic_linked_clone(true, &img));
+	assert_false(ic_linked_clone(false, &img));
+	img.linked_clone = 0;
+	assert_false(ic_linked_clone(true, &img));
+	img.linked_clone = 1;
+	assert_true(ic_linked_clone(false, &img));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_ids_are_never_paths),
+		cmocka_unit_test(test_linked_clone_choice),
 	};
 
 	return cmocka_run_group_tests_name("icpath", tests, NULL, NULL);
