@@ -20,6 +20,7 @@ agent_new(struct cfg *cfg)
 	struct agent *a = xcalloc(1, sizeof(*a));
 
 	a->cfg = cfg;
+	pthread_mutex_init(&a->lock, NULL);
 	return a;
 }
 
@@ -40,9 +41,12 @@ agent_free(struct agent *a)
 {
 	if (a == NULL)
 		return;
+	agent_http_stop(a);	/* first: its threads use the cache */
+	agent_cache_stop(a);
 	vcd_close(a->vc);
 	agent_clusters_free(a);
 	cfg_free(a->cfg);
+	pthread_mutex_destroy(&a->lock);
 	free(a);
 }
 
@@ -135,7 +139,10 @@ agent_connect(struct agent *a)
 		    vcd_strerror(&err, msg, sizeof(msg)));
 		return -1;
 	}
-	return agent_find_clusters(a);
+	if (agent_find_clusters(a) < 0)
+		return -1;
+	(void)agent_cache_start(a);	/* retried by the cron tick */
+	return agent_http_start(a);
 }
 
 /* Refresh every found cluster's resource record and log what changed. */
@@ -169,8 +176,10 @@ agent_refresh(struct agent *a)
 			    r.largest_datastore[0] ? r.largest_datastore : "-",
 			    (long long)(r.max_disk_free_bytes >> 30),
 			    r.datastores_usable, r.datastores_total);
+		pthread_mutex_lock(&a->lock);
 		c->res = r;
 		c->have_res = true;
+		pthread_mutex_unlock(&a->lock);
 	}
 }
 
@@ -186,6 +195,15 @@ agent_cron(struct agent *a, unsigned long tick)
 	if (now >= a->next_refresh) {
 		agent_refresh(a);
 		a->next_refresh = now + a->cfg->def.update_resources_interval;
+	}
+	if (a->cache == NULL && a->cfg->database.connection != NULL &&
+	    now >= a->next_db_try)
+		(void)agent_cache_start(a);
+	if (a->cache != NULL && a->cfg->image_cache.manager_interval > 0 &&
+	    now >= a->next_purge) {
+		if (a->next_purge != 0)	/* not at start: images were just found */
+			agent_cache_purge(a);
+		a->next_purge = now + a->cfg->image_cache.manager_interval;
 	}
 	if (vcd_keepalive(a->vc, a->cfg->vmware.keepalive_interval, &err) < 0)
 		log_warnx("vCenter keep-alive failed: %s",

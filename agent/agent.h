@@ -7,12 +7,17 @@
 #ifndef VC_AGENT_H
 #define VC_AGENT_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <time.h>
 
 #include "cfg.h"
+#include "imagecache/imagecache.h"
 #include "vcdriver/vcdriver.h"
+
+struct pgc_pool;
+struct httpd;
 
 struct agent_cluster {
 	char			*name;		/* as configured */
@@ -21,15 +26,27 @@ struct agent_cluster {
 	int			 num_hosts;
 	struct vcd_resources	 res;		/* last refresh */
 	bool			 have_res;
+	struct vcd_placement	 pl;		/* its pool, VM folder, datacenter */
+	bool			 have_pl;
 };
 
 struct agent {
 	struct cfg		*cfg;		/* owned; swapped whole on reload */
 	struct vcd_session	*vc;		/* owned */
+	pthread_mutex_t		 lock;		/* clusters' res and pl: the cron
+						 * writes, endpoint threads read */
 	struct agent_cluster	*clusters;	/* owned, one per cluster_name */
 	size_t			 nclusters;
 	volatile sig_atomic_t	 stop, reload;
 	time_t			 next_refresh;
+	time_t			 next_purge;
+	time_t			 next_db_try;	/* database down: when to retry */
+
+	struct pgc_pool		*db;		/* owned; NULL without a database */
+	struct ic_glance	 glance;	/* borrows cfg's strings */
+	struct ic_cache		*cache;		/* owned; NULL without a database */
+	char			*cache_folder;	/* owned */
+	struct httpd		*http;		/* owned: the operator endpoints */
 };
 
 /* Takes ownership of CFG. */
@@ -39,5 +56,36 @@ void agent_free(struct agent *a);
 int agent_connect(struct agent *a);
 /* Run until a->stop; 0 on a clean shutdown. */
 int agent_run(struct agent *a);
+
+/* ---- the image cache in the agent (agent_cache.c) ---- */
+
+/*
+ * Open the database (migrating it) and the image cache.  0, or -1 (logged)
+ * when the database cannot be reached or migrated: the cron tick tries
+ * again after database.retry_interval.  Without database.connection there
+ * is no cache.
+ */
+int agent_cache_start(struct agent *a);
+void agent_cache_stop(struct agent *a);
+/*
+ * Where images go for cluster CLUSTER (its name; NULL: the first one found)
+ * and DATASTORE (NULL: the cluster's datastore with most free space).  The
+ * datastore's name is copied to DSBUF (DSLEN bytes), which *PL points to;
+ * its other strings are the agent's.  0, or -1 with ERR.
+ */
+int agent_cache_place(struct agent *a, const char *cluster, const char *datastore,
+    struct ic_place *pl, char *dsbuf, size_t dslen, struct vcd_err *err);
+/* Put image ID into the cache of CLUSTER/DATASTORE now.  0, or -1 with ERR. */
+int agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
+    const char *datastore, struct ic_image *img, struct vcd_err *err);
+/* The purge policy over every datastore the cache uses (cron). */
+void agent_cache_purge(struct agent *a);
+
+/* ---- the operator endpoints (agent_http.c) ---- */
+
+/* Serve /healthz, /readyz, /metrics, /status and the image upload on
+ * health.bind_host:bind_port.  0, or -1 (logged). */
+int agent_http_start(struct agent *a);
+void agent_http_stop(struct agent *a);
 
 #endif

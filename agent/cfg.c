@@ -128,6 +128,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "image_cache", "remove_unused_base_images", CFG_BOOL, OFF(image_cache.remove_unused_base_images), "true", NOLIM, 0, NULL, NULL },
 	{ "image_cache", "remove_unused_original_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_original_minimum_age_seconds), "86400", 0, INT_MAX, 0, NULL, NULL },
 	{ "image_cache", "remove_unused_resized_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_resized_minimum_age_seconds), "3600", 0, INT_MAX, 0, NULL, NULL },
+	{ "image_cache", "purge_dry_run", CFG_BOOL, OFF(image_cache.purge_dry_run), "false", NOLIM, 0, NULL, NULL },
 	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, 0, NULL, NULL },
 
 	{ "glance", "api_servers", CFG_STRLIST, OFF(glance.api_servers), NULL, NOLIM, 0, NULL, NULL },

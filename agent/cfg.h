@@ -83,6 +83,7 @@ struct cfg {
 		bool	 remove_unused_base_images;
 		int	 remove_unused_original_minimum_age_seconds;
 		int	 remove_unused_resized_minimum_age_seconds;
+		bool	 purge_dry_run;		/* log what would go, remove nothing */
 		int	 precache_concurrency;
 	} image_cache;
 

@@ -4,6 +4,8 @@
  *   vcagent [-d] -c FILE        run the agent
  *   vcagent -n -c FILE          check FILE, print the effective configuration
  *                               with secrets masked, exit 0 (valid) or 1
+ *   vcagent -c FILE db upgrade  create or upgrade the database's schema
+ *                               (the agent also does this when it starts)
  */
 #include "config.h"
 
@@ -18,7 +20,9 @@
 
 #include "agent.h"
 #include "cfg.h"
+#include "db.h"
 #include "log.h"
+#include "pgc.h"
 
 #ifndef VCAGENT_CONF
 #define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
@@ -29,11 +33,39 @@ static struct agent *main_agent;
 static void
 usage(FILE *out)
 {
-	fprintf(out, "usage: vcagent [-dhnV] [-c file]\n"
+	fprintf(out, "usage: vcagent [-dhnV] [-c file] [db upgrade]\n"
 	    "  -c file  configuration file (default %s)\n"
 	    "  -d       debug logging\n"
 	    "  -n       check the configuration, print it (secrets masked), exit\n"
 	    "  -V       print the version\n", VCAGENT_CONF);
+}
+
+/* vcagent db upgrade: 0, or 1 (the reason on stderr). */
+static int
+main_db_upgrade(const struct cfg *cfg)
+{
+	struct pgc_pool *pool;
+	char why[512];
+	PGconn *pg;
+	int from, to, rc = 1;
+
+	if (cfg->database.connection == NULL) {
+		fprintf(stderr, "%s: database.connection is not set\n", cfg->path);
+		return 1;
+	}
+	pool = pgc_pool_new(cfg->database.connection, 1);
+	if ((pg = pgc_get(pool, why, sizeof(why))) == NULL)
+		fprintf(stderr, "vcagent: %s\n", why);
+	else if (db_migrate(pg, &from, &to, why, sizeof(why)) < 0)
+		fprintf(stderr, "vcagent: %s\n", why);
+	else {
+		printf("database schema: version %d -> %d (newest %d)\n", from, to,
+		    db_schema_latest());
+		rc = 0;
+	}
+	pgc_put(pool, pg, true);
+	pgc_pool_free(pool);
+	return rc;
 }
 
 static void
@@ -67,7 +99,8 @@ main(int argc, char **argv)
 		default: usage(stderr); return 1;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc && !(argc - optind == 2 && strcmp(argv[optind], "db") == 0 &&
+	    strcmp(argv[optind + 1], "upgrade") == 0)) {
 		usage(stderr);
 		return 1;
 	}
@@ -83,6 +116,11 @@ main(int argc, char **argv)
 		    line = strtok_r(NULL, "\n", &save))
 			fprintf(stderr, "%s: warning: %s\n", path, line);
 		free(warnings);
+	}
+	if (optind != argc) {
+		rc = main_db_upgrade(cfg);
+		cfg_free(cfg);
+		return rc;
 	}
 	if (check) {
 		cfg_print(cfg, stdout);

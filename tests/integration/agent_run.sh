@@ -35,6 +35,8 @@ kafka:
   bootstrap_servers: 127.0.0.1:9092
 database:
   connection: host=$T dbname=vcagent
+health:
+  bind_port: 0
 YAML
 }
 
@@ -52,7 +54,7 @@ cp "$T/agent.yaml" "$T/agent.good"
 printf 'bogus_section: {}\n' >>"$T/agent.yaml"
 kill -HUP "$AGENT_PID"
 check "broken reload is refused" wait_for "$T/agent.log" "keeping the running configuration" 10
-check "the reason names the line" contains "$T/agent.log" "$T/agent.yaml:12:1: bogus_section: unknown section"
+check "the reason names the line" contains "$T/agent.log" "$T/agent.yaml:14:1: bogus_section: unknown section"
 cp "$T/agent.good" "$T/agent.yaml"
 kill -HUP "$AGENT_PID"
 check "good reload is applied" wait_for "$T/agent.log" "configuration $T/agent.yaml reloaded" 10

@@ -1,0 +1,193 @@
+/*
+ * agent_cache.c - the image cache inside the daemon: the database it keeps
+ * its rows in, where images go, prefetch, and the purge on the cron tick.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent.h"
+#include "db.h"
+#include "log.h"
+#include "pgc.h"
+#include "xmalloc.h"
+
+int
+agent_cache_start(struct agent *a)
+{
+	const struct cfg *cfg = a->cfg;
+	char why[512];
+	PGconn *pg;
+	int from, to, ret = -1;
+
+	if (cfg->database.connection == NULL) {
+		log_warnx("database.connection is not set: no image cache, no state");
+		return 0;
+	}
+	if (a->db == NULL)
+		a->db = pgc_pool_new(cfg->database.connection, 4);
+	a->next_db_try = time(NULL) + (cfg->database.retry_interval > 0 ?
+	    cfg->database.retry_interval : 10);
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("database: %s (retrying every %d s)", why,
+		    cfg->database.retry_interval > 0 ? cfg->database.retry_interval : 10);
+		return -1;
+	}
+	if (db_migrate(pg, &from, &to, why, sizeof(why)) < 0) {
+		log_warnx("database: %s", why);
+		goto out;
+	}
+	log_info("database: schema version %d%s", to, from != to ? " (upgraded)" : "");
+	if (a->cache != NULL) {
+		ret = 0;
+		goto out;
+	}
+	a->glance = (struct ic_glance){ (const char *const *)cfg->glance.api_servers.v,
+	    cfg->glance.api_servers.n, cfg->glance.num_retries, cfg->glance.cafile,
+	    cfg->glance.insecure };
+	a->cache_folder = ic_cache_folder(cfg->vmware.cache_prefix,
+	    cfg->image_cache.subdirectory_name);
+	a->cache = ic_cache_new(a->vc, &a->glance, a->cache_folder,
+	    cfg->database.connection);
+	a->next_purge = 0;
+	ret = 0;
+out:
+	pgc_put(a->db, pg, pgc_broken(pg));
+	return ret;
+}
+
+void
+agent_cache_stop(struct agent *a)
+{
+	ic_cache_free(a->cache);
+	a->cache = NULL;
+	pgc_pool_free(a->db);
+	a->db = NULL;
+	free(a->cache_folder);
+	a->cache_folder = NULL;
+}
+
+/* The cluster named NAME (NULL: the first found), with its placement.
+ * Called with a->lock held. */
+static struct agent_cluster *
+agent_cache_cluster(struct agent *a, const char *name, struct vcd_err *err)
+{
+	for (size_t i = 0; i < a->nclusters; i++) {
+		struct agent_cluster *c = &a->clusters[i];
+
+		if (c->ref.value[0] == '\0' || (name != NULL && strcmp(c->name, name) != 0))
+			continue;
+		if (!c->have_pl) {
+			if (vcd_cluster_placement(a->vc, &c->ref, &c->pl, err) < 0)
+				return NULL;
+			c->have_pl = true;
+		}
+		return c;
+	}
+	vcd_err_set(err, VCD_E_NOTFOUND, NULL, name != NULL ? name : "", name != NULL ?
+	    "cluster \"%s\" is not one this agent serves" : "%sno cluster is "
+	    "available", name != NULL ? name : "");
+	return NULL;
+}
+
+int
+agent_cache_place(struct agent *a, const char *cluster, const char *datastore,
+    struct ic_place *pl, char *dsbuf, size_t dslen, struct vcd_err *err)
+{
+	struct agent_cluster *c;
+	int ret = -1;
+
+	vcd_err_clear(err);
+	if (a->cache == NULL) {
+		vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", NULL, "the image "
+		    "cache needs its database (database.connection), not reachable yet");
+		return -1;
+	}
+	pthread_mutex_lock(&a->lock);
+	if ((c = agent_cache_cluster(a, cluster, err)) == NULL)
+		goto out;
+	if (datastore == NULL || datastore[0] == '\0') {
+		if (!c->have_res || c->res.largest_datastore[0] == '\0') {
+			vcd_err_set(err, VCD_E_NOTFOUND, NULL, c->name, "cluster \"%s\" has "
+			    "no usable datastore (datastore_regex, maintenance)", c->name);
+			goto out;
+		}
+		datastore = c->res.largest_datastore;
+	}
+	snprintf(dsbuf, dslen, "%s", datastore);
+	*pl = (struct ic_place){ c->pl.datacenter_name, &c->pl.datacenter, dsbuf,
+	    &c->pl.pool, &c->pl.folder };
+	ret = 0;
+out:
+	pthread_mutex_unlock(&a->lock);
+	return ret;
+}
+
+int
+agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
+    const char *datastore, struct ic_image *img, struct vcd_err *err)
+{
+	struct ic_place pl;
+	char ds[256];
+
+	if (agent_cache_place(a, cluster, datastore, &pl, ds, sizeof(ds), err) < 0)
+		return -1;
+	return ic_cache_ensure(a->cache, id, &pl, img, err);
+}
+
+void
+agent_cache_purge(struct agent *a)
+{
+	const struct cfg *cfg = a->cfg;
+	struct ic_purge_conf pc = {
+		cfg->image_cache.remove_unused_original_minimum_age_seconds,
+		cfg->image_cache.remove_unused_resized_minimum_age_seconds,
+		cfg->image_cache.purge_dry_run || !cfg->image_cache.remove_unused_base_images,
+	};
+	struct vcd_err err;
+	char msg[800];
+
+	for (size_t i = 0; i < a->nclusters; i++) {
+		struct agent_cluster *c = &a->clusters[i];
+		char **names = NULL;
+		size_t n = 0;
+		bool seen = false;
+
+		pthread_mutex_lock(&a->lock);
+		c = agent_cache_cluster(a, c->name, &err);
+		pthread_mutex_unlock(&a->lock);
+		if (c == NULL)
+			continue;
+		/* one pass per datacenter */
+		for (size_t j = 0; j < i; j++)
+			if (a->clusters[j].have_pl && strcmp(a->clusters[j].pl.datacenter_name,
+			    c->pl.datacenter_name) == 0)
+				seen = true;
+		if (seen)
+			continue;
+		if (ic_cache_datastores(a->cache, c->pl.datacenter_name, &names, &n,
+		    &err) < 0) {
+			log_warnx("imagecache: purge: %s", vcd_strerror(&err, msg, sizeof(msg)));
+			continue;
+		}
+		for (size_t k = 0; k < n; k++) {
+			struct ic_place pl = { c->pl.datacenter_name, &c->pl.datacenter,
+			    names[k], &c->pl.pool, &c->pl.folder };
+			struct ic_purged *list = NULL;
+			size_t np = 0;
+
+			if (ic_cache_purge(a->cache, &pl, &pc, &list, &np, &err) < 0)
+				log_warnx("imagecache: purge of [%s]: %s", names[k],
+				    vcd_strerror(&err, msg, sizeof(msg)));
+			else if (np > 0)
+				log_info("imagecache: purge of [%s]: %zu disk(s) %s", names[k],
+				    np, pc.dry_run ? "would go (dry run)" : "removed");
+			free(list);
+			free(names[k]);
+		}
+		free(names);
+	}
+}

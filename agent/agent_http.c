@@ -1,0 +1,375 @@
+/*
+ * agent_http.c - what the operator endpoints say and do: /healthz,
+ * /readyz, /metrics (Prometheus text), /status (JSON), and the image
+ * upload, served by httpd.c.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "httpd.h"
+#include "log.h"
+#include "pgc.h"
+#include "xmalloc.h"
+
+#define AGENT_MAX_TRANSFERS	64
+
+static int
+agent_http_healthz(void *arg, struct buf *out)
+{
+	(void)arg;
+	buf_puts(out, "ok\n");
+	return 200;
+}
+
+/* 0 if PostgreSQL answers; else -1 with WHY. */
+static int
+agent_db_ping(struct agent *a, char *why, size_t len)
+{
+	PGconn *pg;
+	PGresult *r;
+
+	if (a->db == NULL) {
+		snprintf(why, len, "database.connection is not set");
+		return -1;
+	}
+	if ((pg = pgc_get(a->db, why, len)) == NULL)
+		return -1;
+	r = pgc_exec(pg, "SELECT 1", 0, NULL, why, len, NULL);
+	PQclear(r);
+	pgc_put(a->db, pg, r == NULL);
+	if (r != NULL && a->cache == NULL) {
+		snprintf(why, len, "reachable, the image cache is starting");
+		return -1;
+	}
+	return r != NULL ? 0 : -1;
+}
+
+static int
+agent_http_readyz(void *arg, struct buf *out)
+{
+	struct agent *a = arg;
+	char why[512];
+	int status = 200;
+
+	if (a->vc == NULL || !vcd_logged_in(a->vc)) {
+		buf_printf(out, "vcenter: not logged in to %s\n", a->cfg->vmware.host_ip);
+		status = 503;
+	} else
+		buf_printf(out, "vcenter: ok\n");
+	if (agent_db_ping(a, why, sizeof(why)) < 0) {
+		buf_printf(out, "database: %s\n", why);
+		status = 503;
+	} else
+		buf_printf(out, "database: ok\n");
+	buf_puts(out, status == 200 ? "ready\n" : "not ready\n");
+	return status;
+}
+
+static void
+agent_metric(struct buf *out, const char *name, const char *type, const char *help,
+    long long value)
+{
+	buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type,
+	    name, value);
+}
+
+/* A label value with \, " and newlines escaped as Prometheus wants. */
+static void
+agent_label(struct buf *out, const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if (*v == '\\' || *v == '"')
+			buf_printf(out, "\\%c", *v);
+		else if (*v == '\n')
+			buf_puts(out, "\\n");
+		else
+			buf_append(out, v, 1);
+	}
+}
+
+static int
+agent_http_metrics(void *arg, struct buf *out)
+{
+	struct agent *a = arg;
+	struct ic_cache_stats st;
+	struct ic_transfer tr[AGENT_MAX_TRANSFERS];
+	size_t n = 0;
+
+	memset(&st, 0, sizeof(st));
+	if (a->cache != NULL) {
+		ic_cache_stats(a->cache, &st);
+		n = ic_cache_transfers(a->cache, tr, AGENT_MAX_TRANSFERS);
+	}
+	agent_metric(out, "vcagent_vcenter_calls_total", "counter",
+	    "SOAP calls made to vCenter", a->vc != NULL ?
+	    (long long)vcd_call_count(a->vc) : 0);
+	agent_metric(out, "vcagent_vcenter_logins_total", "counter",
+	    "logins to vCenter, the first and every re-login", a->vc != NULL ?
+	    (long long)vcd_login_count(a->vc) : 0);
+	agent_metric(out, "vcagent_imagecache_downloads_total", "counter",
+	    "images fetched from the image service", (long long)st.downloads);
+	agent_metric(out, "vcagent_imagecache_uploads_total", "counter",
+	    "images pushed to the upload endpoint", (long long)st.uploads);
+	agent_metric(out, "vcagent_imagecache_hits_total", "counter",
+	    "spawns that found their image cached", (long long)st.hits);
+	agent_metric(out, "vcagent_imagecache_misses_total", "counter",
+	    "spawns that fetched or waited for another agent", (long long)st.misses);
+	agent_metric(out, "vcagent_imagecache_resized_total", "counter",
+	    "resized copies made", (long long)st.resized);
+	agent_metric(out, "vcagent_imagecache_purged_total", "counter",
+	    "cached disks removed by the purge policy", (long long)st.purged);
+	agent_metric(out, "vcagent_imagecache_bytes_total", "counter",
+	    "bytes downloaded and uploaded into the cache", (long long)st.bytes);
+	agent_metric(out, "vcagent_imagecache_transfers", "gauge",
+	    "image transfers in progress", (long long)n);
+	buf_puts(out, "# HELP vcagent_imagecache_transfer_bytes bytes of an image "
+	    "transfer in progress, done and total\n"
+	    "# TYPE vcagent_imagecache_transfer_bytes gauge\n");
+	for (size_t i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++) {
+			buf_puts(out, "vcagent_imagecache_transfer_bytes{image=\"");
+			agent_label(out, tr[i].image_id);
+			buf_puts(out, "\",datastore=\"");
+			agent_label(out, tr[i].datastore);
+			buf_printf(out, "\",part=\"%s\"} %lld\n", k == 0 ? "done" : "total",
+			    (long long)(k == 0 ? tr[i].done : tr[i].total));
+		}
+	return 200;
+}
+
+static int
+agent_http_status(void *arg, struct buf *out)
+{
+	struct agent *a = arg;
+	struct ic_cache_stats st;
+	struct ic_transfer tr[AGENT_MAX_TRANSFERS];
+	json_t *root = json_object(), *cl = json_array(), *xf = json_array();
+	size_t n = 0;
+	char *text;
+
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nclusters; i++) {
+		const struct agent_cluster *c = &a->clusters[i];
+		json_t *o = json_pack("{s:s, s:s?, s:b}", "name", c->name, "node",
+		    c->nodename, "found", c->ref.value[0] != '\0');
+		if (c->have_res)
+			json_object_set_new(o, "resources", json_pack("{s:I, s:I, s:I, "
+			    "s:I, s:I, s:i, s:i, s:s}", "vcpus", (json_int_t)c->res.vcpus,
+			    "memory_mb", (json_int_t)c->res.memory_mb, "memory_mb_used",
+			    (json_int_t)c->res.memory_mb_used, "local_gb",
+			    (json_int_t)(c->res.disk_total_bytes >> 30), "free_disk_gb",
+			    (json_int_t)(c->res.disk_free_bytes >> 30), "hosts_usable",
+			    c->res.hosts_usable, "datastores_usable",
+			    c->res.datastores_usable, "largest_datastore",
+			    c->res.largest_datastore));
+		json_array_append_new(cl, o);
+	}
+	pthread_mutex_unlock(&a->lock);
+	json_object_set_new(root, "clusters", cl);
+	memset(&st, 0, sizeof(st));
+	if (a->cache != NULL) {
+		ic_cache_stats(a->cache, &st);
+		n = ic_cache_transfers(a->cache, tr, AGENT_MAX_TRANSFERS);
+	}
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(xf, json_pack("{s:s, s:s, s:I, s:I}", "image",
+		    tr[i].image_id, "datastore", tr[i].datastore, "done",
+		    (json_int_t)tr[i].done, "total", (json_int_t)tr[i].total));
+	json_object_set_new(root, "image_cache", json_pack("{s:b, s:s?, s:I, s:I, "
+	    "s:I, s:I, s:I, s:I, s:I, s:o}", "enabled", a->cache != NULL, "folder",
+	    a->cache_folder, "downloads", (json_int_t)st.downloads, "uploads",
+	    (json_int_t)st.uploads, "hits", (json_int_t)st.hits, "misses",
+	    (json_int_t)st.misses, "resized", (json_int_t)st.resized, "purged",
+	    (json_int_t)st.purged, "bytes", (json_int_t)st.bytes, "transfers", xf));
+	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	buf_puts(out, text);
+	buf_puts(out, "\n");
+	free(text);
+	json_decref(root);
+	return 200;
+}
+
+/* ---- uploads ---- */
+
+struct agent_upload {
+	struct agent		*a;
+	struct ic_upload	*u;
+	char			 id[65];
+};
+
+/* Map a vcdriver error to an HTTP status. */
+static int
+agent_http_code(const struct vcd_err *err)
+{
+	if (strcmp(err->fault, "AlreadyExists") == 0 ||
+	    strcmp(err->fault, "TaskInProgress") == 0)
+		return 409;
+	if (strcmp(err->fault, "ChecksumMismatch") == 0 ||
+	    strcmp(err->fault, "InvalidDiskFormat") == 0 || err->code == VCD_E_INVALID)
+		return 400;
+	if (err->code == VCD_E_NOTFOUND)
+		return 404;
+	return 503;
+}
+
+static void *
+agent_upload_begin(void *arg, const char *id, const struct httpd_upload_info *info,
+    int *status, char *msg, size_t msglen)
+{
+	struct agent *a = arg;
+	struct agent_upload *au;
+	struct ic_place pl;
+	struct vcd_err err;
+	char md5[33] = "", sha[129] = "", ds[256];
+	const char *ck = info->checksum;
+	int lc = -1;
+
+	if (ck != NULL && strncmp(ck, "md5:", 4) == 0)
+		snprintf(md5, sizeof(md5), "%s", ck + 4);
+	else if (ck != NULL && strncmp(ck, "sha512:", 7) == 0)
+		snprintf(sha, sizeof(sha), "%s", ck + 7);
+	else if (ck != NULL) {
+		*status = 400;
+		snprintf(msg, msglen, "X-Image-Checksum must be md5:<hex> or sha512:<hex>");
+		return NULL;
+	}
+	if (agent_cache_place(a, info->cluster, info->datastore, &pl, ds, sizeof(ds),
+	    &err) < 0) {
+		*status = agent_http_code(&err);
+		snprintf(msg, msglen, "%s%s%s", err.fault, err.fault[0] ? ": " : "", err.msg);
+		return NULL;
+	}
+	if (info->linked_clone != NULL)
+		lc = strcmp(info->linked_clone, "true") == 0 ? 1 :
+		    strcmp(info->linked_clone, "false") == 0 ? 0 : -1;
+	{
+		struct ic_upload_req r = { id, info->content_length, info->disk_type,
+		    info->adapter_type, md5[0] ? md5 : NULL, sha[0] ? sha : NULL, lc };
+		au = xcalloc(1, sizeof(*au));
+		au->a = a;
+		snprintf(au->id, sizeof(au->id), "%s", id);
+		if ((au->u = ic_cache_upload_begin(a->cache, &pl, &r, &err)) == NULL) {
+			*status = agent_http_code(&err);
+			snprintf(msg, msglen, "%s%s%s", err.fault, err.fault[0] ? ": " : "",
+			    err.msg);
+			free(au);
+			return NULL;
+		}
+	}
+	log_info("imagecache: upload of image %s into [%s] started (%lld bytes)", id,
+	    pl.datastore, (long long)info->content_length);
+	return au;
+}
+
+static int
+agent_upload_data(void *h, const char *data, size_t len)
+{
+	struct agent_upload *au = h;
+
+	return ic_upload_write(au->u, data, len);
+}
+
+static int
+agent_upload_end(void *h, bool complete, char *body, size_t bodylen)
+{
+	struct agent_upload *au = h;
+	struct ic_image img;
+	struct vcd_err err;
+	int status = 201;
+
+	if (ic_upload_end(au->u, complete, &img, &err) < 0) {
+		json_t *j = json_pack("{s:s, s:s, s:s}", "error", err.msg, "fault",
+		    err.fault, "image", au->id);
+		char *t = json_dumps(j, 0);
+		status = agent_http_code(&err);
+		snprintf(body, bodylen, "%s", t);
+		log_warnx("imagecache: upload of image %s failed: %s", au->id, err.msg);
+		free(t);
+		json_decref(j);
+	} else {
+		json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:I}", "image", img.id,
+		    "path", img.dspath, "disk_type", img.disk_type, "adapter_type",
+		    img.adapter, "capacity_kb", (json_int_t)img.capacity_kb);
+		char *t = json_dumps(j, 0);
+		snprintf(body, bodylen, "%s", t);
+		free(t);
+		json_decref(j);
+	}
+	free(au);
+	return status;
+}
+
+static int
+agent_prefetch(void *arg, const char *id, const char *cluster, const char *datastore,
+    char *body, size_t bodylen)
+{
+	struct agent *a = arg;
+	struct ic_image img;
+	struct vcd_err err;
+	json_t *j;
+	char *t;
+	int status = 200;
+
+	if (agent_cache_prefetch(a, id, cluster, datastore, &img, &err) < 0) {
+		status = agent_http_code(&err);
+		j = json_pack("{s:s, s:s, s:s}", "error", err.msg, "fault", err.fault,
+		    "image", id);
+	} else
+		j = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I}", "image", img.id, "path",
+		    img.dspath, "cached_before", img.hit, "disk_type", img.disk_type,
+		    "adapter_type", img.adapter, "capacity_kb", (json_int_t)img.capacity_kb);
+	t = json_dumps(j, 0);
+	snprintf(body, bodylen, "%s", t);
+	free(t);
+	json_decref(j);
+	return status;
+}
+
+int
+agent_http_start(struct agent *a)
+{
+	const struct cfg *cfg = a->cfg;
+	static const char *const text = "text/plain; charset=utf-8";
+	struct httpd_route routes[] = {
+		{ "/healthz", text, agent_http_healthz, a, false },
+		{ "/readyz", text, agent_http_readyz, a, false },
+		{ "/metrics", "text/plain; version=0.0.4", agent_http_metrics, a, false },
+		{ "/status", "application/json", agent_http_status, a, false },
+	};
+	struct httpd_conf hc = {
+		.bind_host = cfg->health.bind_host,
+		.bind_port = cfg->health.bind_port,
+		.token = cfg->health.token,
+		.routes = routes,
+		.nroutes = sizeof(routes) / sizeof(routes[0]),
+		.upload_begin = agent_upload_begin,
+		.upload_data = agent_upload_data,
+		.upload_end = agent_upload_end,
+		.upload_arg = a,
+		.prefetch = agent_prefetch,
+	};
+	char why[512];
+
+	if ((a->http = httpd_start(&hc, why, sizeof(why))) == NULL) {
+		log_warnx("operator endpoints on %s:%d: %s", cfg->health.bind_host,
+		    cfg->health.bind_port, why);
+		return -1;
+	}
+	log_info("operator endpoints on http://%s:%d/ (healthz, readyz, metrics, "
+	    "status, PUT /v1/images/<id>)", cfg->health.bind_host, httpd_port(a->http));
+	return 0;
+}
+
+void
+agent_http_stop(struct agent *a)
+{
+	httpd_stop(a->http);
+	a->http = NULL;
+}

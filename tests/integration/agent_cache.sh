@@ -1,0 +1,152 @@
+#!/bin/bash
+# agent_cache.sh - vcagent's image cache and operator endpoints against vcsim,
+# Glance and PostgreSQL: the schema is migrated on start; /healthz, /readyz,
+# /metrics and /status answer; the upload endpoint refuses a missing or wrong
+# token, bad ids, chunked bodies, a wrong checksum and a second upload of a
+# cached image, and streams a good upload into the cache; prefetch fetches
+# from Glance once; the purge policy removes what no instance uses and keeps
+# what one does; `vcagent db upgrade` reports the version.
+. "$(dirname "$0")/tap.sh"
+set -u
+T=$(mktemp -d /dev/shm/vcagent-cache-XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$T"
+PEERS=$VCAGENT_SRC/tests/peers
+AGENT_PID=
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1; then
+	not_ok "peers start"; sed 's/^/# /' "$T/peers.out"; tap_done
+fi
+ok "peers start"
+. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"
+PORT=$(python3 "$PEERS/freeport")
+TOKEN=op-Token-$RANDOM$RANDOM
+URL=http://127.0.0.1:$PORT
+
+config() {	# config ORIGINAL_AGE
+	cat <<YAML
+vmware:
+  host_ip: $VCSIM_HOST
+  host_port: $VCSIM_PORT
+  host_username: $VCSIM_USER
+  host_password: {env: VC_PW}
+  ca_file: $VCSIM_CA_FILE
+  cluster_name: [DC0_C0]
+image_cache:
+  manager_interval: 1
+  remove_unused_original_minimum_age_seconds: $1
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: 127.0.0.1:9092
+database:
+  connection: {env: PG_DSN}
+health:
+  bind_port: $PORT
+  token: {env: OP_TOKEN}
+YAML
+}
+config 3600 >"$T/agent.yaml"
+export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO OP_TOKEN=$TOKEN
+
+check "db upgrade creates the schema" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 0 -> 1'"
+check "db upgrade twice is a no-op" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 1 -> 1'"
+
+"$VCAGENT" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+check "operator endpoints start" wait_for "$T/agent.log" "operator endpoints on $URL/" 20
+code() {	# code METHOD PATH [curl args...]: print the HTTP status
+	local m=$1 p=$2; shift 2
+	curl -s -o "$T/body" -w '%{http_code}' -X "$m" "$@" "$URL$p"
+}
+ready() { [ "$(code GET /readyz)" = 200 ]; }
+for _ in $(seq 50); do ready && break; sleep 0.2; done
+check "/healthz answers" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
+check "/readyz is ready with vCenter and the database" sh -c "ready() { :; }; [ \"\$(curl -s -o '$T/ready' -w '%{http_code}' $URL/readyz)\" = 200 ] && grep -q 'database: ok' '$T/ready'"
+check "unknown path is 404" test "$(code GET /nope)" = 404
+check "POST on /metrics is 405" test "$(code POST /metrics)" = 405
+
+head -c 1048576 /dev/urandom >"$T/img"
+SUM=$(sha512sum "$T/img" | cut -d' ' -f1)
+ID=1f2e3d4c-0000-4000-8000-00000000a001
+up() {	# up ID [curl args...]
+	local id=$1; shift
+	code PUT "/v1/images/$id?datastore=LocalDS_0&disk_type=thin" -T "$T/img" "$@"
+}
+check "upload without a token is 401" test "$(up $ID)" = 401
+check "upload with a wrong token is 403" test "$(up $ID -H 'X-Auth-Token: guess')" = 403
+check "the refusal does not echo the token" lacks "$T/body" "$TOKEN"
+check "an id that is a path is 400" test "$(up '..%2Fetc' -H "X-Auth-Token: $TOKEN")" = 400
+check "an id starting with a dot is 400" test "$(up .hidden -H "X-Auth-Token: $TOKEN")" = 400
+check "a chunked upload is 411" test "$(cat "$T/img" | code PUT /v1/images/$ID -T - -H "X-Auth-Token: $TOKEN")" = 411
+check "a wrong checksum is 400" test "$(up $ID -H "X-Auth-Token: $TOKEN" -H 'X-Image-Checksum: sha512:00')" = 400
+check "and says ChecksumMismatch" contains "$T/body" ChecksumMismatch
+check "nothing is left of it" sh -c "! ls $T/vcsim/tmp/*/_base/$ID/* 2>/dev/null | grep -q ."
+check "a good upload is 201" test "$(up $ID -H "Authorization: Bearer $TOKEN" -H "X-Image-Checksum: sha512:$SUM")" = 201
+check "it names the cached disk" contains "$T/body" "[LocalDS_0] _base/$ID/$ID.vmdk"
+check "descriptor and extent are on the datastore" sh -c "ls $T/vcsim/tmp/*/_base/$ID/$ID.vmdk $T/vcsim/tmp/*/_base/$ID/$ID-flat.vmdk"
+check "the extent is the uploaded data" sh -c "cmp -s $T/img $T/vcsim/tmp/*/_base/$ID/$ID-flat.vmdk"
+check "a second upload is 409" test "$(up $ID -H "X-Auth-Token: $TOKEN")" = 409
+check "and says AlreadyExists" contains "$T/body" AlreadyExists
+
+# a client that goes away mid-upload: nothing is left, the agent serves on
+ID3=1f2e3d4c-0000-4000-8000-00000000a003
+curl -s --limit-rate 200K -X PUT -T "$T/img" -H "X-Auth-Token: $TOKEN" \
+    "$URL/v1/images/$ID3?datastore=LocalDS_0" >/dev/null 2>&1 &
+CURL_PID=$!
+check "a cut upload was under way" wait_for "$T/agent.log" "upload of image $ID3 into [LocalDS_0] started" 10
+sleep 0.5
+kill "$CURL_PID"; wait "$CURL_PID" 2>/dev/null
+check "a cut upload is reported" wait_for "$T/agent.log" "upload of image $ID3 failed" 20
+check "a cut upload leaves nothing" sh -c "! ls $T/vcsim/tmp/*/_base/$ID3/* 2>/dev/null | grep -q ."
+check "the agent still serves" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
+
+# prefetch from Glance: fetched once, then found
+curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "pf", "disk_format": "vmdk", "container_format": "bare"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
+GID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
+head -c 524288 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$GID/file"
+check "prefetch without a token is 401" test "$(code POST /v1/images/$GID/prefetch)" = 401
+check "prefetch fetches" test "$(code POST "/v1/images/$GID/prefetch?datastore=LocalDS_0" -H "X-Auth-Token: $TOKEN")" = 200
+check "prefetch says it was not cached before" contains "$T/body" '"cached_before": false'
+check "prefetch again finds it" sh -c "[ \"\$(curl -s -o '$T/body2' -w '%{http_code}' -X POST -H 'X-Auth-Token: $TOKEN' '$URL/v1/images/$GID/prefetch')\" = 200 ] && grep -q '\"cached_before\": true' '$T/body2'"
+check "prefetch of an unknown image is 404" test "$(code POST /v1/images/0e9f4c5a-0000-4000-8000-00000000dead/prefetch -H "X-Auth-Token: $TOKEN")" = 404
+
+curl -s "$URL/metrics" >"$T/metrics"
+check "metrics count the upload" grep -qx 'vcagent_imagecache_uploads_total 1' "$T/metrics"
+check "metrics count the download" grep -qx 'vcagent_imagecache_downloads_total 1' "$T/metrics"
+check "metrics count vCenter calls" grep -qE '^vcagent_vcenter_calls_total [1-9]' "$T/metrics"
+curl -s "$URL/status" >"$T/status"
+check "status is JSON with the cluster and the cache" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["clusters"][0]["name"] == "DC0_C0"
+assert s["clusters"][0]["resources"]["vcpus"] > 0
+assert s["image_cache"]["uploads"] == 1 and s["image_cache"]["downloads"] == 1
+assert s["image_cache"]["transfers"] == []
+' "$T/status"
+
+# the purge: the prefetched image is in use by an instance, the upload is not
+bash "$PEERS/pg.sh" psql "$T" -qc "INSERT INTO instances (uuid, name, node, image_id, datastore) VALUES ('3a3a3a3a-0000-4000-8000-000000000001', 'in-use', 'n', '$GID', 'LocalDS_0')" >/dev/null
+config 1 >"$T/agent.yaml"
+sleep 1.2
+kill -HUP "$AGENT_PID"
+check "purge removes the unused image" wait_for "$T/agent.log" "purged [LocalDS_0] _base/$ID/$ID.vmdk" 20
+check "its files are gone" sh -c "! ls $T/vcsim/tmp/*/_base/$ID 2>/dev/null"
+check "the image in use stays" sh -c "ls $T/vcsim/tmp/*/_base/$GID/$GID.vmdk"
+check "its row stays" sh -c "bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT count(*) FROM image_cache WHERE image_id = '$GID'\" | grep -qx 1"
+check "metrics count the purge" sh -c "curl -s $URL/metrics | grep -qx 'vcagent_imagecache_purged_total 1'"
+
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
+rc=$?
+AGENT_PID=
+check "SIGTERM exits 0" test "$rc" -eq 0
+check "the token is never logged" lacks "$T/agent.log" "$TOKEN"
+
+check "peers stop clean" bash "$PEERS/peers.sh" stop "$T"
+tap_done
