@@ -41,7 +41,8 @@ agent_free(struct agent *a)
 {
 	if (a == NULL)
 		return;
-	agent_http_stop(a);	/* first: its threads use the cache */
+	agent_kafka_stop(a);	/* first: workers and endpoints use the cache */
+	agent_http_stop(a);
 	agent_cache_stop(a);
 	vcd_close(a->vc);
 	agent_clusters_free(a);
@@ -142,7 +143,9 @@ agent_connect(struct agent *a)
 	if (agent_find_clusters(a) < 0)
 		return -1;
 	(void)agent_cache_start(a);	/* retried by the cron tick */
-	return agent_http_start(a);
+	if (agent_http_start(a) < 0)
+		return -1;
+	return agent_kafka_start(a);
 }
 
 /* Refresh every found cluster's resource record and log what changed. */
@@ -234,8 +237,12 @@ agent_run(struct agent *a)
 			}
 		}
 		agent_cron(a, tick++);
-		nanosleep(&period, NULL);
+		if (a->consumer != NULL)
+			agent_kafka_poll(a, 100);
+		else
+			nanosleep(&period, NULL);
 	}
 	log_info("shutting down");
+	agent_kafka_stop(a);
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -18,6 +19,9 @@
 
 struct pgc_pool;
 struct httpd;
+struct work_pool;
+struct rd_kafka_s;
+struct req;
 
 struct agent_cluster {
 	char			*name;		/* as configured */
@@ -47,6 +51,22 @@ struct agent {
 	struct ic_cache		*cache;		/* owned; NULL without a database */
 	char			*cache_folder;	/* owned */
 	struct httpd		*http;		/* owned: the operator endpoints */
+
+	struct rd_kafka_s	*consumer;	/* owned: requests in */
+	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
+	struct work_pool	*work;		/* owned: the workers */
+	bool			 reconciled;	/* unfinished requests resumed */
+	bool			 paused;	/* consumption paused */
+	bool			 kafka_ok;	/* a message was handled */
+	time_t			 db_wait_until;	/* database down: paused until */
+};
+
+/* What a request's operation did (agent_op_run). */
+struct agent_op {
+	struct vcd_err	 err;
+	char		 vm[128];		/* the VM's moref value */
+	const char	*power_state;		/* static strings, or NULL */
+	const char	*vm_state;
 };
 
 /* Takes ownership of CFG. */
@@ -80,6 +100,22 @@ int agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
     const char *datastore, struct ic_image *img, struct vcd_err *err);
 /* The purge policy over every datastore the cache uses (cron). */
 void agent_cache_purge(struct agent *a);
+
+/* ---- requests (ops.c, agent_kafka.c) ---- */
+
+/* Carry out R against vCenter and the instance rows.  0, or -1 with
+ * OP->err.  Runs on a worker thread. */
+int agent_op_run(struct agent *a, const struct req *r, struct agent_op *op);
+/* Connect the consumer (group, manual commits) and the producer, start the
+ * workers.  0, or -1 (logged). */
+int agent_kafka_start(struct agent *a);
+/* One turn of the main loop: wait up to TIMEOUT_MS for a request. */
+void agent_kafka_poll(struct agent *a, int timeout_ms);
+/* Resume the requests a crash left unfinished. */
+void agent_kafka_reconcile(struct agent *a);
+/* Stop consuming, let the workers finish (graceful_shutdown_timeout),
+ * commit, close. */
+void agent_kafka_stop(struct agent *a);
 
 /* ---- the operator endpoints (agent_http.c) ---- */
 

@@ -1,0 +1,474 @@
+/*
+ * agent_kafka.c - requests in from Kafka, results out.
+ *
+ * The main thread polls the consumer.  Each request is checked against the
+ * contract (a bad one goes to the dead-letter topic with the reason, and an
+ * error event is published), recorded in the ledger, handed to the
+ * workers, and only then is its offset committed: at-least-once delivery,
+ * and the ledger keyed by request id makes the effects happen once.
+ *
+ * PostgreSQL unreachable: the message is not committed; the partition is
+ * sought back to it and consumption pauses for database.retry_interval.
+ * Workers busy: consumption pauses until they catch up (backpressure).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "agent.h"
+#include "ledger.h"
+#include "log.h"
+#include "pgc.h"
+#include "req.h"
+#include "work.h"
+#include "xmalloc.h"
+
+/* One request on its way through the workers. */
+struct agent_job {
+	struct agent	*a;
+	struct req	 r;
+};
+
+static int
+agent_kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v, const char *what)
+{
+	char err[512];
+
+	if (v == NULL)
+		return 0;
+	if (rd_kafka_conf_set(kc, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		log_warnx("kafka %s: %s: %s", what, k, err);	/* names the key, not the value */
+		return -1;
+	}
+	return 0;
+}
+
+static rd_kafka_conf_t *
+agent_kafka_conf(const struct cfg *cfg, const char *what)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	int bad = 0;
+
+	bad |= agent_kafka_set(kc, "bootstrap.servers", cfg->kafka.bootstrap_servers, what);
+	bad |= agent_kafka_set(kc, "client.id", cfg->kafka.client_id != NULL ?
+	    cfg->kafka.client_id : cfg->def.host, what);
+	for (size_t i = 0; i < cfg->kafka.properties.n; i++)
+		bad |= agent_kafka_set(kc, cfg->kafka.properties.v[i].key,
+		    cfg->kafka.properties.v[i].value, what);
+	if (bad) {
+		rd_kafka_conf_destroy(kc);
+		return NULL;
+	}
+	return kc;
+}
+
+static void
+agent_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	if (level <= 4)
+		log_warnx("kafka: %s: %s", fac, buf);
+	else
+		log_debug("kafka: %s: %s", fac, buf);
+}
+
+/* Publish TEXT to TOPIC with KEY (may be NULL). */
+static void
+agent_publish(struct agent *a, const char *topic, const char *key, const char *text)
+{
+	rd_kafka_resp_err_t e;
+	size_t klen = key != NULL ? strlen(key) : 0;
+
+	e = rd_kafka_producev(a->producer, RD_KAFKA_V_TOPIC(topic),
+	    RD_KAFKA_V_KEY(key, klen),
+	    RD_KAFKA_V_VALUE((void *)text, strlen(text)),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: cannot publish to %s: %s", topic, rd_kafka_err2str(e));
+}
+
+static void
+agent_event(struct agent *a, const struct req *r, const struct req_outcome *o)
+{
+	char *ev = req_event(r->request_id, req_type_name(r->type), r->node,
+	    r->instance_uuid, o);
+
+	agent_publish(a, a->cfg->kafka.result_topic, r->instance_uuid[0] ?
+	    r->instance_uuid : r->request_id, ev);
+	free(ev);
+}
+
+/* ---- the workers ---- */
+
+static void
+agent_job_run(void *arg, void *jobp)
+{
+	struct agent_job *job = jobp;
+	struct agent *a = arg;
+	struct req *r = &job->r;
+	struct agent_op op;
+	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL };
+	char why[512], *ev, lockkey[160];
+	const char *params[1] = { lockkey };
+	PGconn *pg = NULL;
+	PGresult *res;
+	int rc;
+
+	/* one runner per request, across agents (a takeover after a rebalance) */
+	snprintf(lockkey, sizeof(lockkey), "request %s", r->request_id);
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL ||
+	    (res = pgc_exec(pg, "SELECT pg_try_advisory_lock(hashtext($1)::bigint)", 1,
+	    params, why, sizeof(why), NULL)) == NULL) {
+		log_warnx("request %s: cannot take its lock: %s (it stays in the ledger "
+		    "for the next start)", r->request_id, why);
+		goto out;
+	}
+	rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	PQclear(res);
+	if (!rc) {
+		log_info("request %s is being carried out elsewhere", r->request_id);
+		goto out;
+	}
+	if (ledger_start(pg, r->request_id, why, sizeof(why)) < 0)
+		log_warnx("request %s: %s", r->request_id, why);
+	agent_event(a, r, &o);
+	rc = agent_op_run(a, r, &op);
+	if (rc == 0) {
+		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
+		    op.power_state, op.vm_state };
+		log_info("request %s (%s %s) succeeded", r->request_id,
+		    req_type_name(r->type), r->instance_uuid);
+	} else {
+		char msg[800];
+		o = (struct req_outcome){ "failed", op.err.fault[0] ? op.err.fault :
+		    "Error", op.err.msg, op.err.object, op.vm, NULL, NULL };
+		log_warnx("request %s (%s %s) failed: %s", r->request_id,
+		    req_type_name(r->type), r->instance_uuid,
+		    vcd_strerror(&op.err, msg, sizeof(msg)));
+	}
+	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
+	    &o);
+	agent_publish(a, a->cfg->kafka.result_topic, r->instance_uuid[0] ?
+	    r->instance_uuid : r->request_id, ev);
+	if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL : op.err.msg,
+	    why, sizeof(why)) < 0)
+		log_warnx("request %s: cannot record its end: %s", r->request_id, why);
+	free(ev);
+	res = pgc_exec(pg, "SELECT pg_advisory_unlock(hashtext($1)::bigint)", 1, params,
+	    why, sizeof(why), NULL);
+	PQclear(res);
+out:
+	if (pg != NULL)
+		pgc_put(a->db, pg, pgc_broken(pg));
+	req_free(r);
+	free(job);
+}
+
+static void
+agent_job_drop(void *jobp)
+{
+	struct agent_job *job = jobp;
+
+	req_free(&job->r);
+	free(job);
+}
+
+static void
+agent_submit(struct agent *a, struct req *r)
+{
+	struct agent_job *job = xcalloc(1, sizeof(*job));
+
+	job->a = a;
+	job->r = *r;		/* moved */
+	memset(r, 0, sizeof(*r));
+	work_submit(a->work, job->r.instance_uuid[0] ? job->r.instance_uuid :
+	    job->r.request_id, job);
+}
+
+/* Is NODE one of ours? */
+static bool
+agent_serves(struct agent *a, const char *node)
+{
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (a->clusters[i].nodename != NULL &&
+		    strcmp(a->clusters[i].nodename, node) == 0)
+			return true;
+	return false;
+}
+
+/* ---- the consumer ---- */
+
+/* A message that cannot be a request: dead-letter it, say why. */
+static void
+agent_reject(struct agent *a, const rd_kafka_message_t *m, const char *why)
+{
+	struct req_outcome o = { "rejected", "InvalidRequest", why, NULL, NULL, NULL,
+	    NULL };
+	char *ev;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+	rd_kafka_resp_err_t e;
+
+	log_warnx("kafka: %s [%d] offset %lld: %s (to %s)", rd_kafka_topic_name(m->rkt),
+	    m->partition, (long long)m->offset, why, a->cfg->kafka.dead_letter_topic);
+	rd_kafka_header_add(h, "vcagent-reason", -1, why, -1);
+	rd_kafka_header_add(h, "vcagent-source", -1, rd_kafka_topic_name(m->rkt), -1);
+	e = rd_kafka_producev(a->producer,
+	    RD_KAFKA_V_TOPIC(a->cfg->kafka.dead_letter_topic),
+	    RD_KAFKA_V_KEY(m->key, m->key_len),
+	    RD_KAFKA_V_VALUE(m->payload, m->len),
+	    RD_KAFKA_V_HEADERS(h),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_headers_destroy(h);
+		log_warnx("kafka: cannot dead-letter: %s", rd_kafka_err2str(e));
+	}
+	ev = req_event(NULL, NULL, NULL, NULL, &o);
+	agent_publish(a, a->cfg->kafka.result_topic, NULL, ev);
+	free(ev);
+}
+
+/* 0: handled (commit); -1: the database failed (do not commit, retry). */
+static int
+agent_message(struct agent *a, const rd_kafka_message_t *m)
+{
+	struct req r;
+	enum ledger_state st;
+	char why[600], *result = NULL;
+	PGconn *pg;
+	int ret = -1;
+
+	if (req_parse(m->payload, m->len, &r, why, sizeof(why)) < 0) {
+		agent_reject(a, m, why);
+		return 0;
+	}
+	if (!agent_serves(a, r.node)) {
+		log_debug("request %s is for node %s, not served here", r.request_id, r.node);
+		req_free(&r);
+		return 0;
+	}
+	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("request %s: the ledger is unreachable: %s", r.request_id,
+		    a->db == NULL ? "no database" : why);
+		req_free(&r);
+		return -1;
+	}
+	if (ledger_accept(pg, &r, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+	    a->cfg->def.host != NULL ? a->cfg->def.host : "vcagent", &st, &result, why,
+	    sizeof(why)) < 0) {
+		log_warnx("request %s: the ledger: %s", r.request_id, why);
+		pgc_put(a->db, pg, true);
+		req_free(&r);
+		return -1;
+	}
+	pgc_put(a->db, pg, false);
+	if (st == LEDGER_DONE) {
+		log_info("request %s was carried out already: its result again",
+		    r.request_id);
+		if (result != NULL)
+			agent_publish(a, a->cfg->kafka.result_topic, r.instance_uuid[0] ?
+			    r.instance_uuid : r.request_id, result);
+		free(result);
+		req_free(&r);
+		return 0;
+	}
+	{
+		struct req_outcome o = { "accepted", NULL, NULL, NULL, NULL, NULL, NULL };
+		agent_event(a, &r, &o);
+	}
+	agent_submit(a, &r);
+	ret = 0;
+	return ret;
+}
+
+static void
+agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		log_info("kafka: assigned %d partition(s)", parts->cnt);
+		rd_kafka_assign(rk, parts);
+	} else {
+		log_info("kafka: %d partition(s) revoked", parts->cnt);
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+int
+agent_kafka_start(struct agent *a)
+{
+	const struct cfg *cfg = a->cfg;
+	rd_kafka_conf_t *cc = agent_kafka_conf(cfg, "consumer"), *pc;
+	rd_kafka_topic_partition_list_t *topics;
+	char err[512], num[16];
+
+	if (cc == NULL)
+		return -1;
+	snprintf(num, sizeof(num), "%d", cfg->kafka.session_timeout_ms);
+	agent_kafka_set(cc, "session.timeout.ms", num, "consumer");
+	snprintf(num, sizeof(num), "%d", cfg->kafka.heartbeat_interval_ms);
+	agent_kafka_set(cc, "heartbeat.interval.ms", num, "consumer");
+	agent_kafka_set(cc, "group.id", cfg->kafka.group_id, "consumer");
+	agent_kafka_set(cc, "enable.auto.commit", "false", "consumer");
+	agent_kafka_set(cc, "enable.auto.offset.store", "false", "consumer");
+	agent_kafka_set(cc, "auto.offset.reset", "earliest", "consumer");
+	rd_kafka_conf_set_log_cb(cc, agent_kafka_log);
+	rd_kafka_conf_set_rebalance_cb(cc, agent_rebalance);
+	if ((pc = agent_kafka_conf(cfg, "producer")) == NULL) {
+		rd_kafka_conf_destroy(cc);
+		return -1;
+	}
+	agent_kafka_set(pc, "acks", "all", "producer");
+	agent_kafka_set(pc, "linger.ms", "2", "producer");
+	rd_kafka_conf_set_log_cb(pc, agent_kafka_log);
+	if ((a->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err))) == NULL) {
+		log_warnx("kafka producer: %s", err);
+		rd_kafka_conf_destroy(pc);
+		rd_kafka_conf_destroy(cc);
+		return -1;
+	}
+	if ((a->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, cc, err, sizeof(err))) == NULL) {
+		log_warnx("kafka consumer: %s", err);
+		rd_kafka_conf_destroy(cc);
+		return -1;
+	}
+	rd_kafka_poll_set_consumer(a->consumer);
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, cfg->kafka.request_topic,
+	    RD_KAFKA_PARTITION_UA);
+	if (rd_kafka_subscribe(a->consumer, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warnx("kafka: cannot subscribe to %s", cfg->kafka.request_topic);
+	rd_kafka_topic_partition_list_destroy(topics);
+	a->work = work_new(cfg->def.max_concurrent_builds > 0 ?
+	    cfg->def.max_concurrent_builds : 10, agent_job_run, a);
+	log_info("kafka: consuming %s in group %s, results to %s",
+	    cfg->kafka.request_topic, cfg->kafka.group_id, cfg->kafka.result_topic);
+	return 0;
+}
+
+/* Requests a crash left unfinished: their offsets are committed already. */
+void
+agent_kafka_reconcile(struct agent *a)
+{
+	char **nodes = xcalloc(a->nclusters + 1, sizeof(*nodes)), **texts = NULL, why[512];
+	size_t nn = 0, n = 0;
+	PGconn *pg;
+
+	if (a->db == NULL || a->work == NULL)
+		goto out;
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (a->clusters[i].nodename != NULL)
+			nodes[nn++] = a->clusters[i].nodename;
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("reconcile: %s", why);
+		goto out;
+	}
+	if (ledger_unfinished(pg, nodes, nn, &texts, &n, why, sizeof(why)) < 0)
+		log_warnx("reconcile: %s", why);
+	pgc_put(a->db, pg, pgc_broken(pg));
+	for (size_t i = 0; i < n; i++) {
+		struct req r;
+		if (req_parse(texts[i], strlen(texts[i]), &r, why, sizeof(why)) == 0) {
+			log_info("reconcile: request %s (%s %s) was left unfinished: "
+			    "carrying it out", r.request_id, req_type_name(r.type),
+			    r.instance_uuid);
+			agent_submit(a, &r);
+		}
+		free(texts[i]);
+	}
+out:
+	free(texts);
+	free(nodes);
+	a->reconciled = true;
+}
+
+/* One turn of the main loop: up to TIMEOUT_MS waiting for a message. */
+void
+agent_kafka_poll(struct agent *a, int timeout_ms)
+{
+	rd_kafka_message_t *m;
+	size_t high = (size_t)(a->cfg->def.max_concurrent_builds > 0 ?
+	    a->cfg->def.max_concurrent_builds : 10) * 4;
+	time_t now = time(NULL);
+
+	rd_kafka_poll(a->producer, 0);
+	if (!a->reconciled && a->db != NULL)
+		agent_kafka_reconcile(a);
+	/* backpressure, and waiting out the database */
+	if ((work_pending(a->work) >= high || now < a->db_wait_until) && !a->paused) {
+		rd_kafka_topic_partition_list_t *as = NULL;
+		if (rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
+			rd_kafka_pause_partitions(a->consumer, as);
+			rd_kafka_topic_partition_list_destroy(as);
+		}
+		a->paused = true;
+		log_info("kafka: paused (%s)", now < a->db_wait_until ? "the database is "
+		    "unreachable" : "the workers are busy");
+	} else if (a->paused && work_pending(a->work) < high / 2 && now >= a->db_wait_until) {
+		rd_kafka_topic_partition_list_t *as = NULL;
+		if (rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
+			rd_kafka_resume_partitions(a->consumer, as);
+			rd_kafka_topic_partition_list_destroy(as);
+		}
+		a->paused = false;
+		log_info("kafka: resumed");
+	}
+	if ((m = rd_kafka_consumer_poll(a->consumer, timeout_ms)) == NULL)
+		return;
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("kafka: %s", rd_kafka_message_errstr(m));
+	} else if (agent_message(a, m) == 0) {
+		rd_kafka_commit_message(a->consumer, m, 1);
+		a->kafka_ok = true;
+	} else {
+		/* not recorded: read it again once the database is back */
+		rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(m->rkt),
+		    m->partition)->offset = m->offset;
+		rd_kafka_seek_partitions(a->consumer, at, 2000);
+		rd_kafka_topic_partition_list_destroy(at);
+		a->db_wait_until = now + (a->cfg->database.retry_interval > 0 ?
+		    a->cfg->database.retry_interval : 10);
+	}
+	rd_kafka_message_destroy(m);
+}
+
+void
+agent_kafka_stop(struct agent *a)
+{
+	size_t left;
+
+	if (a->consumer != NULL) {
+		/* no new requests; the ones in flight get the deadline */
+		rd_kafka_topic_partition_list_t *as = NULL;
+		if (rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
+			rd_kafka_pause_partitions(a->consumer, as);
+			rd_kafka_topic_partition_list_destroy(as);
+		}
+	}
+	if (a->work != NULL) {
+		left = work_drain(a->work, a->cfg->def.graceful_shutdown_timeout > 0 ?
+		    a->cfg->def.graceful_shutdown_timeout : 60);
+		if (left > 0)
+			log_warnx("shutdown: %zu request(s) not finished; they stay in the "
+			    "ledger and run at the next start", left);
+		work_free(a->work, agent_job_drop);
+		a->work = NULL;
+	}
+	if (a->consumer != NULL) {
+		rd_kafka_consumer_close(a->consumer);
+		rd_kafka_destroy(a->consumer);
+		a->consumer = NULL;
+	}
+	if (a->producer != NULL) {
+		rd_kafka_flush(a->producer, 5000);
+		rd_kafka_destroy(a->producer);
+		a->producer = NULL;
+	}
+}

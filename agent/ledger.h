@@ -1,0 +1,59 @@
+/*
+ * ledger.h - the request ledger and the instance rows in PostgreSQL.
+ *
+ * A request is recorded before its Kafka offset is committed; its id is the
+ * key, so a redelivered request finds its row and is not carried out
+ * again: its recorded result is published again instead.
+ *
+ * Ownership: strings returned through char ** are the caller's to free.
+ */
+#ifndef VC_LEDGER_H
+#define VC_LEDGER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <libpq-fe.h>
+
+#include "req.h"
+
+enum ledger_state { LEDGER_NEW, LEDGER_OPEN, LEDGER_DONE };
+
+/*
+ * Record R (received from TOPIC/PARTITION/OFFSET by agent OWNER).  *STATE:
+ * LEDGER_NEW when this is its first delivery; LEDGER_OPEN when a row exists
+ * and is not finished (it is taken over); LEDGER_DONE when it finished,
+ * with its last event in *RESULT.  0, or -1 with WHY (the database).
+ */
+int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
+    int64_t offset, const char *owner, enum ledger_state *state, char **result,
+    char *why, size_t wl);
+/* Mark it running (attempts + 1). */
+int ledger_start(PGconn *pg, const char *request_id, char *why, size_t wl);
+/* Finish it with its final event EVENT (JSON) and ERROR (NULL on success). */
+int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
+    const char *error, char *why, size_t wl);
+/*
+ * The unfinished requests of the nodes NODES (NNODES), oldest first, as raw
+ * JSON texts in *OUT (caller frees each and the array).  For a restart:
+ * their offsets were committed, Kafka will not bring them again.
+ */
+int ledger_unfinished(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
+    size_t *n, char *why, size_t wl);
+
+/* ---- instances ---- */
+
+/* Insert or update the row of a spawning instance. */
+int ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
+    char *why, size_t wl);
+/* Set its VM, vm_state, power_state and task_state (NULL: NULL). */
+int ledger_instance_state(PGconn *pg, const char *uuid, const char *vm,
+    const char *vm_state, const char *power_state, const char *task_state,
+    char *why, size_t wl);
+/* Mark it deleted. */
+int ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl);
+/* The VM moref value recorded for UUID into VM (LEN); 1 found, 0 not, -1. */
+int ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len,
+    char *why, size_t wl);
+
+#endif

@@ -1,0 +1,374 @@
+/*
+ * ops.c - what each request does in vCenter and in the instance rows.
+ *
+ * Every operation can run again after a crash (the ledger hands unfinished
+ * requests back on start): spawn adopts a VM that already carries the
+ * instance's uuid, delete of a VM that is gone succeeds, power operations
+ * that find the state already reached succeed.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "ledger.h"
+#include "log.h"
+#include "netplug/netplug.h"
+#include "pgc.h"
+#include "vcdriver/vcd_pc.h"
+#include "vcdriver/vim.h"
+#include "xmalloc.h"
+
+/* The cluster serving NODE, with its placement (under a->lock). */
+static struct agent_cluster *
+ops_cluster(struct agent *a, const char *node, struct vcd_err *err)
+{
+	struct agent_cluster *c = NULL;
+
+	pthread_mutex_lock(&a->lock);
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (a->clusters[i].nodename != NULL &&
+		    strcmp(a->clusters[i].nodename, node) == 0)
+			c = &a->clusters[i];
+	if (c != NULL && !c->have_pl) {
+		if (vcd_cluster_placement(a->vc, &c->ref, &c->pl, err) == 0)
+			c->have_pl = true;
+		else
+			c = NULL;
+	} else if (c == NULL)
+		vcd_err_set(err, VCD_E_NOTFOUND, "NodeNotServed", node, "node %s is not "
+		    "a cluster this agent serves", node);
+	pthread_mutex_unlock(&a->lock);
+	return c;
+}
+
+static int
+ops_db_err(struct vcd_err *err, const char *uuid, const char *why)
+{
+	vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", uuid, "%s", why);
+	return -1;
+}
+
+/* The instance's VM: the recorded one, else found by its uuid. */
+static int
+ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
+    struct vcd_err *err)
+{
+	char val[64], why[512];
+	int rc = ledger_instance_vm(pg, uuid, val, sizeof(val), why, sizeof(why));
+
+	if (rc < 0)
+		return ops_db_err(err, uuid, why);
+	if (rc == 1) {
+		snprintf(vm->type, sizeof(vm->type), "VirtualMachine");
+		snprintf(vm->value, sizeof(vm->value), "%s", val);
+		return 0;
+	}
+	return vcd_vm_find(a->vc, uuid, vm, err);
+}
+
+static int
+ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
+	struct vim_list_OptionValue extra = { NULL, 0 };
+	struct vcd_err *err = &op->err;
+	struct agent_cluster *c;
+	struct ic_place pl;
+	struct ic_image img;
+	struct vcd_moref vm;
+	struct np_network *nets = NULL;
+	struct np_port *ports = NULL;
+	struct np_mac *macs = NULL;
+	char ds[256], why[512], *copy = NULL;
+	int ret = -1;
+
+	if ((c = ops_cluster(a, r->node, err)) == NULL)
+		return -1;
+	if (agent_cache_place(a, c->name, NULL, &pl, ds, sizeof(ds), err) < 0)
+		return -1;
+	/* the row first: a purge now counts this instance as a user */
+	if (ledger_instance_spawning(pg, r, ds, why, sizeof(why)) < 0)
+		return ops_db_err(err, r->instance_uuid, why);
+	if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0) {
+		log_info("spawn %s: VM %s already exists (a redelivery): adopting it",
+		    r->instance_uuid, vm.value);
+		goto power;
+	}
+	if (err->code != VCD_E_NOTFOUND)
+		goto out;
+	if (ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
+		goto out;
+	if (ic_linked_clone(a->cfg->vmware.use_linked_clone, &img)) {
+		if (r->root_gb > 0 && ic_cache_ensure_resized(a->cache, &pl, r->root_gb,
+		    &img, err) < 0)
+			goto out;
+		if (ic_root_disk_specs(&ar, img.dspath, img.adapter, img.capacity_kb, true,
+		    NULL, &dev, err) < 0)
+			goto out;
+	} else {
+		copy = xasprintf("[%s] %s/%s.vmdk", ds, r->instance_uuid, r->instance_uuid);
+		if (ic_full_copy(a->vc, &c->pl.datacenter, img.dspath, img.capacity_kb, copy,
+		    r->root_gb, err) < 0)
+			goto out;
+		if (ic_root_disk_specs(&ar, img.dspath, img.adapter, r->root_gb > 0 ?
+		    (int64_t)r->root_gb << 20 : img.capacity_kb, false, copy, &dev, err) < 0)
+			goto out;
+	}
+	if (r->nports > 0) {
+		struct np_config npc = { a->cfg->vmware.vlan_interface,
+		    a->cfg->vmware.integration_bridge };
+		ports = xcalloc(r->nports, sizeof(*ports));
+		nets = xcalloc(r->nports, sizeof(*nets));
+		macs = xcalloc(r->nports, sizeof(*macs));
+		for (size_t i = 0; i < r->nports; i++)
+			ports[i] = (struct np_port){ r->ports[i].network[0] ?
+			    r->ports[i].network : NULL, r->ports[i].vlan, r->ports[i].mac[0] ?
+			    r->ports[i].mac : NULL, r->ports[i].id[0] ? r->ports[i].id : NULL,
+			    NULL, NULL };
+		if (np_resolve(a->vc, &c->ref, &npc, ports, r->nports, nets, err) < 0 ||
+		    np_nic_specs(&ar, ports, nets, r->nports, NULL, 0, -300, &dev, &extra,
+		    macs, err) < 0)
+			goto out;
+	}
+	{
+		struct vcd_vm_spec vs = {
+			.name = r->instance_uuid, .instance_uuid = r->instance_uuid,
+			.guest_id = NULL, .firmware = NULL, .vcpus = r->vcpus,
+			.memory_mb = r->memory_mb, .datastore = ds,
+			.folder = c->pl.folder, .pool = c->pl.pool,
+			.host = { "", "" }, .devices = &dev,
+			.extra_key = NULL, .extra_value = NULL,
+		};
+		if (vcd_vm_create(a->vc, &vs, &vm, err) < 0)
+			goto out;
+	}
+	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "building", "shutdown",
+	    "spawning", why, sizeof(why)) < 0) {
+		ops_db_err(err, r->instance_uuid, why);
+		goto out;
+	}
+power:
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (vcd_vm_power_on(a->vc, &vm, err) < 0 &&
+	    strcmp(err->fault, "InvalidPowerState") != 0)
+		goto out;
+	vcd_err_clear(err);
+	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "active", "running",
+	    NULL, why, sizeof(why)) < 0) {
+		ops_db_err(err, r->instance_uuid, why);
+		goto out;
+	}
+	op->vm_state = "active";
+	op->power_state = "running";
+	ret = 0;
+out:
+	if (ret < 0 && pgc_broken(pg) == false)
+		(void)ledger_instance_state(pg, r->instance_uuid, NULL, "error", NULL, NULL,
+		    why, sizeof(why));
+	free(copy);
+	free(ports);
+	free(nets);
+	free(macs);
+	vim_arena_free(&ar);
+	return ret;
+}
+
+/* The linked-clone child disks of VM, removed with their files: Destroy_Task
+ * must never reach the cached parent. */
+struct ops_disks {
+	struct vim_arena	*a;
+	struct vim_list_VirtualDeviceConfigSpec *dev;
+};
+
+static int
+ops_children(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct ops_disks *d = arg;
+	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
+
+	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
+		struct vim_VirtualDisk *disk;
+		struct vim_VirtualDiskFlatVer2BackingInfo *b;
+		struct vim_VirtualDeviceConfigSpec *ds, **v;
+
+		if (devs->items[i]->kind != VA_OBJ ||
+		    (disk = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL ||
+		    (b = vim_cast(disk->base.backing,
+		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL || b->parent == NULL)
+			continue;
+		/* a copy in our arena: the decoded one goes with the retrieve */
+		{
+			struct vim_VirtualDisk *cp = vim_new(d->a, &vim_type_VirtualDisk);
+			struct vim_VirtualDiskFlatVer2BackingInfo *cb =
+			    vim_new(d->a, &vim_type_VirtualDiskFlatVer2BackingInfo);
+
+			cb->base.fileName = vim_strdup(d->a, b->base.fileName);
+			cb->diskMode = vim_strdup(d->a, b->diskMode != NULL ? b->diskMode :
+			    "persistent");
+			cp->base.key = disk->base.key;
+			cp->base.controllerKey = disk->base.controllerKey;
+			cp->base.unitNumber = disk->base.unitNumber;
+			cp->base.backing = &cb->base.base;
+			cp->capacityInKB = disk->capacityInKB;
+			ds = vim_new(d->a, &vim_type_VirtualDeviceConfigSpec);
+			ds->operation = "remove";
+			ds->fileOperation = "destroy";	/* the delta only */
+			ds->device = &cp->base;
+		}
+		v = vim_alloc(d->a, (d->dev->len + 1) * sizeof(*v));
+		if (d->dev->len > 0)
+			memcpy(v, d->dev->v, d->dev->len * sizeof(*v));
+		v[d->dev->len++] = ds;
+		d->dev->v = v;
+	}
+	return 0;
+}
+
+static int
+ops_delete(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_err *err = &op->err;
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
+	struct ops_disks d = { &ar, &dev };
+	char *paths[] = { "config.hardware.device" }, why[512];
+	struct vcd_moref vm;
+	int ret = -1;
+
+	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0) {
+		if (err->code != VCD_E_NOTFOUND)
+			goto out;
+		log_info("delete %s: no VM (gone already)", r->instance_uuid);
+		vcd_err_clear(err);
+		goto gone;
+	}
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "deleting",
+	    why, sizeof(why));
+	if (vcd_vm_power_off(a->vc, &vm, err) < 0 &&
+	    strcmp(err->fault, "InvalidPowerState") != 0 && err->code != VCD_E_NOTFOUND)
+		goto out;
+	if (err->code == VCD_E_NOTFOUND) {
+		vcd_err_clear(err);
+		goto gone;
+	}
+	vcd_err_clear(err);
+	if (vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 1, ops_children, &d,
+	    err) < 0)
+		goto out;
+	if (dev.len > 0) {
+		struct vim_VirtualMachineConfigSpec *cs = vim_new(&ar,
+		    &vim_type_VirtualMachineConfigSpec);
+		cs->deviceChange = dev;
+		if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0)
+			goto out;
+	}
+	if (vcd_vm_destroy(a->vc, &vm, err) < 0 && err->code != VCD_E_NOTFOUND)
+		goto out;
+	vcd_err_clear(err);
+gone:
+	if (ledger_instance_deleted(pg, r->instance_uuid, why, sizeof(why)) < 0) {
+		ops_db_err(err, r->instance_uuid, why);
+		goto out;
+	}
+	op->vm_state = "deleted";
+	op->power_state = "nostate";
+	ret = 0;
+out:
+	vim_arena_free(&ar);
+	return ret;
+}
+
+static int
+ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_err *err = &op->err;
+	struct vcd_moref vm;
+	const char *power = NULL, *state = NULL;
+	char why[512];
+	int rc;
+
+	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
+		return -1;
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	switch (r->type) {
+	case REQ_POWER_ON:
+	case REQ_RESUME:
+		rc = vcd_vm_power_on(a->vc, &vm, err);
+		power = "running", state = "active";
+		break;
+	case REQ_POWER_OFF:
+		rc = r->hard ? vcd_vm_power_off(a->vc, &vm, err) :
+		    vcd_vm_shutdown(a->vc, &vm, r->timeout, true, err);
+		power = "shutdown", state = "stopped";
+		break;
+	case REQ_REBOOT:
+		rc = vcd_vm_reboot(a->vc, &vm, r->hard, err);
+		power = "running", state = "active";
+		break;
+	case REQ_SUSPEND:
+		rc = vcd_vm_suspend(a->vc, &vm, err);
+		power = "suspended", state = "suspended";
+		break;
+	default:
+		vcd_err_set(err, VCD_E_INVALID, "NotImplemented", r->request_id,
+		    "%s is not carried out by this agent yet", req_type_name(r->type));
+		return -1;
+	}
+	/* the state asked for, reached already: done (a redelivery) */
+	if (rc < 0 && strcmp(err->fault, "InvalidPowerState") != 0)
+		return -1;
+	vcd_err_clear(err);
+	if (ledger_instance_state(pg, r->instance_uuid, vm.value, state, power, NULL, why,
+	    sizeof(why)) < 0)
+		return ops_db_err(err, r->instance_uuid, why);
+	op->power_state = power;
+	op->vm_state = state;
+	return 0;
+}
+
+static int
+ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
+{
+	struct agent_cluster *c;
+	struct ic_image img;
+
+	if ((c = ops_cluster(a, r->node, &op->err)) == NULL)
+		return -1;
+	return agent_cache_prefetch(a, r->image_id, c->name, r->datastore[0] ?
+	    r->datastore : NULL, &img, &op->err);
+}
+
+int
+agent_op_run(struct agent *a, const struct req *r, struct agent_op *op)
+{
+	char why[512];
+	PGconn *pg;
+	int ret;
+
+	memset(op, 0, sizeof(*op));
+	vcd_err_clear(&op->err);
+	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
+		return ops_db_err(&op->err, r->instance_uuid, a->db == NULL ?
+		    "no database" : why);
+	switch (r->type) {
+	case REQ_SPAWN:
+		ret = ops_spawn(a, pg, r, op);
+		break;
+	case REQ_DELETE:
+		ret = ops_delete(a, pg, r, op);
+		break;
+	case REQ_PREFETCH:
+		ret = ops_prefetch(a, r, op);
+		break;
+	default:
+		ret = ops_power(a, pg, r, op);
+		break;
+	}
+	pgc_put(a->db, pg, pgc_broken(pg));
+	return ret;
+}

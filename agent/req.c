@@ -1,0 +1,357 @@
+/*
+ * req.c - the request contract: one table says what each type needs.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "imagecache/imagecache.h"
+#include "req.h"
+#include "xmalloc.h"
+
+/* What a request type needs besides request_id, type and node. */
+#define NEED_INSTANCE	0x01	/* instance.uuid (and .name for spawn) */
+#define NEED_FLAVOR	0x02
+#define NEED_IMAGE	0x04
+#define NEED_PORTS	0x08	/* ports: a list, may be empty */
+#define NEED_PORT	0x10	/* port: one */
+#define NEED_DEST	0x20	/* destination.node */
+#define NEED_NAME	0x40
+
+static const struct req_kind {
+	const char	*name;
+	enum req_type	 type;
+	unsigned	 need;
+} req_kinds[REQ_NTYPES] = {
+	{ "spawn", REQ_SPAWN, NEED_INSTANCE | NEED_NAME | NEED_FLAVOR | NEED_IMAGE | NEED_PORTS },
+	{ "delete", REQ_DELETE, NEED_INSTANCE },
+	{ "migrate", REQ_MIGRATE, NEED_INSTANCE | NEED_DEST },
+	{ "power_on", REQ_POWER_ON, NEED_INSTANCE },
+	{ "power_off", REQ_POWER_OFF, NEED_INSTANCE },
+	{ "reboot", REQ_REBOOT, NEED_INSTANCE },
+	{ "suspend", REQ_SUSPEND, NEED_INSTANCE },
+	{ "resume", REQ_RESUME, NEED_INSTANCE },
+	{ "resize", REQ_RESIZE, NEED_INSTANCE | NEED_FLAVOR },
+	{ "attach_interface", REQ_ATTACH_INTERFACE, NEED_INSTANCE | NEED_PORT },
+	{ "detach_interface", REQ_DETACH_INTERFACE, NEED_INSTANCE | NEED_PORT },
+	{ "prefetch", REQ_PREFETCH, NEED_IMAGE },
+};
+
+const char *
+req_type_name(enum req_type t)
+{
+	return (unsigned)t < REQ_NTYPES ? req_kinds[t].name : NULL;
+}
+
+/* Copy string member KEY of O into OUT; 1 copied, 0 absent, -1 invalid. */
+static int
+req_str(json_t *o, const char *key, char *out, size_t len, char *why, size_t wl,
+    const char *ctx)
+{
+	json_t *v = json_object_get(o, key);
+	const char *s;
+
+	out[0] = '\0';
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_string(v) || (s = json_string_value(v))[0] == '\0' ||
+	    strlen(s) >= len) {
+		snprintf(why, wl, "%s%s must be a string of 1..%zu characters", ctx, key,
+		    len - 1);
+		return -1;
+	}
+	snprintf(out, len, "%s", s);
+	return 1;
+}
+
+/* An integer member within [MIN, MAX]; -1 with WHY. */
+static int
+req_int(json_t *o, const char *key, int64_t min, int64_t max, int64_t *out,
+    char *why, size_t wl, const char *ctx)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v) || json_integer_value(v) < min ||
+	    json_integer_value(v) > max) {
+		snprintf(why, wl, "%s%s must be an integer %lld..%lld", ctx, key,
+		    (long long)min, (long long)max);
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+static bool
+req_uuid_ok(char *u)
+{
+	if (strlen(u) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (u[i] != '-')
+				return false;
+		} else if (!isxdigit((unsigned char)u[i]))
+			return false;
+		u[i] = (char)tolower((unsigned char)u[i]);
+	}
+	return true;
+}
+
+static bool
+req_mac_ok(const char *m)
+{
+	if (strlen(m) != 17)
+		return false;
+	for (int i = 0; i < 17; i++)
+		if (i % 3 == 2 ? m[i] != ':' : !isxdigit((unsigned char)m[i]))
+			return false;
+	return true;
+}
+
+static int
+req_port_parse(json_t *o, struct req_port *p, char *why, size_t wl, const char *ctx)
+{
+	json_t *vlan;
+
+	memset(p, 0, sizeof(*p));
+	p->vlan = -1;
+	if (!json_is_object(o)) {
+		snprintf(why, wl, "%s must be an object", ctx);
+		return -1;
+	}
+	if (req_str(o, "id", p->id, sizeof(p->id), why, wl, ctx) < 0 ||
+	    req_str(o, "mac", p->mac, sizeof(p->mac), why, wl, ctx) < 0 ||
+	    req_str(o, "network", p->network, sizeof(p->network), why, wl, ctx) < 0)
+		return -1;
+	if (p->mac[0] != '\0' && !req_mac_ok(p->mac)) {
+		snprintf(why, wl, "%smac \"%s\" is not a MAC address", ctx, p->mac);
+		return -1;
+	}
+	if ((vlan = json_object_get(o, "vlan")) != NULL && !json_is_null(vlan)) {
+		int64_t v;
+		if (req_int(o, "vlan", 0, 4094, &v, why, wl, ctx) < 0)
+			return -1;
+		p->vlan = (int)v;
+	}
+	return 0;
+}
+
+int
+req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
+{
+	json_error_t je;
+	json_t *root, *inst, *fl, *v;
+	const struct req_kind *k = NULL;
+	char type[32], ctx[200] = "";
+	int64_t n;
+
+	memset(r, 0, sizeof(*r));
+	why[0] = '\0';
+	if ((root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je)) == NULL) {
+		snprintf(why, wl, "not JSON: %s at line %d column %d", je.text, je.line,
+		    je.column);
+		return -1;
+	}
+	r->raw = root;
+	if (!json_is_object(root)) {
+		snprintf(why, wl, "a request must be a JSON object");
+		goto bad;
+	}
+	if (req_str(root, "request_id", r->request_id, sizeof(r->request_id), why, wl,
+	    "") <= 0) {
+		if (why[0] == '\0')
+			snprintf(why, wl, "request_id is missing");
+		goto bad;
+	}
+	snprintf(ctx, sizeof(ctx), "request %s: ", r->request_id);
+	if (req_int(root, "version", 1, 1000, &n, why, wl, ctx) < 0)
+		goto bad;
+	r->version = (int)n;
+	if (r->version != REQ_VERSION) {
+		snprintf(why, wl, "%sversion %d is not supported (this agent speaks %d)",
+		    ctx, r->version, REQ_VERSION);
+		goto bad;
+	}
+	if (req_str(root, "type", type, sizeof(type), why, wl, ctx) <= 0) {
+		if (why[0] == '\0')
+			snprintf(why, wl, "%stype is missing", ctx);
+		goto bad;
+	}
+	for (size_t i = 0; i < REQ_NTYPES; i++)
+		if (strcmp(req_kinds[i].name, type) == 0)
+			k = &req_kinds[i];
+	if (k == NULL) {
+		snprintf(why, wl, "%sunknown type \"%s\"", ctx, type);
+		goto bad;
+	}
+	r->type = k->type;
+	snprintf(ctx, sizeof(ctx), "request %s (%s): ", r->request_id, k->name);
+	if (req_str(root, "node", r->node, sizeof(r->node), why, wl, ctx) <= 0) {
+		if (why[0] == '\0')
+			snprintf(why, wl, "%snode is missing", ctx);
+		goto bad;
+	}
+	if (k->need & NEED_INSTANCE) {
+		inst = json_object_get(root, "instance");
+		if (!json_is_object(inst) || req_str(inst, "uuid", r->instance_uuid,
+		    sizeof(r->instance_uuid), why, wl, ctx) <= 0 ||
+		    !req_uuid_ok(r->instance_uuid)) {
+			snprintf(why, wl, "%sinstance.uuid must be a UUID", ctx);
+			goto bad;
+		}
+		if (req_str(inst, "name", r->instance_name, sizeof(r->instance_name),
+		    why, wl, ctx) < 0)
+			goto bad;
+		if ((k->need & NEED_NAME) && r->instance_name[0] == '\0') {
+			snprintf(why, wl, "%sinstance.name is missing", ctx);
+			goto bad;
+		}
+	}
+	if (k->need & NEED_FLAVOR) {
+		snprintf(ctx, sizeof(ctx), "request %s (%s): flavor.", r->request_id,
+		    k->name);
+		if (!json_is_object(fl = json_object_get(root, "flavor"))) {
+			snprintf(why, wl, "request %s (%s): flavor is missing", r->request_id,
+			    k->name);
+			goto bad;
+		}
+		if (req_int(fl, "vcpus", 1, 768, &n, why, wl, ctx) < 0)
+			goto bad;
+		r->vcpus = (int)n;
+		if (req_int(fl, "memory_mb", 4, 24LL * 1024 * 1024, &n, why, wl, ctx) < 0)
+			goto bad;
+		r->memory_mb = n;
+		if (req_int(fl, "root_gb", 0, 62 * 1024, &n, why, wl, ctx) < 0)
+			goto bad;
+		r->root_gb = (unsigned)n;
+		snprintf(ctx, sizeof(ctx), "request %s (%s): ", r->request_id, k->name);
+	}
+	if (k->need & NEED_IMAGE) {
+		if (req_str(root, "image_id", r->image_id, sizeof(r->image_id), why, wl,
+		    ctx) <= 0 || ic_image_id_check(r->image_id) < 0) {
+			snprintf(why, wl, "%simage_id must be an image id", ctx);
+			goto bad;
+		}
+		if (req_str(root, "datastore", r->datastore, sizeof(r->datastore), why,
+		    wl, ctx) < 0)
+			goto bad;
+	}
+	if (k->need & NEED_PORTS) {
+		v = json_object_get(root, "ports");
+		if (v != NULL && !json_is_array(v)) {
+			snprintf(why, wl, "%sports must be a list", ctx);
+			goto bad;
+		}
+		r->nports = json_array_size(v);
+		if (r->nports > 10) {
+			snprintf(why, wl, "%sat most 10 ports", ctx);
+			goto bad;
+		}
+		r->ports = xcalloc(r->nports + 1, sizeof(*r->ports));
+		for (size_t i = 0; i < r->nports; i++) {
+			char pctx[240];
+			snprintf(pctx, sizeof(pctx), "%sports[%zu].", ctx, i);
+			if (req_port_parse(json_array_get(v, i), &r->ports[i], why, wl,
+			    pctx) < 0)
+				goto bad;
+		}
+	}
+	if (k->need & NEED_PORT) {
+		char pctx[240];
+		snprintf(pctx, sizeof(pctx), "%sport.", ctx);
+		if (req_port_parse(json_object_get(root, "port"), &r->port, why, wl,
+		    pctx) < 0)
+			goto bad;
+	}
+	if (k->need & NEED_DEST) {
+		v = json_object_get(root, "destination");
+		if (!json_is_object(v) || req_str(v, "node", r->dest_node,
+		    sizeof(r->dest_node), why, wl, ctx) <= 0) {
+			snprintf(why, wl, "%sdestination.node is missing", ctx);
+			goto bad;
+		}
+		if (req_str(v, "host", r->dest_host, sizeof(r->dest_host), why, wl,
+		    ctx) < 0)
+			goto bad;
+	}
+	if (r->type == REQ_POWER_OFF || r->type == REQ_REBOOT) {
+		v = json_object_get(root, "hard");
+		if (v != NULL && !json_is_boolean(v)) {
+			snprintf(why, wl, "%shard must be true or false", ctx);
+			goto bad;
+		}
+		r->hard = json_is_true(v);
+		r->timeout = 60;
+		if (json_object_get(root, "timeout") != NULL) {
+			if (req_int(root, "timeout", 0, 3600, &n, why, wl, ctx) < 0)
+				goto bad;
+			r->timeout = (int)n;
+		}
+	}
+	return 0;
+bad:
+	req_free(r);
+	return -1;
+}
+
+void
+req_free(struct req *r)
+{
+	json_decref(r->raw);
+	free(r->ports);
+	r->raw = NULL;
+	r->ports = NULL;
+}
+
+char *
+req_event(const char *request_id, const char *type, const char *node,
+    const char *instance, const struct req_outcome *o)
+{
+	json_t *j = json_object(), *e;
+	char ts[64];
+	struct timespec now;
+	struct tm tm;
+	char *text;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, now.tv_nsec / 1000000);
+	json_object_set_new(j, "version", json_integer(REQ_VERSION));
+	json_object_set_new(j, "request_id", request_id != NULL ?
+	    json_string(request_id) : json_null());
+	if (type != NULL)
+		json_object_set_new(j, "type", json_string(type));
+	if (node != NULL && node[0] != '\0')
+		json_object_set_new(j, "node", json_string(node));
+	json_object_set_new(j, "event", json_string(o->event));
+	json_object_set_new(j, "time", json_string(ts));
+	if (instance != NULL && instance[0] != '\0') {
+		e = json_pack("{s:s}", "uuid", instance);
+		if (o->vm != NULL && o->vm[0] != '\0')
+			json_object_set_new(e, "vm", json_string(o->vm));
+		if (o->power_state != NULL)
+			json_object_set_new(e, "power_state", json_string(o->power_state));
+		if (o->vm_state != NULL)
+			json_object_set_new(e, "vm_state", json_string(o->vm_state));
+		json_object_set_new(j, "instance", e);
+	}
+	if (o->fault != NULL || o->message != NULL) {
+		e = json_object();
+		if (o->fault != NULL && o->fault[0] != '\0')
+			json_object_set_new(e, "fault", json_string(o->fault));
+		if (o->message != NULL)
+			json_object_set_new(e, "message", json_string(o->message));
+		if (o->object != NULL && o->object[0] != '\0')
+			json_object_set_new(e, "object", json_string(o->object));
+		json_object_set_new(j, "error", e);
+	}
+	text = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	return text;
+}

@@ -1,0 +1,88 @@
+/*
+ * req.h - the request contract (version 1), described in doc/requests.md.
+ *
+ * A request is one JSON object on the requests topic, keyed by the
+ * instance's uuid so that one instance's requests share a partition.
+ * req_parse() checks it against the table of request types in req.c: what
+ * each type needs is written once there.
+ *
+ * Ownership: req_parse() fills a struct req the caller releases with
+ * req_free(); its strings and JSON belong to it.  req_event() returns a
+ * string the caller frees.
+ */
+#ifndef VC_REQ_H
+#define VC_REQ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define REQ_VERSION	1
+
+enum req_type {
+	REQ_SPAWN, REQ_DELETE, REQ_MIGRATE, REQ_POWER_ON, REQ_POWER_OFF,
+	REQ_REBOOT, REQ_SUSPEND, REQ_RESUME, REQ_RESIZE, REQ_ATTACH_INTERFACE,
+	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_NTYPES
+};
+
+struct req_port {
+	char	id[64];			/* the port's id (Neutron's), may be "" */
+	char	network[256];		/* port group, DVS port group, opaque network */
+	int	vlan;			/* -1: the network must exist */
+	char	mac[18];		/* "" : generated */
+};
+
+struct req {
+	int		 version;
+	char		 request_id[129];
+	enum req_type	 type;
+	char		 node[300];		/* "<cluster moid>.<vCenter uuid>" */
+	char		 instance_uuid[37];	/* lower case */
+	char		 instance_name[81];
+	int		 vcpus;			/* spawn, resize */
+	int64_t		 memory_mb;
+	unsigned	 root_gb;
+	char		 image_id[65];		/* spawn, prefetch */
+	char		 datastore[256];	/* prefetch: optional */
+	struct req_port	*ports;			/* spawn */
+	size_t		 nports;
+	struct req_port	 port;			/* attach/detach_interface */
+	char		 dest_node[300];	/* migrate */
+	char		 dest_host[256];	/* migrate: optional */
+	bool		 hard;			/* power_off, reboot */
+	int		 timeout;		/* power_off soft: seconds */
+	json_t		*raw;			/* the whole request (owned) */
+};
+
+/* "spawn", ...; NULL for a type out of range. */
+const char *req_type_name(enum req_type t);
+
+/*
+ * Parse and check BUF.  0, or -1 with the reason in WHY ("spawn: flavor.vcpus
+ * must be 1..4096"), naming the request id when it was readable.
+ */
+int req_parse(const char *buf, size_t len, struct req *r, char *why, size_t whylen);
+void req_free(struct req *r);
+
+/* What an event says besides the request. */
+struct req_outcome {
+	const char	*event;		/* accepted, started, succeeded, failed,
+					 * rejected */
+	const char	*fault;		/* failed: vCenter's fault type, or ours */
+	const char	*message;
+	const char	*object;
+	const char	*vm;		/* the VM's moref value, when known */
+	const char	*power_state;	/* running, shutdown, suspended */
+	const char	*vm_state;	/* active, stopped, deleted, error, ... */
+};
+
+/*
+ * The result event for REQUEST_ID (TYPE, NODE, INSTANCE may be NULL when a
+ * request could not be read): one JSON object.  Caller frees.
+ */
+char *req_event(const char *request_id, const char *type, const char *node,
+    const char *instance, const struct req_outcome *o);
+
+#endif

@@ -1,0 +1,164 @@
+#!/bin/bash
+# agent_kafka.sh - requests through Kafka -> vcagent -> vcsim/Glance/PostgreSQL
+# -> results topic: spawn (a linked clone of the cached image), power off,
+# power on, reboot, suspend, delete; a redelivered request is not carried out
+# twice and its result is published again; malformed requests go to the
+# dead-letter topic with the reason while good ones are served.
+. "$(dirname "$0")/tap.sh"
+set -u
+T=$(mktemp -d /dev/shm/vcagent-kafka-XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$T"
+PEERS=$VCAGENT_SRC/tests/peers
+AGENT_PID=
+cleanup() {
+	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
+	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
+    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
+    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
+	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
+fi
+ok "peers start"
+. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+
+# an image in Glance
+curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "cirros-ish", "disk_format": "vmdk", "container_format": "bare", "vmware_disktype": "preallocated"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
+IMG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
+head -c 1048576 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$IMG/file"
+
+cat >"$T/agent.yaml" <<YAML
+DEFAULT:
+  host: agent-1
+  max_concurrent_builds: 4
+vmware:
+  host_ip: $VCSIM_HOST
+  host_port: $VCSIM_PORT
+  host_username: $VCSIM_USER
+  host_password: {env: VC_PW}
+  ca_file: $VCSIM_CA_FILE
+  cluster_name: [DC0_C0]
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: $KAFKA_BOOTSTRAP
+  group_id: it-agents
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+database:
+  connection: {env: PG_DSN}
+health:
+  bind_port: 0
+YAML
+export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+
+"$VCAGENT" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
+AGENT_PID=$!
+check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 4 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+check "the agent names its node" test -n "$NODE"
+
+U=6f1e2d3c-4b5a-4978-8e7d-000000000001
+send() {	# send KEY JSON
+	printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'
+}
+results() { kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
+# wait_result ID EVENT: the results topic has EVENT for request ID
+wait_result() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		results
+		grep -F "\"request_id\":\"$1\"" "$T/results" | grep -qF "\"event\":\"$2\"" && return 0
+		sleep 0.2
+	done
+	echo "# no $2 for $1 in the results:"; sed 's/^/#   /' "$T/results"; return 1
+}
+req() {	# req ID TYPE [EXTRA JSON MEMBERS]
+	printf '{"version": 1, "request_id": "%s", "type": "%s", "node": "%s", "instance": {"uuid": "%s", "name": "vm-one"}%s}' \
+	    "$1" "$2" "$NODE" "$U" "${3:+, $3}"
+}
+psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
+
+SPAWN=$(req r-spawn spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 128, \"root_gb\": 1}, \"image_id\": \"$IMG\", \"ports\": []")
+send "$U" "$SPAWN"
+check "spawn is accepted" wait_result r-spawn accepted
+check "spawn succeeds" wait_result r-spawn succeeded
+check "the result names the VM and its state" sh -c "grep -F '\"request_id\":\"r-spawn\"' '$T/results' | grep -F succeeded | grep -q '\"power_state\":\"running\"'"
+check "the instance row is active and running" test "$(psql_v "SELECT vm_state || '/' || power_state FROM instances WHERE uuid = '$U'")" = "active/running"
+check "the image was fetched into the cache" contains "$T/agent.log" "imagecache: image $IMG is in [LocalDS_0]"
+VM=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U'")
+check "the instance row has its VM" test -n "$VM"
+
+# the same request again (a redelivery): nothing done twice, result again
+send "$U" "$SPAWN"
+check "a redelivered request is not carried out again" wait_for "$T/agent.log" "request r-spawn was carried out already" 20
+count_events() {	# count_events ID EVENT: how many such events on the results topic
+	results
+	python3 -c '
+import json, sys
+n = 0
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    n += e.get("request_id") == sys.argv[2] and e.get("event") == sys.argv[3]
+print(n)' "$T/results" "$1" "$2"
+}
+republished() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(count_events r-spawn succeeded)" = 2 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "its result is published again" republished
+check "it ran once" test "$(psql_v "SELECT attempts FROM requests WHERE request_id = 'r-spawn'")" = 1
+
+# a malformed message and an invalid request go to the dead-letter topic
+send "$U" 'this is not JSON'
+send "$U" "$(req r-bad spawn '"flavor": {"vcpus": 0, "memory_mb": 128, "root_gb": 1}, "image_id": "x"')"
+send "$U" "$(req r-off power_off '"hard": true')"
+check "power off succeeds after the bad ones" wait_result r-off succeeded
+kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"
+check "two messages in the dead-letter topic" test "$(wc -l <"$T/dead")" -ge 2
+check "the reason names what is wrong (JSON)" contains "$T/dead" "not JSON"
+check "the reason names what is wrong (vcpus)" contains "$T/dead" "flavor.vcpus must be an integer 1..768"
+check "an error event for the bad request" sh -c "grep -F '\"event\":\"rejected\"' '$T/results' | grep -q 'flavor.vcpus'"
+check "the instance is shut down" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = shutdown
+
+send "$U" "$(req r-on power_on)"
+check "power on succeeds" wait_result r-on succeeded
+send "$U" "$(req r-reboot reboot '"hard": true')"
+check "reboot succeeds" wait_result r-reboot succeeded
+send "$U" "$(req r-suspend suspend)"
+check "suspend succeeds" wait_result r-suspend succeeded
+check "the instance is suspended" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = suspended
+send "$U" "$(req r-resume resume)"
+check "resume succeeds" wait_result r-resume succeeded
+
+# a request for a VM that is not there fails with the fault named
+send "6f1e2d3c-4b5a-4978-8e7d-00000000dead" "$(req r-ghost power_on | sed "s/$U/6f1e2d3c-4b5a-4978-8e7d-00000000dead/")"
+check "power on of an unknown instance fails" wait_result r-ghost failed
+check "and says why" sh -c "grep -F '\"request_id\":\"r-ghost\"' '$T/results' | grep -F failed | grep -q 'no virtual machine has instance uuid'"
+
+send "$U" "$(req r-delete delete)"
+check "delete succeeds" wait_result r-delete succeeded
+check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U' AND deleted_at IS NOT NULL")" = deleted
+check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
+check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
+
+kill -TERM "$AGENT_PID"
+wait "$AGENT_PID"
+rc=$?
+AGENT_PID=
+check "SIGTERM exits 0" test "$rc" -eq 0
+check "the agent logs out" contains "$T/agent.log" "logged out of"
+check "kafka stops clean" bash "$PEERS/kafka.sh" stop "$T"
+check "peers stop clean" bash "$PEERS/peers.sh" stop "$T"
+tap_done
