@@ -11,6 +11,8 @@
 #include <time.h>
 
 #include "agent.h"
+#include "ledger.h"
+#include "pgc.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -148,6 +150,27 @@ agent_connect(struct agent *a)
 	return agent_kafka_start(a);
 }
 
+/* The cluster's resource record in compute_nodes, where the scheduler reads
+ * it; a database that is down is retried at the next refresh. */
+static void
+agent_node_record(struct agent *a, const struct agent_cluster *c)
+{
+	char why[512];
+	PGconn *pg;
+
+	if (a->db == NULL || a->cache == NULL)
+		return;
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
+		return;
+	}
+	if (ledger_node_update(pg, c->nodename, c->name, c->ref.value,
+	    a->cfg->vmware.host_ip, a->cfg->def.host != NULL ? a->cfg->def.host :
+	    "vcagent", &c->res, a->cfg, why, sizeof(why)) < 0)
+		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
+	pgc_put(a->db, pg, pgc_broken(pg));
+}
+
 /* Refresh every found cluster's resource record and log what changed. */
 static void
 agent_refresh(struct agent *a)
@@ -183,6 +206,7 @@ agent_refresh(struct agent *a)
 		c->res = r;
 		c->have_res = true;
 		pthread_mutex_unlock(&a->lock);
+		agent_node_record(a, c);
 	}
 }
 
@@ -195,7 +219,7 @@ agent_cron(struct agent *a, unsigned long tick)
 	time_t now = time(NULL);
 
 	(void)tick;
-	if (now >= a->next_refresh) {
+	if (now >= a->next_refresh || atomic_exchange(&a->refresh_now, false)) {
 		agent_refresh(a);
 		a->next_refresh = now + a->cfg->def.update_resources_interval;
 	}

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
@@ -59,6 +60,7 @@ struct agent {
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */
 	time_t			 db_wait_until;	/* database down: paused until */
+	atomic_bool		 refresh_now;	/* a worker changed what a cluster holds */
 };
 
 /* What a request's operation did (agent_op_run). */

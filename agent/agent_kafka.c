@@ -139,6 +139,8 @@ agent_job_run(void *arg, void *jobp)
 	agent_event(a, r, &o);
 	rc = agent_op_run(a, r, &op);
 	if (rc == 0) {
+		if (r->type == REQ_SPAWN || r->type == REQ_DELETE)
+			atomic_store(&a->refresh_now, true);	/* the record, on change */
 		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
 		    op.power_state, op.vm_state };
 		log_info("request %s (%s %s) succeeded", r->request_id,

@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfg.h"
 #include "ledger.h"
+#include "vcdriver/vcdriver.h"
 #include "pgc.h"
 #include "xmalloc.h"
 
@@ -194,4 +196,57 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *why
 		snprintf(vm, len, "%s", PQgetvalue(res, 0, 0));
 	PQclear(res);
 	return ret;
+}
+
+int
+ledger_node_update(PGconn *pg, const char *node, const char *name,
+    const char *cluster_moref, const char *vcenter, const char *agent_host,
+    const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl)
+{
+	/* $7..$18, in the INSERT's order */
+	const long long nums[] = { r->vcpus, r->max_vcpus_per_host, r->memory_mb,
+	    r->memory_mb_used, r->max_memory_mb_per_host, r->disk_total_bytes >> 30,
+	    (r->disk_total_bytes - r->disk_free_bytes) >> 30, r->disk_free_bytes >> 30,
+	    r->max_disk_free_bytes >> 30, r->hosts_total, r->hosts_usable,
+	    r->datastores_usable };
+	const double ratios[] = { cfg->def.cpu_allocation_ratio,
+	    cfg->def.ram_allocation_ratio, cfg->def.disk_allocation_ratio };
+	char text[15][32];
+	const char *params[21] = { node, name, r->vcenter_version, vcenter,
+	    cluster_moref, agent_host };
+	int k = 6;
+
+	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++, k++) {
+		snprintf(text[k - 6], sizeof(text[0]), "%lld", nums[i]);
+		params[k] = text[k - 6];
+	}
+	for (size_t i = 0; i < sizeof(ratios) / sizeof(ratios[0]); i++, k++) {
+		snprintf(text[k - 6], sizeof(text[0]), "%g", ratios[i]);
+		params[k] = text[k - 6];
+	}
+	return ledger_sql(pg, "INSERT INTO compute_nodes (node, hypervisor_hostname, "
+	    "hypervisor_version, vcenter, cluster_moref, agent_host, vcpus, "
+	    "max_vcpus_per_host, memory_mb, memory_mb_used, max_memory_mb_per_host, "
+	    "local_gb, local_gb_used, free_disk_gb, max_free_disk_gb, hosts_total, "
+	    "hosts_usable, datastores_usable, cpu_allocation_ratio, "
+	    "ram_allocation_ratio, disk_allocation_ratio, vcpus_used, running_vms, "
+	    "updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+	    "$14, $15, $16, $17, $18, $19, $20, $21, coalesce(sum((i.flavor->>'vcpus')"
+	    "::bigint), 0), count(i.uuid), now() FROM instances i WHERE i.node = $1 AND "
+	    "i.deleted_at IS NULL ON CONFLICT (node) DO UPDATE SET hypervisor_hostname = "
+	    "EXCLUDED.hypervisor_hostname, hypervisor_version = "
+	    "EXCLUDED.hypervisor_version, vcenter = EXCLUDED.vcenter, cluster_moref = "
+	    "EXCLUDED.cluster_moref, agent_host = EXCLUDED.agent_host, vcpus = "
+	    "EXCLUDED.vcpus, max_vcpus_per_host = EXCLUDED.max_vcpus_per_host, "
+	    "memory_mb = EXCLUDED.memory_mb, memory_mb_used = EXCLUDED.memory_mb_used, "
+	    "max_memory_mb_per_host = EXCLUDED.max_memory_mb_per_host, local_gb = "
+	    "EXCLUDED.local_gb, local_gb_used = EXCLUDED.local_gb_used, free_disk_gb = "
+	    "EXCLUDED.free_disk_gb, max_free_disk_gb = EXCLUDED.max_free_disk_gb, "
+	    "hosts_total = EXCLUDED.hosts_total, hosts_usable = EXCLUDED.hosts_usable, "
+	    "datastores_usable = EXCLUDED.datastores_usable, cpu_allocation_ratio = "
+	    "EXCLUDED.cpu_allocation_ratio, ram_allocation_ratio = "
+	    "EXCLUDED.ram_allocation_ratio, disk_allocation_ratio = "
+	    "EXCLUDED.disk_allocation_ratio, vcpus_used = EXCLUDED.vcpus_used, "
+	    "running_vms = EXCLUDED.running_vms, updated_at = now()", k, params, NULL,
+	    why, wl);
 }

@@ -41,6 +41,20 @@ int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event
 int ledger_unfinished(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
     size_t *n, char *why, size_t wl);
 
+/* ---- compute nodes ---- */
+
+struct vcd_resources;
+struct cfg;
+
+/*
+ * Write NODE's resource record (cluster NAME, CLUSTER_MOREF, in vCenter
+ * VCENTER, served by AGENT_HOST): capacity from R, the allocation ratios
+ * and reservations from CFG, and what the instances rows use.
+ */
+int ledger_node_update(PGconn *pg, const char *node, const char *name,
+    const char *cluster_moref, const char *vcenter, const char *agent_host,
+    const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl);
+
 /* ---- instances ---- */
 
 /* Insert or update the row of a spawning instance. */

@@ -91,6 +91,13 @@ check "the result names the VM and its state" sh -c "grep -F '\"request_id\":\"r
 check "the instance row is active and running" test "$(psql_v "SELECT vm_state || '/' || power_state FROM instances WHERE uuid = '$U'")" = "active/running"
 check "the image was fetched into the cache" contains "$T/agent.log" "imagecache: image $IMG is in [LocalDS_0]"
 VM=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U'")
+node_row() { psql_v "SELECT hypervisor_hostname || ' ' || vcpus || ' ' || memory_mb || ' ' || vcpus_used || ' ' || running_vms FROM compute_nodes WHERE node = '$NODE'"; }
+wait_node() {	# wait_node ROW: compute_nodes shows ROW
+	local i
+	for ((i = 0; i < 50; i++)); do [ "$(node_row)" = "$1" ] && return 0; sleep 0.2; done
+	echo "# compute_nodes: $(node_row)"; return 1
+}
+check "the cluster's record holds the instance" wait_node "DC0_C0 6 12285 1 1"
 check "the instance row has its VM" test -n "$VM"
 
 # the same request again (a redelivery): nothing done twice, result again
@@ -150,6 +157,7 @@ check "and says why" sh -c "grep -F '\"request_id\":\"r-ghost\"' '$T/results' | 
 send "$U" "$(req r-delete delete)"
 check "delete succeeds" wait_result r-delete succeeded
 check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U' AND deleted_at IS NOT NULL")" = deleted
+check "the cluster's record no longer holds it" wait_node "DC0_C0 6 12285 0 0"
 check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
 check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
 
