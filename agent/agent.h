@@ -61,7 +61,16 @@ struct agent {
 	bool			 kafka_ok;	/* a message was handled */
 	time_t			 db_wait_until;	/* database down: paused until */
 	atomic_bool		 refresh_now;	/* a worker changed what a cluster holds */
+	atomic_bool		 kafka_up;	/* assigned, and brokers reachable */
+
+	/* metrics: requests by type and outcome (succeeded, failed, rejected),
+	 * and the latency of carried-out requests, as a histogram */
+	atomic_ulong		 req_count[16][3];
+	atomic_ulong		 req_lat_bucket[12];	/* AGENT_LAT_BOUNDS, +Inf */
+	atomic_ulong		 req_lat_ms_sum;
 };
+
+#define AGENT_LAT_BOUNDS	{ 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30 }
 
 /* What a request's operation did (agent_op_run). */
 struct agent_op {

@@ -10,12 +10,16 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <librdkafka/rdkafka.h>
+#include <time.h>
 
 #include "agent.h"
 #include "buf.h"
 #include "httpd.h"
 #include "log.h"
 #include "pgc.h"
+#include "req.h"
+#include "work.h"
 #include "xmalloc.h"
 
 #define AGENT_MAX_TRANSFERS	64
@@ -66,8 +70,20 @@ agent_http_readyz(void *arg, struct buf *out)
 	if (agent_db_ping(a, why, sizeof(why)) < 0) {
 		buf_printf(out, "database: %s\n", why);
 		status = 503;
+	} else if (time(NULL) < a->db_wait_until) {
+		buf_printf(out, "database: was unreachable, consumption paused\n");
+		status = 503;
 	} else
 		buf_printf(out, "database: ok\n");
+	if (a->consumer == NULL) {
+		buf_printf(out, "kafka: not started\n");
+		status = 503;
+	} else if (!atomic_load(&a->kafka_up)) {
+		buf_printf(out, "kafka: no partitions assigned, or brokers down (%s)\n",
+		    a->cfg->kafka.bootstrap_servers);
+		status = 503;
+	} else
+		buf_printf(out, "kafka: ok\n");
 	buf_puts(out, status == 200 ? "ready\n" : "not ready\n");
 	return status;
 }
@@ -91,6 +107,78 @@ agent_label(struct buf *out, const char *v)
 			buf_puts(out, "\\n");
 		else
 			buf_append(out, v, 1);
+	}
+}
+
+/* Requests, latency, consumer lag and instances: the agent's own job. */
+static void
+agent_metrics_requests(struct agent *a, struct buf *out)
+{
+	static const double bounds[] = AGENT_LAT_BOUNDS;
+	static const char *const outcomes[] = { "succeeded", "failed", "rejected" };
+	unsigned long cum = 0;
+	rd_kafka_topic_partition_list_t *as = NULL;
+	long long lag = 0;
+
+	buf_puts(out, "# HELP vcagent_requests_total requests by type and outcome\n"
+	    "# TYPE vcagent_requests_total counter\n");
+	for (int t = 0; t <= REQ_NTYPES; t++)
+		for (int o = 0; o < 3; o++) {
+			unsigned long n = atomic_load(&a->req_count[t][o]);
+			if (n > 0 || (t < REQ_NTYPES && o < 2))
+				buf_printf(out, "vcagent_requests_total{type=\"%s\",outcome="
+				    "\"%s\"} %lu\n", t < REQ_NTYPES ? req_type_name(t) :
+				    "unknown", outcomes[o], n);
+		}
+	buf_puts(out, "# HELP vcagent_request_duration_seconds time to carry out a "
+	    "request\n# TYPE vcagent_request_duration_seconds histogram\n");
+	for (size_t b = 0; b <= sizeof(bounds) / sizeof(bounds[0]); b++) {
+		cum += atomic_load(&a->req_lat_bucket[b]);
+		if (b < sizeof(bounds) / sizeof(bounds[0]))
+			buf_printf(out, "vcagent_request_duration_seconds_bucket{le=\"%g\"} "
+			    "%lu\n", bounds[b], cum);
+		else
+			buf_printf(out, "vcagent_request_duration_seconds_bucket{le=\"+Inf\"} "
+			    "%lu\n", cum);
+	}
+	buf_printf(out, "vcagent_request_duration_seconds_sum %.3f\n"
+	    "vcagent_request_duration_seconds_count %lu\n",
+	    atomic_load(&a->req_lat_ms_sum) / 1000.0, cum);
+	agent_metric(out, "vcagent_requests_in_flight", "gauge",
+	    "requests queued or running", a->work != NULL ? (long long)work_pending(a->work) : 0);
+	if (a->consumer != NULL && rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
+		rd_kafka_position(a->consumer, as);
+		for (int i = 0; i < as->cnt; i++) {
+			int64_t lo = 0, hi = 0;
+			if (rd_kafka_get_watermark_offsets(a->consumer, as->elems[i].topic,
+			    as->elems[i].partition, &lo, &hi) == 0 && as->elems[i].offset >= 0 &&
+			    hi > as->elems[i].offset)
+				lag += hi - as->elems[i].offset;
+		}
+		rd_kafka_topic_partition_list_destroy(as);
+	}
+	agent_metric(out, "vcagent_kafka_consumer_lag", "gauge",
+	    "messages on the assigned partitions not yet consumed", lag);
+	agent_metric(out, "vcagent_kafka_up", "gauge", "1 when partitions are assigned "
+	    "and brokers reachable", atomic_load(&a->kafka_up) ? 1 : 0);
+	if (a->db != NULL) {
+		char why[256];
+		PGconn *pg = pgc_get(a->db, why, sizeof(why));
+		PGresult *r = pg != NULL ? pgc_exec(pg, "SELECT vm_state, power_state, "
+		    "count(*) FROM instances WHERE deleted_at IS NULL GROUP BY 1, 2 ORDER "
+		    "BY 1, 2", 0, NULL, why, sizeof(why), NULL) : NULL;
+		buf_puts(out, "# HELP vcagent_instances instances by state\n"
+		    "# TYPE vcagent_instances gauge\n");
+		for (int i = 0; r != NULL && i < PQntuples(r); i++) {
+			buf_puts(out, "vcagent_instances{vm_state=\"");
+			agent_label(out, PQgetvalue(r, i, 0));
+			buf_puts(out, "\",power_state=\"");
+			agent_label(out, PQgetvalue(r, i, 1));
+			buf_printf(out, "\"} %s\n", PQgetvalue(r, i, 2));
+		}
+		PQclear(r);
+		if (pg != NULL)
+			pgc_put(a->db, pg, pgc_broken(pg));
 	}
 }
 
@@ -141,6 +229,7 @@ agent_http_metrics(void *arg, struct buf *out)
 			buf_printf(out, "\",part=\"%s\"} %lld\n", k == 0 ? "done" : "total",
 			    (long long)(k == 0 ? tr[i].done : tr[i].total));
 		}
+	agent_metrics_requests(a, out);
 	return 200;
 }
 

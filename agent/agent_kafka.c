@@ -137,7 +137,22 @@ agent_job_run(void *arg, void *jobp)
 	if (ledger_start(pg, r->request_id, why, sizeof(why)) < 0)
 		log_warnx("request %s: %s", r->request_id, why);
 	agent_event(a, r, &o);
-	rc = agent_op_run(a, r, &op);
+	{
+		static const double bounds[] = AGENT_LAT_BOUNDS;
+		struct timespec t0, t1;
+		double secs;
+		size_t b;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		rc = agent_op_run(a, r, &op);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		for (b = 0; b < sizeof(bounds) / sizeof(bounds[0]) && secs > bounds[b]; b++)
+			;
+		atomic_fetch_add(&a->req_lat_bucket[b], 1);
+		atomic_fetch_add(&a->req_lat_ms_sum, (unsigned long)(secs * 1000));
+		atomic_fetch_add(&a->req_count[r->type][rc == 0 ? 0 : 1], 1);
+	}
 	if (rc == 0) {
 		if (r->type == REQ_SPAWN || r->type == REQ_DELETE)
 			atomic_store(&a->refresh_now, true);	/* the record, on change */
@@ -232,6 +247,7 @@ agent_reject(struct agent *a, const rd_kafka_message_t *m, const char *why)
 	ev = req_event(NULL, NULL, NULL, NULL, &o);
 	agent_publish(a, a->cfg->kafka.result_topic, NULL, ev);
 	free(ev);
+	atomic_fetch_add(&a->req_count[REQ_NTYPES][2], 1);	/* type unknown */
 }
 
 /* 0: handled (commit); -1: the database failed (do not commit, retry). */
@@ -287,13 +303,27 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 	return ret;
 }
 
+/* Brokers all down: not ready until a message or an assignment comes. */
+static void
+agent_kafka_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct agent *a = opaque;
+
+	(void)rk;
+	log_warnx("kafka: %s", reason);
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		atomic_store(&a->kafka_up, false);
+}
+
 static void
 agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *parts, void *opaque)
 {
-	(void)opaque;
+	struct agent *a = opaque;
+
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("kafka: assigned %d partition(s)", parts->cnt);
+		atomic_store(&a->kafka_up, true);
 		rd_kafka_assign(rk, parts);
 	} else {
 		log_info("kafka: %d partition(s) revoked", parts->cnt);
@@ -321,6 +351,8 @@ agent_kafka_start(struct agent *a)
 	agent_kafka_set(cc, "auto.offset.reset", "earliest", "consumer");
 	rd_kafka_conf_set_log_cb(cc, agent_kafka_log);
 	rd_kafka_conf_set_rebalance_cb(cc, agent_rebalance);
+	rd_kafka_conf_set_error_cb(cc, agent_kafka_error);
+	rd_kafka_conf_set_opaque(cc, a);
 	if ((pc = agent_kafka_conf(cfg, "producer")) == NULL) {
 		rd_kafka_conf_destroy(cc);
 		return -1;
@@ -428,6 +460,7 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 	} else if (agent_message(a, m) == 0) {
 		rd_kafka_commit_message(a->consumer, m, 1);
 		a->kafka_ok = true;
+		atomic_store(&a->kafka_up, true);
 	} else {
 		/* not recorded: read it again once the database is back */
 		rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);

@@ -61,6 +61,8 @@ AGENT_PID=$!
 check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 4 partition(s)" 30
 NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 check "the agent names its node" test -n "$NODE"
+URL=$(sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | head -1)
+check "/readyz is ready with vCenter, the database and Kafka" sh -c "curl -s -f '$URL/readyz' | grep -q 'kafka: ok'"
 
 U=6f1e2d3c-4b5a-4978-8e7d-000000000001
 send() {	# send KEY JSON
@@ -159,6 +161,12 @@ check "delete succeeds" wait_result r-delete succeeded
 check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U' AND deleted_at IS NOT NULL")" = deleted
 check "the cluster's record no longer holds it" wait_node "DC0_C0 6 12285 0 0"
 check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
+curl -s "$URL/metrics" >"$T/metrics"
+check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 1' "$T/metrics"
+check "metrics count failures" grep -qx 'vcagent_requests_total{type="power_on",outcome="failed"} 1' "$T/metrics"
+check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 2' "$T/metrics"
+check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_seconds_count [1-9]' "$T/metrics"
+check "metrics have the consumer lag" grep -qx 'vcagent_kafka_consumer_lag 0' "$T/metrics"
 check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
 
 kill -TERM "$AGENT_PID"
