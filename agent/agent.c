@@ -223,6 +223,12 @@ agent_cron(struct agent *a, unsigned long tick)
 		agent_refresh(a);
 		a->next_refresh = now + a->cfg->def.update_resources_interval;
 	}
+	if (a->cache != NULL && (!a->synced_once || (a->cfg->def.sync_power_state_interval > 0 &&
+	    now >= a->next_sync))) {
+		agent_sync(a, !a->synced_once);
+		a->synced_once = true;
+		a->next_sync = now + a->cfg->def.sync_power_state_interval;
+	}
 	if (a->cache == NULL && a->cfg->database.connection != NULL &&
 	    now >= a->next_db_try)
 		(void)agent_cache_start(a);

@@ -62,6 +62,9 @@ struct agent {
 	time_t			 db_wait_until;	/* database down: paused until */
 	atomic_bool		 refresh_now;	/* a worker changed what a cluster holds */
 	atomic_bool		 kafka_up;	/* assigned, and brokers reachable */
+	time_t			 next_sync;	/* power state sync */
+	bool			 synced_once;
+	size_t			 unknown_vms;	/* VMs with an instance uuid we lack */
 
 	/* metrics: requests by type and outcome (succeeded, failed, rejected),
 	 * and the latency of carried-out requests, as a histogram */
@@ -124,6 +127,11 @@ int agent_kafka_start(struct agent *a);
 void agent_kafka_poll(struct agent *a, int timeout_ms);
 /* Resume the requests a crash left unfinished. */
 void agent_kafka_reconcile(struct agent *a);
+/* Publish the event TEXT to the results topic, keyed KEY. */
+void agent_event_raw(struct agent *a, const char *key, const char *text);
+/* Power states from vCenter into the instance rows; with REPORT_UNKNOWN,
+ * log the VMs whose instance uuid the database does not know. */
+void agent_sync(struct agent *a, bool report_unknown);
 /* Stop consuming, let the workers finish (graceful_shutdown_timeout),
  * commit, close. */
 void agent_kafka_stop(struct agent *a);

@@ -159,6 +159,9 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 	}
 	agent_metric(out, "vcagent_kafka_consumer_lag", "gauge",
 	    "messages on the assigned partitions not yet consumed", lag);
+	agent_metric(out, "vcagent_unknown_vms", "gauge", "VMs carrying an instance "
+	    "uuid the database does not know (reported at start, left alone)",
+	    (long long)a->unknown_vms);
 	agent_metric(out, "vcagent_kafka_up", "gauge", "1 when partitions are assigned "
 	    "and brokers reachable", atomic_load(&a->kafka_up) ? 1 : 0);
 	if (a->db != NULL) {

@@ -92,6 +92,13 @@ agent_publish(struct agent *a, const char *topic, const char *key, const char *t
 		log_warnx("kafka: cannot publish to %s: %s", topic, rd_kafka_err2str(e));
 }
 
+void
+agent_event_raw(struct agent *a, const char *key, const char *text)
+{
+	if (a->producer != NULL)
+		agent_publish(a, a->cfg->kafka.result_topic, key, text);
+}
+
 static void
 agent_event(struct agent *a, const struct req *r, const struct req_outcome *o)
 {

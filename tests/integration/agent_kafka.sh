@@ -35,6 +35,7 @@ cat >"$T/agent.yaml" <<YAML
 DEFAULT:
   host: agent-1
   max_concurrent_builds: 4
+  sync_power_state_interval: 1
 vmware:
   host_ip: $VCSIM_HOST
   host_port: $VCSIM_PORT
@@ -79,6 +80,15 @@ wait_result() {
 	done
 	echo "# no $2 for $1 in the results:"; sed 's/^/#   /' "$T/results"; return 1
 }
+wait_result_any() {	# wait_result_any EVENT: some event EVENT on the results topic
+	local i
+	for ((i = 0; i < 50; i++)); do
+		results
+		grep -qF "\"event\":\"$1\"" "$T/results" && return 0
+		sleep 0.2
+	done
+	return 1
+}
 req() {	# req ID TYPE [EXTRA JSON MEMBERS]
 	printf '{"version": 1, "request_id": "%s", "type": "%s", "node": "%s", "instance": {"uuid": "%s", "name": "vm-one"}%s}' \
 	    "$1" "$2" "$NODE" "$U" "${3:+, $3}"
@@ -101,6 +111,23 @@ wait_node() {	# wait_node ROW: compute_nodes shows ROW
 }
 check "the cluster's record holds the instance" wait_node "DC0_C0 6 12285 1 1"
 check "the instance row has its VM" test -n "$VM"
+
+# a VM powered off in vCenter shows as off
+VIAGENT=${VCAGENT%/vcagent}/vcagent-vi
+"$VIAGENT" -c "$T/agent.yaml" power-off "$VM" >"$T/vi.out" 2>&1
+power_is() {	# power_is STATE: the instance row says STATE
+	local i
+	for ((i = 0; i < 50; i++)); do
+		[ "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = "$1" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "the power state sync sees a VM powered off in vCenter" power_is shutdown
+check "and publishes the change" wait_result_any state_changed
+"$VIAGENT" -c "$T/agent.yaml" power-on "$VM" >>"$T/vi.out" 2>&1
+check "and one powered on again" power_is running
+check "VMs with an unknown instance uuid are reported, not deleted" contains "$T/agent.log" "unknown to the database: left alone"
 
 # the same request again (a redelivery): nothing done twice, result again
 send "$U" "$SPAWN"
