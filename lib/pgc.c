@@ -106,11 +106,27 @@ PGresult *
 pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
     char *errbuf, size_t len, char sqlstate[6])
 {
+	bool autocommit = PQtransactionStatus(c) == PQTRANS_IDLE;
 	/* without parameters SQL may hold several statements (migrations) */
 	PGresult *r = nparams == 0 ? PQexec(c, sql) :
 	    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
+
+	/*
+	 * A pooled connection whose server restarted fails on first use: outside
+	 * a transaction, reconnect and try the statement once more.
+	 */
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && autocommit &&
+	    PQstatus(c) == CONNECTION_BAD) {
+		PQreset(c);
+		if (PQstatus(c) == CONNECTION_OK) {
+			PQclear(r);
+			r = nparams == 0 ? PQexec(c, sql) :
+			    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+			st = PQresultStatus(r);
+		}
+	}
 
 	if (sqlstate != NULL)
 		sqlstate[0] = '\0';

@@ -41,7 +41,9 @@ void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
  * may be several statements).  Returns the
  * result when it is PGRES_COMMAND_OK or PGRES_TUPLES_OK (caller PQclear()s
  * it); otherwise NULL with "<what>: <PostgreSQL's message>" in ERRBUF.
- * *SQLSTATE (may be NULL) gets the error's SQLSTATE, "" if none.
+ * *SQLSTATE (may be NULL) gets the error's SQLSTATE, "" if none.  Outside
+ * a transaction, a connection the server dropped (a restart) is reset and
+ * the statement run once more.
  */
 PGresult *pgc_exec(PGconn *c, const char *sql, int nparams,
     const char *const *params, char *errbuf, size_t len, char sqlstate[6]);

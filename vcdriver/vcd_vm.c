@@ -93,8 +93,16 @@ vcd_vm_find(struct vcd_session *s, const char *instance_uuid,
 	req.uuid = (char *)instance_uuid;
 	req.vmSearch = VIM_BOOL(true);
 	req.instanceUuid = VIM_BOOL(true);
-	if (vcd_invoke(s, &vim_method_FindByUuid, &req, &a, (void **)&resp, err) < 0)
-		goto out;
+	/* a read: a SystemError (vSphere's "internal error") is tried again */
+	for (int attempt = 0;; attempt++) {
+		const struct timespec pause = { 0, 100 * 1000 * 1000 };
+
+		if (vcd_invoke(s, &vim_method_FindByUuid, &req, &a, (void **)&resp, err) == 0)
+			break;
+		if (attempt == 2 || strcmp(err->fault, "SystemError") != 0)
+			goto out;
+		nanosleep(&pause, NULL);
+	}
 	if (resp->returnval == NULL) {
 		vcd_err_set(err, VCD_E_NOTFOUND, NULL, instance_uuid,
 		    "no virtual machine has instance uuid %s", instance_uuid);

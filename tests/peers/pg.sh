@@ -5,6 +5,8 @@
 #   pg.sh start DIR          start a server, state in DIR/pg/, write and print DIR/pg.env
 #   pg.sh stop DIR           stop it, remove DIR/pg/, DIR/pg.env, DIR/pg.pid; never fails
 #   pg.sh psql DIR [ARGS]    run psql as user vcagent on database vcagent
+#   pg.sh pause DIR          stop the server but keep its data (PostgreSQL going away)
+#   pg.sh resume DIR         start it again on the same socket and port
 #
 # The server listens on a unix socket only (listen_addresses=''); the port just names the socket
 # file. It runs as the `postgres` user with trust authentication, fsync off. Role `vcagent` owns
@@ -17,7 +19,7 @@
 set -euo pipefail
 
 PEER_NAME=pg.sh
-PEER_USAGE="install | start DIR | stop DIR | psql DIR [psql args...]"
+PEER_USAGE="install | start DIR | stop DIR | psql DIR [psql args...] | pause DIR | resume DIR"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -284,6 +286,26 @@ cmd_stop() {
 	return 0
 }
 
+# pause DIR: stop the server, keep its data (the agent sees PostgreSQL go away);
+# resume DIR: start it again on the same socket and port.
+cmd_pause() {
+	local dir real
+	dir=$(peer_abs_dir_checked "${1:-}")
+	real=$(realpath -e "$dir/pg" 2>/dev/null) || peer_die "no server in $dir"
+	server_stop_fast "$real/data" || peer_die "pg_ctl stop failed"
+}
+
+cmd_resume() {
+	local dir real port sock
+	dir=$(peer_abs_dir_checked "${1:-}")
+	real=$(realpath -e "$dir/pg" 2>/dev/null) || peer_die "no server in $dir"
+	port=$(sed -n "s/^PG_PORT=//p" "$dir/pg.env")
+	sock=$real
+	[ -f "$real/sockdir" ] && sock=$(cat "$real/sockdir")
+	server_start "$real/data" "$sock" "$port" "$real" || peer_die "restart failed"
+	head -n 1 "$real/data/postmaster.pid" >"$dir/pg.pid"
+}
+
 cmd_psql() {
 	local dir conninfo
 	dir=$(peer_abs_dir_checked "${1:-}")
@@ -300,5 +322,7 @@ install) cmd_install ;;
 start) [ $# -eq 2 ] || peer_usage; cmd_start "$2" ;;
 stop) [ $# -eq 2 ] || peer_usage; cmd_stop "$2" ;;
 psql) [ $# -ge 2 ] || peer_usage; shift; cmd_psql "$@" ;;
+pause) [ $# -eq 2 ] || peer_usage; cmd_pause "$2" ;;
+resume) [ $# -eq 2 ] || peer_usage; cmd_resume "$2" ;;
 *) peer_usage ;;
 esac

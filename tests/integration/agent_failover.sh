@@ -1,0 +1,162 @@
+#!/bin/bash
+# agent_failover.sh - the agent under failure, against vcsim, Glance,
+# PostgreSQL and Kafka:
+#  - kill -9 in the middle of a batch of spawns and deletes, restart: every
+#    request ends done exactly once, no VM leaked or duplicated;
+#  - two agents in one consumer group split the partitions and the work; when
+#    one is killed the other takes its partitions and serves on;
+#  - PostgreSQL stopped during traffic: nothing is committed or lost, the agent
+#    reports not ready, and resumes by itself when PostgreSQL is back.
+. "$(dirname "$0")/tap.sh"
+set -u
+T=$(mktemp -d /dev/shm/vcagent-fo-XXXXXX 2>/dev/null || mktemp -d)
+chmod 755 "$T"
+PEERS=$VCAGENT_SRC/tests/peers
+A_PID= B_PID=
+cleanup() {
+	for p in $A_PID $B_PID; do kill -9 "$p" 2>/dev/null; done
+	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
+	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
+	[ "$tap_failed" -gt 0 ] && for f in "$T"/*.log; do echo "# --- $f"; sed 's/^/# /' "$f"; done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+
+if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
+    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
+    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
+	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
+fi
+ok "peers start"
+. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+
+curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "img", "disk_format": "vmdk", "container_format": "bare"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
+IMG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
+head -c 524288 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$IMG/file"
+
+config() {	# config HOST
+	cat <<YAML
+DEFAULT:
+  host: $1
+  max_concurrent_builds: 4
+  sync_power_state_interval: -1
+vmware:
+  host_ip: $VCSIM_HOST
+  host_port: $VCSIM_PORT
+  host_username: $VCSIM_USER
+  host_password: {env: VC_PW}
+  ca_file: $VCSIM_CA_FILE
+  cluster_name: [DC0_C0]
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: $KAFKA_BOOTSTRAP
+  group_id: it-failover
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+database:
+  connection: {env: PG_DSN}
+  retry_interval: 1
+health:
+  bind_port: 0
+YAML
+}
+config agent-a >"$T/a.yaml"
+config agent-b >"$T/b.yaml"
+export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+start_a() { "$VCAGENT" -c "$T/a.yaml" >>"$T/a.log" 2>&1 & A_PID=$!; }
+start_b() { "$VCAGENT" -c "$T/b.yaml" >>"$T/b.log" 2>&1 & B_PID=$!; }
+psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
+send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
+# done_count PREFIX: requests whose id starts with PREFIX that succeeded (ledger)
+done_count() { psql_v "SELECT count(*) FROM requests WHERE request_id LIKE '$1%' AND state = 'succeeded'"; }
+wait_done() {	# wait_done PREFIX N SECONDS
+	local i
+	for ((i = 0; i < $3 * 5; i++)); do
+		[ "$(done_count "$1")" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	echo "# $(done_count "$1") of $2 $1* requests succeeded"; return 1
+}
+uuid() { printf '7a000000-0000-4000-8000-%012d' "$1"; }
+spawn() {	# spawn ID N
+	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"i$2\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"}"
+}
+delete() {	# delete ID N
+	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\"}}"
+}
+vms_of() {	# vms_of N: VMs in vCenter carrying instance N's uuid
+	"${VCAGENT%/vcagent}/vcagent-vi" -c "$T/a.yaml" vms 2>/dev/null | grep -ci "$(uuid "$1")"
+}
+
+start_a
+check "agent A joins the group" wait_for "$T/a.log" "kafka: assigned 4 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/a.log" | head -1)
+
+# --- kill -9 in the middle of a batch, restart ---
+# vCenter tasks that take a while, so the kill lands in the middle
+for m in CreateVM_Task PowerOnVM_Task Destroy_Task; do
+	curl -s -X POST "$VCSIM_CTL/ctl/async?method=$m&delay=1500ms" >/dev/null
+done
+for n in $(seq 1 10); do spawn "k-spawn-$n" "$n"; done
+for n in $(seq 1 5); do delete "k-delete-$n" "$n"; done
+wait_done k- 3 60 >/dev/null
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
+check "agent A was killed mid-batch" test "$(done_count k-)" -lt 15
+curl -s -X POST "$VCSIM_CTL/ctl/reset" >/dev/null
+start_a
+check "after the restart every request is done" wait_done k- 15 120
+check "each was carried out to the end once" test "$(psql_v "SELECT count(*) FROM requests WHERE request_id LIKE 'k-%' AND state <> 'succeeded'")" = 0
+check "unfinished ones were resumed from the ledger" sh -c "grep -q 'reconcile: request k-' '$T/a.log' || [ \$(grep -c 'succeeded' '$T/a.log') -ge 15 ]"
+"${VCAGENT%/vcagent}/vcagent-vi" -c "$T/a.yaml" vms >"$T/vms" 2>&1
+dups=0; leaked=0
+for n in $(seq 1 10); do
+	c=$(grep -ci "$(uuid "$n")" "$T/vms")
+	if [ "$n" -le 5 ]; then [ "$c" -eq 0 ] || leaked=$((leaked + 1)); else [ "$c" -eq 1 ] || dups=$((dups + 1)); fi
+done
+check "no VM of a deleted instance is left" test "$leaked" -eq 0
+check "every live instance has exactly one VM" test "$dups" -eq 0
+check "the rows agree" test "$(psql_v "SELECT count(*) FROM instances WHERE uuid::text LIKE '7a000000%' AND deleted_at IS NULL AND vm_state = 'active'")" = 5
+
+# --- two agents share the group; one dies, the other takes over ---
+start_b
+check "agent B joins: the partitions are split" wait_for "$T/b.log" "kafka: assigned 2 partition(s)" 30
+check "agent A keeps the other half" wait_for "$T/a.log" "kafka: assigned 2 partition(s)" 30
+for n in $(seq 11 18); do spawn "s-spawn-$n" "$n"; done
+check "the work is done" wait_done s- 8 60
+check "agent A did some of it" grep -q 'request s-spawn-.* succeeded' "$T/a.log"
+check "agent B did some of it" grep -q 'request s-spawn-.* succeeded' "$T/b.log"
+lines=$(wc -l <"$T/a.log")
+kill -9 "$B_PID"; wait "$B_PID" 2>/dev/null; B_PID=
+takes_over() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		tail -n +"$lines" "$T/a.log" | grep -qF "kafka: assigned 4 partition(s)" && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "agent A takes over all partitions" takes_over
+for n in $(seq 19 22); do spawn "f-spawn-$n" "$n"; done
+check "agent A serves every partition alone" wait_done f- 4 60
+
+# --- PostgreSQL goes away during traffic ---
+URL=$(sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/a.log" | tail -1)
+bash "$PEERS/pg.sh" pause "$T"
+for n in $(seq 23 26); do spawn "p-spawn-$n" "$n"; done
+check "the agent sees the database gone" wait_for "$T/a.log" "the ledger is unreachable" 30
+check "and is not ready, naming the database" sh -c "curl -s '$URL/readyz' | grep -q '^database: '"
+check "/readyz is 503" test "$(curl -s -o /dev/null -w '%{http_code}' "$URL/readyz")" = 503
+bash "$PEERS/pg.sh" resume "$T"
+check "after PostgreSQL is back every request is done" wait_done p- 4 60
+check "each once" test "$(psql_v "SELECT sum(attempts) FROM requests WHERE request_id LIKE 'p-%'")" = 4
+check "the agent is ready again" sh -c "for i in \$(seq 50); do [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/readyz')\" = 200 ] && exit 0; sleep 0.2; done; exit 1"
+
+kill -TERM "$A_PID"
+wait "$A_PID"
+rc=$?
+A_PID=
+check "SIGTERM exits 0" test "$rc" -eq 0
+check "kafka stops clean" bash "$PEERS/kafka.sh" stop "$T"
+check "peers stop clean" bash "$PEERS/peers.sh" stop "$T"
+tap_done
