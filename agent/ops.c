@@ -331,6 +331,71 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	return 0;
 }
 
+/* To another cluster (its root pool); live when the VM is on. */
+static int
+ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_err *err = &op->err;
+	struct agent_cluster *dest;
+	struct vcd_relocate rl;
+	struct vcd_moref vm;
+	PGresult *res;
+	char why[512], kind[8] = "cold";
+	/* uuid, request, source, destination, kind */
+	const char *params[5] = { r->instance_uuid, r->request_id, r->node, r->dest_node,
+	    kind };
+
+	if (r->dest_host[0] != '\0') {
+		vcd_err_set(err, VCD_E_INVALID, "NotImplemented", r->dest_host, "a "
+		    "destination host is not supported yet: the destination cluster "
+		    "(DRS) places the VM");
+		return -1;
+	}
+	if ((dest = ops_cluster(a, r->dest_node, err)) == NULL)
+		return -1;
+	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
+		return -1;
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if ((res = pgc_exec(pg, "SELECT power_state FROM instances WHERE uuid = $1", 1,
+	    params, why, sizeof(why), NULL)) == NULL)
+		return ops_db_err(err, r->instance_uuid, why);
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "running") == 0)
+		snprintf(kind, sizeof(kind), "live");
+	PQclear(res);
+	if ((res = pgc_exec(pg, "INSERT INTO migrations (instance_uuid, request_id, "
+	    "source_node, dest_node, kind) VALUES ($1, $2, $3, $4, $5)", 5, params, why,
+	    sizeof(why), NULL)) == NULL)
+		return ops_db_err(err, r->instance_uuid, why);
+	PQclear(res);
+	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "migrating",
+	    why, sizeof(why));
+	memset(&rl, 0, sizeof(rl));
+	rl.pool = dest->pl.pool;
+	if (vcd_vm_relocate(a->vc, &vm, &rl, err) < 0) {
+		if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'failed', "
+		    "updated_at = now() WHERE request_id = $1", 1, &params[1], why,
+		    sizeof(why), NULL)) != NULL)
+			PQclear(res);
+		(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, NULL,
+		    why, sizeof(why));
+		return -1;
+	}
+	{
+		const char *moved[2] = { r->instance_uuid, r->dest_node };
+		if ((res = pgc_exec(pg, "UPDATE instances SET node = $2, task_state = NULL, "
+		    "updated_at = now() WHERE uuid = $1", 2, moved, why, sizeof(why),
+		    NULL)) == NULL)
+			return ops_db_err(err, r->instance_uuid, why);
+		PQclear(res);
+	}
+	if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'done', updated_at = "
+	    "now() WHERE request_id = $1", 1, &params[1], why, sizeof(why), NULL)) != NULL)
+		PQclear(res);
+	log_info("instance %s moved to %s (%s migration)", r->instance_uuid,
+	    dest->name, kind);
+	return 0;
+}
+
 static int
 ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 {
@@ -364,6 +429,9 @@ agent_op_run(struct agent *a, const struct req *r, struct agent_op *op)
 		break;
 	case REQ_PREFETCH:
 		ret = ops_prefetch(a, r, op);
+		break;
+	case REQ_MIGRATE:
+		ret = ops_migrate(a, pg, r, op);
 		break;
 	default:
 		ret = ops_power(a, pg, r, op);

@@ -18,10 +18,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
+if ! bash "$PEERS/vcsim.sh" start "$T" -cluster 2 >"$T/vcsim.out" 2>&1 ||
+    ! bash "$PEERS/peers.sh" start "$T" glance pg >"$T/peers.out" 2>&1 ||
     ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
     -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
+	not_ok "peers start"; sed 's/^/# /' "$T/vcsim.out" "$T/peers.out" "$T/kafka.out"; tap_done
 fi
 ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
@@ -42,7 +43,7 @@ vmware:
   host_username: $VCSIM_USER
   host_password: {env: VC_PW}
   ca_file: $VCSIM_CA_FILE
-  cluster_name: [DC0_C0]
+  cluster_name: [DC0_C0, DC0_C1]
 glance:
   api_servers: [$GLANCE_URL]
 kafka:
@@ -62,6 +63,7 @@ AGENT_PID=$!
 check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 4 partition(s)" 30
 NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 check "the agent names its node" test -n "$NODE"
+NODE2=$(sed -n 's/.*cluster "DC0_C1": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 URL=$(sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | head -1)
 check "/readyz is ready with vCenter, the database and Kafka" sh -c "curl -s -f '$URL/readyz' | grep -q 'kafka: ok'"
 
@@ -182,6 +184,15 @@ check "resume succeeds" wait_result r-resume succeeded
 send "6f1e2d3c-4b5a-4978-8e7d-00000000dead" "$(req r-ghost power_on | sed "s/$U/6f1e2d3c-4b5a-4978-8e7d-00000000dead/")"
 check "power on of an unknown instance fails" wait_result r-ghost failed
 check "and says why" sh -c "grep -F '\"request_id\":\"r-ghost\"' '$T/results' | grep -F failed | grep -q 'no virtual machine has instance uuid'"
+
+# a live migration to the other cluster
+send "$U" "$(req r-migrate migrate "\"destination\": {\"node\": \"$NODE2\"}")"
+check "migrate succeeds" wait_result r-migrate succeeded
+check "the instance is on the other node" test "$(psql_v "SELECT node FROM instances WHERE uuid = '$U'")" = "$NODE2"
+check "the migration is recorded, live" test "$(psql_v "SELECT kind || ' ' || status FROM migrations WHERE request_id = 'r-migrate'")" = "live done"
+send "$U" "$(req r-migrate-bad migrate '"destination": {"node": "domain-c404.nowhere"}')"
+check "migrate to a node not served fails" wait_result r-migrate-bad failed
+check "and says NodeNotServed" sh -c "grep -F '\"request_id\":\"r-migrate-bad\"' '$T/results' | grep -q NodeNotServed"
 
 send "$U" "$(req r-delete delete)"
 check "delete succeeds" wait_result r-delete succeeded
