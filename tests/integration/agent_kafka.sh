@@ -207,6 +207,12 @@ check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_s
 check "metrics have the consumer lag" grep -qx 'vcagent_kafka_consumer_lag 0' "$T/metrics"
 check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
 
+# vcagentctl: the operator's way in
+CTL="${VCAGENT%/vcagent}/vcagentctl -c $T/agent.yaml -w 60"
+check "vcagentctl prefetch succeeds" sh -c "$CTL prefetch '$NODE' '$IMG' >'$T/ctl.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl.out'"
+check "vcagentctl nodes lists the clusters" sh -c "$CTL -u '$URL' nodes | grep -qx 'DC0_C0 $NODE'"
+check "vcagentctl reports a failure with exit 1" sh -c "! $CTL power-on '$NODE' 6f1e2d3c-4b5a-4978-8e7d-00000000beef >'$T/ctl2.out' && grep -q '\"event\":\"failed\"' '$T/ctl2.out'"
+
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"
 rc=$?

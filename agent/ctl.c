@@ -1,0 +1,304 @@
+/*
+ * ctl.c - vcagentctl: send requests to vcagent through Kafka and read its
+ * status, with the agent's own configuration file.
+ *
+ *   vcagentctl [-c FILE] [-w SECONDS] send FILE|-       a request as JSON
+ *   vcagentctl [-c FILE] spawn NODE UUID NAME IMAGE VCPUS MEMORY_MB ROOT_GB [NETWORK...]
+ *   vcagentctl [-c FILE] delete|power-on|power-off|reboot|suspend|resume NODE UUID
+ *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE
+ *   vcagentctl [-c FILE] prefetch NODE IMAGE
+ *   vcagentctl [-c FILE] [-u URL] status | nodes
+ *
+ * Requests get a fresh request id; the events for it are printed, one JSON
+ * object a line, until the final one (succeeded, failed or rejected).  Exit
+ * 0 when it succeeded, 1 otherwise (2 for a usage error).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <librdkafka/rdkafka.h>
+
+#include "buf.h"
+#include "cfg.h"
+#include "log.h"
+#include "xmalloc.h"
+
+#ifndef VCAGENT_CONF
+#define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
+#endif
+
+static void
+ctl_usage(void)
+{
+	fprintf(stderr, "usage: vcagentctl [-c file] [-w seconds] [-u url] COMMAND ...\n"
+	    "  send FILE|-                     a request (JSON); - reads stdin\n"
+	    "  spawn NODE UUID NAME IMAGE VCPUS MEMORY_MB ROOT_GB [NETWORK...]\n"
+	    "  delete|power-on|power-off|reboot|suspend|resume NODE UUID\n"
+	    "  migrate NODE UUID DEST_NODE\n"
+	    "  prefetch NODE IMAGE\n"
+	    "  status | nodes                  the agent's status (health endpoint)\n");
+	exit(2);
+}
+
+static size_t
+ctl_collect(char *p, size_t size, size_t n, void *arg)
+{
+	buf_append(arg, p, size * n);
+	return size * n;
+}
+
+/* GET URL/status into B; 0 or -1. */
+static int
+ctl_status(const char *url, struct buf *b)
+{
+	char *u = xasprintf("%s/status", url);
+	CURL *c = curl_easy_init();
+	long code = 0;
+	CURLcode rc;
+
+	curl_easy_setopt(c, CURLOPT_URL, u);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	curl_easy_cleanup(c);
+	if (rc != CURLE_OK || code != 200) {
+		fprintf(stderr, "vcagentctl: %s: %s\n", u, rc != CURLE_OK ?
+		    curl_easy_strerror(rc) : "not 200");
+		free(u);
+		return -1;
+	}
+	free(u);
+	return 0;
+}
+
+static rd_kafka_t *
+ctl_kafka(const struct cfg *cfg, rd_kafka_type_t type)
+{
+	rd_kafka_conf_t *kc = rd_kafka_conf_new();
+	char err[512];
+	rd_kafka_t *rk;
+
+	if (rd_kafka_conf_set(kc, "bootstrap.servers", cfg->kafka.bootstrap_servers, err,
+	    sizeof(err)) != RD_KAFKA_CONF_OK)
+		fatalx("kafka: %s", err);
+	for (size_t i = 0; i < cfg->kafka.properties.n; i++)
+		if (rd_kafka_conf_set(kc, cfg->kafka.properties.v[i].key,
+		    cfg->kafka.properties.v[i].value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+			fatalx("kafka: %s: %s", cfg->kafka.properties.v[i].key, err);
+	if (type == RD_KAFKA_CONSUMER) {
+		char gid[64];
+		unsigned r = 0;
+		(void)getrandom(&r, sizeof(r), 0);
+		snprintf(gid, sizeof(gid), "vcagentctl-%u-%08x", (unsigned)getpid(), r);
+		rd_kafka_conf_set(kc, "group.id", gid, err, sizeof(err));
+		rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err));
+	}
+	if ((rk = rd_kafka_new(type, kc, err, sizeof(err))) == NULL)
+		fatalx("kafka: %s", err);
+	return rk;
+}
+
+/* Assign every partition of TOPIC at its current end: we read what comes. */
+static void
+ctl_listen(rd_kafka_t *c, const char *topic)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *t = rd_kafka_topic_new(c, topic, NULL);
+	rd_kafka_topic_partition_list_t *as;
+
+	if (rd_kafka_metadata(c, 0, t, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+	    md->topic_cnt != 1 || md->topics[0].partition_cnt == 0)
+		fatalx("kafka: no partitions for %s", topic);
+	as = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+	for (int i = 0; i < md->topics[0].partition_cnt; i++) {
+		int64_t lo = 0, hi = 0;
+		int32_t p = md->topics[0].partitions[i].id;
+		if (rd_kafka_query_watermark_offsets(c, topic, p, &lo, &hi, 10000) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
+			fatalx("kafka: cannot read the end of %s [%d]", topic, p);
+		rd_kafka_topic_partition_list_add(as, topic, p)->offset = hi;
+	}
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(t);
+	rd_kafka_assign(c, as);
+	rd_kafka_topic_partition_list_destroy(as);
+}
+
+/* Send J (adding version and a request id), print its events.  Exit code. */
+static int
+ctl_send(const struct cfg *cfg, json_t *j, int wait_s)
+{
+	rd_kafka_t *p = ctl_kafka(cfg, RD_KAFKA_PRODUCER);
+	rd_kafka_t *c = ctl_kafka(cfg, RD_KAFKA_CONSUMER);
+	json_t *inst = json_object_get(j, "instance");
+	const char *key = json_is_object(inst) ?
+	    json_string_value(json_object_get(inst, "uuid")) : NULL;
+	char id[64], *text;
+	unsigned r = 0;
+	time_t until = time(NULL) + wait_s;
+	int rc = 1;
+	size_t klen;
+
+	(void)getrandom(&r, sizeof(r), 0);
+	if (json_object_get(j, "request_id") == NULL) {
+		snprintf(id, sizeof(id), "ctl-%lld-%08x", (long long)time(NULL), r);
+		json_object_set_new(j, "request_id", json_string(id));
+	} else
+		snprintf(id, sizeof(id), "%s",
+		    json_string_value(json_object_get(j, "request_id")));
+	if (json_object_get(j, "version") == NULL)
+		json_object_set_new(j, "version", json_integer(1));
+	ctl_listen(c, cfg->kafka.result_topic);
+	text = json_dumps(j, JSON_COMPACT);
+	klen = key != NULL ? strlen(key) : 0;
+	if (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(cfg->kafka.request_topic),
+	    RD_KAFKA_V_KEY(key, klen), RD_KAFKA_V_VALUE(text, strlen(text)),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END) != 0)
+		fatalx("kafka: cannot send the request");
+	if (rd_kafka_flush(p, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		fatalx("kafka: the request was not delivered");
+	fprintf(stderr, "sent %s to %s\n", id, cfg->kafka.request_topic);
+	while (time(NULL) < until) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 200);
+		json_t *ev;
+		const char *e;
+
+		if (m == NULL)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    (ev = json_loadb(m->payload, m->len, 0, NULL)) != NULL) {
+			const char *rid = json_string_value(json_object_get(ev, "request_id"));
+			if (rid != NULL && strcmp(rid, id) == 0) {
+				printf("%.*s\n", (int)m->len, (const char *)m->payload);
+				fflush(stdout);
+				e = json_string_value(json_object_get(ev, "event"));
+				if (e != NULL && (strcmp(e, "succeeded") == 0 ||
+				    strcmp(e, "failed") == 0 || strcmp(e, "rejected") == 0)) {
+					rc = strcmp(e, "succeeded") == 0 ? 0 : 1;
+					until = 0;
+				}
+			}
+			json_decref(ev);
+		}
+		rd_kafka_message_destroy(m);
+	}
+	if (until != 0)
+		fprintf(stderr, "vcagentctl: no final event for %s within %d s\n", id,
+		    wait_s);
+	free(text);
+	rd_kafka_consumer_close(c);
+	rd_kafka_destroy(c);
+	rd_kafka_destroy(p);
+	return rc;
+}
+
+static json_t *
+ctl_simple(const char *type, const char *node, const char *uuid)
+{
+	return json_pack("{s:s, s:s, s:{s:s}}", "type", type, "node", node, "instance",
+	    "uuid", uuid);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = VCAGENT_CONF, *url = NULL;
+	char *errors = NULL, *dflt = NULL;
+	struct cfg *cfg;
+	json_t *j = NULL;
+	int ch, wait_s = 600, rc = 1;
+	const char *cmd;
+
+	log_init("vcagentctl", LOG_LVL_WARN);
+	while ((ch = getopt(argc, argv, "c:u:w:h")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 'u': url = optarg; break;
+		case 'w': wait_s = atoi(optarg); break;
+		default: ctl_usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1)
+		ctl_usage();
+	cmd = argv[0];
+	if ((cfg = cfg_load(path, &errors)) == NULL) {
+		fputs(errors, stderr);
+		free(errors);
+		return 1;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "nodes") == 0) {
+		struct buf b = BUF_INIT;
+		if (url == NULL)
+			url = dflt = xasprintf("http://%s:%d", cfg->health.bind_host,
+			    cfg->health.bind_port);
+		if (ctl_status(url, &b) == 0) {
+			rc = 0;
+			if (strcmp(cmd, "status") == 0)
+				fputs(buf_cstr(&b), stdout);
+			else {
+				json_t *s = json_loads(buf_cstr(&b), 0, NULL), *cl;
+				size_t i;
+				json_array_foreach(json_object_get(s, "clusters"), i, cl)
+					printf("%s %s\n", json_string_value(json_object_get(cl,
+					    "name")), json_string_value(json_object_get(cl, "node")) ?
+					    json_string_value(json_object_get(cl, "node")) : "-");
+				json_decref(s);
+			}
+		}
+		buf_free(&b);
+		goto out;
+	}
+	if (strcmp(cmd, "send") == 0 && argc == 2) {
+		json_error_t je;
+		j = strcmp(argv[1], "-") == 0 ? json_loadf(stdin, 0, &je) :
+		    json_load_file(argv[1], 0, &je);
+		if (j == NULL) {
+			fprintf(stderr, "vcagentctl: %s: %s (line %d)\n", argv[1], je.text,
+			    je.line);
+			goto out;
+		}
+	} else if (strcmp(cmd, "spawn") == 0 && argc >= 8) {
+		json_t *ports = json_array();
+		for (int i = 8; i < argc; i++)
+			json_array_append_new(ports, json_pack("{s:s}", "network", argv[i]));
+		j = json_pack("{s:s, s:s, s:{s:s, s:s}, s:{s:i, s:i, s:i}, s:s, s:o}",
+		    "type", "spawn", "node", argv[1], "instance", "uuid", argv[2], "name",
+		    argv[3], "flavor", "vcpus", atoi(argv[5]), "memory_mb", atoi(argv[6]),
+		    "root_gb", atoi(argv[7]), "image_id", argv[4], "ports", ports);
+	} else if (strcmp(cmd, "migrate") == 0 && argc == 4) {
+		j = ctl_simple("migrate", argv[1], argv[2]);
+		json_object_set_new(j, "destination", json_pack("{s:s}", "node", argv[3]));
+	} else if (strcmp(cmd, "prefetch") == 0 && argc == 3) {
+		j = json_pack("{s:s, s:s, s:s}", "type", "prefetch", "node", argv[1],
+		    "image_id", argv[2]);
+	} else if (argc == 3) {
+		static const char *const simple[][2] = { { "delete", "delete" },
+		    { "power-on", "power_on" }, { "power-off", "power_off" },
+		    { "reboot", "reboot" }, { "suspend", "suspend" }, { "resume", "resume" } };
+		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
+			if (strcmp(cmd, simple[i][0]) == 0)
+				j = ctl_simple(simple[i][1], argv[1], argv[2]);
+	}
+	if (j == NULL)
+		ctl_usage();
+	rc = ctl_send(cfg, j, wait_s);
+out:
+	json_decref(j);
+	free(dflt);
+	cfg_free(cfg);
+	curl_global_cleanup();
+	return rc;
+}
