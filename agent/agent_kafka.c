@@ -356,6 +356,18 @@ agent_kafka_start(struct agent *a)
 	agent_kafka_set(cc, "enable.auto.commit", "false", "consumer");
 	agent_kafka_set(cc, "enable.auto.offset.store", "false", "consumer");
 	agent_kafka_set(cc, "auto.offset.reset", "earliest", "consumer");
+	/*
+	 * A broker that holds an empty fetch for its whole wait (librdkafka's
+	 * mock cluster does) would add up to 500 ms to every request; a control
+	 * plane wants the request now.  kafka.properties can set it back.
+	 */
+	{
+		bool set = false;
+		for (size_t i = 0; i < cfg->kafka.properties.n; i++)
+			set |= strcmp(cfg->kafka.properties.v[i].key, "fetch.wait.max.ms") == 0;
+		if (!set)
+			agent_kafka_set(cc, "fetch.wait.max.ms", "10", "consumer");
+	}
 	rd_kafka_conf_set_log_cb(cc, agent_kafka_log);
 	rd_kafka_conf_set_rebalance_cb(cc, agent_rebalance);
 	rd_kafka_conf_set_error_cb(cc, agent_kafka_error);
@@ -433,9 +445,14 @@ void
 agent_kafka_poll(struct agent *a, int timeout_ms)
 {
 	rd_kafka_message_t *m;
+	/* bounded, but deep enough that a burst does not pause and resume the
+	 * partitions (each resume costs a fetch round trip) at every request */
 	size_t high = (size_t)(a->cfg->def.max_concurrent_builds > 0 ?
-	    a->cfg->def.max_concurrent_builds : 10) * 4;
+	    a->cfg->def.max_concurrent_builds : 10) * 16;
 	time_t now = time(NULL);
+
+	if (high < 64)
+		high = 64;
 
 	rd_kafka_poll(a->producer, 0);
 	if (!a->reconciled && a->db != NULL)
