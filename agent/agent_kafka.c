@@ -161,7 +161,8 @@ agent_job_run(void *arg, void *jobp)
 		atomic_fetch_add(&a->req_count[r->type][rc == 0 ? 0 : 1], 1);
 	}
 	if (rc == 0) {
-		if (r->type == REQ_SPAWN || r->type == REQ_DELETE || r->type == REQ_MIGRATE)
+		if (r->type == REQ_SPAWN || r->type == REQ_DELETE || r->type == REQ_MIGRATE ||
+		    r->type == REQ_RESIZE)
 			atomic_store(&a->refresh_now, true);	/* the record, on change */
 		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
 		    op.power_state, op.vm_state };

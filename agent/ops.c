@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "agent.h"
 #include "ledger.h"
 #include "log.h"
@@ -396,6 +398,111 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	return 0;
 }
 
+/* attach_interface / detach_interface: one port, hot when the VM is on. */
+static int
+ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_err *err = &op->err;
+	struct agent_cluster *c;
+	struct vcd_moref vm;
+	PGresult *res;
+	char why[512];
+	int ret;
+
+	if ((c = ops_cluster(a, r->node, err)) == NULL ||
+	    ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
+		return -1;
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (r->type == REQ_ATTACH_INTERFACE) {
+		struct np_config npc = { a->cfg->vmware.vlan_interface,
+		    a->cfg->vmware.integration_bridge };
+		struct np_port p = { r->port.network[0] ? r->port.network : NULL,
+		    r->port.vlan, r->port.mac[0] ? r->port.mac : NULL,
+		    r->port.id[0] ? r->port.id : NULL, NULL, NULL };
+		struct np_nic added;
+		json_t *pj = json_object_get(r->raw, "port");
+		char *ptext = json_dumps(pj, JSON_COMPACT);
+		const char *params[2] = { r->instance_uuid, ptext };
+
+		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, &p, NULL, &added, err)) == 0) {
+			/* the port as attached, with its MAC, appended to the row's ports */
+			json_t *stored = json_deep_copy(pj);
+			json_object_set_new(stored, "mac", json_string(added.mac));
+			free(ptext);
+			ptext = json_dumps(stored, JSON_COMPACT);
+			params[1] = ptext;
+			json_decref(stored);
+			if ((res = pgc_exec(pg, "UPDATE instances SET ports = ports || "
+			    "jsonb_build_array($2::jsonb), updated_at = now() WHERE uuid = $1",
+			    2, params, why, sizeof(why), NULL)) == NULL)
+				ret = ops_db_err(err, r->instance_uuid, why);
+			PQclear(res);
+		}
+		free(ptext);
+		return ret;
+	}
+	/* detach: by the port's id, or by its MAC */
+	if ((ret = np_detach(a->vc, &vm, r->port.id[0] ? r->port.id : r->port.mac,
+	    err)) == 0) {
+		const char *params[2] = { r->instance_uuid, r->port.id[0] ? r->port.id :
+		    r->port.mac };
+		if ((res = pgc_exec(pg, "UPDATE instances SET ports = coalesce((SELECT "
+		    "jsonb_agg(p) FROM jsonb_array_elements(ports) p WHERE coalesce(p->>'id', "
+		    "'') <> $2 AND coalesce(p->>'mac', '') <> $2), '[]'::jsonb), updated_at = "
+		    "now() WHERE uuid = $1", 2, params, why, sizeof(why), NULL)) == NULL)
+			ret = ops_db_err(err, r->instance_uuid, why);
+		PQclear(res);
+	}
+	return ret;
+}
+
+/*
+ * resize: CPUs and memory, by ReconfigVM_Task.  vCenter refuses it on a VM
+ * that is on without CPU/memory hot-add (the fault is the result); the
+ * flavor's root_gb is recorded but the disk is not grown yet.
+ */
+static int
+ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_err *err = &op->err;
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_VirtualMachineConfigSpec *cs;
+	struct vcd_moref vm;
+	PGresult *res;
+	char why[512], *flavor;
+	const char *params[2];
+	int ret = -1;
+
+	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
+		return -1;
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
+	cs->numCPUs = VIM_INT(r->vcpus);
+	cs->memoryMB = VIM_INT(r->memory_mb);
+	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
+	    why, sizeof(why));
+	if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0) {
+		(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, NULL,
+		    why, sizeof(why));
+		goto out;
+	}
+	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
+	params[0] = r->instance_uuid;
+	params[1] = flavor;
+	res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, task_state = NULL, "
+	    "updated_at = now() WHERE uuid = $1", 2, params, why, sizeof(why), NULL);
+	free(flavor);
+	if (res == NULL) {
+		ops_db_err(err, r->instance_uuid, why);
+		goto out;
+	}
+	PQclear(res);
+	ret = 0;
+out:
+	vim_arena_free(&ar);
+	return ret;
+}
+
 static int
 ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 {
@@ -432,6 +539,13 @@ agent_op_run(struct agent *a, const struct req *r, struct agent_op *op)
 		break;
 	case REQ_MIGRATE:
 		ret = ops_migrate(a, pg, r, op);
+		break;
+	case REQ_ATTACH_INTERFACE:
+	case REQ_DETACH_INTERFACE:
+		ret = ops_interface(a, pg, r, op);
+		break;
+	case REQ_RESIZE:
+		ret = ops_resize(a, pg, r, op);
 		break;
 	default:
 		ret = ops_power(a, pg, r, op);

@@ -185,6 +185,22 @@ send "6f1e2d3c-4b5a-4978-8e7d-00000000dead" "$(req r-ghost power_on | sed "s/$U/
 check "power on of an unknown instance fails" wait_result r-ghost failed
 check "and says why" sh -c "grep -F '\"request_id\":\"r-ghost\"' '$T/results' | grep -F failed | grep -q 'no virtual machine has instance uuid'"
 
+# NICs: attach one on a VLAN port group, detach it by its port id
+send "$U" "$(req r-attach attach_interface '"port": {"id": "9a8b7c6d-0000-4000-8000-000000000001", "network": "tenant-300", "vlan": 300}')"
+check "attach_interface succeeds" wait_result r-attach succeeded
+check "the port is in the instance row, with its MAC" sh -c "bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT ports FROM instances WHERE uuid = '$U'\" | grep -q '\"mac\": \"00:50:56'"
+send "$U" "$(req r-detach detach_interface '"port": {"id": "9a8b7c6d-0000-4000-8000-000000000001"}')"
+check "detach_interface succeeds" wait_result r-detach succeeded
+check "the port left the instance row" test "$(psql_v "SELECT jsonb_array_length(ports) FROM instances WHERE uuid = '$U'")" = 0
+send "$U" "$(req r-detach-again detach_interface '"port": {"id": "9a8b7c6d-0000-4000-8000-000000000001"}')"
+check "detaching a port that is not there fails, named" wait_result r-detach-again failed
+
+# resize: 2 vCPUs, 256 MB
+send "$U" "$(req r-resize resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 1}')"
+check "resize succeeds" wait_result r-resize succeeded
+check "the row has the new flavor" test "$(psql_v "SELECT flavor->>'vcpus' FROM instances WHERE uuid = '$U'")" = 2
+check "the cluster's record counts it" wait_node "DC0_C0 6 12285 2 1"
+
 # a live migration to the other cluster
 send "$U" "$(req r-migrate migrate "\"destination\": {\"node\": \"$NODE2\"}")"
 check "migrate succeeds" wait_result r-migrate succeeded
