@@ -57,6 +57,7 @@ struct agent {
 	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
 	struct work_pool	*work;		/* owned: the workers */
 	bool			 reconciled;	/* unfinished requests resumed */
+	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */
 	time_t			 db_wait_until;	/* database down: paused until */
@@ -125,7 +126,8 @@ int agent_op_run(struct agent *a, const struct req *r, struct agent_op *op);
 int agent_kafka_start(struct agent *a);
 /* One turn of the main loop: wait up to TIMEOUT_MS for a request. */
 void agent_kafka_poll(struct agent *a, int timeout_ms);
-/* Resume the requests a crash left unfinished. */
+/* Resume the requests a crash left unfinished (a->reconciled once done;
+ * a database that is down is tried again later). */
 void agent_kafka_reconcile(struct agent *a);
 /* Publish the event TEXT to the results topic, keyed KEY. */
 void agent_event_raw(struct agent *a, const char *key, const char *text);

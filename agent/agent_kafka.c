@@ -419,12 +419,16 @@ agent_kafka_reconcile(struct agent *a)
 		if (a->clusters[i].nodename != NULL)
 			nodes[nn++] = a->clusters[i].nodename;
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
-		log_warnx("reconcile: %s", why);
+		log_warnx("reconcile: %s (tried again at the next turn)", why);
 		goto out;
 	}
-	if (ledger_unfinished(pg, nodes, nn, &texts, &n, why, sizeof(why)) < 0)
-		log_warnx("reconcile: %s", why);
+	if (ledger_unfinished(pg, nodes, nn, &texts, &n, why, sizeof(why)) < 0) {
+		log_warnx("reconcile: %s (tried again at the next turn)", why);
+		pgc_put(a->db, pg, true);
+		goto out;
+	}
 	pgc_put(a->db, pg, pgc_broken(pg));
+	a->reconciled = true;
 	for (size_t i = 0; i < n; i++) {
 		struct req r;
 		if (req_parse(texts[i], strlen(texts[i]), &r, why, sizeof(why)) == 0) {
@@ -438,7 +442,6 @@ agent_kafka_reconcile(struct agent *a)
 out:
 	free(texts);
 	free(nodes);
-	a->reconciled = true;
 }
 
 /* One turn of the main loop: up to TIMEOUT_MS waiting for a message. */
@@ -456,8 +459,11 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		high = 64;
 
 	rd_kafka_poll(a->producer, 0);
-	if (!a->reconciled && a->db != NULL)
+	if (!a->reconciled && a->db != NULL && now >= a->next_reconcile) {
 		agent_kafka_reconcile(a);
+		a->next_reconcile = now + (a->cfg->database.retry_interval > 0 ?
+		    a->cfg->database.retry_interval : 10);
+	}
 	/* backpressure, and waiting out the database */
 	if ((work_pending(a->work) >= high || now < a->db_wait_until) && !a->paused) {
 		rd_kafka_topic_partition_list_t *as = NULL;

@@ -95,15 +95,17 @@ NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/a.log" | head 
 
 # --- kill -9 in the middle of a batch, restart ---
 # vCenter tasks that take a while, so the kill lands in the middle
+slow_ok=0
 for m in CreateVM_Task PowerOnVM_Task Destroy_Task; do
-	curl -s -X POST "$VCSIM_CTL/ctl/async?method=$m&delay=1500ms" >/dev/null
+	[ "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=$m&delay=1500ms")" = ok ] && slow_ok=$((slow_ok + 1))
 done
+check "vCenter tasks are made slow" test "$slow_ok" -eq 3
 for n in $(seq 1 10); do spawn "k-spawn-$n" "$n"; done
 for n in $(seq 1 5); do delete "k-delete-$n" "$n"; done
 wait_done k- 3 60 >/dev/null
 kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
 check "agent A was killed mid-batch" test "$(done_count k-)" -lt 15
-curl -s -X POST "$VCSIM_CTL/ctl/reset" >/dev/null
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
 start_a
 check "after the restart every request is done" wait_done k- 15 120
 check "each was carried out to the end once" test "$(psql_v "SELECT count(*) FROM requests WHERE request_id LIKE 'k-%' AND state <> 'succeeded'")" = 0
