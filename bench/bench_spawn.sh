@@ -33,9 +33,7 @@ bash "$PEERS/peers.sh" start "$T" vcsim glance pg >/dev/null 2>&1 || { echo "ben
 bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:16 -t vcagent.results:1 \
     -t vcagent.dead-letter:1 >/dev/null 2>&1 || { echo "bench: kafka"; exit 1; }
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
-curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "b", "disk_format": "vmdk", "container_format": "bare"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
-IMG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
-head -c 1048576 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$IMG/file"
+IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576)
 PORT=$(python3 "$PEERS/freeport")
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 

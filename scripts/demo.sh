@@ -43,12 +43,7 @@ cat "$DIR"/vcsim.env "$DIR"/kafka.env "$DIR"/pg.env "$DIR"/glance.env | grep -v 
 PORT=$(python3 "$ROOT/tests/peers/freeport")
 
 say "uploading a small image to Glance"
-curl -s -X POST -H 'Content-Type: application/json' \
-    -d '{"name": "demo-disk", "disk_format": "vmdk", "container_format": "bare", "vmware_disktype": "preallocated"}' \
-    "$GLANCE_URL/v2/images" >"$DIR/image.json"
-IMAGE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$DIR/image.json")
-head -c 4194304 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' \
-    --data-binary @- "$GLANCE_URL/v2/images/$IMAGE/file"
+IMAGE=$(bash "$ROOT/tests/peers/glance.sh" image "$DIR" 4194304 preallocated)
 echo "image $IMAGE (4 MiB, preallocated VMDK)"
 
 export VCAGENT_DEMO_VC_PASSWORD=$VCSIM_PASSWORD

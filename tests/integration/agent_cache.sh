@@ -110,9 +110,7 @@ check "a cut upload leaves nothing" sh -c "! ls $T/vcsim/tmp/*/_base/$ID3/* 2>/d
 check "the agent still serves" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
 
 # prefetch from Glance: fetched once, then found
-curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "pf", "disk_format": "vmdk", "container_format": "bare"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
-GID=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
-head -c 524288 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$GID/file"
+GID=$(bash "$PEERS/glance.sh" image "$T" 524288)
 check "prefetch without a token is 401" test "$(code POST /v1/images/$GID/prefetch)" = 401
 check "prefetch fetches" test "$(code POST "/v1/images/$GID/prefetch?datastore=LocalDS_0" -H "X-Auth-Token: $TOKEN")" = 200
 check "prefetch says it was not cached before" contains "$T/body" '"cached_before": false'

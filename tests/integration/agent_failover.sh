@@ -30,9 +30,7 @@ fi
 ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
 
-curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "img", "disk_format": "vmdk", "container_format": "bare"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
-IMG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
-head -c 524288 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$IMG/file"
+IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 
 config() {	# config HOST
 	cat <<YAML

@@ -28,9 +28,7 @@ ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
 
 # an image in Glance
-curl -s -X POST -H 'Content-Type: application/json' -d '{"name": "cirros-ish", "disk_format": "vmdk", "container_format": "bare", "vmware_disktype": "preallocated"}' "$GLANCE_URL/v2/images" >"$T/gl.json"
-IMG=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$T/gl.json")
-head -c 1048576 /dev/urandom | curl -s -X PUT -H 'Content-Type: application/octet-stream' --data-binary @- "$GLANCE_URL/v2/images/$IMG/file"
+IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576 preallocated)
 
 cat >"$T/agent.yaml" <<YAML
 DEFAULT:
@@ -163,8 +161,16 @@ send "$U" 'this is not JSON'
 send "$U" "$(req r-bad spawn '"flavor": {"vcpus": 0, "memory_mb": 128, "root_gb": 1}, "image_id": "x"')"
 send "$U" "$(req r-off power_off '"hard": true')"
 check "power off succeeds after the bad ones" wait_result r-off succeeded
-kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"
-check "two messages in the dead-letter topic" test "$(wc -l <"$T/dead")" -ge 2
+dead_letters() {	# the dead-letter topic has at least 2 messages (in $T/dead)
+	local i
+	for ((i = 0; i < 50; i++)); do
+		kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"
+		[ "$(wc -l <"$T/dead")" -ge 2 ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "two messages in the dead-letter topic" dead_letters
 check "the reason names what is wrong (JSON)" contains "$T/dead" "not JSON"
 check "the reason names what is wrong (vcpus)" contains "$T/dead" "flavor.vcpus must be an integer 1..768"
 check "an error event for the bad request" sh -c "grep -F '\"event\":\"rejected\"' '$T/results' | grep -q 'flavor.vcpus'"

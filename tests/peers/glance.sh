@@ -5,6 +5,9 @@
 #   glance.sh install        install python3-glance and curl when missing
 #   glance.sh start DIR      start glance-api, state in DIR/glance/, write and print DIR/glance.env
 #   glance.sh stop DIR       stop it, remove DIR/glance/, DIR/glance.env, DIR/glance.pid; never fails
+#   glance.sh image DIR BYTES [DISKTYPE]
+#                            make an active vmdk image of BYTES random bytes (vmware_disktype
+#                            DISKTYPE, default preallocated); print its id
 #
 # One process (workers=0) on 127.0.0.1:PORT (PORT from ./freeport), no keystone: every request
 # runs as admin. VCAGENT_GLANCE_FLAVOR=context selects the pipeline that trusts keystone-style
@@ -17,7 +20,7 @@
 set -euo pipefail
 
 PEER_NAME=glance.sh
-PEER_USAGE="install | start DIR | stop DIR"
+PEER_USAGE="install | start DIR | stop DIR | image DIR BYTES [DISKTYPE]"
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -239,8 +242,23 @@ cmd_stop() {
 	return 0
 }
 
+cmd_image() {
+	local dir url id
+	dir=$(peer_abs_dir_checked "$1")
+	url=$(sed -n 's/^GLANCE_URL=//p' "$dir/glance.env" 2>/dev/null)
+	[ -n "$url" ] || peer_die "no glance in $dir"
+	id=$(curl -sf -X POST -H 'Content-Type: application/json' \
+	    -d "{\"name\": \"test-$2\", \"disk_format\": \"vmdk\", \"container_format\": \"bare\", \"vmware_disktype\": \"${3:-preallocated}\"}" \
+	    "$url/v2/images" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
+	    peer_die "cannot create an image"
+	head -c "$2" /dev/urandom | curl -sf -X PUT -H 'Content-Type: application/octet-stream' \
+	    --data-binary @- "$url/v2/images/$id/file" || peer_die "cannot upload image $id"
+	echo "$id"
+}
+
 case "${1:-}" in
 install) cmd_install ;;
+image) [ $# -ge 3 ] || peer_usage; shift; cmd_image "$@" ;;
 start) [ $# -eq 2 ] || peer_usage; cmd_start "$2" ;;
 stop) [ $# -eq 2 ] || peer_usage; cmd_stop "$2" ;;
 *) peer_usage ;;
