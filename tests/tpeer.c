@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <jansson.h>
 
 #include "buf.h"
 #include "tpeer.h"
@@ -327,4 +328,45 @@ tpeer_vcsim_options(const struct tpeer *t, struct vcd_options *o)
 	o->username = tpeer_get(t, "VCSIM_USER");
 	o->password = tpeer_get(t, "VCSIM_PASSWORD");
 	o->ca_file = tpeer_get(t, "VCSIM_CA_FILE");
+}
+
+char *
+tpeer_glance_image(const struct tpeer *t, const char *props, const void *data,
+    size_t len)
+{
+	const char *base = tpeer_get(t, "GLANCE_URL");
+	char *body = NULL, *url = NULL, *id = NULL;
+	struct buf b = BUF_INIT;
+	json_t *j = NULL;
+
+	if (base == NULL) {
+		fprintf(stderr, "tpeer: no glance peer\n");
+		return NULL;
+	}
+	body = xasprintf("{\"name\": \"tpeer\", \"disk_format\": \"vmdk\", "
+	    "\"container_format\": \"bare\"%s%s}", props != NULL ? ", " : "",
+	    props != NULL ? props : "");
+	url = xasprintf("%s/v2/images", base);
+	if (tpeer_http("POST", url, body, strlen(body), "application/json", NULL,
+	    &b) != 201 || (j = json_loads(buf_cstr(&b), 0, NULL)) == NULL ||
+	    !json_is_string(json_object_get(j, "id"))) {
+		fprintf(stderr, "tpeer: glance did not create the image: %s\n",
+		    buf_cstr(&b));
+		goto out;
+	}
+	id = xstrdup(json_string_value(json_object_get(j, "id")));
+	free(url);
+	url = xasprintf("%s/v2/images/%s/file", base, id);
+	if (tpeer_http("PUT", url, data, len, "application/octet-stream", NULL,
+	    NULL) != 204) {
+		fprintf(stderr, "tpeer: glance did not take image %s's data\n", id);
+		free(id);
+		id = NULL;
+	}
+out:
+	json_decref(j);
+	buf_free(&b);
+	free(body);
+	free(url);
+	return id;
 }

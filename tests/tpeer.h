@@ -63,4 +63,13 @@ void tpeer_vcsim_options(const struct tpeer *t, struct vcd_options *o);
 long tpeer_http(const char *method, const char *url, const void *body,
     size_t len, const char *content_type, const char *ca_file, struct buf *resp);
 
+/*
+ * An active vmdk image in the glance peer of T holding the LEN bytes of
+ * DATA; PROPS (may be NULL) are more members of the create request, e.g.
+ * "\"vmware_disktype\": \"sparse\"".  Returns its id (caller frees), or
+ * NULL (the reason on stderr).
+ */
+char *tpeer_glance_image(const struct tpeer *t, const char *props, const void *data,
+    size_t len);
+
 #endif

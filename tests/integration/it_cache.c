@@ -76,26 +76,13 @@ static char *
 glance_upload(const struct tpeer *t)
 {
 	unsigned char *data = xmalloc(IMG_SIZE);
-	const char *body = "{\"name\": \"it-cache\", \"disk_format\": \"vmdk\", "
-	    "\"container_format\": \"bare\"}";
-	char *url = xasprintf("%s/v2/images", tpeer_get(t, "GLANCE_URL")), *id;
-	struct buf b = BUF_INIT;
-	json_t *j;
+	char *id;
 
 	for (size_t i = 0; i < IMG_SIZE; i++)
 		data[i] = (unsigned char)(i * 7 + (i >> 9));
-	assert_int_equal(tpeer_http("POST", url, body, strlen(body), "application/json",
-	    NULL, &b), 201);
-	j = json_loads(buf_cstr(&b), 0, NULL);
-	id = xstrdup(json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	free(url);
-	url = xasprintf("%s/v2/images/%s/file", tpeer_get(t, "GLANCE_URL"), id);
-	assert_int_equal(tpeer_http("PUT", url, data, IMG_SIZE, "application/octet-stream",
-	    NULL, NULL), 204);
-	free(url);
+	id = tpeer_glance_image(t, NULL, data, IMG_SIZE);
+	assert_non_null(id);
 	free(data);
-	buf_free(&b);
 	return id;
 }
 

@@ -45,30 +45,16 @@ teardown(void **state)
 	return tpeer_teardown(state);
 }
 
-/* Upload DATA to Glance; returns its id (caller frees). */
+/* DATA as an image of DISKTYPE in Glance; returns its id (caller frees). */
 static char *
 glance_upload_data(const struct tpeer *t, const char *disktype,
     const unsigned char *data, size_t len)
 {
-	struct buf b = BUF_INIT;
-	char *body = xasprintf("{\"name\": \"it-fetch\", \"disk_format\": \"vmdk\", "
-	    "\"container_format\": \"bare\", \"vmware_disktype\": \"%s\"}", disktype);
-	char *url = xasprintf("%s/v2/images", tpeer_get(t, "GLANCE_URL"));
-	json_t *j;
-	char *id;
+	char *props = xasprintf("\"vmware_disktype\": \"%s\"", disktype);
+	char *id = tpeer_glance_image(t, props, data, len);
 
-	assert_int_equal(tpeer_http("POST", url, body, strlen(body), "application/json",
-	    NULL, &b), 201);
-	j = json_loads(buf_cstr(&b), 0, NULL);
-	id = xstrdup(json_string_value(json_object_get(j, "id")));
-	json_decref(j);
-	free(url);
-	url = xasprintf("%s/v2/images/%s/file", tpeer_get(t, "GLANCE_URL"), id);
-	assert_int_equal(tpeer_http("PUT", url, data, len,
-	    "application/octet-stream", NULL, NULL), 204);
-	free(url);
-	free(body);
-	buf_free(&b);
+	assert_non_null(id);
+	free(props);
 	return id;
 }
 
