@@ -4,6 +4,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -369,4 +370,17 @@ out:
 	free(body);
 	free(url);
 	return id;
+}
+
+size_t
+tpeer_ds_files(const struct tpeer *t, const char *pattern)
+{
+	char *p = xasprintf("%s/vcsim/tmp/*/%s", tpeer_dir(t), pattern);
+	glob_t g;
+	size_t n = glob(p, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
+
+	if (n > 0)
+		globfree(&g);
+	free(p);
+	return n;
 }

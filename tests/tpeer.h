@@ -63,6 +63,10 @@ void tpeer_vcsim_options(const struct tpeer *t, struct vcd_options *o);
 long tpeer_http(const char *method, const char *url, const void *body,
     size_t len, const char *content_type, const char *ca_file, struct buf *resp);
 
+/* How many files of the vcsim peer's datastores match PATTERN (a glob
+ * relative to a datastore, e.g. "_base/ID/ID.vmdk"). */
+size_t tpeer_ds_files(const struct tpeer *t, const char *pattern);
+
 /*
  * An active vmdk image in the glance peer of T holding the LEN bytes of
  * DATA; PROPS (may be NULL) are more members of the create request, e.g.

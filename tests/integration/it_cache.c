@@ -362,20 +362,6 @@ test_linked_clone_keeps_the_cache(void **state)
 	agent_close(&a);
 }
 
-/* Files under the datastore's directory matching PATTERN. */
-static size_t
-ds_files(const struct tpeer *t, const char *pattern)
-{
-	char *p = xasprintf("%s/vcsim/tmp/*/%s", tpeer_dir(t), pattern);
-	glob_t g;
-	size_t n = glob(p, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
-
-	if (n > 0)
-		globfree(&g);
-	free(p);
-	return n;
-}
-
 static void
 test_resized_copy_and_full_copy(void **state)
 {
@@ -399,10 +385,10 @@ test_resized_copy_and_full_copy(void **state)
 	assert_int_equal(big.capacity_kb, 1024 * 1024);
 	assert_int_equal(big.root_gb, 1);
 	pat = xasprintf("_base/%s/%s.1-flat.vmdk", id, id);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	pat = xasprintf("_base/%s/*tmp*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	again = img;
 	assert_int_equal(ic_cache_ensure_resized(a.cache, &a.place, 1, &again, &err), 0);
@@ -420,7 +406,7 @@ test_resized_copy_and_full_copy(void **state)
 	if (ic_full_copy(a.s, &a.pl.datacenter, img.dspath, img.capacity_kb, dest, 1,
 	    &err) < 0)
 		fail_msg("%s: %s", err.fault, err.msg);
-	assert_int_equal(ds_files(t, "inst-full/inst-full-flat.vmdk"), 1);
+	assert_int_equal(tpeer_ds_files(t, "inst-full/inst-full-flat.vmdk"), 1);
 	{
 		/* the extend is real: the flat extent has the root disk's size */
 		char *flat = xasprintf("%s/vcsim/tmp", tpeer_dir(t));
@@ -509,16 +495,16 @@ test_purge(void **state)
 	assert_false(list[0].removed);
 	free(list);
 	pat = xasprintf("_base/%s/*.vmdk", old);
-	assert_int_equal(ds_files(t, pat), 4);	/* two disks, two extents */
+	assert_int_equal(tpeer_ds_files(t, pat), 4);	/* two disks, two extents */
 	/* the real one removes both, the folder with them, and the rows */
 	assert_int_equal(ic_cache_purge(a.cache, &a.place, &real, &list, &n, &err), 0);
 	assert_int_equal(n, 2);
 	assert_true(list[0].removed && list[1].removed);
 	free(list);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	pat = xasprintf("_base/%s", old);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	{
 		char *q = xasprintf("SELECT count(*) FROM image_cache WHERE image_id = '%s'",
@@ -530,10 +516,10 @@ test_purge(void **state)
 	}
 	/* in use and fresh ones stay */
 	pat = xasprintf("_base/%s/%s.vmdk", used, used);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	pat = xasprintf("_base/%s/%s.vmdk", fresh, fresh);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	ic_cache_stats(a.cache, &st);
 	assert_int_equal(st.purged, 2);
@@ -650,13 +636,13 @@ test_upload_into_the_cache(void **state)
 	assert_int_equal(ic_upload_end(u, true, &img, &err), -1);
 	assert_string_equal(err.fault, "ChecksumMismatch");
 	pat = xasprintf("_base/%s/*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	/* an aborted one: nothing left */
 	r.md5 = NULL;
 	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
 	assert_int_equal(ic_upload_write(u, data, 4096), 0);
 	assert_int_equal(ic_upload_end(u, false, &img, &err), -1);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	/* a good one: in the cache, and a spawn finds it without a download */
 	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
 	assert_int_equal(ic_upload_write(u, data, IMG_SIZE), 0);
@@ -665,7 +651,7 @@ test_upload_into_the_cache(void **state)
 	assert_string_equal(img.disk_type, "thin");
 	assert_string_equal(img.adapter, "busLogic");
 	assert_int_equal(img.linked_clone, 0);
-	assert_int_equal(ds_files(t, pat), 2);	/* descriptor and extent */
+	assert_int_equal(tpeer_ds_files(t, pat), 2);	/* descriptor and extent */
 	assert_int_equal(ic_cache_ensure(a.cache, id, &a.place, &img, &err), 0);
 	assert_true(img.hit);
 	assert_int_equal(img.linked_clone, 0);

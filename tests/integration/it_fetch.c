@@ -124,20 +124,6 @@ ctx_open(const struct tpeer *t, struct ctx *c)
 	c->g = (struct ic_glance){ c->servers, 1, 0, NULL, 0 };
 }
 
-/* Files under the datastore's directory matching PATTERN. */
-static size_t
-ds_files(const struct tpeer *t, const char *pattern)
-{
-	char *p = xasprintf("%s/vcsim/tmp/*/%s", tpeer_dir(t), pattern);
-	glob_t g;
-	size_t n = glob(p, 0, NULL, &g) == 0 ? g.gl_pathc : 0;
-
-	if (n > 0)
-		globfree(&g);
-	free(p);
-	return n;
-}
-
 static ssize_t
 compare(char *buf, size_t len, void *arg)
 {
@@ -206,7 +192,7 @@ test_fetch_whole_and_verified(void **state)
 	}
 	buf_free(&desc);
 	free(flat);
-	assert_int_equal(ds_files(t, "_base/*/*.part-*"), 0);	/* no temporary left */
+	assert_int_equal(tpeer_ds_files(t, "_base/*/*.part-*"), 0);	/* no temporary left */
 	free(path);
 	free(id);
 	vcd_close(c.s);
@@ -248,7 +234,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 	/* nothing under the final name, nothing temporary */
 	{
 		char *pat = xasprintf("_base/%s/*", id);
-		assert_int_equal(ds_files(t, pat), 0);
+		assert_int_equal(tpeer_ds_files(t, pat), 0);
 		free(pat);
 	}
 	free(store);
@@ -322,7 +308,7 @@ test_sparse_without_header(void **state)
 	assert_non_null(strstr(err.msg, "is said to be a sparse VMDK but has no VMDK "
 	    "sparse header"));
 	pat = xasprintf("_base/%s/*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	free(path);
 	free(id);
@@ -387,17 +373,17 @@ test_sparse_converted(void **state)
 	assert_string_equal(info.adapter, "ide");	/* from ddb.adapterType */
 	assert_int_equal(info.capacity_kb, 10240);
 	pat = xasprintf("_base/%s/%s.vmdk", id, id);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	pat = xasprintf("_base/%s/%s-flat.vmdk", id, id);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	/* the uploaded sparse file and the temporary disk are gone */
 	pat = xasprintf("_base/%s/*-sparse-*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	pat = xasprintf("_base/%s/*-tmp-*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	free(id);
 	vcd_close(c.s);
@@ -420,12 +406,12 @@ test_stream_optimized_imported(void **state)
 	assert_int_equal(info.capacity_kb, 10240);
 	/* the imported disk moved into the cache, the import VM is gone */
 	pat = xasprintf("_base/%s/%s.vmdk", id, id);
-	assert_int_equal(ds_files(t, pat), 1);
+	assert_int_equal(tpeer_ds_files(t, pat), 1);
 	free(pat);
 	vmname = xasprintf("image-%s-", id);
 	assert_int_equal(vms_named(c.s, vmname), 0);
 	pat = xasprintf("%s*", vmname);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	free(vmname);
 	free(id);
@@ -447,7 +433,7 @@ test_wrong_disk_types(void **state)
 	assert_string_equal(err.fault, "InvalidDiskFormat");
 	assert_non_null(strstr(err.msg, "is a sparse VMDK"));
 	pat = xasprintf("_base/%s/*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	free(id);
 	/* streamOptimized that is not compressed: the import is undone */
@@ -458,7 +444,7 @@ test_wrong_disk_types(void **state)
 	vmname = xasprintf("image-%s-", id);
 	assert_int_equal(vms_named(c.s, vmname), 0);
 	pat = xasprintf("_base/%s/*", id);
-	assert_int_equal(ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, pat), 0);
 	free(pat);
 	free(vmname);
 	free(id);
