@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "imagecache.h"
+#include "ic_int.h"
 #include "log.h"
 #include "pgc.h"
 #include "vcdriver/vcd_dspath.h"
@@ -411,12 +411,7 @@ ic_make_resized(struct ic_cache *c, const struct ic_place *pl, const char *path,
 	ret = 0;
 	goto out;
 fail:
-	{
-		struct vcd_err derr;
-		if (vcd_vdisk_delete(c->s, pl->dc, tmp_ds, &derr) < 0 &&
-		    strcmp(derr.fault, "FileNotFound") != 0)
-			log_warnx("imagecache: cannot remove %s: %s", tmp_ds, derr.msg);
-	}
+	ic_remove(c->s, pl->dc, tmp_ds, true);
 out:
 	free(tmp);
 	free(tmp_ds);
@@ -776,10 +771,7 @@ ic_purge_one(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
 		    "path LIKE $2", 2, q, &err)) != NULL) {
 			if (PQntuples(r) == 0) {
 				char *dir_ds = vcd_dspath_format(pl->datastore, dir);
-				if (vcd_ds_delete(c->s, pl->dc, dir_ds, &err) < 0 &&
-				    strcmp(err.fault, "FileNotFound") != 0)
-					log_warnx("imagecache: purge: cannot remove %s: %s",
-					    dir_ds, vcd_strerror(&err, msg, sizeof(msg)));
+				ic_remove(c->s, pl->dc, dir_ds, false);
 				free(dir_ds);
 			}
 			PQclear(r);

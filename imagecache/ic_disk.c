@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "imagecache.h"
+#include "ic_int.h"
 #include "log.h"
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
@@ -147,11 +147,7 @@ ic_full_copy(struct vcd_session *s, const struct vcd_moref *dc,
 		goto out;
 	if (root_gb > 0 && kb > capacity_kb &&
 	    vcd_vdisk_extend(s, dc, dest_dspath, kb, err) < 0) {
-		struct vcd_err derr;
-		char msg[600];
-		if (vcd_vdisk_delete(s, dc, dest_dspath, &derr) < 0)
-			log_warnx("imagecache: cannot remove %s: %s", dest_dspath,
-			    vcd_strerror(&derr, msg, sizeof(msg)));
+		ic_remove(s, dc, dest_dspath, true);
 		goto out;
 	}
 	ret = 0;

@@ -11,4 +11,12 @@
 /* TLS settings for the image service on handle C: cafile, or insecure. */
 void ic_glance_tls(CURL *c, const struct ic_glance *g);
 
+/*
+ * Remove DSPATH (DISK: a virtual disk with its extents, else a file or a
+ * folder); already gone is fine, any other failure is logged.  For cleanup
+ * paths that go on whatever happens.
+ */
+void ic_remove(struct vcd_session *s, const struct vcd_moref *dc, const char *dspath,
+    bool disk);
+
 #endif

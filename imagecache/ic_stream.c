@@ -28,7 +28,7 @@
 
 #include <openssl/evp.h>
 
-#include "imagecache.h"
+#include "ic_int.h"
 #include "log.h"
 #include "vcdriver/vcd_dspath.h"
 #include "vcdriver/vim.h"
@@ -241,7 +241,7 @@ ic_upload_main(void *arg)
 
 /* ---- open ---- */
 
-static void
+void
 ic_remove(struct vcd_session *s, const struct vcd_moref *dc, const char *dspath,
     bool disk)
 {
