@@ -56,6 +56,8 @@ struct agent {
 	struct rd_kafka_s	*consumer;	/* owned: requests in */
 	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
 	struct work_pool	*work;		/* owned: the workers */
+	struct rd_kafka_topic_partition_list_s *reseek;	/* owned: messages to
+						 * read again, seek pending */
 	bool			 reconciled;	/* unfinished requests resumed */
 	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */

@@ -335,6 +335,11 @@ agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 		rd_kafka_assign(rk, parts);
 	} else {
 		log_info("kafka: %d partition(s) revoked", parts->cnt);
+		/* their unrecorded messages are not committed: the next owner reads them */
+		if (a->reseek != NULL) {
+			rd_kafka_topic_partition_list_destroy(a->reseek);
+			a->reseek = NULL;
+		}
 		rd_kafka_assign(rk, NULL);
 	}
 }
@@ -444,6 +449,31 @@ out:
 	free(nodes);
 }
 
+/*
+ * Seek back to the messages the ledger could not record.  A seek that fails
+ * (the partition not fetching yet) is kept and tried again: consumption
+ * waits for it, or the message would be skipped.  librdkafka hands us its
+ * error object to free.
+ */
+static bool
+agent_kafka_reseek(struct agent *a)
+{
+	rd_kafka_error_t *e;
+
+	if (a->reseek == NULL)
+		return true;
+	if ((e = rd_kafka_seek_partitions(a->consumer, a->reseek, 2000)) != NULL) {
+		log_warnx("kafka: cannot seek back to %s [%d] offset %lld yet: %s",
+		    a->reseek->elems[0].topic, a->reseek->elems[0].partition,
+		    (long long)a->reseek->elems[0].offset, rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return false;
+	}
+	rd_kafka_topic_partition_list_destroy(a->reseek);
+	a->reseek = NULL;
+	return true;
+}
+
 /* One turn of the main loop: up to TIMEOUT_MS waiting for a message. */
 void
 agent_kafka_poll(struct agent *a, int timeout_ms)
@@ -483,6 +513,11 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		a->paused = false;
 		log_info("kafka: resumed");
 	}
+	if (!agent_kafka_reseek(a)) {
+		struct timespec pause = { 0, (long)timeout_ms * 1000000L };
+		nanosleep(&pause, NULL);
+		return;
+	}
 	if ((m = rd_kafka_consumer_poll(a->consumer, timeout_ms)) == NULL)
 		return;
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -494,11 +529,11 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		atomic_store(&a->kafka_up, true);
 	} else {
 		/* not recorded: read it again once the database is back */
-		rd_kafka_topic_partition_list_t *at = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(at, rd_kafka_topic_name(m->rkt),
+		if (a->reseek == NULL)
+			a->reseek = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(a->reseek, rd_kafka_topic_name(m->rkt),
 		    m->partition)->offset = m->offset;
-		rd_kafka_seek_partitions(a->consumer, at, 2000);
-		rd_kafka_topic_partition_list_destroy(at);
+		agent_kafka_reseek(a);
 		a->db_wait_until = now + (a->cfg->database.retry_interval > 0 ?
 		    a->cfg->database.retry_interval : 10);
 	}
@@ -526,6 +561,10 @@ agent_kafka_stop(struct agent *a)
 			    "ledger and run at the next start", left);
 		work_free(a->work, agent_job_drop);
 		a->work = NULL;
+	}
+	if (a->reseek != NULL) {
+		rd_kafka_topic_partition_list_destroy(a->reseek);
+		a->reseek = NULL;
 	}
 	if (a->consumer != NULL) {
 		rd_kafka_consumer_close(a->consumer);
