@@ -180,20 +180,24 @@ ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl)
 }
 
 int
-ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *why,
-    size_t wl)
+ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
+    size_t dslen, char *why, size_t wl)
 {
 	const char *params[1] = { uuid };
 	PGresult *res;
 	int ret;
 
 	vm[0] = '\0';
-	if (ledger_sql(pg, "SELECT vm_moref FROM instances WHERE uuid = $1 AND "
-	    "deleted_at IS NULL AND vm_moref IS NOT NULL", 1, params, &res, why, wl) < 0)
+	if (dslen > 0)
+		ds[0] = '\0';
+	if (ledger_sql(pg, "SELECT vm_moref, datastore FROM instances WHERE uuid = $1 "
+	    "AND deleted_at IS NULL", 1, params, &res, why, wl) < 0)
 		return -1;
-	ret = PQntuples(res) == 1;
+	ret = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
 	if (ret)
 		snprintf(vm, len, "%s", PQgetvalue(res, 0, 0));
+	if (PQntuples(res) == 1 && dslen > 0)
+		snprintf(ds, dslen, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return ret;
 }

@@ -66,8 +66,9 @@ int ledger_instance_state(PGconn *pg, const char *uuid, const char *vm,
     char *why, size_t wl);
 /* Mark it deleted. */
 int ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl);
-/* The VM moref value recorded for UUID into VM (LEN); 1 found, 0 not, -1. */
+/* The VM moref value recorded for UUID into VM (LEN), and its datastore
+ * into DS (DSLEN, may be 0; "" if none); 1 found, 0 not, -1. */
 int ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len,
-    char *why, size_t wl);
+    char *ds, size_t dslen, char *why, size_t wl);
 
 #endif

@@ -53,13 +53,15 @@ ops_db_err(struct vcd_err *err, const char *uuid, const char *why)
 	return -1;
 }
 
-/* The instance's VM: the recorded one, else found by its uuid. */
+/* The instance's VM: the recorded one, else found by its uuid; its
+ * datastore into DS (DSLEN may be 0). */
 static int
-ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
-    struct vcd_err *err)
+ops_vm_ds(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
+    char *ds, size_t dslen, struct vcd_err *err)
 {
 	char val[64], why[512];
-	int rc = ledger_instance_vm(pg, uuid, val, sizeof(val), why, sizeof(why));
+	int rc = ledger_instance_vm(pg, uuid, val, sizeof(val), ds, dslen, why,
+	    sizeof(why));
 
 	if (rc < 0)
 		return ops_db_err(err, uuid, why);
@@ -69,6 +71,13 @@ ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
 		return 0;
 	}
 	return vcd_vm_find(a->vc, uuid, vm, err);
+}
+
+static int
+ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
+    struct vcd_err *err)
+{
+	return ops_vm_ds(a, pg, uuid, vm, NULL, 0, err);
 }
 
 static int
@@ -179,100 +188,57 @@ out:
 	return ret;
 }
 
-/* The linked-clone child disks of VM, removed with their files: Destroy_Task
- * must never reach the cached parent. */
-struct ops_disks {
-	struct vim_arena	*a;
-	struct vim_list_VirtualDeviceConfigSpec *dev;
-};
-
-static int
-ops_children(void *arg, const struct vim_ObjectContent *oc)
-{
-	struct ops_disks *d = arg;
-	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
-
-	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
-		struct vim_VirtualDisk *disk;
-		struct vim_VirtualDiskFlatVer2BackingInfo *b;
-		struct vim_VirtualDeviceConfigSpec *ds, **v;
-
-		if (devs->items[i]->kind != VA_OBJ ||
-		    (disk = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL ||
-		    (b = vim_cast(disk->base.backing,
-		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL || b->parent == NULL)
-			continue;
-		/* a copy in our arena: the decoded one goes with the retrieve */
-		{
-			struct vim_VirtualDisk *cp = vim_new(d->a, &vim_type_VirtualDisk);
-			struct vim_VirtualDiskFlatVer2BackingInfo *cb =
-			    vim_new(d->a, &vim_type_VirtualDiskFlatVer2BackingInfo);
-
-			cb->base.fileName = vim_strdup(d->a, b->base.fileName);
-			cb->diskMode = vim_strdup(d->a, b->diskMode != NULL ? b->diskMode :
-			    "persistent");
-			cp->base.key = disk->base.key;
-			cp->base.controllerKey = disk->base.controllerKey;
-			cp->base.unitNumber = disk->base.unitNumber;
-			cp->base.backing = &cb->base.base;
-			cp->capacityInKB = disk->capacityInKB;
-			ds = vim_new(d->a, &vim_type_VirtualDeviceConfigSpec);
-			ds->operation = "remove";
-			ds->fileOperation = "destroy";	/* the delta only */
-			ds->device = &cp->base;
-		}
-		v = vim_alloc(d->a, (d->dev->len + 1) * sizeof(*v));
-		if (d->dev->len > 0)
-			memcpy(v, d->dev->v, d->dev->len * sizeof(*v));
-		v[d->dev->len++] = ds;
-		d->dev->v = v;
-	}
-	return 0;
-}
-
 static int
 ops_delete(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 {
 	struct vcd_err *err = &op->err;
-	struct vim_arena ar = VIM_ARENA_INIT;
-	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
-	struct ops_disks d = { &ar, &dev };
-	char *paths[] = { "config.hardware.device" }, why[512];
+	struct agent_cluster *c;
 	struct vcd_moref vm;
+	char ds[256], folder[600], why[512];
+	bool looked_up = false;
 	int ret = -1;
 
-	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0) {
+	if ((c = ops_cluster(a, r->node, err)) == NULL)
+		return -1;
+	if (ops_vm_ds(a, pg, r->instance_uuid, &vm, ds, sizeof(ds), err) < 0) {
 		if (err->code != VCD_E_NOTFOUND)
 			goto out;
-		log_info("delete %s: no VM (gone already)", r->instance_uuid);
-		vcd_err_clear(err);
 		goto gone;
 	}
+again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "deleting",
 	    why, sizeof(why));
-	if (vcd_vm_power_off(a->vc, &vm, err) < 0 &&
-	    strcmp(err->fault, "InvalidPowerState") != 0 && err->code != VCD_E_NOTFOUND)
-		goto out;
-	if (err->code == VCD_E_NOTFOUND) {
-		vcd_err_clear(err);
+	if (vcd_vm_delete(a->vc, &vm, &c->pl.datacenter, folder, sizeof(folder),
+	    err) < 0) {
+		if (!vcd_err_gone(err))
+			goto out;
+		/* the recorded VM is gone; another may carry the uuid (re-registered) */
+		if (!looked_up) {
+			looked_up = true;
+			vcd_err_clear(err);
+			if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0)
+				goto again;
+			if (err->code != VCD_E_NOTFOUND)
+				goto out;
+		}
 		goto gone;
 	}
-	vcd_err_clear(err);
-	if (vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 1, ops_children, &d,
-	    err) < 0)
-		goto out;
-	if (dev.len > 0) {
-		struct vim_VirtualMachineConfigSpec *cs = vim_new(&ar,
-		    &vim_type_VirtualMachineConfigSpec);
-		cs->deviceChange = dev;
-		if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0)
-			goto out;
-	}
-	if (vcd_vm_destroy(a->vc, &vm, err) < 0 && err->code != VCD_E_NOTFOUND)
-		goto out;
-	vcd_err_clear(err);
+	log_info("delete %s: VM %s unregistered, %s removed", r->instance_uuid,
+	    vm.value, folder);
+	goto done;
 gone:
+	/* no VM: what a crash after UnregisterVM, or a failed spawn, left */
+	vcd_err_clear(err);
+	log_info("delete %s: no VM (gone already)", r->instance_uuid);
+	if (ds[0] != '\0') {
+		snprintf(folder, sizeof(folder), "[%s] %s", ds, r->instance_uuid);
+		if (vcd_ds_delete(a->vc, &c->pl.datacenter, folder, err) < 0 &&
+		    strcmp(err->fault, "FileNotFound") != 0)
+			goto out;
+		vcd_err_clear(err);
+	}
+done:
 	if (ledger_instance_deleted(pg, r->instance_uuid, why, sizeof(why)) < 0) {
 		ops_db_err(err, r->instance_uuid, why);
 		goto out;
@@ -281,7 +247,6 @@ gone:
 	op->power_state = "nostate";
 	ret = 0;
 out:
-	vim_arena_free(&ar);
 	return ret;
 }
 

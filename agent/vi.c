@@ -41,6 +41,7 @@ vi_usage(FILE *out)
 	    "  networks                   each cluster's networks: kind, VLAN, name, ids\n"
 	    "  find UUID                  the VM with this instance uuid\n"
 	    "  power-on VM | power-off VM | suspend VM | reset VM | destroy VM\n"
+	    "  unregister VM              remove it from the inventory, keep its files\n"
 	    "  shutdown VM [SECONDS]      soft power off through the guest (default 60 s)\n"
 	    "  reboot VM [hard]           soft reboot through the guest, or a reset\n"
 	    "  relocate VM HOST|POOL|DATASTORE...  migrate (MoRefs as Type:value)\n"
@@ -243,8 +244,8 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	}
 	{
 		static const char *const vm_cmds[] = { "power-on", "power-off",
-		    "suspend", "reset", "destroy", "shutdown", "reboot", "relocate",
-		    NULL };
+		    "suspend", "reset", "destroy", "unregister", "shutdown", "reboot",
+		    "relocate", NULL };
 		int i;
 
 		for (i = 0; vm_cmds[i] != NULL; i++)
@@ -265,6 +266,8 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 		return vcd_vm_reset(s, &vm, err);
 	if (strcmp(cmd, "destroy") == 0)
 		return vcd_vm_destroy(s, &vm, err);
+	if (strcmp(cmd, "unregister") == 0)
+		return vcd_vm_unregister(s, &vm, err);
 	if (strcmp(cmd, "shutdown") == 0)
 		return vcd_vm_shutdown(s, &vm, argc > 2 ? atof(argv[2]) : 60, false, err);
 	if (strcmp(cmd, "reboot") == 0)

@@ -9,6 +9,13 @@
 
 #include "vcd_int.h"
 
+bool
+vcd_err_gone(const struct vcd_err *err)
+{
+	return err->code == VCD_E_NOTFOUND ||
+	    (err->code == VCD_E_FAULT && strcmp(err->fault, "ManagedObjectNotFound") == 0);
+}
+
 void
 vcd_err_clear(struct vcd_err *err)
 {

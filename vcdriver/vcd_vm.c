@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "vcd_dspath.h"
 #include "vcd_int.h"
 #include "vcd_pc.h"
 #include "xmalloc.h"
@@ -122,6 +123,8 @@ struct vcd_pre_ctx {
 	bool			 seen_vm, question, busy;
 	char			 qtext[300];
 	struct vcd_moref	 task;
+	char			 power[16];	/* runtime.powerState, if asked */
+	char			 vmx[512];	/* config.files.vmPathName, if asked */
 };
 
 static int
@@ -131,7 +134,13 @@ vcd_pre_one(void *arg, const struct vim_ObjectContent *oc)
 
 	if (strcmp(oc->obj->type, "VirtualMachine") == 0) {
 		const struct vim_any *q = vcd_pc_prop(oc, "runtime.question");
+		const char *v;
+
 		ctx->seen_vm = true;
+		if ((v = vcd_pc_str(oc, "runtime.powerState")) != NULL)
+			snprintf(ctx->power, sizeof(ctx->power), "%s", v);
+		if ((v = vcd_pc_str(oc, "config.files.vmPathName")) != NULL)
+			snprintf(ctx->vmx, sizeof(ctx->vmx), "%s", v);
 		if (q != NULL && q->kind == VA_OBJ) {
 			const struct vim_VirtualMachineQuestionInfo *qi =
 			    vim_cast(q->obj, &vim_type_VirtualMachineQuestionInfo);
@@ -151,42 +160,53 @@ vcd_pre_one(void *arg, const struct vim_ObjectContent *oc)
 
 /*
  * One call: the VM's runtime.question and the state of its recent tasks
- * (a traversal from the VM through recentTask).  0 if the VM is free.
+ * (a traversal from the VM through recentTask), and with FULL its power
+ * state and .vmx path too.  0 if the VM is free.
  */
 static int
-vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *op, struct vcd_err *err)
+vcd_vm_precheck_ctx(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *op, bool full, struct vcd_pre_ctx *ctx, struct vcd_err *err)
 {
 	struct vim_PropertySpec pv, pt, *psv[2] = { &pv, &pt };
 	struct vim_TraversalSpec tr;
 	struct vim_SelectionSpec *sel[1] = { &tr.base };
-	char *vpaths[] = { "runtime.question" }, *tpaths[] = { "info.state" };
-	struct vcd_pre_ctx ctx = { vm, false, false, false, "", { "", "" } };
+	char *vpaths[] = { "runtime.question", "runtime.powerState",
+	    "config.files.vmPathName" }, *tpaths[] = { "info.state" };
 
-	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, 1);
+	*ctx = (struct vcd_pre_ctx){ vm, false, false, false, "", { "", "" }, "", "" };
+	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, full ? 3 : 1);
 	vcd_pc_propspec(&pt, "Task", tpaths, 1);
 	vcd_pc_traversal(&tr, "vmTasks", "VirtualMachine", "recentTask");
-	if (vcd_pc_retrieve_from(s, vm, psv, 2, sel, 1, vcd_pre_one, &ctx, err) < 0)
+	if (vcd_pc_retrieve_from(s, vm, psv, 2, sel, 1, vcd_pre_one, ctx, err) < 0)
 		return -1;
-	if (!ctx.seen_vm) {
+	if (!ctx->seen_vm) {
 		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
 		    "virtual machine %s does not exist", vm->value);
 		vcd_moref_str(err->object, sizeof(err->object), vm);
 		return -1;
 	}
-	if (ctx.question) {
+	if (ctx->question) {
 		vcd_err_set(err, VCD_E_QUESTION, "VmQuestion", NULL, "cannot %s: "
-		    "a question is pending on %s: \"%s\"", op, vm->value, ctx.qtext);
+		    "a question is pending on %s: \"%s\"", op, vm->value, ctx->qtext);
 		vcd_moref_str(err->object, sizeof(err->object), vm);
 		return -1;
 	}
-	if (ctx.busy) {
+	if (ctx->busy) {
 		vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", NULL, "cannot %s: "
-		    "task %s is still running on %s", op, ctx.task.value, vm->value);
+		    "task %s is still running on %s", op, ctx->task.value, vm->value);
 		vcd_moref_str(err->object, sizeof(err->object), vm);
 		return -1;
 	}
 	return 0;
+}
+
+static int
+vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *op, struct vcd_err *err)
+{
+	struct vcd_pre_ctx ctx;
+
+	return vcd_vm_precheck_ctx(s, vm, op, false, &ctx, err);
 }
 
 /* Name the VM in a fault that does not name an object. */
@@ -222,6 +242,18 @@ fn(struct vcd_session *s, const struct vcd_moref *vm, struct vcd_err *err)	\
 	vim_init(&req, &vim_type_req_##method);					\
 	req._this = (struct vcd_moref *)vm;					\
 	return vcd_vm_task(s, &vim_method_##method, &req, vm, NULL, err);	\
+}
+
+/* PowerOffVM_Task without the pre-check: the caller has just made it. */
+static int
+vcd_vm_power_off_now(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err)
+{
+	struct vim_req_PowerOffVM_Task req;
+
+	vim_init(&req, &vim_type_req_PowerOffVM_Task);
+	req._this = (struct vcd_moref *)vm;
+	return vcd_vm_task(s, &vim_method_PowerOffVM_Task, &req, vm, NULL, err);
 }
 
 VCD_VM_SIMPLE(vcd_vm_power_on, PowerOnVM_Task, "power on")
@@ -353,19 +385,75 @@ vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err)
 {
 	struct vim_req_Destroy_Task req;
-	char state[32];
+	struct vcd_pre_ctx ctx;
 
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, "destroy", err) < 0)
+	if (vcd_vm_precheck_ctx(s, vm, "destroy", true, &ctx, err) < 0)
 		return -1;
-	if (vcd_vm_power_state(s, vm, state, sizeof(state), err) < 0)
-		return -1;
-	if (strcmp(state, "poweredOff") != 0 && vcd_vm_power_off(s, vm, err) < 0)
+	if (strcmp(ctx.power, "poweredOff") != 0 && vcd_vm_power_off_now(s, vm, err) < 0)
 		return -1;
 	/* Destroy_Task removes the VM and the files in its folder. */
 	vim_init(&req, &vim_type_req_Destroy_Task);
 	req._this = (struct vcd_moref *)vm;
 	return vcd_vm_task(s, &vim_method_Destroy_Task, &req, NULL, NULL, err);
+}
+
+/*
+ * Delete VM as nova's driver does: power off, UnregisterVM, then remove the
+ * VM's folder with DeleteDatastoreFile_Task.  The folder holds what the VM
+ * owns (its .vmx, logs, and a linked clone's delta or a full copy); the
+ * cached parent disk lives outside it, so it is never touched, whatever
+ * the VM's disk chain says.  Calls: 1 read, 2 for a power off if on, 1
+ * unregister, 2 for the folder.  A VM whose .vmx is at the datastore's root
+ * has no folder of its own: it is destroyed instead.
+ */
+int
+vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_moref *dc, char *folder, size_t flen, struct vcd_err *err)
+{
+	struct vim_req_Destroy_Task req;
+	struct vcd_pre_ctx ctx;
+	struct vcd_dspath p = { NULL, NULL };
+	const char *why, *slash;
+	int ret = -1;
+
+	vcd_err_clear(err);
+	if (flen > 0)
+		folder[0] = '\0';
+	if (vcd_vm_precheck_ctx(s, vm, "delete", true, &ctx, err) < 0)
+		goto out;
+	if (vcd_dspath_parse(ctx.vmx, &p, &why) < 0) {
+		vcd_err_set(err, VCD_E_PROTOCOL, NULL, NULL, "%s has an unusable "
+		    "vmPathName \"%s\": %s", vm->value, ctx.vmx, why);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		goto out;
+	}
+	/* a VM that powered itself off meanwhile is what we want */
+	if (strcmp(ctx.power, "poweredOff") != 0 && vcd_vm_power_off_now(s, vm, err) < 0) {
+		if (strcmp(err->fault, "InvalidPowerState") != 0)
+			goto out;
+		vcd_err_clear(err);
+	}
+	if ((slash = strrchr(p.path, '/')) == NULL) {
+		log_warn("vcdriver: %s has no folder of its own (%s): destroying it",
+		    vm->value, ctx.vmx);
+		vim_init(&req, &vim_type_req_Destroy_Task);
+		req._this = (struct vcd_moref *)vm;
+		ret = vcd_vm_task(s, &vim_method_Destroy_Task, &req, NULL, NULL, err);
+		goto out;
+	}
+	if (vcd_vm_unregister(s, vm, err) < 0)
+		goto out;
+	snprintf(folder, flen, "[%s] %.*s", p.datastore, (int)(slash - p.path), p.path);
+	if (vcd_ds_delete(s, dc, folder, err) < 0) {
+		if (strcmp(err->fault, "FileNotFound") != 0)
+			goto out;
+		vcd_err_clear(err);
+	}
+	ret = 0;
+out:
+	vcd_dspath_free(&p);
+	return ret;
 }
 
 int

@@ -228,6 +228,14 @@ int vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
 /* Power off if needed, then Destroy_Task (which removes the VM's files). */
 int vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
+/*
+ * Power off if needed, UnregisterVM, and remove the VM's folder (in
+ * datacenter DC) with DeleteDatastoreFile_Task; the folder removed is put in
+ * FOLDER ("[ds] name", caller's buffer).  Disks outside the folder, such as
+ * a linked clone's cached parent, are left alone.  0, or -1 with ERR.
+ */
+int vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_moref *dc, char *folder, size_t flen, struct vcd_err *err);
 
 /* A migration's destination: any of host, pool, datastore (empty: keep). */
 struct vcd_relocate {
@@ -346,6 +354,9 @@ int vcd_vm_disk_path(struct vcd_session *s, const struct vcd_moref *vm,
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
     const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void vcd_err_clear(struct vcd_err *err);
+/* ERR says the object is gone: VCD_E_NOTFOUND, or vCenter's fault
+ * ManagedObjectNotFound (a stale MoRef). */
+bool vcd_err_gone(const struct vcd_err *err);
 
 /* "fault (object): message" for logs; returns BUF. */
 const char *vcd_strerror(const struct vcd_err *err, char *buf, size_t len);

@@ -221,8 +221,23 @@ check "delete succeeds" wait_result r-delete succeeded
 check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U' AND deleted_at IS NOT NULL")" = deleted
 check "the cluster's record no longer holds it" wait_node "DC0_C0 6 12285 0 0"
 check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
+check "the VM's folder is removed" sh -c "! ls -d $T/vcsim/tmp/*/$U 2>/dev/null"
+check "the delete names what it removed" contains "$T/agent.log" "delete $U: VM $VM unregistered, [LocalDS_0] $U removed"
+
+# a delete after a crash between UnregisterVM and the folder's removal
+U2=6f1e2d3c-4b5a-4978-8e7d-000000000002
+send "$U2" "$(req r-spawn2 spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"" | sed "s/$U/$U2/")"
+check "a second spawn succeeds" wait_result r-spawn2 succeeded
+VM2=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U2'")
+"$VIAGENT" -c "$T/agent.yaml" power-off "$VM2" >>"$T/vi.out" 2>&1
+"$VIAGENT" -c "$T/agent.yaml" unregister "$VM2" >>"$T/vi.out" 2>&1
+check "its VM is unregistered, its folder left" sh -c "ls -d $T/vcsim/tmp/*/$U2"
+send "$U2" "$(req r-delete2 delete | sed "s/$U/$U2/")"
+check "deleting it succeeds" wait_result r-delete2 succeeded
+check "and removes the folder the VM left" sh -c "! ls -d $T/vcsim/tmp/*/$U2 2>/dev/null"
+check "its row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U2' AND deleted_at IS NOT NULL")" = deleted
 curl -s "$URL/metrics" >"$T/metrics"
-check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 1' "$T/metrics"
+check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 2' "$T/metrics"
 check "metrics count failures" grep -qx 'vcagent_requests_total{type="power_on",outcome="failed"} 1' "$T/metrics"
 check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 2' "$T/metrics"
 check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_seconds_count [1-9]' "$T/metrics"
