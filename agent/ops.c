@@ -152,7 +152,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 			.memory_mb = r->memory_mb, .datastore = ds,
 			.folder = c->pl.folder, .pool = c->pl.pool,
 			.host = { "", "" }, .devices = &dev,
-			.extra_key = NULL, .extra_value = NULL,
+			.extra = &extra,
 		};
 		if (vcd_vm_create(a->vc, &vs, &vm, err) < 0)
 			goto out;

@@ -499,8 +499,9 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	struct vim_req_CreateVM_Task req;
 	struct vim_VirtualMachineConfigSpec cs;
 	struct vim_VirtualMachineFileInfo files;
-	struct vim_OptionValue ov[2], *ovv[2];
-	struct vim_any v0, v1;
+	struct vim_OptionValue ov0, **ovv = NULL;
+	struct vim_any v0;
+	size_t nextra = vs->extra != NULL ? vs->extra->len : 0;
 	char *vmx = NULL;
 	int ret = -1;
 
@@ -527,24 +528,19 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 		cs.firmware = (char *)vs->firmware;
 	if (vs->devices != NULL)
 		cs.deviceChange = *vs->devices;
-	/* the instance uuid also goes into extraConfig, as nova does */
+	/* the instance uuid also goes into extraConfig, as nova does; then
+	 * the caller's (netplug's nvp.iface-id.N, ...) */
 	v0 = (struct vim_any){ VA_SCALAR, "xsd:string", (char *)vs->instance_uuid,
 	    NULL, NULL, NULL, 0 };
-	vim_init(&ov[0], &vim_type_OptionValue);
-	ov[0].key = "nvp.vm-uuid";
-	ov[0].value = &v0;
-	ovv[0] = &ov[0];
+	vim_init(&ov0, &vim_type_OptionValue);
+	ov0.key = "nvp.vm-uuid";
+	ov0.value = &v0;
+	ovv = xcalloc(1 + nextra, sizeof(*ovv));
+	ovv[0] = &ov0;
+	for (size_t i = 0; i < nextra; i++)
+		ovv[1 + i] = vs->extra->v[i];
 	cs.extraConfig.v = ovv;
-	cs.extraConfig.len = 1;
-	if (vs->extra_key != NULL) {
-		v1 = (struct vim_any){ VA_SCALAR, "xsd:string", (char *)vs->extra_value,
-		    NULL, NULL, NULL, 0 };
-		vim_init(&ov[1], &vim_type_OptionValue);
-		ov[1].key = (char *)vs->extra_key;
-		ov[1].value = &v1;
-		ovv[1] = &ov[1];
-		cs.extraConfig.len = 2;
-	}
+	cs.extraConfig.len = 1 + nextra;
 	vim_init(&req, &vim_type_req_CreateVM_Task);
 	req._this = (struct vcd_moref *)&vs->folder;
 	req.config = &cs;
@@ -558,6 +554,7 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	}
 	ret = 0;
 out:
+	free(ovv);
 	free(vmx);
 	return ret;
 }

@@ -169,6 +169,7 @@ int vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster
 
 struct vim_VirtualMachineConfigSpec;
 struct vim_list_VirtualDeviceConfigSpec;
+struct vim_list_OptionValue;
 
 struct vcd_vm_info {
 	struct vcd_moref ref;
@@ -201,7 +202,7 @@ struct vcd_vm_spec {
 	const char	*datastore;	/* where the VM's folder is made */
 	struct vcd_moref folder, pool, host;	/* host may be empty */
 	const struct vim_list_VirtualDeviceConfigSpec *devices;	/* NULL: none */
-	const char	*extra_key, *extra_value;	/* one more extraConfig */
+	const struct vim_list_OptionValue *extra;	/* more extraConfig, or NULL */
 };
 
 /* Every operation waits for its task; a VM with a pending question or a

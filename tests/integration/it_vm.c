@@ -4,7 +4,8 @@
  * tasks that finish asynchronously (waited on through PropertyCollector
  * updates, and by polling when the collector is disabled), a task that
  * fails, a timeout, a question answered and a question refused, and many
- * tasks waited on at once.
+ * tasks waited on at once; extraConfig at creation, and a delete that
+ * unregisters the VM and removes its folder.
  */
 #include "config.h"
 
@@ -413,6 +414,119 @@ test_create_reconfigure_relocate_destroy(void **state)
 	vcd_close(s);
 }
 
+/* the value of extraConfig KEY on a VM (from one retrieve) */
+struct extra_ctx {
+	const char	*key;
+	char		 value[128];
+	int		 found;
+};
+
+static int
+extra_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct extra_ctx *x = arg;
+	const struct vim_any *l = vcd_pc_prop(oc, "config.extraConfig");
+
+	for (size_t i = 0; l != NULL && l->kind == VA_ARRAY && i < l->nitems; i++) {
+		const struct vim_OptionValue *ov = l->items[i]->kind == VA_OBJ ?
+		    vim_cast(l->items[i]->obj, &vim_type_OptionValue) : NULL;
+
+		if (ov != NULL && ov->key != NULL && strcmp(ov->key, x->key) == 0 &&
+		    ov->value != NULL && ov->value->kind == VA_SCALAR) {
+			snprintf(x->value, sizeof(x->value), "%s", ov->value->text);
+			x->found = 1;
+		}
+	}
+	return 0;
+}
+
+static const char *
+extra_of(struct vcd_session *s, const struct vcd_moref *vm, struct extra_ctx *x)
+{
+	char *paths[] = { "config.extraConfig" };
+	struct vcd_err err;
+
+	x->found = 0;
+	assert_int_equal(vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, 1,
+	    extra_one, x, &err), 0);
+	return x->found ? x->value : NULL;
+}
+
+static int
+obj_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_moref *r = arg;
+
+	if (r->value[0] == '\0')
+		*r = *oc->obj;
+	return 0;
+}
+
+/* extraConfig from the caller reaches CreateVM; vcd_vm_delete() powers off,
+ * unregisters and removes the VM's folder, and leaves other files alone */
+static void
+test_create_extra_delete(void **state)
+{
+	struct vcd_session *s = session(*state, false);
+	const char *uuid = "6f1c9a7e-0d2b-4c55-9e1a-1b2c3d4e5f61";
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_OptionValue *ov = vim_new(&ar, &vim_type_OptionValue);
+	struct vim_any *val = vim_alloc(&ar, sizeof(*val));
+	struct vim_OptionValue *ovv[1] = { ov };
+	struct vim_list_OptionValue extra = { ovv, 1 };
+	struct vcd_vm_spec vs;
+	struct vcd_placement pl;
+	struct vcd_moref vm, cluster;
+	struct extra_ctx x = { NULL, "", 0 };
+	char folder[600], *pattern;
+	glob_t g;
+	struct vcd_err err;
+
+	*val = (struct vim_any){ VA_SCALAR, "xsd:string", "port-4711", NULL, NULL, NULL, 0 };
+	ov->key = "nvp.iface-id.0";
+	ov->value = val;
+	char *name[] = { "name" };
+
+	memset(&cluster, 0, sizeof(cluster));
+	assert_int_equal(vcd_pc_retrieve_all(s, "ClusterComputeResource", name, 1, 0,
+	    obj_one, &cluster, &err), 0);
+	assert_int_equal(vcd_cluster_placement(s, &cluster, &pl, &err), 0);
+	memset(&vs, 0, sizeof(vs));
+	vs.name = "it-vm-2";
+	vs.instance_uuid = uuid;
+	vs.vcpus = 1;
+	vs.memory_mb = 64;
+	vs.datastore = "LocalDS_0";
+	vs.folder = pl.folder;
+	vs.pool = pl.pool;
+	vs.extra = &extra;
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	x.key = "nvp.iface-id.0";
+	assert_non_null(extra_of(s, &vm, &x));
+	assert_string_equal(x.value, "port-4711");
+	x.key = "nvp.vm-uuid";
+	assert_non_null(extra_of(s, &vm, &x));
+	assert_string_equal(x.value, uuid);
+
+	assert_int_equal(vcd_vm_power_on(s, &vm, &err), 0);
+	pattern = xasprintf("%s/vcsim/tmp/*/it-vm-2", tpeer_dir(*state));
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	globfree(&g);
+	assert_int_equal(vcd_vm_delete(s, &vm, &pl.datacenter, folder, sizeof(folder),
+	    &err), 0);
+	assert_string_equal(folder, "[LocalDS_0] it-vm-2");
+	assert_int_equal(glob(pattern, 0, NULL, &g), GLOB_NOMATCH);
+	assert_int_equal(vcd_vm_find(s, uuid, &vm, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+	/* deleting it again says the VM is gone, in either of vCenter's ways */
+	assert_int_equal(vcd_vm_delete(s, &vm, &pl.datacenter, folder, sizeof(folder),
+	    &err), -1);
+	assert_true(vcd_err_gone(&err));
+	free(pattern);
+	vim_arena_free(&ar);
+	vcd_close(s);
+}
+
 static void
 test_disabled_method(void **state)
 {
@@ -556,6 +670,7 @@ main(void)
 		cmocka_unit_test(test_many_tasks_at_once),
 		cmocka_unit_test(test_polling_fallback),
 		cmocka_unit_test(test_create_reconfigure_relocate_destroy),
+		cmocka_unit_test(test_create_extra_delete),
 		cmocka_unit_test(test_disabled_method),
 		cmocka_unit_test(test_datastore_files),
 		cmocka_unit_test(test_stop_clean),
