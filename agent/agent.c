@@ -210,6 +210,30 @@ agent_refresh(struct agent *a)
 	}
 }
 
+/* After a worker changed what the clusters hold: their records' usage from
+ * the instances rows (the vCenter figures wait for the next refresh). */
+static void
+agent_usage(struct agent *a)
+{
+	char why[512];
+	PGconn *pg;
+
+	if (a->db == NULL || a->cache == NULL)
+		return;
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("resource records' usage not written: %s", why);
+		return;
+	}
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (a->clusters[i].nodename != NULL && a->clusters[i].have_res &&
+		    ledger_node_usage(pg, a->clusters[i].nodename, why, sizeof(why)) < 0) {
+			log_warnx("cluster \"%s\": usage not written: %s",
+			    a->clusters[i].name, why);
+			break;
+		}
+	pgc_put(a->db, pg, pgc_broken(pg));
+}
+
 /* The one place for periodic work; later issues hang their jobs here. */
 static void
 agent_cron(struct agent *a, unsigned long tick)
@@ -219,10 +243,12 @@ agent_cron(struct agent *a, unsigned long tick)
 	time_t now = time(NULL);
 
 	(void)tick;
-	if (now >= a->next_refresh || atomic_exchange(&a->refresh_now, false)) {
+	if (now >= a->next_refresh) {
+		atomic_store(&a->usage_changed, false);
 		agent_refresh(a);
 		a->next_refresh = now + a->cfg->def.update_resources_interval;
-	}
+	} else if (atomic_exchange(&a->usage_changed, false))
+		agent_usage(a);
 	if (a->cache != NULL && (!a->synced_once || (a->cfg->def.sync_power_state_interval > 0 &&
 	    now >= a->next_sync))) {
 		agent_sync(a, !a->synced_once);

@@ -63,7 +63,7 @@ struct agent {
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */
 	time_t			 db_wait_until;	/* database down: paused until */
-	atomic_bool		 refresh_now;	/* a worker changed what a cluster holds */
+	atomic_bool		 usage_changed;	/* a worker changed what a cluster holds: recount */
 	atomic_bool		 kafka_up;	/* assigned, and brokers reachable */
 	time_t			 next_sync;	/* power state sync */
 	bool			 synced_once;

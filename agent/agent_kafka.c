@@ -163,7 +163,7 @@ agent_job_run(void *arg, void *jobp)
 	if (rc == 0) {
 		if (r->type == REQ_SPAWN || r->type == REQ_DELETE || r->type == REQ_MIGRATE ||
 		    r->type == REQ_RESIZE)
-			atomic_store(&a->refresh_now, true);	/* the record, on change */
+			atomic_store(&a->usage_changed, true);	/* the record, on change */
 		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
 		    op.power_state, op.vm_state };
 		log_info("request %s (%s %s) succeeded", r->request_id,

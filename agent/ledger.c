@@ -254,3 +254,15 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 	    "running_vms = EXCLUDED.running_vms, updated_at = now()", k, params, NULL,
 	    why, wl);
 }
+
+int
+ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl)
+{
+	const char *params[1] = { node };
+
+	return ledger_sql(pg, "UPDATE compute_nodes n SET vcpus_used = u.vcpus, "
+	    "running_vms = u.vms, updated_at = now() FROM (SELECT coalesce(sum(("
+	    "flavor->>'vcpus')::bigint), 0) AS vcpus, count(*) AS vms FROM instances "
+	    "WHERE node = $1 AND deleted_at IS NULL) u WHERE n.node = $1", 1, params,
+	    NULL, why, wl);
+}

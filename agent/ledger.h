@@ -54,6 +54,10 @@ struct cfg;
 int ledger_node_update(PGconn *pg, const char *node, const char *name,
     const char *cluster_moref, const char *vcenter, const char *agent_host,
     const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl);
+/* Only what the instances rows say (vcpus_used, running_vms) for NODE, with
+ * no call to vCenter: after a spawn, delete, resize or migrate, as nova's
+ * resource tracker counts its claims between hypervisor refreshes. */
+int ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl);
 
 /* ---- instances ---- */
 
