@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include <libpq-fe.h>
+
 #include "cfg.h"
 #include "imagecache/imagecache.h"
 #include "vcdriver/vcdriver.h"
@@ -120,9 +122,11 @@ void agent_cache_purge(struct agent *a);
 
 /* ---- requests (ops.c, agent_kafka.c) ---- */
 
-/* Carry out R against vCenter and the instance rows.  0, or -1 with
- * OP->err.  Runs on a worker thread. */
-int agent_op_run(struct agent *a, const struct req *r, struct agent_op *op);
+/* Carry out R against vCenter and the instance rows (through PG, the
+ * worker's connection; ATTEMPT is this run's number, 0 if unknown).  0, or
+ * -1 with OP->err.  Runs on a worker thread. */
+int agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op);
 /* Connect the consumer (group, manual commits) and the producer, start the
  * workers.  0, or -1 (logged). */
 int agent_kafka_start(struct agent *a);

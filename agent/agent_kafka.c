@@ -120,29 +120,22 @@ agent_job_run(void *arg, void *jobp)
 	struct req *r = &job->r;
 	struct agent_op op;
 	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL };
-	char why[512], *ev, lockkey[160];
-	const char *params[1] = { lockkey };
+	char why[512], *ev;
 	PGconn *pg = NULL;
-	PGresult *res;
-	int rc;
+	int rc, attempt;
 
 	/* one runner per request, across agents (a takeover after a rebalance) */
-	snprintf(lockkey, sizeof(lockkey), "request %s", r->request_id);
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL ||
-	    (res = pgc_exec(pg, "SELECT pg_try_advisory_lock(hashtext($1)::bigint)", 1,
-	    params, why, sizeof(why), NULL)) == NULL) {
+	    (rc = ledger_claim(pg, r->request_id, &attempt, why,
+	    sizeof(why))) < 0) {
 		log_warnx("request %s: cannot take its lock: %s (it stays in the ledger "
 		    "for the next start)", r->request_id, why);
 		goto out;
 	}
-	rc = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	PQclear(res);
-	if (!rc) {
+	if (rc == 0) {
 		log_info("request %s is being carried out elsewhere", r->request_id);
 		goto out;
 	}
-	if (ledger_start(pg, r->request_id, why, sizeof(why)) < 0)
-		log_warnx("request %s: %s", r->request_id, why);
 	agent_event(a, r, &o);
 	{
 		static const double bounds[] = AGENT_LAT_BOUNDS;
@@ -151,7 +144,7 @@ agent_job_run(void *arg, void *jobp)
 		size_t b;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		rc = agent_op_run(a, r, &op);
+		rc = agent_op_run(a, pg, r, attempt, &op);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 		for (b = 0; b < sizeof(bounds) / sizeof(bounds[0]) && secs > bounds[b]; b++)
@@ -184,9 +177,7 @@ agent_job_run(void *arg, void *jobp)
 	    why, sizeof(why)) < 0)
 		log_warnx("request %s: cannot record its end: %s", r->request_id, why);
 	free(ev);
-	res = pgc_exec(pg, "SELECT pg_advisory_unlock(hashtext($1)::bigint)", 1, params,
-	    why, sizeof(why), NULL);
-	PQclear(res);
+	ledger_release(pg, r->request_id);
 out:
 	if (pg != NULL)
 		pgc_put(a->db, pg, pgc_broken(pg));

@@ -78,13 +78,36 @@ out:
 }
 
 int
-ledger_start(PGconn *pg, const char *request_id, char *why, size_t wl)
+ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
+    size_t wl)
 {
 	const char *params[1] = { request_id };
+	PGresult *res;
+	int ret;
 
-	return ledger_sql(pg, "UPDATE requests SET state = 'running', started_at = "
-	    "now(), attempts = attempts + 1 WHERE request_id = $1", 1, params, NULL,
-	    why, wl);
+	*attempts = 0;
+	if (ledger_sql(pg, "WITH l AS (SELECT pg_try_advisory_lock(hashtext('request ' || $1)::bigint) "
+	    "AS got), u AS (UPDATE requests SET state = 'running', started_at = now(), "
+	    "attempts = attempts + 1 WHERE request_id = $1 AND (SELECT got FROM l) "
+	    "RETURNING attempts) SELECT (SELECT got FROM l), (SELECT attempts FROM u)",
+	    1, params, &res, why, wl) < 0)
+		return -1;
+	ret = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+	if (ret && !PQgetisnull(res, 0, 1))
+		*attempts = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return ret;
+}
+
+void
+ledger_release(PGconn *pg, const char *request_id)
+{
+	const char *params[1] = { request_id };
+	char why[256];
+
+	/* not folded into ledger_finish: the lock must outlive its commit */
+	(void)ledger_sql(pg, "SELECT pg_advisory_unlock(hashtext('request ' || $1)::bigint)", 1,
+	    params, NULL, why, sizeof(why));
 }
 
 int
@@ -133,7 +156,7 @@ out:
 
 int
 ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
-    char *why, size_t wl)
+    bool *had_vm, char *why, size_t wl)
 {
 	json_t *fl = json_object_get(r->raw, "flavor"), *ports = json_object_get(r->raw,
 	    "ports"), *md = json_object_get(r->raw, "metadata");
@@ -142,6 +165,7 @@ ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
 	char *m = json_is_object(md) ? json_dumps(md, JSON_COMPACT) : xstrdup("{}");
 	const char *params[8] = { r->instance_uuid, r->instance_name, r->node, f,
 	    r->image_id, datastore, p, m };
+	PGresult *res;
 	int ret;
 
 	ret = ledger_sql(pg, "INSERT INTO instances (uuid, name, node, flavor, image_id, "
@@ -149,7 +173,12 @@ ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
 	    "$6, $7::jsonb, $8::jsonb, 'spawning') ON CONFLICT (uuid) DO UPDATE SET "
 	    "name = $2, node = $3, flavor = $4::jsonb, image_id = $5, datastore = $6, "
 	    "ports = $7::jsonb, metadata = $8::jsonb, task_state = 'spawning', "
-	    "deleted_at = NULL, updated_at = now()", 8, params, NULL, why, wl);
+	    "deleted_at = NULL, updated_at = now() RETURNING vm_moref IS NOT NULL", 8,
+	    params, &res, why, wl);
+	/* vm_moref is not updated: RETURNING shows the row's earlier one */
+	*had_vm = ret < 0 || strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+	if (ret == 0)
+		PQclear(res);
 	free(f);
 	free(p);
 	free(m);

@@ -10,6 +10,7 @@
 #ifndef VC_LEDGER_H
 #define VC_LEDGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,8 +29,16 @@ enum ledger_state { LEDGER_NEW, LEDGER_OPEN, LEDGER_DONE };
 int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
     int64_t offset, const char *owner, enum ledger_state *state, char **result,
     char *why, size_t wl);
-/* Mark it running (attempts + 1). */
-int ledger_start(PGconn *pg, const char *request_id, char *why, size_t wl);
+/*
+ * Claim it: take its advisory lock (one runner per request, across agents)
+ * and, if that succeeded, mark it running (attempts + 1), in one round trip.
+ * 1 claimed (this run's attempt number in *ATTEMPTS, 0 if the row is
+ * missing), 0 when another session holds it, -1 with WHY.
+ */
+int ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
+    size_t wl);
+/* Give the claim back (after ledger_finish). */
+void ledger_release(PGconn *pg, const char *request_id);
 /* Finish it with its final event EVENT (JSON) and ERROR (NULL on success). */
 int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
     const char *error, char *why, size_t wl);
@@ -61,9 +70,10 @@ int ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl);
 
 /* ---- instances ---- */
 
-/* Insert or update the row of a spawning instance. */
+/* Insert or update the row of a spawning instance; *HAD_VM says whether
+ * the row already existed with a VM recorded (a respawn, a redelivery). */
 int ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
-    char *why, size_t wl);
+    bool *had_vm, char *why, size_t wl);
 /* Set its VM, vm_state, power_state and task_state (NULL: NULL). */
 int ledger_instance_state(PGconn *pg, const char *uuid, const char *vm,
     const char *vm_state, const char *power_state, const char *task_state,

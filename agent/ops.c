@@ -80,8 +80,15 @@ ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
 	return ops_vm_ds(a, pg, uuid, vm, NULL, 0, err);
 }
 
+/*
+ * A first attempt at a spawn whose instance row had no VM (the common case)
+ * cannot have made one: it goes straight to CreateVM and powers the new VM
+ * on without a pre-check, 4 calls.  Any other run first looks for a VM with
+ * the instance uuid and adopts it.
+ */
 static int
-ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op)
 {
 	struct vim_arena ar = VIM_ARENA_INIT;
 	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
@@ -95,6 +102,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	struct np_port *ports = NULL;
 	struct np_mac *macs = NULL;
 	char ds[256], why[512], *copy = NULL;
+	bool had_vm, fresh = false;
 	int ret = -1;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
@@ -102,15 +110,18 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	if (agent_cache_place(a, c->name, NULL, &pl, ds, sizeof(ds), err) < 0)
 		return -1;
 	/* the row first: a purge now counts this instance as a user */
-	if (ledger_instance_spawning(pg, r, ds, why, sizeof(why)) < 0)
+	if (ledger_instance_spawning(pg, r, ds, &had_vm, why, sizeof(why)) < 0)
 		return ops_db_err(err, r->instance_uuid, why);
-	if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0) {
-		log_info("spawn %s: VM %s already exists (a redelivery): adopting it",
-		    r->instance_uuid, vm.value);
-		goto power;
+	if (attempt != 1 || had_vm) {
+		if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0) {
+			log_info("spawn %s: VM %s already exists (attempt %d): adopting it",
+			    r->instance_uuid, vm.value, attempt);
+			goto power;
+		}
+		if (err->code != VCD_E_NOTFOUND)
+			goto out;
+		vcd_err_clear(err);
 	}
-	if (err->code != VCD_E_NOTFOUND)
-		goto out;
 	if (ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
 		goto out;
 	if (ic_linked_clone(a->cfg->vmware.use_linked_clone, &img)) {
@@ -156,6 +167,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 		};
 		if (vcd_vm_create(a->vc, &vs, &vm, err) < 0)
 			goto out;
+		fresh = true;
 	}
 	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "building", "shutdown",
 	    "spawning", why, sizeof(why)) < 0) {
@@ -164,7 +176,8 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	}
 power:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	if (vcd_vm_power_on(a->vc, &vm, err) < 0 &&
+	if ((fresh ? vcd_vm_power_on_created(a->vc, &vm, err) :
+	    vcd_vm_power_on(a->vc, &vm, err)) < 0 &&
 	    strcmp(err->fault, "InvalidPowerState") != 0)
 		goto out;
 	vcd_err_clear(err);
@@ -481,20 +494,16 @@ ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 }
 
 int
-agent_op_run(struct agent *a, const struct req *r, struct agent_op *op)
+agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op)
 {
-	char why[512];
-	PGconn *pg;
 	int ret;
 
 	memset(op, 0, sizeof(*op));
 	vcd_err_clear(&op->err);
-	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
-		return ops_db_err(&op->err, r->instance_uuid, a->db == NULL ?
-		    "no database" : why);
 	switch (r->type) {
 	case REQ_SPAWN:
-		ret = ops_spawn(a, pg, r, op);
+		ret = ops_spawn(a, pg, r, attempt, op);
 		break;
 	case REQ_DELETE:
 		ret = ops_delete(a, pg, r, op);
@@ -516,6 +525,5 @@ agent_op_run(struct agent *a, const struct req *r, struct agent_op *op)
 		ret = ops_power(a, pg, r, op);
 		break;
 	}
-	pgc_put(a->db, pg, pgc_broken(pg));
 	return ret;
 }

@@ -256,6 +256,18 @@ vcd_vm_power_off_now(struct vcd_session *s, const struct vcd_moref *vm,
 	return vcd_vm_task(s, &vim_method_PowerOffVM_Task, &req, vm, NULL, err);
 }
 
+int
+vcd_vm_power_on_created(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err)
+{
+	struct vim_req_PowerOnVM_Task req;
+
+	vcd_err_clear(err);
+	vim_init(&req, &vim_type_req_PowerOnVM_Task);
+	req._this = (struct vcd_moref *)vm;
+	return vcd_vm_task(s, &vim_method_PowerOnVM_Task, &req, vm, NULL, err);
+}
+
 VCD_VM_SIMPLE(vcd_vm_power_on, PowerOnVM_Task, "power on")
 VCD_VM_SIMPLE(vcd_vm_power_off, PowerOffVM_Task, "power off")
 VCD_VM_SIMPLE(vcd_vm_reset, ResetVM_Task, "reset")

@@ -211,6 +211,10 @@ int vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *spec,
     struct vcd_moref *vm, struct vcd_err *err);
 int vcd_vm_power_on(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
+/* Power on a VM the caller has just created: no pre-check (it can have no
+ * question and no other task yet). */
+int vcd_vm_power_on_created(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_err *err);
 int vcd_vm_power_off(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
 /* Soft: ShutdownGuest, then wait up to TIMEOUT s for poweredOff; with
