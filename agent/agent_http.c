@@ -110,13 +110,100 @@ agent_label(struct buf *out, const char *v)
 	}
 }
 
+/*
+ * One Prometheus histogram series: BUCKET[0..NB] are per bucket (the last
+ * above every bound), written cumulative; LABEL is "" or "k=\"v\"," ready
+ * to precede le.
+ */
+static void
+agent_histogram(struct buf *out, const char *name, const char *label,
+    const double *bounds, size_t nb, const unsigned long *bucket, double sum)
+{
+	unsigned long cum = 0;
+
+	for (size_t b = 0; b <= nb; b++) {
+		cum += bucket[b];
+		if (b < nb)
+			buf_printf(out, "%s_bucket{%sle=\"%g\"} %lu\n", name, label,
+			    bounds[b], cum);
+		else
+			buf_printf(out, "%s_bucket{%sle=\"+Inf\"} %lu\n", name, label, cum);
+	}
+	if (label[0] != '\0')
+		buf_printf(out, "%s_sum{%.*s} %.6f\n%s_count{%.*s} %lu\n", name,
+		    (int)strlen(label) - 1, label, sum, name, (int)strlen(label) - 1,
+		    label, cum);
+	else
+		buf_printf(out, "%s_sum %.6f\n%s_count %lu\n", name, sum, name, cum);
+}
+
+/* vCenter calls by method: counts, errors, latency; task durations. */
+static void
+agent_metrics_vcenter(struct agent *a, struct buf *out)
+{
+	/* room for methods first called between the two vcd_stats() */
+	size_t cap = (a->vc != NULL ? vcd_stats(a->vc, NULL, 0) : 0) + 8, n;
+	struct vcd_method_stats *st = xcalloc(cap, sizeof(*st));
+	static const struct {
+		const char *name, *type, *help;
+	} fam[] = {
+		{ "vcagent_vcenter_calls_total", "counter", "SOAP calls made to vCenter" },
+		{ "vcagent_vcenter_call_errors_total", "counter", "SOAP calls that "
+		    "failed: a fault, or the transport" },
+		{ "vcagent_vcenter_call_duration_seconds", "histogram", "SOAP call "
+		    "latency, request out to answer decoded" },
+		{ "vcagent_vcenter_task_duration_seconds", "histogram", "vCenter task "
+		    "durations, from the call to the task's end" },
+		{ "vcagent_vcenter_task_errors_total", "counter", "vCenter tasks that "
+		    "failed or timed out" },
+	};
+	char label[128];
+
+	n = a->vc != NULL ? vcd_stats(a->vc, st, cap) : 0;
+	if (n > cap)
+		n = cap;
+	for (size_t f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+		buf_printf(out, "# HELP %s %s, by method\n# TYPE %s %s\n", fam[f].name,
+		    fam[f].help, fam[f].name, fam[f].type);
+		for (size_t i = 0; i < n; i++) {
+			snprintf(label, sizeof(label), "method=\"%s\",", st[i].method);
+			switch (f) {
+			case 0:
+				buf_printf(out, "%s{method=\"%s\"} %lu\n", fam[f].name,
+				    st[i].method, st[i].call.count);
+				break;
+			case 1:
+				buf_printf(out, "%s{method=\"%s\"} %lu\n", fam[f].name,
+				    st[i].method, st[i].errors);
+				break;
+			case 2:
+				agent_histogram(out, fam[f].name, label, vcd_lat_bounds,
+				    VCD_LAT_NB, st[i].call.bucket, st[i].call.sum);
+				break;
+			case 3:
+				if (st[i].task.count > 0)
+					agent_histogram(out, fam[f].name, label,
+					    vcd_lat_bounds, VCD_LAT_NB, st[i].task.bucket,
+					    st[i].task.sum);
+				break;
+			default:
+				if (st[i].task.count > 0)
+					buf_printf(out, "%s{method=\"%s\"} %lu\n",
+					    fam[f].name, st[i].method, st[i].task_errors);
+				break;
+			}
+		}
+	}
+	free(st);
+}
+
 /* Requests, latency, consumer lag and instances: the agent's own job. */
 static void
 agent_metrics_requests(struct agent *a, struct buf *out)
 {
 	static const double bounds[] = AGENT_LAT_BOUNDS;
 	static const char *const outcomes[] = { "succeeded", "failed", "rejected" };
-	unsigned long cum = 0;
+	unsigned long lat[sizeof(bounds) / sizeof(bounds[0]) + 1];
 	rd_kafka_topic_partition_list_t *as = NULL;
 	long long lag = 0;
 
@@ -132,18 +219,11 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 		}
 	buf_puts(out, "# HELP vcagent_request_duration_seconds time to carry out a "
 	    "request\n# TYPE vcagent_request_duration_seconds histogram\n");
-	for (size_t b = 0; b <= sizeof(bounds) / sizeof(bounds[0]); b++) {
-		cum += atomic_load(&a->req_lat_bucket[b]);
-		if (b < sizeof(bounds) / sizeof(bounds[0]))
-			buf_printf(out, "vcagent_request_duration_seconds_bucket{le=\"%g\"} "
-			    "%lu\n", bounds[b], cum);
-		else
-			buf_printf(out, "vcagent_request_duration_seconds_bucket{le=\"+Inf\"} "
-			    "%lu\n", cum);
-	}
-	buf_printf(out, "vcagent_request_duration_seconds_sum %.3f\n"
-	    "vcagent_request_duration_seconds_count %lu\n",
-	    atomic_load(&a->req_lat_ms_sum) / 1000.0, cum);
+	for (size_t b = 0; b < sizeof(lat) / sizeof(lat[0]); b++)
+		lat[b] = atomic_load(&a->req_lat_bucket[b]);
+	agent_histogram(out, "vcagent_request_duration_seconds", "", bounds,
+	    sizeof(bounds) / sizeof(bounds[0]), lat,
+	    atomic_load(&a->req_lat_ms_sum) / 1000.0);
 	agent_metric(out, "vcagent_requests_in_flight", "gauge",
 	    "requests queued or running", a->work != NULL ? (long long)work_pending(a->work) : 0);
 	if (a->consumer != NULL && rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
@@ -198,9 +278,7 @@ agent_http_metrics(void *arg, struct buf *out)
 		ic_cache_stats(a->cache, &st);
 		n = ic_cache_transfers(a->cache, tr, AGENT_MAX_TRANSFERS);
 	}
-	agent_metric(out, "vcagent_vcenter_calls_total", "counter",
-	    "SOAP calls made to vCenter", a->vc != NULL ?
-	    (long long)vcd_call_count(a->vc) : 0);
+	agent_metrics_vcenter(a, out);
 	agent_metric(out, "vcagent_vcenter_logins_total", "counter",
 	    "logins to vCenter, the first and every re-login", a->vc != NULL ?
 	    (long long)vcd_login_count(a->vc) : 0);

@@ -4,7 +4,8 @@
 #
 #   latency      one spawn at a time; request in to result out, from the two
 #                Kafka messages' timestamps (CreateTime) - median and p90
-#   SOAP calls   vcagent_vcenter_calls_total per spawn and per delete
+#   SOAP calls   vcagent_vcenter_calls_total (all methods) per spawn and per
+#                delete
 #   throughput   N spawns sent at once, with 1, 4 and 16 workers
 #                (max_concurrent_builds): first request to last result
 #   memory       the agent's RSS idle, and with 10,000 instances tracked
@@ -71,7 +72,7 @@ YAML
 	NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 }
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=; }
-calls() { curl -s "http://127.0.0.1:$PORT/metrics" | sed -n 's/^vcagent_vcenter_calls_total //p'; }
+calls() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^vcagent_vcenter_calls_total\{/ { n += $2 } END { print n + 0 }'; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$AGENT_PID/status"; }
 uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
 spawn_line() {	# spawn_line RUN N

@@ -73,6 +73,10 @@ struct vcd_session {
 	atomic_bool	 logged_in;
 
 	atomic_ulong	 ncalls;
+	struct vcd_mstat {			/* per method, by vim_method.index */
+		atomic_ulong	calls, errors, sum_us, bucket[VCD_LAT_NB + 1];
+		atomic_ulong	tasks, task_errors, tsum_us, tbucket[VCD_LAT_NB + 1];
+	}		 mstat[VIM_NMETHODS];
 	atomic_ulong	 opid_seq;
 	unsigned	 opid_tag;		/* random, per session */
 	_Atomic time_t	 last_call;
@@ -129,5 +133,11 @@ int vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 struct vcd_session *vcd_session_fake(vcd_post_fn post, void *arg);
 /* Log in on connection C (used by vcd_login and the re-login). */
 int vcd_login_conn(struct vcd_session *s, struct vcd_conn *c, struct vcd_err *err);
+
+/* Count one call of M (TASK: its task) that took SECS; FAILED if it failed. */
+void vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
+    double secs, bool failed);
+/* CLOCK_MONOTONIC in seconds. */
+double vcd_mono(void);
 
 #endif

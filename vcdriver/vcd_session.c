@@ -286,6 +286,77 @@ vcd_call_count(const struct vcd_session *s)
 	return atomic_load(&s->ncalls);
 }
 
+const double vcd_lat_bounds[VCD_LAT_NB] = { 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60, 600 };
+
+double
+vcd_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void
+vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
+    double secs, bool failed)
+{
+	struct vcd_mstat *ms;
+	size_t b;
+
+	if (m->index >= VIM_NMETHODS)
+		return;
+	ms = &s->mstat[m->index];
+	for (b = 0; b < VCD_LAT_NB && secs > vcd_lat_bounds[b]; b++)
+		;
+	if (task) {
+		atomic_fetch_add(&ms->tasks, 1);
+		atomic_fetch_add(&ms->tsum_us, (unsigned long)(secs * 1e6));
+		atomic_fetch_add(&ms->tbucket[b], 1);
+		if (failed)
+			atomic_fetch_add(&ms->task_errors, 1);
+	} else {
+		atomic_fetch_add(&ms->calls, 1);
+		atomic_fetch_add(&ms->sum_us, (unsigned long)(secs * 1e6));
+		atomic_fetch_add(&ms->bucket[b], 1);
+		if (failed)
+			atomic_fetch_add(&ms->errors, 1);
+	}
+}
+
+size_t
+vcd_stats(struct vcd_session *s, struct vcd_method_stats *out, size_t n)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < VIM_NMETHODS; i++) {
+		struct vcd_mstat *ms = &s->mstat[i];
+		struct vcd_method_stats *o;
+
+		if (atomic_load(&ms->calls) == 0)
+			continue;
+		if (k >= n) {
+			k++;
+			continue;
+		}
+		o = &out[k++];
+		memset(o, 0, sizeof(*o));
+		o->method = vim_methods[i]->name;
+		o->errors = atomic_load(&ms->errors);
+		o->call.count = atomic_load(&ms->calls);
+		o->call.sum = (double)atomic_load(&ms->sum_us) / 1e6;
+		o->task_errors = atomic_load(&ms->task_errors);
+		o->task.count = atomic_load(&ms->tasks);
+		o->task.sum = (double)atomic_load(&ms->tsum_us) / 1e6;
+		for (size_t b = 0; b <= VCD_LAT_NB; b++) {
+			o->call.bucket[b] = atomic_load(&ms->bucket[b]);
+			o->task.bucket[b] = atomic_load(&ms->tbucket[b]);
+		}
+	}
+	return k;
+}
+
 unsigned long
 vcd_login_count(struct vcd_session *s)
 {

@@ -18,6 +18,8 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 {
 	char opid[48];
 	long status = 0;
+	double t0 = vcd_mono();
+	int ret = -1;
 
 	*resp = NULL;
 	snprintf(opid, sizeof(opid), "vcagent-%08x-%lu", s->opid_tag,
@@ -30,16 +32,16 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 	buf_puts(&c->req, opid);
 	buf_puts(&c->req, "</operationID></soapenv:Header><soapenv:Body>");
 	if (vim_encode_request(&c->req, method, req, err) < 0)
-		return -1;
+		return -1;	/* nothing was sent */
 	buf_puts(&c->req, "</soapenv:Body></soapenv:Envelope>");
 
 	log_debug("vcdriver: %s opID=%s", method->name, opid);
 	if (s->post(s, c, &status, err) < 0)
-		return -1;
+		goto out;
 	if (status != 200 && status != 500) {
 		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: HTTP %ld",
 		    method->name, status);
-		return -1;
+		goto out;
 	}
 	if (vim_decode_response(c->resp.data != NULL ? c->resp.data : "",
 	    c->resp.len, method, a, resp, NULL, err) < 0) {
@@ -50,14 +52,17 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 			/* a 500 that is not a SOAP fault */
 			vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url,
 			    "%s: HTTP %ld without a SOAP fault", method->name, status);
-		return -1;
+		goto out;
 	}
 	if (status != 200) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, method->name,
 		    "HTTP %ld with a normal answer", status);
-		return -1;
+		goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	vcd_stat_record(s, method, false, vcd_mono() - t0, ret < 0);
+	return ret;
 }
 
 int

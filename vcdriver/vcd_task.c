@@ -451,14 +451,6 @@ vcd_task_answer(struct vcd_session *s, const struct vcd_wait *w, const char *qid
 	return ret;
 }
 
-static double
-vcd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 int
 vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
@@ -468,7 +460,7 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 	struct vcd_wait w;
 	struct vcd_waiter *wt = NULL;
 	pthread_mutex_t *lock = NULL;
-	double deadline = vcd_now() + timeout;
+	double deadline = vcd_mono() + timeout;
 	char answered[128] = "";
 	int ret = -1;
 
@@ -523,7 +515,7 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 			vcd_task_cancel(s, task);
 			goto done;
 		}
-		if (vcd_now() >= deadline) {
+		if (vcd_mono() >= deadline) {
 			vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "task %s did not "
 			    "finish within %.0f s", task->value, timeout);
 			snprintf(err->object, sizeof(err->object), "%s:%s",
@@ -542,7 +534,7 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 		}
 		if (w.registered && !wt->broken) {
 			struct timespec until;
-			double t = deadline - vcd_now();
+			double t = deadline - vcd_mono();
 
 			/* wake at least every second; the deadline is checked above */
 			if (t > 1.0)
@@ -592,14 +584,14 @@ vcd_invoke_task(struct vcd_session *s, const struct vim_method *method,
 	struct vim_arena a = VIM_ARENA_INIT;
 	struct { struct vim_obj hdr; struct vcd_moref *returnval; } *resp;
 	struct vcd_moref task;
+	double t0 = vcd_mono();
 	int ret = -1;
 
 	if (vcd_invoke(s, method, req, &a, (void **)&resp, err) < 0)
 		goto out;
 	task = *resp->returnval;
-	if (vcd_task_wait(s, &task, vm, timeout, result, err) < 0)
-		goto out;
-	ret = 0;
+	ret = vcd_task_wait(s, &task, vm, timeout, result, err);
+	vcd_stat_record(s, method, true, vcd_mono() - t0, ret < 0);
 out:
 	if (ret < 0 && err->object[0] == '\0' && object != NULL)
 		snprintf(err->object, sizeof(err->object), "%s", object);

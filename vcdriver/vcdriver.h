@@ -96,6 +96,28 @@ unsigned long vcd_call_count(const struct vcd_session *s);
 /* Number of successful logins, the first and every re-login after expiry. */
 unsigned long vcd_login_count(struct vcd_session *s);
 
+/* Latency buckets of the statistics below: upper bounds in seconds. */
+#define VCD_LAT_NB	14
+extern const double vcd_lat_bounds[VCD_LAT_NB];
+struct vcd_lat {
+	unsigned long	count;
+	double		sum;			/* seconds */
+	unsigned long	bucket[VCD_LAT_NB + 1];	/* per bucket (not cumulative);
+						 * the last is above every bound */
+};
+/* One vim25 method's calls on a session, and its tasks' durations (from
+ * the call to the task's end) for methods that return a task. */
+struct vcd_method_stats {
+	const char	*method;		/* static */
+	unsigned long	 errors;		/* calls that failed: fault, transport */
+	struct vcd_lat	 call;
+	unsigned long	 task_errors;		/* tasks that failed or timed out */
+	struct vcd_lat	 task;
+};
+/* The methods called at least once on S, up to N of them into OUT (the
+ * caller's array); returns how many there are. */
+size_t vcd_stats(struct vcd_session *s, struct vcd_method_stats *out, size_t n);
+
 struct vcd_cluster {
 	struct vcd_moref ref;
 	char	*name;

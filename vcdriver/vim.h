@@ -135,6 +135,7 @@ struct vim_method {
 	const char		*name;		/* SOAP element, e.g. "RetrievePropertiesEx" */
 	const struct vim_type	*req;
 	const struct vim_type	*resp;
+	unsigned		 index;		/* in vim_methods[], 0..vim_nmethods-1 */
 };
 
 #include "vim_gen.h"

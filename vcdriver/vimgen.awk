@@ -181,6 +181,11 @@ function emit_h(   i, j, b) {
 		printf("extern const struct vim_method vim_method_%s;\n", mname[i])
 	}
 	print ""
+	print "/* Every method, by index (struct vim_method.index). */"
+	print "extern const struct vim_method *const vim_methods[];"
+	print "extern const size_t vim_nmethods;"
+	printf("#define VIM_NMETHODS %d\n", nmethods)
+	print ""
 	print "/* The data types (not requests or responses), sorted by name. */"
 	print "extern const struct vim_type *const vim_types[];"
 	print "extern const size_t vim_ntypes;"
@@ -241,9 +246,14 @@ function emit_c(   i, m, base, sub_, k) {
 		printf("const struct vim_type vim_type_resp_%s = {\n\t\"%sResponse\", NULL, vim_m_resp_%s, %d,\n\tsizeof(struct vim_resp_%s), 0, vim_all_resp_%s, %d\n};\n",
 		    mname[m], mname[m], mname[m], mret[m] != "" ? 1 : 0, mname[m],
 		    mname[m], mret[m] != "" ? 1 : 0)
-		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s\n};\n\n",
-		    mname[m], mname[m], mname[m], mname[m])
+		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s, %d\n};\n\n",
+		    mname[m], mname[m], mname[m], mname[m], m - 1)
 	}
+	print "const struct vim_method *const vim_methods[] = {"
+	for (m = 1; m <= nmethods; m++)
+		printf("\t&vim_method_%s,\n", mname[m])
+	print "};"
+	printf("const size_t vim_nmethods = %d;\n\n", nmethods)
 	# The data types sorted by name, for vim_type_find()'s binary search
 	# (an insertion sort: mawk has no asort).
 	n = 0

@@ -120,7 +120,7 @@ check "prefetch of an unknown image is 404" test "$(code POST /v1/images/0e9f4c5
 curl -s "$URL/metrics" >"$T/metrics"
 check "metrics count the upload" grep -qx 'vcagent_imagecache_uploads_total 1' "$T/metrics"
 check "metrics count the download" grep -qx 'vcagent_imagecache_downloads_total 1' "$T/metrics"
-check "metrics count vCenter calls" grep -qE '^vcagent_vcenter_calls_total [1-9]' "$T/metrics"
+check "metrics count vCenter calls by method" grep -qE '^vcagent_vcenter_calls_total\{method="RetrievePropertiesEx"\} [1-9]' "$T/metrics"
 curl -s "$URL/status" >"$T/status"
 check "status is JSON with the cluster and the cache" python3 -c '
 import json, sys

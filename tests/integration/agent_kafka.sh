@@ -242,6 +242,10 @@ check "metrics count failures" grep -qx 'vcagent_requests_total{type="power_on",
 check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 2' "$T/metrics"
 check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_seconds_count [1-9]' "$T/metrics"
 check "metrics have the consumer lag" grep -qx 'vcagent_kafka_consumer_lag 0' "$T/metrics"
+check "metrics count vCenter calls by method" grep -qx 'vcagent_vcenter_calls_total{method="UnregisterVM"} 1' "$T/metrics"
+check "metrics have vCenter call latency" grep -qE '^vcagent_vcenter_call_duration_seconds_count\{method="CreateVM_Task"\} 2$' "$T/metrics"
+check "metrics have task durations" grep -qE '^vcagent_vcenter_task_duration_seconds_bucket\{method="PowerOnVM_Task",le="\+Inf"\} [1-9]' "$T/metrics"
+check "metrics count failed tasks by method" grep -qx 'vcagent_vcenter_task_errors_total{method="DeleteDatastoreFile_Task"} 0' "$T/metrics"
 check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
 
 # vcagentctl: the operator's way in
