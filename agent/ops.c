@@ -102,7 +102,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct np_port *ports = NULL;
 	struct np_mac *macs = NULL;
 	char ds[256], why[512], *copy = NULL;
-	bool had_vm, fresh = false;
+	bool had_vm, fresh = false, retried = false;
 	int ret = -1;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
@@ -122,6 +122,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 			goto out;
 		vcd_err_clear(err);
 	}
+again:
 	if (ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
 		goto out;
 	if (ic_linked_clone(a->cfg->vmware.use_linked_clone, &img)) {
@@ -135,7 +136,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		copy = xasprintf("[%s] %s/%s.vmdk", ds, r->instance_uuid, r->instance_uuid);
 		if (ic_full_copy(a->vc, &c->pl.datacenter, img.dspath, img.capacity_kb, copy,
 		    r->root_gb, err) < 0)
-			goto out;
+			goto parent;
 		if (ic_root_disk_specs(&ar, img.dspath, img.adapter, r->root_gb > 0 ?
 		    (int64_t)r->root_gb << 20 : img.capacity_kb, false, copy, &dev, err) < 0)
 			goto out;
@@ -166,7 +167,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 			.extra = &extra,
 		};
 		if (vcd_vm_create(a->vc, &vs, &vm, err) < 0)
-			goto out;
+			goto parent;
 		fresh = true;
 	}
 	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "building", "shutdown",
@@ -189,6 +190,27 @@ power:
 	op->vm_state = "active";
 	op->power_state = "running";
 	ret = 0;
+	goto out;
+parent:
+	/* the cached disk went missing behind the cache's back: once more */
+	if (!retried && strcmp(err->fault, "FileNotFound") == 0) {
+		char msg[800];
+
+		log_warnx("spawn %s: %s: looking for image %s in the cache again",
+		    r->instance_uuid, vcd_strerror(err, msg, sizeof(msg)), r->image_id);
+		retried = true;
+		ic_cache_suspect(a->cache, &img);
+		vim_arena_free(&ar);
+		dev = (struct vim_list_VirtualDeviceConfigSpec){ NULL, 0 };
+		extra = (struct vim_list_OptionValue){ NULL, 0 };
+		free(copy);
+		free(ports);
+		free(nets);
+		free(macs);
+		copy = NULL, ports = NULL, nets = NULL, macs = NULL;
+		vcd_err_clear(err);
+		goto again;
+	}
 out:
 	if (ret < 0 && pgc_broken(pg) == false)
 		(void)ledger_instance_state(pg, r->instance_uuid, NULL, "error", NULL, NULL,

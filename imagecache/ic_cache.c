@@ -13,13 +13,20 @@
  * different images are fetched in parallel; the others block on it and
  * then find the disk there.  Nothing depends on local files, so agents on
  * different machines coordinate too.
+ *
+ * A hit also looks for the file (one HEAD) unless this agent saw it less
+ * than IC_SEEN_TTL seconds ago: the row is the truth between agents, the
+ * look guards against a file removed behind the cache's back.  A spawn
+ * that still meets a missing parent calls ic_cache_suspect() and retries.
  */
 #include "config.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ic_int.h"
 #include "log.h"
@@ -40,6 +47,15 @@ struct ic_flight {
 	struct ic_flight	*next;
 };
 
+#define IC_SEEN_TTL	60
+
+/* A cached disk's file this agent found on its datastore, and when. */
+struct ic_seen {
+	char		*key;		/* "datastore|path" */
+	time_t		 at;
+	struct ic_seen	*next;
+};
+
 struct ic_cache {
 	struct vcd_session	*s;
 	struct ic_glance	 glance;
@@ -48,6 +64,7 @@ struct ic_cache {
 	pthread_mutex_t		 lock;		/* flights and counters */
 	pthread_cond_t		 cond;
 	struct ic_flight	*flights;
+	struct ic_seen		*seen;		/* owned, under lock */
 	struct ic_cache_stats	 stats;
 };
 
@@ -71,6 +88,12 @@ ic_cache_free(struct ic_cache *c)
 {
 	if (c == NULL)
 		return;
+	while (c->seen != NULL) {
+		struct ic_seen *n = c->seen->next;
+		free(c->seen->key);
+		free(c->seen);
+		c->seen = n;
+	}
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c->folder);
@@ -288,6 +311,63 @@ ic_present(struct ic_cache *c, const struct ic_place *pl, const char *path,
 	return -1;
 }
 
+/* Was KEY's file seen lately? */
+static bool
+ic_seen_fresh(struct ic_cache *c, const char *key)
+{
+	time_t now = time(NULL);
+	bool fresh = false;
+
+	pthread_mutex_lock(&c->lock);
+	for (struct ic_seen *e = c->seen; e != NULL; e = e->next)
+		if (strcmp(e->key, key) == 0) {
+			fresh = now - e->at < IC_SEEN_TTL && now >= e->at;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	return fresh;
+}
+
+/* Note KEY's file seen now (SEEN), or forget it. */
+static void
+ic_seen_set(struct ic_cache *c, const char *key, bool seen)
+{
+	struct ic_seen **pp, *e;
+
+	pthread_mutex_lock(&c->lock);
+	for (pp = &c->seen; (e = *pp) != NULL; pp = &e->next)
+		if (strcmp(e->key, key) == 0)
+			break;
+	if (seen) {
+		if (e == NULL) {
+			e = xcalloc(1, sizeof(*e));
+			e->key = xstrdup(key);
+			e->next = c->seen;
+			c->seen = e;
+		}
+		e->at = time(NULL);
+	} else if (e != NULL) {
+		*pp = e->next;
+		free(e->key);
+		free(e);
+	}
+	pthread_mutex_unlock(&c->lock);
+}
+
+void
+ic_cache_suspect(struct ic_cache *c, const struct ic_image *img)
+{
+	struct vcd_dspath p = { NULL, NULL };
+	const char *why;
+
+	if (vcd_dspath_parse(img->dspath, &p, &why) == 0) {
+		char *key = xasprintf("%s|%s", p.datastore, p.path);
+		ic_seen_set(c, key, false);
+		free(key);
+	}
+	vcd_dspath_free(&p);
+}
+
 /* ---- single flight ---- */
 
 /* Join KEY's flight (waiting for it: 1 and its result) or start one (0). */
@@ -466,8 +546,11 @@ ic_ensure_path(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		/* a ready row and its file: a hit */
 		if ((found = ic_row_use(c, pl->datastore, path, img, err)) < 0)
 			goto out;
-		if (found && (found = ic_present(c, pl, path, err)) < 0)
-			goto out;
+		if (found && !ic_seen_fresh(c, key)) {
+			if ((found = ic_present(c, pl, path, err)) < 0)
+				goto out;
+			ic_seen_set(c, key, found == 1);
+		}
 		if (found) {
 			img->hit = round == 0;
 			pthread_mutex_lock(&c->lock);
@@ -783,6 +866,7 @@ ic_purge_one(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
 	    dspath, p->image_id, p->root_gb ? ", resized copy" : "",
 	    p->root_gb ? params[2] : params[1]);
 	p->removed = true;
+	ic_seen_set(c, key, false);
 	pthread_mutex_lock(&c->lock);
 	c->stats.purged++;
 	c->stats.purged_bytes += p->size;

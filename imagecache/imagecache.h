@@ -300,6 +300,10 @@ void ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out);
  */
 int ic_cache_ensure(struct ic_cache *c, const char *id, const struct ic_place *pl,
     struct ic_image *img, struct vcd_err *err);
+/* IMG's file was found missing (a CreateVM's FileNotFound on the parent):
+ * the next ic_cache_ensure() looks on the datastore, and fetches it again
+ * if it is gone. */
+void ic_cache_suspect(struct ic_cache *c, const struct ic_image *img);
 /*
  * For a linked clone with a root disk of ROOT_GB: *IMG (from
  * ic_cache_ensure) becomes the cached copy of it resized to ROOT_GB

@@ -236,16 +236,25 @@ send "$U2" "$(req r-delete2 delete | sed "s/$U/$U2/")"
 check "deleting it succeeds" wait_result r-delete2 succeeded
 check "and removes the folder the VM left" sh -c "! ls -d $T/vcsim/tmp/*/$U2 2>/dev/null"
 check "its row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U2' AND deleted_at IS NOT NULL")" = deleted
+
+# the cached image removed behind the cache's back: CreateVM meets a missing
+# parent (FileNotFound), and the spawn fetches the image again
+rm -rf "$T"/vcsim/tmp/*/_base/"$IMG"
+U3=6f1e2d3c-4b5a-4978-8e7d-000000000003
+send "$U3" "$(req r-spawn3 spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"" | sed "s/$U/$U3/")"
+check "a spawn whose cached image vanished succeeds" wait_result r-spawn3 succeeded
+check "it says why it looked again" contains "$T/agent.log" "spawn $U3: FileNotFound"
+check "the image is in the cache again" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
 curl -s "$URL/metrics" >"$T/metrics"
-check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 2' "$T/metrics"
+check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 3' "$T/metrics"
 check "metrics count failures" grep -qx 'vcagent_requests_total{type="power_on",outcome="failed"} 1' "$T/metrics"
 check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 2' "$T/metrics"
 check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_seconds_count [1-9]' "$T/metrics"
 check "metrics have the consumer lag" grep -qx 'vcagent_kafka_consumer_lag 0' "$T/metrics"
 check "metrics count vCenter calls by method" grep -qx 'vcagent_vcenter_calls_total{method="UnregisterVM"} 1' "$T/metrics"
-check "metrics have vCenter call latency" grep -qE '^vcagent_vcenter_call_duration_seconds_count\{method="CreateVM_Task"\} 2$' "$T/metrics"
+check "metrics have vCenter call latency" grep -qE '^vcagent_vcenter_call_duration_seconds_count\{method="CreateVM_Task"\} 4$' "$T/metrics"
 check "metrics have task durations" grep -qE '^vcagent_vcenter_task_duration_seconds_bucket\{method="PowerOnVM_Task",le="\+Inf"\} [1-9]' "$T/metrics"
-check "metrics count failed tasks by method" grep -qx 'vcagent_vcenter_task_errors_total{method="DeleteDatastoreFile_Task"} 0' "$T/metrics"
+check "metrics count failed tasks by method" grep -qx 'vcagent_vcenter_task_errors_total{method="CreateVM_Task"} 1' "$T/metrics"
 check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*) FROM requests WHERE state NOT IN ('succeeded', 'failed')")" = 0
 
 # vcagentctl: the operator's way in

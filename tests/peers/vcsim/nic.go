@@ -18,12 +18,17 @@ package main
 //     backing, the same port group again for each NIC on it, and leaves the
 //     network of a removed NIC when the remove spec has no backing: after
 //     the call, the VM's network list is made that of its NICs.
+//
+// And a disk added with a parent (a linked clone's delta on a cached base)
+// whose parent file is not on its datastore: vCenter fails the task with
+// FileNotFound; the simulator does not look.
 
 import (
 	"fmt"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -31,9 +36,9 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 )
 
-// nicCall handles a ReconfigVM_Task or CreateVM_Task whose spec has NICs
-// (or edits a device without deviceInfo); false: not such a call, the usual
-// path applies.
+// nicCall handles a ReconfigVM_Task or CreateVM_Task whose spec has NICs or
+// a disk with a parent (or edits a device without deviceInfo); false: not
+// such a call, the usual path applies.
 func (p *peer) nicCall(w http.ResponseWriter, r *http.Request, body []byte, method string, this moref) bool {
 	req, err := decodeCall(body)
 	if err != nil {
@@ -56,7 +61,7 @@ func (p *peer) nicCall(w http.ResponseWriter, r *http.Request, body []byte, meth
 			continue
 		}
 		_, nic := ds.Device.(types.BaseVirtualEthernetCard)
-		touched = touched || nic ||
+		touched = touched || nic || hasParent(ds.Device) ||
 			(ds.Operation == types.VirtualDeviceConfigSpecOperationEdit && ds.Device.GetVirtualDevice().DeviceInfo == nil)
 	}
 	if !touched {
@@ -78,6 +83,21 @@ func (p *peer) nicCall(w http.ResponseWriter, r *http.Request, body []byte, meth
 			continue
 		}
 		d := ds.Device.GetVirtualDevice()
+		if ds.Operation == types.VirtualDeviceConfigSpecOperationAdd {
+			if name := parentMissing(dc, ds.Device); name != "" {
+				fault := &types.FileNotFound{}
+				fault.File = name
+				msg := fmt.Sprintf("File %s was not found", name)
+				ref := failedTask(this, taskName, fault, msg)
+				log.Printf("%s on %s: %s: %s", method, this.Value, ref.Value, msg)
+				if method == "CreateVM_Task" {
+					writeResult(w, &types.CreateVM_TaskResponse{Returnval: ref})
+				} else {
+					writeResult(w, &types.ReconfigVM_TaskResponse{Returnval: ref})
+				}
+				return true
+			}
+		}
 		if ds.Operation == types.VirtualDeviceConfigSpecOperationEdit && d.DeviceInfo == nil {
 			d.DeviceInfo = &types.Description{}
 			rewrite = true
@@ -303,4 +323,32 @@ func syncVMNetwork(rec *httptest.ResponseRecorder, method string, this moref) {
 			simulator.Map.Update(vm, []types.PropertyChange{{Name: "network", Val: nets}})
 		}
 	})
+}
+
+// hasParent tells whether d is a disk whose backing has a parent disk.
+func hasParent(d types.BaseVirtualDevice) bool {
+	disk, ok := d.(*types.VirtualDisk)
+	if !ok {
+		return false
+	}
+	b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+	return ok && b.Parent != nil
+}
+
+// parentMissing names the first parent in disk d's backing chain whose
+// file is not on its datastore; "" when all are there (or d has none).
+func parentMissing(dc *simulator.Datacenter, d types.BaseVirtualDevice) string {
+	if !hasParent(d) {
+		return ""
+	}
+	for b := d.(*types.VirtualDisk).Backing.(*types.VirtualDiskFlatVer2BackingInfo).Parent; b != nil; b = b.Parent {
+		file, fault, _ := resolveDatastorePath(&dc.Self, b.FileName)
+		if fault != nil {
+			return b.FileName
+		}
+		if _, err := os.Stat(file); err != nil {
+			return b.FileName
+		}
+	}
+	return ""
 }
