@@ -48,12 +48,16 @@ agent_kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v, const char *w
 	return 0;
 }
 
+/* A client's configuration: DEFAULTS (key, value, ..., NULL), then what
+ * the configuration file says, which overrides them. */
 static rd_kafka_conf_t *
-agent_kafka_conf(const struct cfg *cfg, const char *what)
+agent_kafka_conf(const struct cfg *cfg, const char *what, const char *const *defaults)
 {
 	rd_kafka_conf_t *kc = rd_kafka_conf_new();
 	int bad = 0;
 
+	for (size_t i = 0; defaults[i] != NULL; i += 2)
+		bad |= agent_kafka_set(kc, defaults[i], defaults[i + 1], what);
 	bad |= agent_kafka_set(kc, "bootstrap.servers", cfg->kafka.bootstrap_servers, what);
 	bad |= agent_kafka_set(kc, "client.id", cfg->kafka.client_id != NULL ?
 	    cfg->kafka.client_id : cfg->def.host, what);
@@ -338,8 +342,17 @@ agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 int
 agent_kafka_start(struct agent *a)
 {
+	/*
+	 * Defaults that kafka.properties may override.  fetch.wait.max.ms: a
+	 * broker that holds an empty fetch for its whole wait (librdkafka's
+	 * mock cluster does) would add up to 500 ms to every request; a control
+	 * plane wants the request now.  The producer waits at most 2 ms to
+	 * batch events, and every event is acknowledged by all replicas.
+	 */
+	static const char *const cdef[] = { "fetch.wait.max.ms", "10", NULL };
+	static const char *const pdef[] = { "acks", "all", "linger.ms", "2", NULL };
 	const struct cfg *cfg = a->cfg;
-	rd_kafka_conf_t *cc = agent_kafka_conf(cfg, "consumer"), *pc;
+	rd_kafka_conf_t *cc = agent_kafka_conf(cfg, "consumer", cdef), *pc;
 	rd_kafka_topic_partition_list_t *topics;
 	char err[512], num[16];
 
@@ -353,28 +366,14 @@ agent_kafka_start(struct agent *a)
 	agent_kafka_set(cc, "enable.auto.commit", "false", "consumer");
 	agent_kafka_set(cc, "enable.auto.offset.store", "false", "consumer");
 	agent_kafka_set(cc, "auto.offset.reset", "earliest", "consumer");
-	/*
-	 * A broker that holds an empty fetch for its whole wait (librdkafka's
-	 * mock cluster does) would add up to 500 ms to every request; a control
-	 * plane wants the request now.  kafka.properties can set it back.
-	 */
-	{
-		bool set = false;
-		for (size_t i = 0; i < cfg->kafka.properties.n; i++)
-			set |= strcmp(cfg->kafka.properties.v[i].key, "fetch.wait.max.ms") == 0;
-		if (!set)
-			agent_kafka_set(cc, "fetch.wait.max.ms", "10", "consumer");
-	}
 	rd_kafka_conf_set_log_cb(cc, agent_kafka_log);
 	rd_kafka_conf_set_rebalance_cb(cc, agent_rebalance);
 	rd_kafka_conf_set_error_cb(cc, agent_kafka_error);
 	rd_kafka_conf_set_opaque(cc, a);
-	if ((pc = agent_kafka_conf(cfg, "producer")) == NULL) {
+	if ((pc = agent_kafka_conf(cfg, "producer", pdef)) == NULL) {
 		rd_kafka_conf_destroy(cc);
 		return -1;
 	}
-	agent_kafka_set(pc, "acks", "all", "producer");
-	agent_kafka_set(pc, "linger.ms", "2", "producer");
 	rd_kafka_conf_set_log_cb(pc, agent_kafka_log);
 	if ((a->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err))) == NULL) {
 		log_warnx("kafka producer: %s", err);
