@@ -61,6 +61,7 @@ struct agent {
 	struct rd_kafka_topic_partition_list_s *reseek;	/* owned: messages to
 						 * read again, seek pending */
 	bool			 reconciled;	/* unfinished requests resumed */
+	atomic_bool		 reconcile_again;	/* a worker could not claim one */
 	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */

@@ -132,12 +132,14 @@ agent_job_run(void *arg, void *jobp)
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL ||
 	    (rc = ledger_claim(pg, r->request_id, &attempt, why,
 	    sizeof(why))) < 0) {
-		log_warnx("request %s: cannot take its lock: %s (it stays in the ledger "
-		    "for the next start)", r->request_id, why);
+		log_warnx("request %s: cannot take its lock: %s (it stays in the ledger, "
+		    "taken up again when the database is back)", r->request_id, why);
+		atomic_store(&a->reconcile_again, true);
 		goto out;
 	}
 	if (rc == 0) {
-		log_info("request %s is being carried out elsewhere", r->request_id);
+		log_info("request %s is being carried out elsewhere, or is done",
+		    r->request_id);
 		goto out;
 	}
 	agent_event(a, r, &o);
@@ -479,6 +481,8 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		high = 64;
 
 	rd_kafka_poll(a->producer, 0);
+	if (atomic_exchange(&a->reconcile_again, false))
+		a->reconciled = false;	/* run it again: claims skip what is done */
 	if (!a->reconciled && a->db != NULL && now >= a->next_reconcile) {
 		agent_kafka_reconcile(a);
 		a->next_reconcile = now + (a->cfg->database.retry_interval > 0 ?

@@ -86,14 +86,19 @@ ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
 	int ret;
 
 	*attempts = 0;
-	if (ledger_sql(pg, "WITH l AS (SELECT pg_try_advisory_lock(hashtext('request ' || $1)::bigint) "
-	    "AS got), u AS (UPDATE requests SET state = 'running', started_at = now(), "
-	    "attempts = attempts + 1 WHERE request_id = $1 AND (SELECT got FROM l) "
-	    "RETURNING attempts) SELECT (SELECT got FROM l), (SELECT attempts FROM u)",
-	    1, params, &res, why, wl) < 0)
+	if (ledger_sql(pg, "WITH l AS (SELECT pg_try_advisory_lock(hashtext('request ' "
+	    "|| $1)::bigint) AS got), u AS (UPDATE requests SET state = 'running', "
+	    "started_at = now(), attempts = attempts + 1 WHERE request_id = $1 AND "
+	    "state IN ('accepted', 'running') AND (SELECT got FROM l) RETURNING "
+	    "attempts) SELECT (SELECT got FROM l), (SELECT attempts FROM u)", 1, params,
+	    &res, why, wl) < 0)
 		return -1;
 	ret = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
-	if (ret && !PQgetisnull(res, 0, 1))
+	if (ret && PQgetisnull(res, 0, 1)) {
+		/* finished meanwhile (a second copy of it queued): not again */
+		ledger_release(pg, request_id);
+		ret = 0;
+	} else if (ret)
 		*attempts = atoi(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return ret;

@@ -31,9 +31,10 @@ int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partit
     char *why, size_t wl);
 /*
  * Claim it: take its advisory lock (one runner per request, across agents)
- * and, if that succeeded, mark it running (attempts + 1), in one round trip.
- * 1 claimed (this run's attempt number in *ATTEMPTS, 0 if the row is
- * missing), 0 when another session holds it, -1 with WHY.
+ * and, if that succeeded and it is not finished, mark it running (attempts
+ * + 1), in one round trip.  1 claimed (this run's attempt number in
+ * *ATTEMPTS), 0 when another session holds it or it is finished already,
+ * -1 with WHY.
  */
 int ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
     size_t wl);

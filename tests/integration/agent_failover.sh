@@ -7,6 +7,8 @@
 #    one is killed the other takes its partitions and serves on;
 #  - PostgreSQL stopped during traffic: nothing is committed or lost, the agent
 #    reports not ready, and resumes by itself when PostgreSQL is back.
+#  - a request recorded but not yet claimed when PostgreSQL went away is
+#    carried out once it is back, without a restart.
 . "$(dirname "$0")/tap.sh"
 set -u
 T=$(mktemp -d /dev/shm/vcagent-fo-XXXXXX 2>/dev/null || mktemp -d)
@@ -151,6 +153,30 @@ bash "$PEERS/pg.sh" resume "$T"
 check "after PostgreSQL is back every request is done" wait_done p- 4 60
 check "each once" test "$(psql_v "SELECT sum(attempts) FROM requests WHERE request_id LIKE 'p-%'")" = 4
 check "the agent is ready again" sh -c "for i in \$(seq 50); do [ \"\$(curl -s -o /dev/null -w '%{http_code}' '$URL/readyz')\" = 200 ] && exit 0; sleep 0.2; done; exit 1"
+
+# --- PostgreSQL goes away while a recorded request waits for its worker ---
+# a slow spawn holds the instance; a power_off for it, already in the
+# ledger, waits behind it and cannot be claimed while the database is down
+state_of() { psql_v "SELECT state FROM requests WHERE request_id = '$1'"; }
+wait_state() {	# wait_state ID STATE
+	local i
+	for ((i = 0; i < 100; i++)); do [ "$(state_of "$1")" = "$2" ] && return 0; sleep 0.1; done
+	return 1
+}
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=CreateVM_Task&delay=3000ms" >/dev/null
+spawn q-spawn-27 27
+check "a slow spawn is running" wait_state q-spawn-27 running
+send "$(uuid 27)" "{\"version\": 1, \"request_id\": \"q-off-27\", \"type\": \"power_off\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 27)\"}, \"hard\": true}"
+check "a power_off for it is recorded behind it" wait_state q-off-27 accepted
+lines=$(wc -l <"$T/a.log")
+bash "$PEERS/pg.sh" pause "$T"
+check "the waiting request cannot be claimed" sh -c "for i in \$(seq 100); do tail -n +$lines '$T/a.log' | grep -qF 'request q-off-27: cannot take its lock' && exit 0; sleep 0.1; done; exit 1"
+bash "$PEERS/pg.sh" resume "$T"
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+check "once the database is back both are done" wait_done q- 2 60
+check "the reconcile ran again for them" sh -c "tail -n +$lines '$T/a.log' | grep -q 'reconcile: request q-off-27'"
+check "the instance is off" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$(uuid 27)'")" = shutdown
+check "and has one VM" test "$(vms_of 27)" -eq 1
 
 kill -TERM "$A_PID"
 wait "$A_PID"
