@@ -23,6 +23,7 @@ agent_new(struct cfg *cfg)
 
 	a->cfg = cfg;
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->flight_lock, NULL);
 	return a;
 }
 
@@ -50,6 +51,7 @@ agent_free(struct agent *a)
 	agent_clusters_free(a);
 	cfg_free(a->cfg);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->flight_lock);
 	free(a);
 }
 

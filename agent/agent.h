@@ -37,6 +37,9 @@ struct agent_cluster {
 	bool			 have_pl;
 };
 
+struct agent_job;
+struct json_t;
+
 struct agent {
 	struct cfg		*cfg;		/* owned; swapped whole on reload */
 	struct vcd_session	*vc;		/* owned */
@@ -58,6 +61,9 @@ struct agent {
 	struct rd_kafka_s	*consumer;	/* owned: requests in */
 	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
 	struct work_pool	*work;		/* owned: the workers */
+	pthread_mutex_t		 flight_lock;
+	struct agent_job	*flights;	/* requests queued or running (the
+						 * jobs, owned by the pool) */
 	struct rd_kafka_topic_partition_list_s *reseek;	/* owned: messages to
 						 * read again, seek pending */
 	bool			 reconciled;	/* unfinished requests resumed */
@@ -128,6 +134,9 @@ void agent_cache_purge(struct agent *a);
  * -1 with OP->err.  Runs on a worker thread. */
 int agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);
+/* The requests queued or running, as a JSON array of {request_id, type,
+ * instance, state (queued, running), seconds}; the caller owns it. */
+struct json_t *agent_inflight(struct agent *a);
 /* Connect the consumer (group, manual commits) and the producer, start the
  * workers.  0, or -1 (logged). */
 int agent_kafka_start(struct agent *a);

@@ -343,6 +343,7 @@ agent_http_status(void *arg, struct buf *out)
 	}
 	pthread_mutex_unlock(&a->lock);
 	json_object_set_new(root, "clusters", cl);
+	json_object_set_new(root, "requests_in_flight", agent_inflight(a));
 	memset(&st, 0, sizeof(st));
 	if (a->cache != NULL) {
 		ic_cache_stats(a->cache, &st);

@@ -32,7 +32,54 @@
 struct agent_job {
 	struct agent	*a;
 	struct req	 r;
+	/* in a->flights, under a->flight_lock */
+	struct agent_job *fl_next, **fl_prev;
+	time_t		 since;		/* queued */
+	bool		 running;
 };
+
+static void
+agent_flight_add(struct agent *a, struct agent_job *job)
+{
+	pthread_mutex_lock(&a->flight_lock);
+	job->since = time(NULL);
+	job->fl_next = a->flights;
+	if (a->flights != NULL)
+		a->flights->fl_prev = &job->fl_next;
+	job->fl_prev = &a->flights;
+	a->flights = job;
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+static void
+agent_flight_remove(struct agent *a, struct agent_job *job)
+{
+	pthread_mutex_lock(&a->flight_lock);
+	if (job->fl_prev != NULL) {
+		*job->fl_prev = job->fl_next;
+		if (job->fl_next != NULL)
+			job->fl_next->fl_prev = job->fl_prev;
+		job->fl_prev = NULL;
+	}
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+struct json_t *
+agent_inflight(struct agent *a)
+{
+	json_t *arr = json_array();
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (struct agent_job *j = a->flights; j != NULL; j = j->fl_next)
+		json_array_append_new(arr, json_pack("{s:s, s:s, s:s?, s:s, s:I}",
+		    "request_id", j->r.request_id, "type", req_type_name(j->r.type),
+		    "instance", j->r.instance_uuid[0] ? j->r.instance_uuid : NULL,
+		    "state", j->running ? "running" : "queued", "seconds",
+		    (json_int_t)(now - j->since)));
+	pthread_mutex_unlock(&a->flight_lock);
+	return arr;
+}
 
 static int
 agent_kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v, const char *what)
@@ -142,6 +189,9 @@ agent_job_run(void *arg, void *jobp)
 		    r->request_id);
 		goto out;
 	}
+	pthread_mutex_lock(&a->flight_lock);
+	job->running = true;
+	pthread_mutex_unlock(&a->flight_lock);
 	agent_event(a, r, &o);
 	{
 		static const double bounds[] = AGENT_LAT_BOUNDS;
@@ -187,6 +237,7 @@ agent_job_run(void *arg, void *jobp)
 out:
 	if (pg != NULL)
 		pgc_put(a->db, pg, pgc_broken(pg));
+	agent_flight_remove(a, job);
 	req_free(r);
 	free(job);
 }
@@ -196,6 +247,7 @@ agent_job_drop(void *jobp)
 {
 	struct agent_job *job = jobp;
 
+	agent_flight_remove(job->a, job);
 	req_free(&job->r);
 	free(job);
 }
@@ -208,6 +260,7 @@ agent_submit(struct agent *a, struct req *r)
 	job->a = a;
 	job->r = *r;		/* moved */
 	memset(r, 0, sizeof(*r));
+	agent_flight_add(a, job);
 	work_submit(a->work, job->r.instance_uuid[0] ? job->r.instance_uuid :
 	    job->r.request_id, job);
 }

@@ -168,6 +168,13 @@ spawn q-spawn-27 27
 check "a slow spawn is running" wait_state q-spawn-27 running
 send "$(uuid 27)" "{\"version\": 1, \"request_id\": \"q-off-27\", \"type\": \"power_off\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 27)\"}, \"hard\": true}"
 check "a power_off for it is recorded behind it" wait_state q-off-27 accepted
+inflight() {	# inflight ID STATE: /status lists request ID in flight as STATE
+	curl -s "$URL/status" | python3 -c 'import json, sys
+d = json.load(sys.stdin)
+sys.exit(0 if any(r["request_id"] == sys.argv[1] and r["state"] == sys.argv[2] for r in d["requests_in_flight"]) else 1)' "$1" "$2"
+}
+check "/status lists the spawn as running" inflight q-spawn-27 running
+check "and the power_off as queued" inflight q-off-27 queued
 lines=$(wc -l <"$T/a.log")
 bash "$PEERS/pg.sh" pause "$T"
 check "the waiting request cannot be claimed" sh -c "for i in \$(seq 100); do tail -n +$lines '$T/a.log' | grep -qF 'request q-off-27: cannot take its lock' && exit 0; sleep 0.1; done; exit 1"
