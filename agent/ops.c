@@ -19,6 +19,7 @@
 #include "log.h"
 #include "netplug/netplug.h"
 #include "pgc.h"
+#include "vcdriver/vcd_dspath.h"
 #include "vcdriver/vcd_pc.h"
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
@@ -456,10 +457,78 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 	return ret;
 }
 
+/* A VM's power state and root disk (its first virtual disk), from one read. */
+struct ops_root {
+	struct vim_arena	*a;
+	char			 power[16];
+	struct vim_VirtualDisk	*disk;		/* a copy in A; NULL if none */
+	char			*file;		/* its backing's file (in A) */
+	bool			 linked;	/* its backing has a parent */
+};
+
+static int
+ops_root_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct ops_root *rt = arg;
+	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
+	const char *ps = vcd_pc_str(oc, "runtime.powerState");
+
+	if (ps != NULL)
+		snprintf(rt->power, sizeof(rt->power), "%s", ps);
+	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems &&
+	    rt->disk == NULL; i++) {
+		struct vim_VirtualDisk *disk;
+		struct vim_VirtualDiskFlatVer2BackingInfo *b;
+
+		if (devs->items[i]->kind != VA_OBJ ||
+		    (disk = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL ||
+		    (b = vim_cast(disk->base.backing,
+		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL ||
+		    b->base.fileName == NULL)
+			continue;
+		/* copied: the decoded one goes with the retrieve's arena */
+		rt->disk = vim_new(rt->a, &vim_type_VirtualDisk);
+		rt->disk->base.key = disk->base.key;
+		rt->disk->base.controllerKey = disk->base.controllerKey;
+		rt->disk->base.unitNumber = disk->base.unitNumber;
+		rt->disk->capacityInKB = disk->capacityInKB;
+		rt->file = vim_strdup(rt->a, b->base.fileName);
+		rt->linked = b->parent != NULL;
+		{
+			struct vim_VirtualDiskFlatVer2BackingInfo *cb =
+			    vim_new(rt->a, &vim_type_VirtualDiskFlatVer2BackingInfo);
+			cb->base.fileName = rt->file;
+			cb->diskMode = vim_strdup(rt->a, b->diskMode != NULL ? b->diskMode :
+			    "persistent");
+			rt->disk->base.backing = &cb->base.base;
+		}
+	}
+	return 0;
+}
+
+/* A device change for DISK (in arena A): OP "add", "remove" or "edit". */
+static struct vim_VirtualDeviceConfigSpec *
+ops_disk_change(struct vim_arena *a, const char *op, const char *fileop,
+    struct vim_VirtualDisk *disk)
+{
+	struct vim_VirtualDeviceConfigSpec *ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
+
+	ds->operation = (char *)op;
+	ds->fileOperation = (char *)fileop;
+	ds->device = &disk->base;
+	return ds;
+}
+
 /*
- * resize: CPUs and memory, by ReconfigVM_Task.  vCenter refuses it on a VM
- * that is on without CPU/memory hot-add (the fault is the result); the
- * flavor's root_gb is recorded but the disk is not grown yet.
+ * resize, as nova's driver does it: a VM that is on is powered off; the
+ * CPUs and memory change; a larger root disk is grown, and a smaller one
+ * refused (CannotResizeDisk); then the VM is powered on again if it was on.
+ * A linked clone's disk cannot be grown over its cached parent: it is
+ * copied (CopyVirtualDisk consolidates the chain) into the VM's folder as
+ * root-<GB>g.vmdk, extended, and swapped in for the delta in the same
+ * ReconfigVM_Task that changes the CPUs; a disk of its own is grown in
+ * place by that ReconfigVM_Task.  Run again after a crash, it finds what is
+ * done already: a disk at the size is left alone.
  */
 static int
 ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
@@ -467,38 +536,120 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	struct vcd_err *err = &op->err;
 	struct vim_arena ar = VIM_ARENA_INIT;
 	struct vim_VirtualMachineConfigSpec *cs;
+	struct vim_VirtualDeviceConfigSpec **dv = NULL;
+	struct ops_root rt = { &ar, "", NULL, NULL, false };
+	struct agent_cluster *c;
 	struct vcd_moref vm;
-	PGresult *res;
-	char why[512], *flavor;
+	char *paths[] = { "config.hardware.device", "runtime.powerState" };
+	char why[512], *flavor = NULL, *resized = NULL;
+	int64_t want_kb = (int64_t)r->root_gb << 20;
+	bool was_on, off = false;
 	const char *params[2];
+	PGresult *res;
 	int ret = -1;
 
+	if ((c = ops_cluster(a, r->node, err)) == NULL)
+		return -1;
 	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 2, ops_root_one, &rt,
+	    err) < 0)
+		goto out;
+	if (rt.disk != NULL && r->root_gb > 0 && want_kb < rt.disk->capacityInKB.v) {
+		vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
+		    "disk is %lld KB; a flavor's root_gb of %u would shrink it",
+		    (long long)rt.disk->capacityInKB.v, r->root_gb);
+		goto out;
+	}
+	was_on = strcmp(rt.power, "poweredOn") == 0;
+	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
+	    why, sizeof(why));
+	if (was_on && vcd_vm_power_off(a->vc, &vm, err) < 0)
+		goto fail;
+	off = was_on;
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
 	cs->numCPUs = VIM_INT(r->vcpus);
 	cs->memoryMB = VIM_INT(r->memory_mb);
-	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
-	    why, sizeof(why));
-	if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0) {
-		(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, NULL,
-		    why, sizeof(why));
-		goto out;
+	if (rt.disk != NULL && r->root_gb > 0 && want_kb > rt.disk->capacityInKB.v) {
+		struct vcd_dspath dp = { NULL, NULL };
+		const char *pwhy, *slash;
+
+		dv = vim_alloc(&ar, 2 * sizeof(*dv));
+		if (!rt.linked) {
+			rt.disk->capacityInKB = VIM_INT(want_kb);
+			dv[0] = ops_disk_change(&ar, "edit", NULL, rt.disk);
+			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 1 };
+		} else if (vcd_dspath_parse(rt.file, &dp, &pwhy) < 0 ||
+		    (slash = strrchr(dp.path, '/')) == NULL) {
+			vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
+			    "disk %s is not in a folder of the VM's: %s", rt.file,
+			    pwhy != NULL ? pwhy : "no folder");
+			vcd_dspath_free(&dp);
+			goto fail;
+		} else {
+			struct vim_VirtualDisk *nd = vim_new(&ar, &vim_type_VirtualDisk);
+			struct vim_VirtualDiskFlatVer2BackingInfo *nb =
+			    vim_new(&ar, &vim_type_VirtualDiskFlatVer2BackingInfo);
+
+			resized = xasprintf("[%s] %.*s/root-%ug.vmdk", dp.datastore,
+			    (int)(slash - dp.path), dp.path, r->root_gb);
+			vcd_dspath_free(&dp);
+			/* what a crashed attempt left, then a whole copy, grown */
+			if (vcd_vdisk_delete(a->vc, &c->pl.datacenter, resized, err) < 0 &&
+			    strcmp(err->fault, "FileNotFound") != 0)
+				goto fail;
+			vcd_err_clear(err);
+			if (vcd_vdisk_copy(a->vc, &c->pl.datacenter, rt.file, resized, NULL,
+			    err) < 0 || vcd_vdisk_extend(a->vc, &c->pl.datacenter, resized,
+			    want_kb, err) < 0)
+				goto fail;
+			nb->base.fileName = resized;
+			nb->diskMode = "persistent";
+			nd->base.key = VIM_INT(-1);
+			nd->base.controllerKey = rt.disk->base.controllerKey;
+			nd->base.unitNumber = rt.disk->base.unitNumber;
+			nd->base.backing = &nb->base.base;
+			nd->capacityInKB = VIM_INT(want_kb);
+			/* the delta goes with its files; the parent stays */
+			dv[0] = ops_disk_change(&ar, "remove", "destroy", rt.disk);
+			dv[1] = ops_disk_change(&ar, "add", NULL, nd);
+			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
+		}
 	}
+	if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0)
+		goto fail;
+	if (resized != NULL)
+		log_info("resize %s: root disk %s replaced by %s, %u GB", r->instance_uuid,
+		    rt.file, resized, r->root_gb);
+	if (was_on && vcd_vm_power_on(a->vc, &vm, err) < 0)
+		goto fail;
+	off = false;
 	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
 	params[0] = r->instance_uuid;
 	params[1] = flavor;
 	res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, task_state = NULL, "
 	    "updated_at = now() WHERE uuid = $1", 2, params, why, sizeof(why), NULL);
-	free(flavor);
 	if (res == NULL) {
 		ops_db_err(err, r->instance_uuid, why);
 		goto out;
 	}
 	PQclear(res);
+	op->power_state = was_on ? "running" : "shutdown";
 	ret = 0;
+	goto out;
+fail:
+	if (off) {	/* as it was, if it can be */
+		struct vcd_err e2;
+		if (vcd_vm_power_on(a->vc, &vm, &e2) < 0)
+			log_warnx("resize %s: %s stays off: %s", r->instance_uuid, vm.value,
+			    vcd_strerror(&e2, why, sizeof(why)));
+	}
+	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, NULL, why,
+	    sizeof(why));
 out:
+	free(flavor);
+	free(resized);
 	vim_arena_free(&ar);
 	return ret;
 }

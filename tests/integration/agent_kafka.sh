@@ -201,11 +201,21 @@ check "the port left the instance row" test "$(psql_v "SELECT jsonb_array_length
 send "$U" "$(req r-detach-again detach_interface '"port": {"id": "9a8b7c6d-0000-4000-8000-000000000001"}')"
 check "detaching a port that is not there fails, named" wait_result r-detach-again failed
 
-# resize: 2 vCPUs, 256 MB
-send "$U" "$(req r-resize resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 1}')"
+# resize: 2 vCPUs, 256 MB, the root disk from 1 to 2 GB: the linked clone's
+# delta is replaced by a whole copy, grown
+send "$U" "$(req r-resize resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 2}')"
 check "resize succeeds" wait_result r-resize succeeded
-check "the row has the new flavor" test "$(psql_v "SELECT flavor->>'vcpus' FROM instances WHERE uuid = '$U'")" = 2
+check "the row has the new flavor" test "$(psql_v "SELECT flavor->>'vcpus' || ' ' || (flavor->>'root_gb') FROM instances WHERE uuid = '$U'")" = "2 2"
 check "the cluster's record counts it" wait_node "DC0_C0 6 12285 2 1"
+check "the linked clone's disk is replaced by a grown copy" contains "$T/agent.log" "resize $U: root disk [LocalDS_0] $U/$U.vmdk replaced by [LocalDS_0] $U/root-2g.vmdk, 2 GB"
+check "the copy is in the VM's folder" sh -c "ls $T/vcsim/tmp/*/$U/root-2g.vmdk"
+check "the delta is gone, the cached parent stays" sh -c "! ls $T/vcsim/tmp/*/$U/$U.vmdk 2>/dev/null && ls $T/vcsim/tmp/*/_base/$IMG/$IMG.1.vmdk"
+check "the VM is on again" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = running
+send "$U" "$(req r-resize3 resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 3}')"
+check "a second resize grows its own disk in place" wait_result r-resize3 succeeded
+send "$U" "$(req r-shrink resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 1}')"
+check "a smaller root disk is refused" wait_result r-shrink failed
+check "named CannotResizeDisk" sh -c "grep -F '\"request_id\":\"r-shrink\"' '$T/results' | grep -q CannotResizeDisk"
 
 # a live migration to the other cluster
 send "$U" "$(req r-migrate migrate "\"destination\": {\"node\": \"$NODE2\"}")"
