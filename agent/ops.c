@@ -334,7 +334,8 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	return 0;
 }
 
-/* To another cluster (its root pool); live when the VM is on. */
+/* To another cluster (its root pool, where DRS places the VM) or to one of
+ * its hosts by name; live when the VM is on. */
 static int
 ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 {
@@ -344,17 +345,16 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	struct vcd_moref vm;
 	PGresult *res;
 	char why[512], kind[8] = "cold";
-	/* uuid, request, source, destination, kind */
-	const char *params[5] = { r->instance_uuid, r->request_id, r->node, r->dest_node,
-	    kind };
+	/* uuid, request, source, destination, kind, host */
+	const char *params[6] = { r->instance_uuid, r->request_id, r->node, r->dest_node,
+	    kind, r->dest_host[0] != '\0' ? r->dest_host : NULL };
 
-	if (r->dest_host[0] != '\0') {
-		vcd_err_set(err, VCD_E_INVALID, "NotImplemented", r->dest_host, "a "
-		    "destination host is not supported yet: the destination cluster "
-		    "(DRS) places the VM");
-		return -1;
-	}
 	if ((dest = ops_cluster(a, r->dest_node, err)) == NULL)
+		return -1;
+	memset(&rl, 0, sizeof(rl));
+	rl.pool = dest->pl.pool;
+	if (r->dest_host[0] != '\0' && vcd_cluster_host(a->vc, &dest->ref, r->dest_host,
+	    &rl.host, err) < 0)
 		return -1;
 	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
@@ -366,14 +366,12 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 		snprintf(kind, sizeof(kind), "live");
 	PQclear(res);
 	if ((res = pgc_exec(pg, "INSERT INTO migrations (instance_uuid, request_id, "
-	    "source_node, dest_node, kind) VALUES ($1, $2, $3, $4, $5)", 5, params, why,
-	    sizeof(why), NULL)) == NULL)
+	    "source_node, dest_node, kind, dest_host) VALUES ($1, $2, $3, $4, $5, $6)",
+	    6, params, why, sizeof(why), NULL)) == NULL)
 		return ops_db_err(err, r->instance_uuid, why);
 	PQclear(res);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "migrating",
 	    why, sizeof(why));
-	memset(&rl, 0, sizeof(rl));
-	rl.pool = dest->pl.pool;
 	if (vcd_vm_relocate(a->vc, &vm, &rl, err) < 0) {
 		if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'failed', "
 		    "updated_at = now() WHERE request_id = $1", 1, &params[1], why,
@@ -384,18 +382,19 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 		return -1;
 	}
 	{
-		const char *moved[2] = { r->instance_uuid, r->dest_node };
-		if ((res = pgc_exec(pg, "UPDATE instances SET node = $2, task_state = NULL, "
-		    "updated_at = now() WHERE uuid = $1", 2, moved, why, sizeof(why),
-		    NULL)) == NULL)
+		const char *moved[3] = { r->instance_uuid, r->dest_node,
+		    r->dest_host[0] != '\0' ? r->dest_host : NULL };
+		if ((res = pgc_exec(pg, "UPDATE instances SET node = $2, host = $3, "
+		    "task_state = NULL, updated_at = now() WHERE uuid = $1", 3, moved, why,
+		    sizeof(why), NULL)) == NULL)
 			return ops_db_err(err, r->instance_uuid, why);
 		PQclear(res);
 	}
 	if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'done', updated_at = "
 	    "now() WHERE request_id = $1", 1, &params[1], why, sizeof(why), NULL)) != NULL)
 		PQclear(res);
-	log_info("instance %s moved to %s (%s migration)", r->instance_uuid,
-	    dest->name, kind);
+	log_info("instance %s moved to %s%s%s (%s migration)", r->instance_uuid,
+	    dest->name, r->dest_host[0] != '\0' ? ", host " : "", r->dest_host, kind);
 	return 0;
 }
 

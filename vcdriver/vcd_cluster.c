@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "vcd_int.h"
 #include "vcd_pc.h"
@@ -234,5 +235,50 @@ vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
 		    "resource pool and VM folder of cluster %s", cluster->value);
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- one of a cluster's hosts, by name ---- */
+
+struct vcd_host_ctx {
+	const char	*name;
+	struct vcd_moref host;
+	int		 hosts;
+};
+
+static int
+vcd_host_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_host_ctx *h = arg;
+	const char *name;
+
+	if (strcmp(oc->obj->type, "HostSystem") != 0)
+		return 0;
+	h->hosts++;
+	if ((name = vcd_pc_str(oc, "name")) != NULL && strcasecmp(name, h->name) == 0)
+		h->host = *oc->obj;
+	return 0;
+}
+
+int
+vcd_cluster_host(struct vcd_session *s, const struct vcd_moref *cluster,
+    const char *name, struct vcd_moref *host, struct vcd_err *err)
+{
+	struct vim_PropertySpec ph, *psv[1] = { &ph };
+	struct vim_TraversalSpec th;
+	struct vim_SelectionSpec *sel[1] = { &th.base };
+	char *hpaths[] = { "name" };
+	struct vcd_host_ctx h = { name, { "", "" }, 0 };
+
+	vcd_pc_propspec(&ph, "HostSystem", hpaths, 1);
+	vcd_pc_traversal(&th, "clusterHosts", "ClusterComputeResource", "host");
+	if (vcd_pc_retrieve_from(s, cluster, psv, 1, sel, 1, vcd_host_one, &h, err) < 0)
+		return -1;
+	if (h.host.value[0] == '\0') {
+		vcd_err_set(err, VCD_E_NOTFOUND, "NotFound", name, "cluster %s has no host "
+		    "named %s (of its %d)", cluster->value, name, h.hosts);
+		return -1;
+	}
+	*host = h.host;
 	return 0;
 }

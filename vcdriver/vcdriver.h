@@ -186,6 +186,10 @@ struct vcd_placement {
 };
 int vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
     struct vcd_placement *p, struct vcd_err *err);
+/* The host of CLUSTER named NAME (case-insensitive, as DNS names are), in
+ * *HOST.  One call.  VCD_E_NOTFOUND (fault NotFound) if it has none. */
+int vcd_cluster_host(struct vcd_session *s, const struct vcd_moref *cluster,
+    const char *name, struct vcd_moref *host, struct vcd_err *err);
 
 /* ---- virtual machines (vcd_vm.c) ---- */
 

@@ -225,6 +225,14 @@ check "the migration is recorded, live" test "$(psql_v "SELECT kind || ' ' || st
 send "$U" "$(req r-migrate-bad migrate '"destination": {"node": "domain-c404.nowhere"}')"
 check "migrate to a node not served fails" wait_result r-migrate-bad failed
 check "and says NodeNotServed" sh -c "grep -F '\"request_id\":\"r-migrate-bad\"' '$T/results' | grep -q NodeNotServed"
+# back, to one host of the first cluster
+send "$U" "$(req r-migrate-host migrate "\"destination\": {\"node\": \"$NODE\", \"host\": \"DC0_C0_H1\"}")"
+check "migrate to a named host succeeds" wait_result r-migrate-host succeeded
+check "the row names the node and the host" test "$(psql_v "SELECT node || ' ' || host FROM instances WHERE uuid = '$U'")" = "$NODE DC0_C0_H1"
+check "the migration records the host" test "$(psql_v "SELECT dest_host FROM migrations WHERE request_id = 'r-migrate-host'")" = DC0_C0_H1
+send "$U" "$(req r-migrate-nohost migrate "\"destination\": {\"node\": \"$NODE\", \"host\": \"esx-404.example.org\"}")"
+check "a host the cluster lacks fails, named" wait_result r-migrate-nohost failed
+check "and says NotFound with the host" sh -c "grep -F '\"request_id\":\"r-migrate-nohost\"' '$T/results' | grep -F NotFound | grep -q esx-404.example.org"
 
 send "$U" "$(req r-delete delete)"
 check "delete succeeds" wait_result r-delete succeeded
