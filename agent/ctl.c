@@ -5,7 +5,8 @@
  *   vcagentctl [-c FILE] [-w SECONDS] send FILE|-       a request as JSON
  *   vcagentctl [-c FILE] spawn NODE UUID NAME IMAGE VCPUS MEMORY_MB ROOT_GB [NETWORK...]
  *   vcagentctl [-c FILE] delete|power-on|power-off|reboot|suspend|resume NODE UUID
- *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE
+ *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE [DEST_HOST]
+ *   vcagentctl [-c FILE] resize NODE UUID VCPUS MEMORY_MB ROOT_GB
  *   vcagentctl [-c FILE] prefetch NODE IMAGE
  *   vcagentctl [-c FILE] [-u URL] status | nodes
  *
@@ -42,7 +43,8 @@ ctl_usage(void)
 	    "  send FILE|-                     a request (JSON); - reads stdin\n"
 	    "  spawn NODE UUID NAME IMAGE VCPUS MEMORY_MB ROOT_GB [NETWORK...]\n"
 	    "  delete|power-on|power-off|reboot|suspend|resume NODE UUID\n"
-	    "  migrate NODE UUID DEST_NODE\n"
+	    "  migrate NODE UUID DEST_NODE [DEST_HOST]\n"
+	    "  resize NODE UUID VCPUS MEMORY_MB ROOT_GB\n"
 	    "  prefetch NODE IMAGE\n"
 	    "  status | nodes                  the agent's status (health endpoint)\n");
 	exit(2);
@@ -278,9 +280,14 @@ main(int argc, char **argv)
 		    "type", "spawn", "node", argv[1], "instance", "uuid", argv[2], "name",
 		    argv[3], "flavor", "vcpus", atoi(argv[5]), "memory_mb", atoi(argv[6]),
 		    "root_gb", atoi(argv[7]), "image_id", argv[4], "ports", ports);
-	} else if (strcmp(cmd, "migrate") == 0 && argc == 4) {
+	} else if (strcmp(cmd, "migrate") == 0 && (argc == 4 || argc == 5)) {
 		j = ctl_simple("migrate", argv[1], argv[2]);
-		json_object_set_new(j, "destination", json_pack("{s:s}", "node", argv[3]));
+		json_object_set_new(j, "destination", json_pack("{s:s, s:s?}", "node",
+		    argv[3], "host", argc == 5 ? argv[4] : NULL));
+	} else if (strcmp(cmd, "resize") == 0 && argc == 6) {
+		j = ctl_simple("resize", argv[1], argv[2]);
+		json_object_set_new(j, "flavor", json_pack("{s:i, s:i, s:i}", "vcpus",
+		    atoi(argv[3]), "memory_mb", atoi(argv[4]), "root_gb", atoi(argv[5])));
 	} else if (strcmp(cmd, "prefetch") == 0 && argc == 3) {
 		j = json_pack("{s:s, s:s, s:s}", "type", "prefetch", "node", argv[1],
 		    "image_id", argv[2]);

@@ -280,6 +280,8 @@ CTL="${VCAGENT%/vcagent}/vcagentctl -c $T/agent.yaml -w 60"
 check "vcagentctl prefetch succeeds" sh -c "$CTL prefetch '$NODE' '$IMG' >'$T/ctl.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl.out'"
 check "vcagentctl nodes lists the clusters" sh -c "$CTL -u '$URL' nodes | grep -qx 'DC0_C0 $NODE'"
 check "vcagentctl reports a failure with exit 1" sh -c "! $CTL power-on '$NODE' 6f1e2d3c-4b5a-4978-8e7d-00000000beef >'$T/ctl2.out' && grep -q '\"event\":\"failed\"' '$T/ctl2.out'"
+check "vcagentctl resize sends the flavor" sh -c "$CTL resize '$NODE' '$U3' 2 128 1 >'$T/ctl3.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl3.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT flavor->>'memory_mb' FROM instances WHERE uuid = '$U3'\")\" = 128"
+check "vcagentctl migrate names a host" sh -c "$CTL migrate '$NODE' '$U3' '$NODE' DC0_C0_H0 >'$T/ctl4.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT host FROM instances WHERE uuid = '$U3'\")\" = DC0_C0_H0"
 
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"
