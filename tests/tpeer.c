@@ -384,3 +384,17 @@ tpeer_ds_files(const struct tpeer *t, const char *pattern)
 	free(p);
 	return n;
 }
+
+struct vcd_vm_spec
+tpeer_vm_spec(const char *name, const char *uuid, struct vcd_moref folder,
+    struct vcd_moref pool)
+{
+	struct vcd_vm_spec vs = {
+		.name = name, .instance_uuid = uuid, .guest_id = NULL, .firmware = NULL,
+		.vcpus = 1, .memory_mb = 64, .datastore = "LocalDS_0",
+		.folder = folder, .pool = pool, .host = { "", "" }, .devices = NULL,
+		.extra = NULL,
+	};
+
+	return vs;
+}

@@ -67,6 +67,12 @@ long tpeer_http(const char *method, const char *url, const void *body,
  * relative to a datastore, e.g. "_base/ID/ID.vmdk"). */
 size_t tpeer_ds_files(const struct tpeer *t, const char *pattern);
 
+/* The spec of a small VM (1 vCPU, 64 MB, its folder on LocalDS_0) named
+ * NAME with instance uuid UUID, in FOLDER and POOL; the strings are
+ * borrowed. */
+struct vcd_vm_spec tpeer_vm_spec(const char *name, const char *uuid,
+    struct vcd_moref folder, struct vcd_moref pool);
+
 /*
  * An active vmdk image in the glance peer of T holding the LEN bytes of
  * DATA; PROPS (may be NULL) are more members of the create request, e.g.

@@ -328,14 +328,8 @@ test_linked_clone_keeps_the_cache(void **state)
 	dspath = xstrdup(img.dspath);
 	assert_int_equal(ic_root_disk_specs(&ar, dspath, "paraVirtual", 2 * 1024 * 1024,
 	    true, NULL, &dev, &err), 0);
-	memset(&vs, 0, sizeof(vs));
-	vs.name = "it-linked-1";
-	vs.instance_uuid = "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d";
-	vs.vcpus = 1;
-	vs.memory_mb = 64;
-	vs.datastore = "LocalDS_0";
-	vs.pool = a.pl.pool;
-	vs.folder = a.pl.folder;
+	vs = tpeer_vm_spec("it-linked-1", "7a6b5c4d-3e2f-4a1b-9c8d-7e6f5a4b3c2d",
+	    a.pl.folder, a.pl.pool);
 	vs.devices = &dev;
 	assert_int_equal(vcd_vm_create(a.s, &vs, &vm, &err), 0);
 	/* the root disk's parent is exactly the cached image */

@@ -334,14 +334,8 @@ test_vm_created_with_nics(void **state)
 	    NULL, &err), 0);
 	assert_int_equal(vcd_cluster_placement(s, &c, &pl, &err), 0);
 	assert_string_equal(pl.datacenter_name, "DC0");
-	memset(&vs, 0, sizeof(vs));
-	vs.name = "it-net-vm";
-	vs.instance_uuid = "0b7e2c3a-1111-4d2e-9f00-123456789abc";
-	vs.vcpus = 1;
-	vs.memory_mb = 64;
-	vs.datastore = "LocalDS_0";
-	vs.pool = pl.pool;
-	vs.folder = pl.folder;
+	vs = tpeer_vm_spec("it-net-vm", "0b7e2c3a-1111-4d2e-9f00-123456789abc",
+	    pl.folder, pl.pool);
 	vs.devices = &dev;
 	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
 	assert_int_equal(np_vm_nics(s, &vm, &nics, &n, &err), 0);

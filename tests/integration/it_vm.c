@@ -356,14 +356,8 @@ test_create_reconfigure_relocate_destroy(void **state)
 	struct first_ref hosts;
 	struct vcd_err err;
 
-	memset(&vs, 0, sizeof(vs));
-	vs.name = "it-vm-1";
-	vs.instance_uuid = uuid;
-	vs.vcpus = 1;
-	vs.memory_mb = 64;
-	vs.datastore = "LocalDS_0";
-	vs.folder = lookup(s, "Datacenter", "vmFolder").ref;
-	vs.pool = lookup(s, "ClusterComputeResource", "resourcePool").ref;
+	vs = tpeer_vm_spec("it-vm-1", uuid, lookup(s, "Datacenter", "vmFolder").ref,
+	    lookup(s, "ClusterComputeResource", "resourcePool").ref);
 	hosts = lookup(s, "ClusterComputeResource", "host");
 	assert_int_equal(hosts.n, 2);
 	vs.host = hosts.ref;
@@ -491,14 +485,7 @@ test_create_extra_delete(void **state)
 	assert_int_equal(vcd_pc_retrieve_all(s, "ClusterComputeResource", name, 1, 0,
 	    obj_one, &cluster, &err), 0);
 	assert_int_equal(vcd_cluster_placement(s, &cluster, &pl, &err), 0);
-	memset(&vs, 0, sizeof(vs));
-	vs.name = "it-vm-2";
-	vs.instance_uuid = uuid;
-	vs.vcpus = 1;
-	vs.memory_mb = 64;
-	vs.datastore = "LocalDS_0";
-	vs.folder = pl.folder;
-	vs.pool = pl.pool;
+	vs = tpeer_vm_spec("it-vm-2", uuid, pl.folder, pl.pool);
 	vs.extra = &extra;
 	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
 	x.key = "nvp.iface-id.0";
