@@ -10,8 +10,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
 #include "agent.h"
 #include "ledger.h"
+#include "req.h"
 #include "pgc.h"
 #include "log.h"
 #include "xmalloc.h"
@@ -33,6 +36,7 @@ agent_clusters_free(struct agent *a)
 	for (size_t i = 0; i < a->nclusters; i++) {
 		free(a->clusters[i].name);
 		free(a->clusters[i].nodename);
+		free(a->clusters[i].published);
 	}
 	free(a->clusters);
 	a->clusters = NULL;
@@ -152,10 +156,46 @@ agent_connect(struct agent *a)
 	return agent_kafka_start(a);
 }
 
+/*
+ * Publish C's resource record on the results topic (event resources_updated)
+ * when it differs from the one last published: the scheduler learns of a
+ * change without polling compute_nodes.
+ */
+static void
+agent_node_publish(struct agent *a, PGconn *pg, struct agent_cluster *c)
+{
+	struct req_outcome o = { "resources_updated", NULL, NULL, NULL, NULL, NULL, NULL };
+	char why[512], *rec = NULL, *ev = NULL, *text = NULL;
+	json_t *j = NULL, *res = NULL;
+
+	if (a->producer == NULL || ledger_node_json(pg, c->nodename, &rec, why,
+	    sizeof(why)) != 1)
+		goto out;
+	if (c->published != NULL && strcmp(c->published, rec) == 0)
+		goto out;
+	ev = req_event(NULL, "resource_update", c->nodename, NULL, &o);
+	if ((j = json_loads(ev, 0, NULL)) == NULL ||
+	    (res = json_loads(rec, 0, NULL)) == NULL)
+		goto out;
+	json_object_set_new(j, "resources", res);
+	res = NULL;
+	text = json_dumps(j, JSON_COMPACT);
+	agent_event_raw(a, c->nodename, text);
+	free(c->published);
+	c->published = rec;
+	rec = NULL;
+out:
+	json_decref(res);
+	json_decref(j);
+	free(text);
+	free(ev);
+	free(rec);
+}
+
 /* The cluster's resource record in compute_nodes, where the scheduler reads
  * it; a database that is down is retried at the next refresh. */
 static void
-agent_node_record(struct agent *a, const struct agent_cluster *c)
+agent_node_record(struct agent *a, struct agent_cluster *c)
 {
 	char why[512];
 	PGconn *pg;
@@ -170,6 +210,8 @@ agent_node_record(struct agent *a, const struct agent_cluster *c)
 	    a->cfg->vmware.host_ip, a->cfg->def.host != NULL ? a->cfg->def.host :
 	    "vcagent", &c->res, a->cfg, why, sizeof(why)) < 0)
 		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
+	else
+		agent_node_publish(a, pg, c);
 	pgc_put(a->db, pg, pgc_broken(pg));
 }
 
@@ -226,13 +268,17 @@ agent_usage(struct agent *a)
 		log_warnx("resource records' usage not written: %s", why);
 		return;
 	}
-	for (size_t i = 0; i < a->nclusters; i++)
-		if (a->clusters[i].nodename != NULL && a->clusters[i].have_res &&
-		    ledger_node_usage(pg, a->clusters[i].nodename, why, sizeof(why)) < 0) {
-			log_warnx("cluster \"%s\": usage not written: %s",
-			    a->clusters[i].name, why);
+	for (size_t i = 0; i < a->nclusters; i++) {
+		struct agent_cluster *c = &a->clusters[i];
+
+		if (c->nodename == NULL || !c->have_res)
+			continue;
+		if (ledger_node_usage(pg, c->nodename, why, sizeof(why)) < 0) {
+			log_warnx("cluster \"%s\": usage not written: %s", c->name, why);
 			break;
 		}
+		agent_node_publish(a, pg, c);
+	}
 	pgc_put(a->db, pg, pgc_broken(pg));
 }
 

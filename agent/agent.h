@@ -35,6 +35,8 @@ struct agent_cluster {
 	bool			 have_res;
 	struct vcd_placement	 pl;		/* its pool, VM folder, datacenter */
 	bool			 have_pl;
+	char			*published;	/* owned: the resource record last
+						 * published (JSON), or NULL */
 };
 
 struct agent_job;

@@ -300,3 +300,27 @@ ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl)
 	    "WHERE node = $1 AND deleted_at IS NULL) u WHERE n.node = $1", 1, params,
 	    NULL, why, wl);
 }
+
+int
+ledger_node_json(PGconn *pg, const char *node, char **json, char *why, size_t wl)
+{
+	const char *params[1] = { node };
+	PGresult *res;
+	int ret;
+
+	*json = NULL;
+	if (ledger_sql(pg, "SELECT json_build_object('hypervisor_hostname', "
+	    "hypervisor_hostname, 'vcpus', vcpus, 'vcpus_used', vcpus_used, "
+	    "'memory_mb', memory_mb, 'memory_mb_used', memory_mb_used, 'local_gb', "
+	    "local_gb, 'local_gb_used', local_gb_used, 'free_disk_gb', free_disk_gb, "
+	    "'max_free_disk_gb', max_free_disk_gb, 'hosts_usable', hosts_usable, "
+	    "'datastores_usable', datastores_usable, 'running_vms', running_vms, "
+	    "'cpu_allocation_ratio', cpu_allocation_ratio, 'ram_allocation_ratio', "
+	    "ram_allocation_ratio, 'disk_allocation_ratio', disk_allocation_ratio)::text "
+	    "FROM compute_nodes WHERE node = $1", 1, params, &res, why, wl) < 0)
+		return -1;
+	if ((ret = PQntuples(res) == 1))
+		*json = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ret;
+}

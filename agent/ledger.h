@@ -68,6 +68,10 @@ int ledger_node_update(PGconn *pg, const char *node, const char *name,
  * no call to vCenter: after a spawn, delete, resize or migrate, as nova's
  * resource tracker counts its claims between hypervisor refreshes. */
 int ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl);
+/* NODE's resource record as a JSON object (the columns a scheduler reads,
+ * without the time), in *JSON (caller frees); 1, 0 if there is none, -1. */
+int ledger_node_json(PGconn *pg, const char *node, char **json, char *why,
+    size_t wl);
 
 /* ---- instances ---- */
 

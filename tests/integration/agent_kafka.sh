@@ -110,6 +110,17 @@ wait_node() {	# wait_node ROW: compute_nodes shows ROW
 	echo "# compute_nodes: $(node_row)"; return 1
 }
 check "the cluster's record holds the instance" wait_node "DC0_C0 6 12285 1 1"
+wait_resources() {	# wait_resources VMS: NODE's latest resources_updated event has VMS
+	local i
+	for ((i = 0; i < 50; i++)); do
+		results
+		grep -F '"event":"resources_updated"' "$T/results" | grep -F "\"node\":\"$NODE\"" |
+		    tail -n 1 | grep -qF "\"running_vms\":$1," && return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "the change is published as a resource update" wait_resources 1
 check "the instance row has its VM" test -n "$VM"
 
 # a VM powered off in vCenter shows as off
@@ -238,6 +249,7 @@ send "$U" "$(req r-delete delete)"
 check "delete succeeds" wait_result r-delete succeeded
 check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U' AND deleted_at IS NOT NULL")" = deleted
 check "the cluster's record no longer holds it" wait_node "DC0_C0 6 12285 0 0"
+check "and that change is published too" wait_resources 0
 check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
 check "the VM's folder is removed" sh -c "! ls -d $T/vcsim/tmp/*/$U 2>/dev/null"
 check "the delete names what it removed" contains "$T/agent.log" "delete $U: VM $VM unregistered, [LocalDS_0] $U removed"
