@@ -40,6 +40,7 @@ vi_usage(FILE *out)
 	    "  vms                        every VM: MoRef, power state, host, uuid, name\n"
 	    "  networks                   each cluster's networks: kind, VLAN, name, ids\n"
 	    "  find UUID                  the VM with this instance uuid\n"
+	    "  host CLUSTER NAME          the MoRef of the cluster's host NAME\n"
 	    "  power-on VM | power-off VM | suspend VM | reset VM | destroy VM\n"
 	    "  unregister VM              remove it from the inventory, keep its files\n"
 	    "  shutdown VM [SECONDS]      soft power off through the guest (default 60 s)\n"
@@ -189,6 +190,31 @@ vi_vms(struct vcd_session *s, struct vcd_err *err)
 	return 0;
 }
 
+/* The MoRef of host NAME in the cluster named CLUSTER. */
+static int
+vi_host(struct vcd_session *s, const char *cluster, const char *name,
+    struct vcd_err *err)
+{
+	struct vcd_cluster *cl = NULL;
+	struct vcd_moref host;
+	size_t n = 0, i;
+	int ret = -1;
+
+	if (vcd_clusters_list(s, &cl, &n, err) < 0)
+		return -1;
+	for (i = 0; i < n && strcmp(cl[i].name, cluster) != 0; i++)
+		;
+	if (i == n)
+		vcd_err_set(err, VCD_E_NOTFOUND, "NotFound", cluster, "no cluster named %s",
+		    cluster);
+	else if (vcd_cluster_host(s, &cl[i].ref, name, &host, err) == 0) {
+		printf("%s\n", host.value);
+		ret = 0;
+	}
+	vcd_clusters_free(cl, n);
+	return ret;
+}
+
 static int
 vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
     struct vcd_err *err)
@@ -207,6 +233,11 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 		return vi_clusters(s, cfg, err);
 	if (strcmp(cmd, "vms") == 0)
 		return vi_vms(s, err);
+	if (strcmp(cmd, "host") == 0) {
+		if (argc != 3)
+			goto usage;
+		return vi_host(s, argv[1], argv[2], err);
+	}
 	if (strcmp(cmd, "networks") == 0)
 		return vi_networks(s, err);
 	if (strcmp(cmd, "create") == 0) {

@@ -241,6 +241,8 @@ send "$U" "$(req r-migrate-host migrate "\"destination\": {\"node\": \"$NODE\", 
 check "migrate to a named host succeeds" wait_result r-migrate-host succeeded
 check "the row names the node and the host" test "$(psql_v "SELECT node || ' ' || host FROM instances WHERE uuid = '$U'")" = "$NODE DC0_C0_H1"
 check "the migration records the host" test "$(psql_v "SELECT dest_host FROM migrations WHERE request_id = 'r-migrate-host'")" = DC0_C0_H1
+H1=$("$VIAGENT" -c "$T/agent.yaml" host DC0_C0 DC0_C0_H1 2>>"$T/vi.out")
+check "the VM runs on that host in vCenter" sh -c "test -n '$H1' && '$VIAGENT' -c '$T/agent.yaml' vms | grep -F '$U' | cut -f3 | grep -qx '$H1'"
 send "$U" "$(req r-migrate-nohost migrate "\"destination\": {\"node\": \"$NODE\", \"host\": \"esx-404.example.org\"}")"
 check "a host the cluster lacks fails, named" wait_result r-migrate-nohost failed
 check "and says NotFound with the host" sh -c "grep -F '\"request_id\":\"r-migrate-nohost\"' '$T/results' | grep -F NotFound | grep -q esx-404.example.org"
