@@ -598,10 +598,8 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 			if (vcd_vdisk_delete(a->vc, &c->pl.datacenter, resized, err) < 0 &&
 			    strcmp(err->fault, "FileNotFound") != 0)
 				goto fail;
-			vcd_err_clear(err);
-			if (vcd_vdisk_copy(a->vc, &c->pl.datacenter, rt.file, resized, NULL,
-			    err) < 0 || vcd_vdisk_extend(a->vc, &c->pl.datacenter, resized,
-			    want_kb, err) < 0)
+			if (ic_full_copy(a->vc, &c->pl.datacenter, rt.file,
+			    rt.disk->capacityInKB.v, resized, r->root_gb, err) < 0)
 				goto fail;
 			nb->base.fileName = resized;
 			nb->diskMode = "persistent";
