@@ -122,6 +122,7 @@ agent_connect(struct agent *a)
 		.proxy = cfg->vmware.proxy,
 		.connect_timeout = cfg->vmware.connect_timeout,
 		.call_timeout = cfg->vmware.call_timeout,
+		.call_deadline = cfg->vmware.call_deadline,
 		.api_retry_count = cfg->vmware.api_retry_count,
 		.pool_size = cfg->vmware.connection_pool_size,
 		.task_poll_interval = cfg->vmware.task_poll_interval,

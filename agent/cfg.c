@@ -121,6 +121,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "proxy", CFG_STR, OFF(vmware.proxy), NULL, NOLIM, CFG_CONNINFO, cfg_check_proxy, NULL },
 	{ "vmware", "connect_timeout", CFG_DOUBLE, OFF(vmware.connect_timeout), "10", 0.1, 600, 0, NULL, NULL },
 	{ "vmware", "call_timeout", CFG_DOUBLE, OFF(vmware.call_timeout), "300", 1, 86400, 0, NULL, NULL },
+	{ "vmware", "call_deadline", CFG_DOUBLE, OFF(vmware.call_deadline), "600", 1, 86400, 0, NULL, NULL },
 	{ "vmware", "keepalive_interval", CFG_INT, OFF(vmware.keepalive_interval), "300", 1, 86400, 0, NULL, NULL },
 
 	{ "image_cache", "manager_interval", CFG_INT, OFF(image_cache.manager_interval), "2400", -1, INT_MAX, 0, NULL, NULL },

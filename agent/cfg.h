@@ -74,6 +74,7 @@ struct cfg {
 		char	*proxy;
 		double	 connect_timeout;
 		double	 call_timeout;
+		double	 call_deadline;
 		int	 keepalive_interval;
 	} vmware;
 

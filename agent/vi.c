@@ -372,6 +372,7 @@ main(int argc, char **argv)
 	opt.proxy = cfg->vmware.proxy;
 	opt.connect_timeout = cfg->vmware.connect_timeout;
 	opt.call_timeout = cfg->vmware.call_timeout;
+	opt.call_deadline = cfg->vmware.call_deadline;
 	opt.api_retry_count = cfg->vmware.api_retry_count;
 	opt.pool_size = 2;
 	opt.task_poll_interval = cfg->vmware.task_poll_interval;

@@ -5,10 +5,28 @@
  * kept alive and reused call after call.  All connections of a session share
  * (through a CURLSH) the cookie jar - libcurl echoes vmware_soap_session back
  * verbatim, quoted or not - plus TLS session ids and DNS.  Connections are
- * created on demand up to connection_pool_size; a call waits for a free one.
+ * created on demand up to connection_pool_size; a call waits for a free one
+ * up to pool_wait seconds, and never past its deadline.
  *
- * Transport errors and HTTP 503 are retried api_retry_count times with
- * exponential backoff and jitter; certificate errors never are.
+ * A call has a deadline (call_deadline seconds from its start, the wait for
+ * a connection included); each attempt gets call_timeout seconds, or what
+ * is left.  HTTP 503 and transport errors are retried api_retry_count times
+ * with exponential backoff and jitter, within the deadline, and only where
+ * that is safe:
+ *   - an error from before the request was sent (resolve, connect, TLS
+ *     handshake: libcurl never reached its pre-transfer stage) is retried
+ *     for every method;
+ *   - an error after it (a timeout waiting for the answer, a connection
+ *     dropped mid-answer) is retried only for methods vim25.spec marks
+ *     idempotent; any other fails at once with fault "OutcomeUnknown",
+ *     naming the method and its object: the call may have run, and only a
+ *     look at vCenter (find the VM by uuid...) can tell;
+ *   - a 503 (vCenter's proxy refusing the call) is retried for every method.
+ * A method that is not idempotent is always sent on a fresh connection: on
+ * a reused keep-alive connection the server may have closed, libcurl
+ * itself would send the request again when nothing came back.
+ * Certificate errors are never retried.  An answer longer than
+ * max_response bytes is refused (the transfer is stopped) and not retried.
  */
 #include "config.h"
 
@@ -43,8 +61,15 @@ vcd_share_unlock(CURL *h, curl_lock_data data, void *arg)
 static size_t
 vcd_http_write(char *data, size_t size, size_t nmemb, void *arg)
 {
-	buf_append(arg, data, size * nmemb);
-	return size * nmemb;
+	struct vcd_conn *c = arg;
+	size_t n = size * nmemb;
+
+	if (n > c->max_resp - c->resp.len) {
+		c->too_big = true;
+		return 0;	/* CURLE_WRITE_ERROR: stop reading */
+	}
+	buf_append(&c->resp, data, n);
+	return n;
 }
 
 int
@@ -52,8 +77,13 @@ vcd_http_init(struct vcd_session *s, struct vcd_err *err)
 {
 	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
 		pthread_mutex_init(&s->share_locks[i], NULL);
+	pthread_condattr_t ca;
+
 	pthread_mutex_init(&s->pool_lock, NULL);
-	pthread_cond_init(&s->pool_cond, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* vcd_mono() */
+	pthread_cond_init(&s->pool_cond, &ca);
+	pthread_condattr_destroy(&ca);
 	if ((s->share = curl_share_init()) == NULL) {
 		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->host,
 		    "cannot create a libcurl share handle");
@@ -84,6 +114,7 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 		return NULL;
 	}
 	c->curl = h;
+	c->max_resp = s->max_response > 0 ? s->max_response : VCD_MAX_RESPONSE;
 	c->headers = curl_slist_append(NULL, "Content-Type: text/xml; charset=utf-8");
 	c->headers = curl_slist_append(c->headers, "Expect:");
 	curl_easy_setopt(h, CURLOPT_SHARE, s->share);
@@ -96,7 +127,7 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(s->call_timeout * 1000));
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, vcd_http_write);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &c->resp);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "vcagent/" PACKAGE_VERSION);
 	if (s->ca_file != NULL) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
@@ -120,14 +151,29 @@ vcd_conn_free(struct vcd_conn *c)
 }
 
 struct vcd_conn *
-vcd_conn_get(struct vcd_session *s, struct vcd_err *err)
+vcd_conn_get(struct vcd_session *s, double until, struct vcd_err *err)
 {
 	struct vcd_conn *c = NULL;
 	bool create = false;
+	double t0 = vcd_mono(), limit = t0 + s->pool_wait;
+	struct timespec ts;
 
+	if (until > 0 && until < limit)
+		limit = until;
+	ts.tv_sec = (time_t)limit;
+	ts.tv_nsec = (long)((limit - (double)ts.tv_sec) * 1e9);
 	pthread_mutex_lock(&s->pool_lock);
 	while (s->idle == NULL && s->nconns >= s->pool_size)
-		pthread_cond_wait(&s->pool_cond, &s->pool_lock);
+		if (pthread_cond_timedwait(&s->pool_cond, &s->pool_lock, &ts) != 0 &&
+		    vcd_mono() >= limit)
+			break;
+	if (s->idle == NULL && s->nconns >= s->pool_size) {
+		pthread_mutex_unlock(&s->pool_lock);
+		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->host, "no free vCenter "
+		    "connection within %.1f s (all %d busy: raise "
+		    "vmware.connection_pool_size?)", vcd_mono() - t0, s->pool_size);
+		return NULL;
+	}
 	if (s->idle != NULL) {
 		c = s->idle;
 		s->idle = c->next;
@@ -184,21 +230,56 @@ vcd_http_cleanup(struct vcd_session *s)
 		pthread_mutex_destroy(&s->share_locks[i]);
 }
 
-/* Sleep 2^attempt * 100 ms, capped at 10 s, with +-50% jitter. */
-static void
+/* 2^attempt * 100 ms, capped at 10 s, with +-50% jitter, in seconds. */
+static double
 vcd_http_backoff(int attempt)
 {
 	double ms = 100.0 * (double)(1u << (attempt < 7 ? attempt : 7));
 	unsigned short r = 0;
-	struct timespec ts;
 
 	if (ms > 10000)
 		ms = 10000;
 	(void)getrandom(&r, sizeof(r), GRND_NONBLOCK);
-	ms = ms * (0.5 + (double)r / 65535.0);
-	ts.tv_sec = (time_t)(ms / 1000);
-	ts.tv_nsec = (long)((ms - (double)ts.tv_sec * 1000) * 1e6);
+	return ms * (0.5 + (double)r / 65535.0) / 1000;
+}
+
+static void
+vcd_http_sleep(double secs)
+{
+	struct timespec ts;
+
+	ts.tv_sec = (time_t)secs;
+	ts.tv_nsec = (long)((secs - (double)ts.tv_sec) * 1e9);
 	nanosleep(&ts, NULL);
+}
+
+/* Errors a retry cannot cure. */
+static bool
+vcd_http_fatal(CURLcode rc)
+{
+	return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+	    rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_URL_MALFORMAT ||
+	    rc == CURLE_UNSUPPORTED_PROTOCOL || rc == CURLE_NOT_BUILT_IN;
+}
+
+/*
+ * Whether the attempt that failed with RC may have reached the server:
+ * libcurl records the pre-transfer time just before it writes the request,
+ * and the request size once it did.  Both 0 only when it failed resolving,
+ * connecting (through the proxy too) or in the TLS handshake.
+ */
+static bool
+vcd_http_maybe_sent(CURL *h, CURLcode rc)
+{
+	curl_off_t pre = 0;
+	long reqsize = 0;
+
+	if (rc == CURLE_OK)
+		return true;
+	if (curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &pre) != CURLE_OK ||
+	    curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &reqsize) != CURLE_OK)
+		return true;
+	return pre > 0 || reqsize > 0;
 }
 
 int
@@ -206,9 +287,14 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
     struct vcd_err *err)
 {
 	struct curl_slist *hdrs = NULL, *h;
+	const char *mname = c->method != NULL ? c->method->name : "the call";
+	bool idem = c->method == NULL || c->method->idempotent;
+	double t0 = vcd_mono(), deadline = c->deadline > 0 ? c->deadline :
+	    t0 + s->call_deadline, left, per, pause;
 	char action[96];
 	CURLcode rc = CURLE_OK;
 	int attempt, ret = -1;
+	bool sent = false;
 
 	snprintf(action, sizeof(action), "SOAPAction: %s", s->soap_action);
 	for (h = c->headers; h != NULL; h = h->next)
@@ -217,32 +303,65 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, c->req.data);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)c->req.len);
+	/* a call that must not run twice never meets a stale connection */
+	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, idem ? 0L : 1L);
 
 	for (attempt = 0; ; attempt++) {
+		if ((left = deadline - vcd_mono()) <= 0.001) {
+			vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: no answer "
+			    "within the call deadline of %.0f s (%d attempt%s)%s%s",
+			    mname, deadline - t0, attempt, attempt == 1 ? "" : "s",
+			    rc != CURLE_OK ? ": " : "",
+			    rc != CURLE_OK ? curl_easy_strerror(rc) : "");
+			goto out;
+		}
+		per = left < s->call_timeout ? left : s->call_timeout;
+		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, (long)(per * 1000) + 1);
+		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS,
+		    (long)((per < s->connect_timeout ? per : s->connect_timeout) * 1000) + 1);
 		buf_reset(&c->resp);
+		c->too_big = false;
 		*status = 0;
 		rc = curl_easy_perform(c->curl);
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 		if (rc == CURLE_OK && *status != 503)
 			break;
-		if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
-		    rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_URL_MALFORMAT ||
-		    attempt >= s->api_retry_count)
+		if (c->too_big) {
+			vcd_err_set(err, VCD_E_PROTOCOL, NULL, mname, "the answer is "
+			    "larger than %zu bytes: refused", c->max_resp);
+			goto out;
+		}
+		if (rc != CURLE_OK && (sent = vcd_http_maybe_sent(c->curl, rc)) && !idem) {
+			vcd_err_set(err, VCD_E_TRANSPORT, "OutcomeUnknown",
+			    c->object[0] != '\0' ? c->object : s->url, "%s on %s may "
+			    "have run in vCenter: %s after the request was sent; not "
+			    "sent again, as it must not run twice: check its effect "
+			    "(e.g. find the VM by its uuid) before repeating it", mname,
+			    c->object[0] != '\0' ? c->object : s->host,
+			    curl_easy_strerror(rc));
+			goto out;
+		}
+		if (vcd_http_fatal(rc) || attempt >= s->api_retry_count)
 			break;
-		log_debug("vcdriver: %s: %s, retrying (%d of %d)", s->url,
+		pause = vcd_http_backoff(attempt);
+		if (pause > deadline - vcd_mono())
+			pause = deadline - vcd_mono();
+		log_debug("vcdriver: %s %s: %s%s, retrying (%d of %d)", s->url, mname,
 		    rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP 503",
+		    rc != CURLE_OK && !sent ? " before sending" : "",
 		    attempt + 1, s->api_retry_count);
-		vcd_http_backoff(attempt);
+		if (pause > 0)
+			vcd_http_sleep(pause);
 	}
 	if (rc != CURLE_OK) {
-		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s%s",
+		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: %s%s", mname,
 		    curl_easy_strerror(rc), attempt > 0 ? " (after retries)" : "");
 		goto out;
 	}
 	if (*status == 503) {
-		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "HTTP 503 Service "
-		    "Unavailable after %d attempts", attempt + 1);
+		vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: HTTP 503 Service "
+		    "Unavailable after %d attempts", mname, attempt + 1);
 		goto out;
 	}
 	atomic_fetch_add(&s->ncalls, 1);

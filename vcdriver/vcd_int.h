@@ -28,6 +28,12 @@ struct vcd_conn {
 	CURL		*curl;
 	struct curl_slist *headers;
 	struct buf	 req, resp;
+	size_t		 max_resp;		/* cap on resp.len */
+	bool		 too_big;		/* the answer passed max_resp */
+	/* the call in progress (vcd_invoke_conn), for vcd_http_post */
+	const struct vim_method *method;
+	char		 object[192];		/* its _this, "Type:value" */
+	double		 deadline;		/* vcd_mono(); 0: none set */
 	struct vcd_conn	*next;
 };
 
@@ -54,6 +60,8 @@ struct vcd_session {
 	int		 port;
 	bool		 insecure;
 	double		 connect_timeout, call_timeout;
+	double		 call_deadline, pool_wait;
+	size_t		 max_response;
 	int		 api_retry_count;
 	int		 pool_size;
 
@@ -103,7 +111,10 @@ void vcd_task_shutdown(struct vcd_session *s);
  * errors and HTTP 503). */
 int vcd_http_init(struct vcd_session *s, struct vcd_err *err);
 void vcd_http_cleanup(struct vcd_session *s);
-struct vcd_conn *vcd_conn_get(struct vcd_session *s, struct vcd_err *err);
+/* A pooled connection, waiting for one until UNTIL (vcd_mono(); 0: for
+ * pool_wait seconds) at most. */
+struct vcd_conn *vcd_conn_get(struct vcd_session *s, double until,
+    struct vcd_err *err);
 /* A connection outside the pool (the task waiter's own); vcd_conn_free(). */
 struct vcd_conn *vcd_conn_new(struct vcd_session *s, struct vcd_err *err);
 void vcd_conn_free(struct vcd_conn *c);
@@ -118,11 +129,13 @@ int vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
     vcd_ds_data_fn fn, void *arg, int64_t *length, struct vcd_err *err);
 
 /* vcd_soap.c: vcd_invoke() is declared in vcd_call.h. */
-/* The same on a connection the caller holds (with the re-login). */
+/* The same on a connection the caller holds (with the re-login), within
+ * call_deadline seconds. */
 int vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
     const struct vim_method *method, const void *req, struct vim_arena *a,
     void **resp, struct vcd_err *err);
-/* The same on connection C, without the re-login (used by it). */
+/* The same on connection C, without the re-login (used by it), until
+ * c->deadline (0: call_deadline seconds from now). */
 int vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
     const struct vim_method *method, const void *req, struct vim_arena *a,
     void **resp, struct vcd_err *err);

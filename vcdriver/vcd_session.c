@@ -103,6 +103,9 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->proxy = xstrdup(opt->proxy);
 	s->connect_timeout = opt->connect_timeout > 0 ? opt->connect_timeout : 10;
 	s->call_timeout = opt->call_timeout > 0 ? opt->call_timeout : 300;
+	s->call_deadline = opt->call_deadline > 0 ? opt->call_deadline : 600;
+	s->pool_wait = opt->pool_wait > 0 ? opt->pool_wait : s->call_deadline;
+	s->max_response = opt->max_response > 0 ? opt->max_response : VCD_MAX_RESPONSE;
 	s->api_retry_count = opt->api_retry_count >= 0 ? opt->api_retry_count : 0;
 	s->pool_size = opt->pool_size > 0 ? opt->pool_size : 1;
 	s->task_poll_interval = opt->task_poll_interval > 0 ? opt->task_poll_interval : 0.5;
@@ -136,6 +139,8 @@ vcd_session_fake(vcd_post_fn post, void *arg)
 	s->host = xstrdup("fake");
 	s->url = xstrdup("https://fake/sdk");
 	s->pool_size = 1;
+	s->call_deadline = s->pool_wait = 600;
+	s->max_response = VCD_MAX_RESPONSE;
 	s->task_poll_interval = 0.5;
 	pthread_mutex_init(&s->login_lock, NULL);
 	pthread_mutex_init(&s->waiter_lock, NULL);
@@ -194,7 +199,7 @@ vcd_login(struct vcd_session *s, struct vcd_err *err)
 	struct vcd_conn *c;
 	int ret;
 
-	if ((c = vcd_conn_get(s, err)) == NULL)
+	if ((c = vcd_conn_get(s, 0, err)) == NULL)
 		return -1;
 	pthread_mutex_lock(&s->login_lock);
 	ret = vcd_login_conn(s, c, err);

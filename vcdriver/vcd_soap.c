@@ -36,6 +36,14 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 	buf_puts(&c->req, "</soapenv:Body></soapenv:Envelope>");
 
 	log_debug("vcdriver: %s opID=%s", method->name, opid);
+	c->method = method;
+	c->object[0] = '\0';
+	if (method->req->nmembers > 0 && method->req->members[0].kind == VK_MOREF) {
+		const struct vcd_moref *this = *(struct vcd_moref *const *)
+		    ((const char *)req + method->req->members[0].off);
+		if (this != NULL)
+			vcd_moref_str(c->object, sizeof(c->object), this);
+	}
 	if (s->post(s, c, &status, err) < 0)
 		goto out;
 	if (status != 200 && status != 500) {
@@ -65,8 +73,9 @@ out:
 	return ret;
 }
 
-int
-vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
+/* vcd_invoke_with() until DEADLINE (vcd_mono()). */
+static int
+vcd_invoke_until(struct vcd_session *s, struct vcd_conn *c, double deadline,
     const struct vim_method *method, const void *req, struct vim_arena *a,
     void **resp, struct vcd_err *err)
 {
@@ -74,6 +83,7 @@ vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
 	int ret;
 
 	vcd_err_clear(err);
+	c->deadline = deadline;
 	pthread_mutex_lock(&s->login_lock);
 	gen = s->login_gen;
 	pthread_mutex_unlock(&s->login_lock);
@@ -99,7 +109,17 @@ vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
 		else
 			ret = vcd_invoke_conn(s, c, method, req, a, resp, err);
 	}
+	c->deadline = 0;
 	return ret;
+}
+
+int
+vcd_invoke_with(struct vcd_session *s, struct vcd_conn *c,
+    const struct vim_method *method, const void *req, struct vim_arena *a,
+    void **resp, struct vcd_err *err)
+{
+	return vcd_invoke_until(s, c, vcd_mono() + s->call_deadline, method, req,
+	    a, resp, err);
 }
 
 int
@@ -109,10 +129,14 @@ vcd_invoke(struct vcd_session *s, const struct vim_method *method,
 	struct vcd_conn *c;
 	int ret;
 
+	double deadline = vcd_mono() + s->call_deadline;
+
 	vcd_err_clear(err);
-	if ((c = vcd_conn_get(s, err)) == NULL)
+	if ((c = vcd_conn_get(s, deadline, err)) == NULL) {
+		snprintf(err->object, sizeof(err->object), "%s", method->name);
 		return -1;
-	ret = vcd_invoke_with(s, c, method, req, a, resp, err);
+	}
+	ret = vcd_invoke_until(s, c, deadline, method, req, a, resp, err);
 	vcd_conn_put(s, c);
 	return ret;
 }

@@ -22,7 +22,9 @@
 
 enum vcd_errcode {
 	VCD_OK = 0,
-	VCD_E_TRANSPORT,	/* connect, TLS, timeout, bad HTTP status */
+	VCD_E_TRANSPORT,	/* connect, TLS, timeout, bad HTTP status; fault
+				 * "OutcomeUnknown" when a call that must not
+				 * run twice may have run (its answer was lost) */
 	VCD_E_FAULT,		/* the server answered with a SOAP fault */
 	VCD_E_PROTOCOL,		/* the answer could not be understood */
 	VCD_E_INVALID,		/* the caller passed something unusable */
@@ -53,12 +55,27 @@ struct vcd_options {
 	bool		 insecure;		/* skip TLS verification (ignored with ca_file) */
 	const char	*proxy;			/* libcurl syntax; NULL: none */
 	double		 connect_timeout;	/* seconds */
-	double		 call_timeout;		/* seconds, per SOAP call */
-	int		 api_retry_count;	/* retries on transport errors and 503 */
+	double		 call_timeout;		/* seconds, per attempt of a SOAP call */
+	/* Seconds a whole SOAP call may take: the wait for a connection,
+	 * every attempt and the pauses between them (0: 600).  Wins over
+	 * call_timeout. */
+	double		 call_deadline;
+	/* Seconds to wait for a free pooled connection (0: the deadline). */
+	double		 pool_wait;
+	/* Bytes of one answer, at most (0: VCD_MAX_RESPONSE). */
+	size_t		 max_response;
+	/* Retries after HTTP 503 and transport errors: of any call when the
+	 * request was not sent (resolve, connect, TLS handshake), else only of
+	 * the idempotent methods (vim25.spec). */
+	int		 api_retry_count;
 	int		 pool_size;		/* connections for concurrent calls (1) */
 	double		 task_poll_interval;	/* seconds; polling is only a fallback */
 	bool		 auto_answer;		/* answer VM questions with the default */
 };
+
+/* The default limit on an answer's size: far above the largest page of
+ * properties vcagent asks for, far below what would hurt the agent. */
+#define VCD_MAX_RESPONSE	(64u * 1024 * 1024)
 
 struct vcd_about {
 	char	name[128];		/* "VMware vCenter Server" */

@@ -136,6 +136,7 @@ struct vim_method {
 	const struct vim_type	*req;
 	const struct vim_type	*resp;
 	unsigned		 index;		/* in vim_methods[], 0..vim_nmethods-1 */
+	bool			 idempotent;	/* safe to send twice (vim25.spec) */
 };
 
 #include "vim_gen.h"

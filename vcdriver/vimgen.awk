@@ -111,16 +111,22 @@ $1 == "type" {
 }
 
 $1 == "method" {
-	# method NAME [-> TYPE CARD]
+	# method NAME [-> TYPE CARD] idempotent|once
 	nmethods++
 	mname[nmethods] = $2
 	mret[nmethods] = ""
-	if (NF == 5 && $3 == "->") {
+	if ($NF == "idempotent")
+		midem[nmethods] = 1
+	else if ($NF == "once")
+		midem[nmethods] = 0
+	else
+		die("method " $2 ": say whether it is idempotent or once")
+	if (NF == 6 && $3 == "->") {
 		mret[nmethods] = $4
 		mretcard[nmethods] = $5
 		card_of($5)
-	} else if (NF != 2)
-		die("usage: method NAME [-> TYPE CARD]")
+	} else if (NF != 3)
+		die("usage: method NAME [-> TYPE CARD] idempotent|once")
 	start_type($2 "RequestType", "Request", "req_" $2)
 	tmethod[cur] = nmethods
 	next
@@ -246,8 +252,9 @@ function emit_c(   i, m, base, sub_, k) {
 		printf("const struct vim_type vim_type_resp_%s = {\n\t\"%sResponse\", NULL, vim_m_resp_%s, %d,\n\tsizeof(struct vim_resp_%s), 0, vim_all_resp_%s, %d\n};\n",
 		    mname[m], mname[m], mname[m], mret[m] != "" ? 1 : 0, mname[m],
 		    mname[m], mret[m] != "" ? 1 : 0)
-		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s, %d\n};\n\n",
-		    mname[m], mname[m], mname[m], mname[m], m - 1)
+		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s, %d, %s\n};\n\n",
+		    mname[m], mname[m], mname[m], mname[m], m - 1,
+		    midem[m] ? "true" : "false")
 	}
 	print "const struct vim_method *const vim_methods[] = {"
 	for (m = 1; m <= nmethods; m++)

@@ -2,7 +2,9 @@
  * it_vcsim.c - vcdriver against vcsim, VMware's vCenter simulator, started by
  * tests/peers/vcsim.sh: RetrieveServiceContent over verified TLS, login,
  * clusters, an invalid login, TLS verification on by default, HTTP 503
- * retries, and a clean stop.
+ * retries, retries only where safe (a late CreateVM_Task is not sent twice,
+ * a late read is), the call deadline, the pool wait, the answer size limit,
+ * and a clean stop.
  */
 #include "config.h"
 
@@ -341,6 +343,227 @@ test_through_proxy(void **state)
 	assert_int_equal(err.code, VCD_E_TRANSPORT);
 }
 
+/* GET /ctl/calls?method=M: how many calls of M vcsim has seen */
+static long
+calls(const struct tpeer *peers, const char *method)
+{
+	struct buf b = BUF_INIT;
+	char url[512];
+	long n;
+
+	snprintf(url, sizeof(url), "%s/calls?method=%s", tpeer_get(peers, "VCSIM_CTL"),
+	    method);
+	assert_int_equal(tpeer_http("GET", url, NULL, 0, NULL,
+	    tpeer_get(peers, "VCSIM_CA_FILE"), &b), 200);
+	n = strtol(buf_cstr(&b), NULL, 10);
+	buf_free(&b);
+	return n;
+}
+
+/* VMs named NAME in the inventory */
+static int
+vms_named(struct vcd_session *s, const char *name)
+{
+	struct vcd_vm_info *v = NULL;
+	struct vcd_err err;
+	size_t n = 0;
+	int count = 0;
+
+	assert_int_equal(vcd_vm_list(s, &v, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		count += strcmp(v[i].name, name) == 0;
+	vcd_vm_list_free(v);
+	return count;
+}
+
+/*
+ * CreateVM_Task whose answer comes after the client gave up: it ran in
+ * vCenter, so it must not be sent again; the error says it may have run,
+ * naming the method and its object.
+ */
+static void
+test_create_timeout_not_repeated(void **state)
+{
+	const struct tpeer *peers = *state;
+	const char *uuid = "2b7d0c1e-6a3f-4e8b-9c2d-7f1e0a9b8c11";
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_placement pl;
+	struct vcd_vm_spec vs;
+	struct vcd_moref vm;
+	struct vcd_err err;
+	long before;
+	size_t n;
+
+	options(peers, &o);
+	o.call_timeout = 2;
+	o.api_retry_count = 3;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
+	vs = tpeer_vm_spec("it-retry-create", uuid, pl.folder, pl.pool);
+	before = calls(peers, "CreateVM_Task");
+	ctl(peers, "delay?method=CreateVM_Task&delay=5s&count=1");
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), -1);
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+	assert_string_equal(err.fault, "OutcomeUnknown");
+	assert_non_null(strstr(err.msg, "CreateVM_Task"));
+	assert_non_null(strstr(err.msg, "may have run"));
+	assert_non_null(strstr(err.object, pl.folder.value));
+	assert_int_equal(calls(peers, "CreateVM_Task"), before + 1);
+	/* it did run: one VM, found by its uuid */
+	assert_int_equal(vcd_vm_find(s, uuid, &vm, &err), 0);
+	assert_int_equal(vms_named(s, "it-retry-create"), 1);
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
+/* A read whose answer is late is asked again, and the retry answers. */
+static void
+test_read_timeout_retried(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	long before;
+	size_t n;
+
+	options(peers, &o);
+	o.call_timeout = 2;
+	o.api_retry_count = 3;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	before = calls(peers, "RetrievePropertiesEx");
+	ctl(peers, "delay?method=RetrievePropertiesEx&delay=5s&count=1");
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(calls(peers, "RetrievePropertiesEx"), before + 2);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
+/* However many retries are allowed, a call ends at its deadline. */
+static void
+test_deadline(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	long before;
+	size_t n;
+
+	options(peers, &o);
+	o.call_timeout = 1;
+	o.call_deadline = 3;
+	o.api_retry_count = 20;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	before = calls(peers, "RetrievePropertiesEx");
+	ctl(peers, "delay?method=RetrievePropertiesEx&delay=2s");
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), -1);
+	ctl(peers, "delay?method=RetrievePropertiesEx&delay=0");
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+	assert_non_null(strstr(err.msg, "RetrievePropertiesEx"));
+	assert_non_null(strstr(err.msg, "call deadline of 3 s"));
+	/* 1 s attempts and pauses within 3 s: at most 3 of the 21 allowed */
+	assert_in_range(calls(peers, "RetrievePropertiesEx") - before, 1, 3);
+	vcd_close(s);
+}
+
+struct holder {
+	struct vcd_session	*s;
+	int			 ret;
+};
+
+static void *
+holder_run(void *arg)
+{
+	struct holder *h = arg;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	size_t n;
+
+	h->ret = vcd_clusters_list(h->s, &cl, &n, &err);
+	if (h->ret == 0)
+		vcd_clusters_free(cl, n);
+	return NULL;
+}
+
+/* With every connection busy, a call waits pool_wait seconds, then fails. */
+static void
+test_pool_wait(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_err err;
+	struct holder h;
+	pthread_t th;
+	long before;
+
+	options(peers, &o);
+	o.pool_size = 1;
+	o.pool_wait = 1;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	before = calls(peers, "RetrievePropertiesEx");
+	/* long enough for the wait below to end first, whatever the load */
+	ctl(peers, "delay?method=RetrievePropertiesEx&delay=8s&count=1");
+	h.s = s;
+	h.ret = -2;
+	assert_int_equal(pthread_create(&th, NULL, holder_run, &h), 0);
+	for (int i = 0; i < 200 && calls(peers, "RetrievePropertiesEx") == before; i++)
+		usleep(50 * 1000);
+	assert_int_equal(calls(peers, "RetrievePropertiesEx"), before + 1);
+	/* the only connection is held by the slow call */
+	assert_int_equal(vcd_keepalive(s, 0, &err), -1);
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+	assert_non_null(strstr(err.msg, "no free vCenter connection"));
+	assert_string_equal(err.object, "CurrentTime");
+	pthread_join(th, NULL);
+	assert_int_equal(h.ret, 0);
+	/* free again */
+	assert_int_equal(vcd_keepalive(s, 0, &err), 0);
+	vcd_close(s);
+}
+
+/* An answer larger than max_response is refused, not buffered, not retried. */
+static void
+test_oversized_answer(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_err err;
+	long before;
+	size_t n;
+
+	options(peers, &o);
+	o.max_response = 1024 * 1024;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	before = calls(peers, "RetrievePropertiesEx");
+	ctl(peers, "pad?method=RetrievePropertiesEx&bytes=3000000&count=1");
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), -1);
+	assert_int_equal(err.code, VCD_E_PROTOCOL);
+	assert_string_equal(err.object, "RetrievePropertiesEx");
+	assert_non_null(strstr(err.msg, "larger than 1048576 bytes"));
+	assert_int_equal(calls(peers, "RetrievePropertiesEx"), before + 1);
+	/* the same answer under the limit is fine */
+	ctl(peers, "pad?method=RetrievePropertiesEx&bytes=500000&count=1");
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
 static void
 test_stop_clean(void **state)
 {
@@ -367,6 +590,11 @@ main(void)
 		cmocka_unit_test(test_cluster_resources),
 		cmocka_unit_test(test_relogin_after_expiry),
 		cmocka_unit_test(test_through_proxy),
+		cmocka_unit_test(test_create_timeout_not_repeated),
+		cmocka_unit_test(test_read_timeout_retried),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_pool_wait),
+		cmocka_unit_test(test_oversized_answer),
 		cmocka_unit_test(test_stop_clean),
 	};
 

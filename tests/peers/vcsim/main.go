@@ -30,6 +30,12 @@
 //	                                         SOAP fault of vim25 type T (e.g. NotSupported)
 //	POST /ctl/reset                          clear async rules and questions, end held tasks now
 //	GET  /ctl/tasks                          list async rules, questions and held tasks
+//	POST /ctl/delay?method=M&delay=D[&count=N]
+//	                                         the next N (default: all) calls of M run at once but
+//	                                         their answer is held for D (a slow vCenter); delay=0 clears
+//	POST /ctl/pad?method=M&bytes=B[&count=N] the next N (default: all) answers to M get B bytes of
+//	                                         whitespace after the envelope; bytes=0 clears
+//	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -416,9 +422,10 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 		hosts = append(hosts, s)
 	}
 	for _, h := range hosts {
-		mux.HandleFunc(h+"/sdk", p.serveSDK)
-		mux.HandleFunc(h+"/sdk/vimService", p.serveSDK)
+		mux.HandleFunc(h+"/sdk", p.slowHook(p.serveSDK))
+		mux.HandleFunc(h+"/sdk/vimService", p.slowHook(p.serveSDK))
 	}
+	p.mountSlow(mux) // slow.go: /ctl/delay, /ctl/pad, /ctl/calls
 	mux.HandleFunc("/ctl/healthz", func(w http.ResponseWriter, r *http.Request) { ok(w) })
 	mux.HandleFunc("/ctl/status", post(p.ctlStatus))
 	mux.HandleFunc("/ctl/disable", post(func(w http.ResponseWriter, r *http.Request) { p.ctlMethod(w, r, true) }))

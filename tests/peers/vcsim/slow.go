@@ -1,0 +1,180 @@
+package main
+
+// A slow or broken vCenter, for the client's retry rules (slowHook wraps
+// serveSDK, mountSlow adds the controls):
+//
+//	POST /ctl/delay?method=M&delay=D[&count=N]
+//	     the next N (default: all) calls of SOAP method M run at once, as
+//	     usual (their effect, a new VM say, is there right away), but their
+//	     answer is held for D before it is written, as a slow vCenter or a
+//	     lost answer looks to a client that gives up first; delay=0 clears M
+//	POST /ctl/pad?method=M&bytes=B[&count=N]
+//	     the next N (default: all) answers to M get B bytes of whitespace
+//	     after the SOAP envelope (valid XML, just big); bytes=0 clears M
+//	GET  /ctl/calls?method=M
+//	     how many calls of M reached the launcher so far (a number and a
+//	     newline), counted before any other hook, held or not
+//
+// The rules hold their own lock and state, apart from the peer's.
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+type slowRule struct {
+	delay time.Duration
+	pad   int
+	count int // < 0: every call
+}
+
+var slow = struct {
+	sync.Mutex
+	delay map[string]*slowRule
+	pad   map[string]*slowRule
+	calls map[string]int
+}{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{}}
+
+func (p *peer) mountSlow(mux *http.ServeMux) {
+	mux.HandleFunc("/ctl/delay", post(func(w http.ResponseWriter, r *http.Request) { ctlSlow(w, r, true) }))
+	mux.HandleFunc("/ctl/pad", post(func(w http.ResponseWriter, r *http.Request) { ctlSlow(w, r, false) }))
+	mux.HandleFunc("/ctl/calls", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		slow.Lock()
+		n := slow.calls[r.URL.Query().Get("method")]
+		slow.Unlock()
+		fmt.Fprintf(w, "%d\n", n)
+	})
+}
+
+// ctlSlow: POST /ctl/delay?method=M&delay=D[&count=N] or /ctl/pad?method=M&bytes=B[&count=N].
+func ctlSlow(w http.ResponseWriter, r *http.Request, isDelay bool) {
+	q := r.URL.Query()
+	method := q.Get("method")
+	if method == "" {
+		http.Error(w, "method is required", http.StatusBadRequest)
+		return
+	}
+	rule := &slowRule{count: -1}
+	if c := q.Get("count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 1 {
+			http.Error(w, "count must be a number >= 1", http.StatusBadRequest)
+			return
+		}
+		rule.count = n
+	}
+	var clear bool
+	if isDelay {
+		d, err := time.ParseDuration(q.Get("delay"))
+		if err != nil || d < 0 {
+			http.Error(w, "delay must be a duration such as 3s or 0", http.StatusBadRequest)
+			return
+		}
+		rule.delay, clear = d, d == 0
+	} else {
+		b, err := strconv.Atoi(q.Get("bytes"))
+		if err != nil || b < 0 || b > 1<<30 {
+			http.Error(w, "bytes must be a number 0..2^30", http.StatusBadRequest)
+			return
+		}
+		rule.pad, clear = b, b == 0
+	}
+	slow.Lock()
+	m := slow.pad
+	if isDelay {
+		m = slow.delay
+	}
+	if clear {
+		delete(m, method)
+	} else {
+		m[method] = rule
+	}
+	slow.Unlock()
+	ok(w)
+}
+
+// take returns the rule for method in m and counts one use of it.
+func takeSlow(m map[string]*slowRule, method string) *slowRule {
+	rule := m[method]
+	if rule == nil {
+		return nil
+	}
+	if rule.count > 0 {
+		if rule.count--; rule.count == 0 {
+			delete(m, method)
+		}
+	}
+	return rule
+}
+
+// bufWriter holds an answer until slowHook lets it go.
+type bufWriter struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (b *bufWriter) Header() http.Header { return b.header }
+func (b *bufWriter) Write(p []byte) (int, error) {
+	if b.code == 0 {
+		b.code = http.StatusOK
+	}
+	return b.body.Write(p)
+}
+func (b *bufWriter) WriteHeader(code int) {
+	if b.code == 0 {
+		b.code = code
+	}
+}
+
+// slowHook counts SOAP calls and applies /ctl/delay and /ctl/pad around next.
+func (p *peer) slowHook(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		method, _ := peekCall(body)
+		slow.Lock()
+		slow.calls[method]++
+		delay, pad := takeSlow(slow.delay, method), takeSlow(slow.pad, method)
+		slow.Unlock()
+		if delay == nil && pad == nil {
+			next(w, r)
+			return
+		}
+		bw := &bufWriter{header: http.Header{}}
+		next(bw, r)
+		if pad != nil {
+			bw.body.Write(bytes.Repeat([]byte(" "), pad.pad))
+		}
+		if delay != nil {
+			time.Sleep(delay.delay)
+		}
+		for k, v := range bw.header {
+			w.Header()[k] = v
+		}
+		w.Header().Del("Content-Length")
+		if bw.code == 0 {
+			bw.code = http.StatusOK
+		}
+		w.WriteHeader(bw.code)
+		_, _ = w.Write(bw.body.Bytes())
+	}
+}
