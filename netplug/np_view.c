@@ -150,7 +150,13 @@ np_load_one(void *arg, const struct vim_ObjectContent *oc)
 		if (sw != NULL && sw->kind == VA_MOREF)
 			ld->dvs[ld->v->nnets - 1] = *sw->moref;
 	} else if (strcmp(type, "OpaqueNetwork") == 0) {
-		const char *id = vcd_pc_str(oc, "summary.opaqueNetworkId");
+		/* summary is declared a NetworkSummary: vCenter resolves no path
+		 * into its subtype, so it comes whole, an OpaqueNetworkSummary */
+		const struct vim_any *sa = vcd_pc_prop(oc, "summary");
+		const struct vim_OpaqueNetworkSummary *sum = sa != NULL &&
+		    sa->kind == VA_OBJ ? vim_cast(sa->obj, &vim_type_OpaqueNetworkSummary) :
+		    NULL;
+		const char *id = sum != NULL ? sum->opaqueNetworkId : NULL;
 
 		/* the hosts may have listed it already (config.network.opaqueNetwork) */
 		net = NULL;
@@ -163,9 +169,9 @@ np_load_one(void *arg, const struct vim_ObjectContent *oc)
 			snprintf(net->opaque_id, sizeof(net->opaque_id), "%s", id ? id : "");
 		}
 		net->ref = *oc->obj;
-		s = vcd_pc_str(oc, "summary.opaqueNetworkType");
-		if (s != NULL)
-			snprintf(net->opaque_type, sizeof(net->opaque_type), "%s", s);
+		if (sum != NULL && sum->opaqueNetworkType != NULL)
+			snprintf(net->opaque_type, sizeof(net->opaque_type), "%s",
+			    sum->opaqueNetworkType);
 	}
 	return 0;
 }
@@ -241,7 +247,7 @@ np_view_load(struct vcd_session *s, const struct vcd_moref *cluster,
 	    "config.network.opaqueNetwork" };
 	char *npaths[] = { "name" };
 	char *dpaths[] = { "key", "config.distributedVirtualSwitch" };
-	char *opaths[] = { "summary.opaqueNetworkId", "summary.opaqueNetworkType" };
+	char *opaths[] = { "name", "summary" };
 	struct np_load ld = { v, vlan_interface, NULL };
 	int ret = -1;
 

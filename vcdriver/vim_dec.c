@@ -312,7 +312,9 @@ vim_dec_array_item(struct vim_dec *d, struct vim_frame *af, const char *name,
 {
 	struct vim_any *item = vim_alloc(d->a, sizeof(*item));
 	struct vim_any *arr = af->any;
-
+	const struct vim_type *base;
+	const char *aname;
+	struct vim_frame *f;
 	char *xsi;
 
 	*(struct vim_any **)vim_dec_push(d->a, (void **)&arr->items, &arr->nitems,
@@ -321,6 +323,21 @@ vim_dec_array_item(struct vim_dec *d, struct vim_frame *af, const char *name,
 	 * says more than its element name */
 	if ((xsi = vim_dec_attr_dup(d, nattr, attrs, VCD_NS_XSI, "type")) == NULL)
 		xsi = vim_strdup(d->a, name);
+	/* A subtype we do not know (a VirtualVmxnet3Vrdma once, a device of a
+	 * newer API) is read as the array's item type, VirtualDevice in an
+	 * ArrayOfVirtualDevice (or the element's name), keeping its members. */
+	aname = strchr(arr->xsi_type, ':') ? strchr(arr->xsi_type, ':') + 1 :
+	    arr->xsi_type;
+	if (vim_type_find(xsi) == NULL &&
+	    ((base = vim_type_find(aname + 7)) != NULL ||
+	    (base = vim_type_find(name)) != NULL)) {
+		item->kind = VA_OBJ;
+		item->xsi_type = xsi;
+		item->obj = vim_dec_new_obj(d, base, xsi);
+		if ((f = vim_dec_push_frame(d, FR_OBJ)) != NULL)
+			f->obj = item->obj;
+		return;
+	}
 	vim_dec_any_begin(d, item, xsi, nattr, attrs);
 }
 
@@ -653,6 +670,7 @@ vim_fault_to_err(const struct vim_obj *f, const char *message, struct vcd_err *e
 	const struct vim_InvalidPowerState *ips;
 	const struct vim_NoDiskSpace *nds;
 	const struct vim_MethodNotFound *mnf;
+	const struct vim_InvalidProperty *ip;
 
 	vcd_err_set(err, VCD_E_FAULT, vim_type_name(f), NULL, "%s",
 	    message != NULL && message[0] != '\0' ? message :
@@ -684,6 +702,8 @@ vim_fault_to_err(const struct vim_obj *f, const char *message, struct vcd_err *e
 		    ia->invalidProperty ? ia->invalidProperty : "");
 	else if ((mnf = vim_cast(f, &vim_type_MethodNotFound)) != NULL)
 		snprintf(err->object, sizeof(err->object), "%s", mnf->method ? mnf->method : "");
+	else if ((ip = vim_cast(f, &vim_type_InvalidProperty)) != NULL)
+		snprintf(err->object, sizeof(err->object), "%s", ip->name ? ip->name : "");
 	if ((ips = vim_cast(f, &vim_type_InvalidPowerState)) != NULL &&
 	    (message == NULL || message[0] == '\0'))
 		snprintf(err->msg, sizeof(err->msg), "the virtual machine is %s%s%s",

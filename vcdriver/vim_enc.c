@@ -111,7 +111,7 @@ vim_enc_any(struct vim_enc *e, const struct vim_type *t,
 		vim_enc_moref(e, t, m, v->moref, true);
 		break;
 	case VA_OBJ:
-		buf_printf(e->out, "<%s xsi:type=\"%s\">", m->name, v->obj->type->name);
+		buf_printf(e->out, "<%s xsi:type=\"%s\">", m->name, vim_type_name(v->obj));
 		vim_enc_obj(e, v->obj);
 		buf_printf(e->out, "</%s>", m->name);
 		break;
@@ -133,8 +133,10 @@ vim_enc_child(struct vim_enc *e, const struct vim_type *t,
 		vim_enc_fail(e, t, m, "object is not of the member's type");
 		return;
 	}
-	if (m->type->polymorphic || o->type != m->type)
-		buf_printf(e->out, "<%s xsi:type=\"%s\">", m->name, o->type->name);
+	/* an object of a type outside the spec, decoded as its base, goes
+	 * back as the type it came as */
+	if (m->type->polymorphic || o->type != m->type || o->xsi_type != NULL)
+		buf_printf(e->out, "<%s xsi:type=\"%s\">", m->name, vim_type_name(o));
 	else
 		buf_printf(e->out, "<%s>", m->name);
 	vim_enc_obj(e, o);

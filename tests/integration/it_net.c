@@ -98,6 +98,9 @@ test_networks_of_each_kind(void **state)
 	for (size_t i = 0; i < count; i++)
 		if (nets[i].kind == NP_NET_OPAQUE) {
 			assert_true(strlen(nets[i].opaque_id) > 0);
+			/* from the OpaqueNetwork's summary (an OpaqueNetworkSummary) */
+			assert_string_equal(nets[i].ref.type, "OpaqueNetwork");
+			assert_string_equal(nets[i].opaque_type, "nsx.LogicalSwitch");
 			opaque++;
 		}
 	assert_int_equal(opaque, 1);

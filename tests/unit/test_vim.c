@@ -332,6 +332,119 @@ test_decode_device_array(void **state)
 	vim_arena_free(&a);
 }
 
+/*
+ * Devices of subtypes: a VirtualVmxnet3Vrdma NIC and an RDM disk, which the
+ * spec describes, keep every member; a device and a backing of types it
+ * does not describe are read as the declared type (VirtualDevice in an
+ * ArrayOfVirtualDevice, VirtualDeviceBackingInfo for a backing) with that
+ * type's members, and go back as the type they came as.
+ */
+static void
+test_decode_device_subtypes(void **state)
+{
+	const char *xml = ENV_OPEN "<RetrievePropertiesExResponse xmlns=\"urn:vim25\">"
+	    "<returnval><objects><obj type=\"VirtualMachine\">vm-1</obj><propSet>"
+	    "<name>config.hardware.device</name><val xsi:type=\"ArrayOfVirtualDevice\">"
+	    "<VirtualDevice xsi:type=\"VirtualVmxnet3Vrdma\"><key>4000</key>"
+	    "<backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\"><deviceName>"
+	    "VM Network</deviceName></backing><controllerKey>100</controllerKey>"
+	    "<unitNumber>7</unitNumber><macAddress>00:50:56:00:00:02</macAddress>"
+	    "<deviceProtocol>rocev2</deviceProtocol></VirtualDevice>"
+	    "<VirtualDevice xsi:type=\"VirtualDisk\"><key>2001</key>"
+	    "<backing xsi:type=\"VirtualDiskRawDiskMappingVer1BackingInfo\">"
+	    "<fileName>[ds1] vm/vm_1.vmdk</fileName><datastore type=\"Datastore\">"
+	    "datastore-1</datastore><lunUuid>0200000000600a</lunUuid><deviceName>"
+	    "vml.0200000000600a</deviceName><compatibilityMode>physicalMode"
+	    "</compatibilityMode><diskMode>independent_persistent</diskMode></backing>"
+	    "<controllerKey>1000</controllerKey><unitNumber>1</unitNumber>"
+	    "<capacityInKB>1048576</capacityInKB></VirtualDevice>"
+	    "<VirtualDevice xsi:type=\"VirtualPrecisionClock\"><key>19000</key>"
+	    "<deviceInfo><label>Precision Clock 1</label><summary>ptp</summary>"
+	    "</deviceInfo><backing xsi:type=\"VirtualPrecisionClockSystemClockBackingInfo\">"
+	    "<protocol>ptp</protocol></backing><controllerKey>100</controllerKey>"
+	    "<unitNumber>20</unitNumber><futureMember>x</futureMember></VirtualDevice>"
+	    "<VirtualDevice xsi:type=\"VirtualDisk\"><key>2002</key>"
+	    "<backing xsi:type=\"VirtualDiskFutureBackingInfo\"><fileName>[ds1] vm/f.vmdk"
+	    "</fileName></backing><controllerKey>1000</controllerKey>"
+	    "<capacityInKB>2048</capacityInKB></VirtualDevice>"
+	    "</val></propSet></objects></returnval>"
+	    "</RetrievePropertiesExResponse>" ENV_CLOSE;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct vim_resp_RetrievePropertiesEx *r;
+	struct vim_req_ReconfigVM_Task req;
+	struct vim_VirtualMachineConfigSpec cs;
+	struct vim_VirtualDeviceConfigSpec ds, *dsv[1] = { &ds };
+	struct vcd_moref vm = { "VirtualMachine", "vm-1" };
+	const struct vim_any *v;
+	const struct vim_VirtualEthernetCard *nic;
+	const struct vim_VirtualDisk *disk;
+	const struct vim_VirtualDiskRawDiskMappingVer1BackingInfo *rdm;
+	const struct vim_VirtualDevice *dev;
+	struct buf b = BUF_INIT;
+	struct vcd_err err;
+
+	(void)state;
+	r = decode_ok(xml, &vim_method_RetrievePropertiesEx, &a);
+	v = vcd_pc_prop(r->returnval->objects.v[0], "config.hardware.device");
+	assert_int_equal(v->nitems, 4);
+	/* the RDMA NIC is a NIC, with its MAC and backing */
+	nic = vim_cast(v->items[0]->obj, &vim_type_VirtualEthernetCard);
+	assert_non_null(nic);
+	assert_string_equal(vim_type_name(nic), "VirtualVmxnet3Vrdma");
+	assert_string_equal(nic->macAddress, "00:50:56:00:00:02");
+	assert_int_equal(nic->base.key.v, 4000);
+	assert_non_null(vim_cast(nic->base.backing,
+	    &vim_type_VirtualEthernetCardNetworkBackingInfo));
+	assert_string_equal(((const struct vim_VirtualVmxnet3Vrdma *)nic)->deviceProtocol,
+	    "rocev2");
+	/* the RDM disk keeps its file and LUN */
+	disk = vim_cast(v->items[1]->obj, &vim_type_VirtualDisk);
+	assert_non_null(disk);
+	rdm = vim_cast(disk->base.backing, &vim_type_VirtualDiskRawDiskMappingVer1BackingInfo);
+	assert_non_null(rdm);
+	assert_string_equal(rdm->base.fileName, "[ds1] vm/vm_1.vmdk");
+	assert_string_equal(rdm->base.datastore->value, "datastore-1");
+	assert_string_equal(rdm->lunUuid, "0200000000600a");
+	assert_string_equal(rdm->compatibilityMode, "physicalMode");
+	assert_int_equal(disk->capacityInKB.v, 1048576);
+	/* an unknown device: a VirtualDevice with its members, and its name */
+	assert_int_equal(v->items[2]->kind, VA_OBJ);
+	dev = vim_cast(v->items[2]->obj, &vim_type_VirtualDevice);
+	assert_non_null(dev);
+	assert_string_equal(vim_type_name(dev), "VirtualPrecisionClock");
+	assert_int_equal(dev->key.v, 19000);
+	assert_string_equal(dev->deviceInfo->label, "Precision Clock 1");
+	assert_int_equal(dev->controllerKey.v, 100);
+	assert_int_equal(dev->unitNumber.v, 20);
+	assert_string_equal(vim_type_name(dev->backing),
+	    "VirtualPrecisionClockSystemClockBackingInfo");
+	/* an unknown backing of a known disk: the declared base type */
+	disk = vim_cast(v->items[3]->obj, &vim_type_VirtualDisk);
+	assert_non_null(disk);
+	assert_int_equal(disk->capacityInKB.v, 2048);
+	assert_string_equal(vim_type_name(disk->base.backing), "VirtualDiskFutureBackingInfo");
+
+	/* sent back (removing the unknown device) as the type it came as */
+	vim_init(&req, &vim_type_req_ReconfigVM_Task);
+	vim_init(&cs, &vim_type_VirtualMachineConfigSpec);
+	vim_init(&ds, &vim_type_VirtualDeviceConfigSpec);
+	ds.operation = "remove";
+	ds.device = (struct vim_VirtualDevice *)dev;
+	cs.deviceChange.v = dsv;
+	cs.deviceChange.len = 1;
+	req._this = &vm;
+	req.spec = &cs;
+	assert_int_equal(vim_encode_request(&b, &vim_method_ReconfigVM_Task, &req, &err), 0);
+	assert_non_null(strstr(buf_cstr(&b), "<device xsi:type=\"VirtualPrecisionClock\">"
+	    "<key>19000</key><deviceInfo xsi:type=\"Description\"><label>Precision Clock 1"
+	    "</label>"));
+	assert_non_null(strstr(buf_cstr(&b),
+	    "<backing xsi:type=\"VirtualPrecisionClockSystemClockBackingInfo\"></backing>"));
+	assert_null(strstr(buf_cstr(&b), "futureMember"));
+	buf_free(&b);
+	vim_arena_free(&a);
+}
+
 static void
 test_decode_rejects(void **state)
 {
@@ -472,6 +585,8 @@ test_fault_table(void **state)
 		    "MethodNotFound", "AnswerVM" },
 		{ "<source>vcagent</source>", "MethodDisabled", "" },
 		{ "", "RequestCanceled", "" },
+		{ "<name>summary.opaqueNetworkId</name>", "InvalidProperty",
+		    "summary.opaqueNetworkId" },
 	};
 	char xml[2048];
 
@@ -616,6 +731,7 @@ main(void)
 		cmocka_unit_test(test_decode_service_content),
 		cmocka_unit_test(test_decode_properties),
 		cmocka_unit_test(test_decode_device_array),
+		cmocka_unit_test(test_decode_device_subtypes),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_fault_table),

@@ -146,6 +146,12 @@
 // vCenter, and every other copy, go to the simulator (NotImplemented for a
 // destSpec on vCenter, as there).
 //
+// Property paths are resolved as vCenter resolves them, through the declared
+// types (paths.go): a path into a subtype's member, such as
+// summary.opaqueNetworkId on an OpaqueNetwork (summary is declared
+// NetworkSummary), gets an InvalidProperty fault (name: the path), where the
+// simulator answered it.
+//
 // SOAP requests pass through peer.serveSDK before the simulator sees them:
 // that is where the methods above are intercepted (tasks.go, soap.go,
 // network.go, nic.go, disk.go).

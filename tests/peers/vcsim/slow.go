@@ -21,10 +21,13 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 type slowRule struct {
@@ -155,6 +158,11 @@ func (p *peer) slowHook(next http.HandlerFunc) http.HandlerFunc {
 		slow.calls[method]++
 		delay, pad := takeSlow(slow.delay, method), takeSlow(slow.pad, method)
 		slow.Unlock()
+		if path := badPath(method, body); path != "" { // paths.go
+			log.Printf("%s: InvalidProperty %s, as vCenter answers", method, path)
+			writeFault(w, "InvalidProperty: "+path, &types.InvalidProperty{Name: path})
+			return
+		}
 		if delay == nil && pad == nil {
 			next(w, r)
 			return
