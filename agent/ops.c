@@ -485,22 +485,12 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL ||
 		    b->base.fileName == NULL)
 			continue;
-		/* copied: the decoded one goes with the retrieve's arena */
-		rt->disk = vim_new(rt->a, &vim_type_VirtualDisk);
-		rt->disk->base.key = disk->base.key;
-		rt->disk->base.controllerKey = disk->base.controllerKey;
-		rt->disk->base.unitNumber = disk->base.unitNumber;
-		rt->disk->capacityInKB = disk->capacityInKB;
-		rt->file = vim_strdup(rt->a, b->base.fileName);
+		/* copied whole, to be sent back as read (as nova does): the
+		 * decoded one goes with the retrieve's arena */
+		rt->disk = vim_dup(rt->a, disk);
+		rt->file = ((struct vim_VirtualDiskFlatVer2BackingInfo *)
+		    rt->disk->base.backing)->base.fileName;
 		rt->linked = b->parent != NULL;
-		{
-			struct vim_VirtualDiskFlatVer2BackingInfo *cb =
-			    vim_new(rt->a, &vim_type_VirtualDiskFlatVer2BackingInfo);
-			cb->base.fileName = rt->file;
-			cb->diskMode = vim_strdup(rt->a, b->diskMode != NULL ? b->diskMode :
-			    "persistent");
-			rt->disk->base.backing = &cb->base.base;
-		}
 	}
 	return 0;
 }
@@ -577,6 +567,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 		dv = vim_alloc(&ar, 2 * sizeof(*dv));
 		if (!rt.linked) {
 			rt.disk->capacityInKB = VIM_INT(want_kb);
+			rt.disk->capacityInBytes = VIM_INT(want_kb * 1024);
 			dv[0] = ops_disk_change(&ar, "edit", NULL, rt.disk);
 			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 1 };
 		} else if (vcd_dspath_parse(rt.file, &dp, &pwhy) < 0 ||

@@ -34,6 +34,8 @@ struct np_nics_ctx {
 	struct np_nic		*v;
 	size_t			 n;
 	bool			 seen;
+	struct vim_arena	*a;	/* if not NULL: copy each NIC into devs */
+	struct vim_VirtualEthernetCard **devs;	/* parallel to v, in a */
 };
 
 static void
@@ -75,6 +77,10 @@ np_nics_one(void *arg, const struct vim_ObjectContent *oc)
 		    (card = vim_cast(devs->items[i]->obj, &vim_type_VirtualEthernetCard)) == NULL)
 			continue;
 		ctx->v = xrealloc(ctx->v, (ctx->n + 1) * sizeof(*ctx->v));
+		if (ctx->a != NULL) {
+			ctx->devs = xrealloc(ctx->devs, (ctx->n + 1) * sizeof(*ctx->devs));
+			ctx->devs[ctx->n] = vim_dup(ctx->a, card);
+		}
 		nic = &ctx->v[ctx->n];
 		memset(nic, 0, sizeof(*nic));
 		nic->index = (int)ctx->n++;
@@ -107,18 +113,24 @@ np_nics_one(void *arg, const struct vim_ObjectContent *oc)
 	return 0;
 }
 
-int
-np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
-    struct np_nic **out, size_t *n, struct vcd_err *err)
+/* np_vm_nics(), and with A not NULL each NIC's device as read in *DEVS
+ * (caller frees the array; the devices are in A). */
+static int
+np_vm_nics_devs(struct vcd_session *s, const struct vcd_moref *vm,
+    struct np_nic **out, size_t *n, struct vim_arena *a,
+    struct vim_VirtualEthernetCard ***devs, struct vcd_err *err)
 {
 	char *paths[] = { "config.hardware.device", "config.extraConfig" };
-	struct np_nics_ctx ctx = { NULL, 0, false };
+	struct np_nics_ctx ctx = { NULL, 0, false, a, NULL };
 
 	*out = NULL;
 	*n = 0;
+	if (devs != NULL)
+		*devs = NULL;
 	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, 2, np_nics_one,
 	    &ctx, err) < 0) {
 		free(ctx.v);
+		free(ctx.devs);
 		return -1;
 	}
 	if (!ctx.seen) {
@@ -129,7 +141,18 @@ np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
 	}
 	*out = ctx.v;
 	*n = ctx.n;
+	if (devs != NULL)
+		*devs = ctx.devs;
+	else
+		free(ctx.devs);
 	return 0;
+}
+
+int
+np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
+    struct np_nic **out, size_t *n, struct vcd_err *err)
+{
+	return np_vm_nics_devs(s, vm, out, n, NULL, NULL, err);
 }
 
 int
@@ -197,32 +220,26 @@ np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *port_id
 	struct vim_VirtualMachineConfigSpec cs;
 	struct vim_VirtualDeviceConfigSpec *ds, *dsv[1];
 	struct vim_OptionValue *ov, *ovv[1];
-	struct vim_VirtualEthernetCard *card;
+	struct vim_VirtualEthernetCard **devs = NULL, *card = NULL;
 	struct np_nic *nics = NULL, *nic = NULL;
 	size_t n = 0;
 	char key[64];
 	int ret = -1;
 
-	if (np_vm_nics(s, vm, &nics, &n, err) < 0)
+	if (np_vm_nics_devs(s, vm, &nics, &n, &a, &devs, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n && nic == NULL; i++)
 		if (strcmp(nics[i].port_id, port_id) == 0 ||
-		    strcasecmp(nics[i].mac, port_id) == 0)
+		    strcasecmp(nics[i].mac, port_id) == 0) {
 			nic = &nics[i];
+			card = devs[i];
+		}
 	if (nic == NULL) {
 		vcd_err_set(err, VCD_E_NOTFOUND, NULL, port_id, "%s has no NIC for "
 		    "port or MAC %s", vm->value, port_id);
 		goto out;
 	}
-	/* the device to remove is named by its key, with its own type */
-	{
-		const struct vim_type *t = &vim_type_VirtualEthernetCard;
-		for (size_t i = 0; i < sizeof(np_nic_types) / sizeof(np_nic_types[0]); i++)
-			if (strcmp(np_nic_types[i].model, nic->model) == 0)
-				t = np_nic_types[i].type;
-		card = vim_new(&a, t);
-	}
-	card->base.key = VIM_INT(nic->key);
+	/* the device to remove goes as read from the VM, as nova sends it */
 	ds = vim_new(&a, &vim_type_VirtualDeviceConfigSpec);
 	ds->operation = "remove";
 	ds->device = &card->base;
@@ -245,6 +262,7 @@ np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *port_id
 	ret = 0;
 out:
 	free(nics);
+	free(devs);
 	vim_arena_free(&a);
 	return ret;
 }

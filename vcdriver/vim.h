@@ -154,6 +154,14 @@ void *vim_init(void *obj, const struct vim_type *t);
 /* A zeroed object of type T in arena A. */
 void *vim_new(struct vim_arena *a, const struct vim_type *t);
 
+/*
+ * A deep copy of object O in arena A: every member, list, string and object
+ * inside, and the type it was sent as.  For sending back an object as it
+ * was read (a device to remove or edit) after its answer's arena is gone.
+ */
+void *vim_dup(struct vim_arena *a, const void *o);
+struct vim_any *vim_any_dup(struct vim_arena *a, const struct vim_any *v);
+
 /* anyType helpers for requests (allocated in A). */
 struct vim_any *vim_any_str(struct vim_arena *a, const char *xsi_type, const char *text);
 

@@ -170,6 +170,113 @@ vim_new(struct vim_arena *a, const struct vim_type *t)
 	return o;
 }
 
+/* Generic views of the generated list structs. */
+struct vim_dup_list {
+	void	*v;
+	size_t	 len;
+};
+
+static void *
+vim_dup_mem(struct vim_arena *a, const void *p, size_t size)
+{
+	void *q = vim_alloc(a, size ? size : 1);
+
+	if (size > 0)
+		memcpy(q, p, size);
+	return q;
+}
+
+struct vim_any *
+vim_any_dup(struct vim_arena *a, const struct vim_any *v)
+{
+	struct vim_any *c;
+
+	if (v == NULL)
+		return NULL;
+	c = vim_dup_mem(a, v, sizeof(*v));
+	c->xsi_type = vim_strdup(a, v->xsi_type);
+	c->text = vim_strdup(a, v->text);
+	if (v->moref != NULL)
+		c->moref = vim_dup_mem(a, v->moref, sizeof(*v->moref));
+	c->obj = vim_dup(a, v->obj);
+	if (v->nitems > 0) {
+		c->items = vim_alloc(a, v->nitems * sizeof(*c->items));
+		for (size_t i = 0; i < v->nitems; i++)
+			c->items[i] = vim_any_dup(a, v->items[i]);
+	}
+	return c;
+}
+
+void *
+vim_dup(struct vim_arena *a, const void *obj)
+{
+	const struct vim_obj *o = obj;
+	struct vim_obj *c;
+
+	if (o == NULL)
+		return NULL;
+	/* scalars (struct vim_int, vim_bool, vim_dbl) come with the copy;
+	 * what pointers reach is copied below */
+	c = vim_dup_mem(a, o, o->type->size);
+	c->xsi_type = vim_strdup(a, o->xsi_type);
+	for (int i = 0; i < o->type->nall; i++) {
+		const struct vim_member *m = o->type->all[i];
+		char *f = (char *)c + m->off;
+
+		if (m->card == VC_LIST) {
+			struct vim_dup_list *l = (void *)f;
+			size_t n = l->len;
+
+			switch (m->kind) {
+			case VK_STR:
+				l->v = vim_dup_mem(a, l->v, n * sizeof(char *));
+				for (size_t k = 0; k < n; k++)
+					((char **)l->v)[k] = vim_strdup(a, ((char **)l->v)[k]);
+				break;
+			case VK_INT:
+				l->v = vim_dup_mem(a, l->v, n * sizeof(int64_t));
+				break;
+			case VK_MOREF:
+				l->v = vim_dup_mem(a, l->v, n * sizeof(struct vcd_moref));
+				break;
+			case VK_ANY:
+				l->v = vim_dup_mem(a, l->v, n * sizeof(void *));
+				for (size_t k = 0; k < n; k++)
+					((struct vim_any **)l->v)[k] =
+					    vim_any_dup(a, ((struct vim_any **)l->v)[k]);
+				break;
+			case VK_OBJ:
+				l->v = vim_dup_mem(a, l->v, n * sizeof(void *));
+				for (size_t k = 0; k < n; k++)
+					((void **)l->v)[k] = vim_dup(a, ((void **)l->v)[k]);
+				break;
+			default:
+				break;
+			}
+			continue;
+		}
+		switch (m->kind) {
+		case VK_STR:
+			*(char **)f = vim_strdup(a, *(char **)f);
+			break;
+		case VK_MOREF:
+			if (*(struct vcd_moref **)f != NULL)
+				*(struct vcd_moref **)f = vim_dup_mem(a,
+				    *(struct vcd_moref **)f, sizeof(struct vcd_moref));
+			break;
+		case VK_ANY:
+			*(struct vim_any **)f = vim_any_dup(a, *(struct vim_any **)f);
+			break;
+		case VK_OBJ:
+			*(void **)f = vim_dup(a, *(void **)f);
+			break;
+		default:
+			break;
+		}
+	}
+	return c;
+}
+
 struct vim_any *
 vim_any_str(struct vim_arena *a, const char *xsi_type, const char *text)
 {

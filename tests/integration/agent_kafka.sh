@@ -224,6 +224,10 @@ check "the delta is gone, the cached parent stays" sh -c "! ls $T/vcsim/tmp/*/$U
 check "the VM is on again" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = running
 send "$U" "$(req r-resize3 resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 3}')"
 check "a second resize grows its own disk in place" wait_result r-resize3 succeeded
+# the disk went as read back from the VM (as nova sends it): its label,
+# backing uuid and controller, not a hand-made subset
+curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=ReconfigVM_Task" >"$T/resize3.xml"
+check "the grown disk is sent as read back" sh -c "grep -q '<operation>edit</operation><device xsi:type=\"VirtualDisk\"><key>[0-9]*</key><deviceInfo xsi:type=\"Description\"><label>' '$T/resize3.xml' && grep -q '<capacityInKB>3145728</capacityInKB><capacityInBytes>3221225472</capacityInBytes>' '$T/resize3.xml'"
 send "$U" "$(req r-shrink resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 1}')"
 check "a smaller root disk is refused" wait_result r-shrink failed
 check "named CannotResizeDisk" sh -c "grep -F '\"request_id\":\"r-shrink\"' '$T/results' | grep -q CannotResizeDisk"

@@ -302,6 +302,26 @@ test_attach_detach(void **state)
 	assert_non_null(strstr(err.msg, "already has a NIC with MAC address 00:50:56:01:02:03"));
 
 	assert_int_equal(np_detach(s, &vm, "port-1", &err), 0);
+	/* the NIC went as read back from the VM (as nova sends it), not as a
+	 * hand-made key: its type, MAC, backing and connection state */
+	{
+		struct buf b = BUF_INIT;
+		char url[512], mac[64];
+		const char *body, *dev;
+
+		snprintf(url, sizeof(url), "%s/last?method=ReconfigVM_Task",
+		    tpeer_get(*state, "VCSIM_CTL"));
+		assert_int_equal(tpeer_http("GET", url, NULL, 0, NULL,
+		    tpeer_get(*state, "VCSIM_CA_FILE"), &b), 200);
+		body = buf_cstr(&b);
+		assert_non_null(dev = strstr(body, "<operation>remove</operation>"
+		    "<device xsi:type=\"VirtualVmxnet3\">"));
+		snprintf(mac, sizeof(mac), "<macAddress>%s</macAddress>", added.mac);
+		assert_non_null(strstr(dev, mac));
+		assert_non_null(strstr(dev, "<deviceName>br100</deviceName>"));
+		assert_non_null(strstr(dev, "<connectable>"));
+		buf_free(&b);
+	}
 	assert_int_equal(np_vm_nics(s, &vm, &nics, &n, &err), 0);
 	assert_int_equal(n, n0 + 1);
 	assert_null(nic_for(nics, n, "port-1"));

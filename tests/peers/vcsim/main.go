@@ -36,6 +36,7 @@
 //	POST /ctl/pad?method=M&bytes=B[&count=N] the next N (default: all) answers to M get B bytes of
 //	                                         whitespace after the envelope; bytes=0 clears
 //	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
+//	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //

@@ -14,6 +14,9 @@ package main
 //	GET  /ctl/calls?method=M
 //	     how many calls of M reached the launcher so far (a number and a
 //	     newline), counted before any other hook, held or not
+//	GET  /ctl/last?method=M
+//	     the body of the last request of M (404 if none yet): what the
+//	     client sent, e.g. the device of a ReconfigVM_Task
 //
 // The rules hold their own lock and state, apart from the peer's.
 
@@ -41,7 +44,9 @@ var slow = struct {
 	delay map[string]*slowRule
 	pad   map[string]*slowRule
 	calls map[string]int
-}{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{}}
+	last  map[string][]byte
+}{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{},
+	last: map[string][]byte{}}
 
 func (p *peer) mountSlow(mux *http.ServeMux) {
 	mux.HandleFunc("/ctl/delay", post(func(w http.ResponseWriter, r *http.Request) { ctlSlow(w, r, true) }))
@@ -55,6 +60,21 @@ func (p *peer) mountSlow(mux *http.ServeMux) {
 		n := slow.calls[r.URL.Query().Get("method")]
 		slow.Unlock()
 		fmt.Fprintf(w, "%d\n", n)
+	})
+	mux.HandleFunc("/ctl/last", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		slow.Lock()
+		body, seen := slow.last[r.URL.Query().Get("method")]
+		slow.Unlock()
+		if !seen {
+			http.Error(w, "no call of that method yet", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/xml")
+		_, _ = w.Write(body)
 	})
 }
 
@@ -156,6 +176,7 @@ func (p *peer) slowHook(next http.HandlerFunc) http.HandlerFunc {
 		method, _ := peekCall(body)
 		slow.Lock()
 		slow.calls[method]++
+		slow.last[method] = body
 		delay, pad := takeSlow(slow.delay, method), takeSlow(slow.pad, method)
 		slow.Unlock()
 		if path := badPath(method, body); path != "" { // paths.go
