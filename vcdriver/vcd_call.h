@@ -13,7 +13,10 @@
  * Invoke METHOD with request REQ (whose header is vim_init'ed with METHOD's
  * request type).  On success *RESP is the response object in arena A.
  * NotAuthenticated is answered by one re-login and one retry; transport
- * errors and HTTP 503 are retried api_retry_count times.  0, or -1 with ERR.
+ * errors and HTTP 503 are retried api_retry_count times where that is safe
+ * (see vcd_http.c), all within call_deadline seconds; a call of a method
+ * that is not idempotent whose answer was lost fails with fault
+ * OutcomeUnknown.  0, or -1 with ERR.
  */
 int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
     const void *req, struct vim_arena *a, void **resp, struct vcd_err *err);

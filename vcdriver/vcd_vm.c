@@ -560,6 +560,22 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	if (vs->host.value[0] != '\0')
 		req.host = (struct vcd_moref *)&vs->host;
 	if (vcd_vm_task(s, &vim_method_CreateVM_Task, &req, NULL, vm, err) < 0) {
+		/* the answer was lost: the VM, if there, is known by its uuid */
+		if (strcmp(err->fault, "OutcomeUnknown") == 0) {
+			struct vcd_err ferr;
+			size_t len = strlen(err->msg);
+
+			if (vcd_vm_find(s, vs->instance_uuid, vm, &ferr) == 0) {
+				log_warnx("vcdriver: the answer to CreateVM_Task for %s "
+				    "was lost, but it ran: VM %s has instance uuid %s",
+				    vs->name, vm->value, vs->instance_uuid);
+				vcd_err_clear(err);
+				ret = 0;
+				goto out;
+			}
+			snprintf(err->msg + len, sizeof(err->msg) - len, " (no VM has "
+			    "instance uuid %s yet)", vs->instance_uuid);
+		}
 		if (err->object[0] == '\0')
 			snprintf(err->object, sizeof(err->object), "%s", vs->name);
 		goto out;

@@ -249,7 +249,10 @@ struct vcd_vm_spec {
 };
 
 /* Every operation waits for its task; a VM with a pending question or a
- * running task is refused (VCD_E_QUESTION, or fault TaskInProgress). */
+ * running task is refused (VCD_E_QUESTION, or fault TaskInProgress).  None
+ * is sent twice: when the answer is lost after the request was sent, the
+ * error is fault OutcomeUnknown; vcd_vm_create() then looks for the VM by
+ * its instance uuid and, when it is there, returns it as made. */
 int vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *spec,
     struct vcd_moref *vm, struct vcd_err *err);
 int vcd_vm_power_on(struct vcd_session *s, const struct vcd_moref *vm,

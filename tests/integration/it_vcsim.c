@@ -378,8 +378,9 @@ vms_named(struct vcd_session *s, const char *name)
 
 /*
  * CreateVM_Task whose answer comes after the client gave up: it ran in
- * vCenter, so it must not be sent again; the error says it may have run,
- * naming the method and its object.
+ * vCenter, so it is not sent again; the VM is found by its uuid instead.
+ * Destroy_Task likewise: not sent again, and the error says it may have
+ * run, naming the method and its object.
  */
 static void
 test_create_timeout_not_repeated(void **state)
@@ -391,8 +392,9 @@ test_create_timeout_not_repeated(void **state)
 	struct vcd_cluster *cl = NULL;
 	struct vcd_placement pl;
 	struct vcd_vm_spec vs;
-	struct vcd_moref vm;
+	struct vcd_moref vm, found;
 	struct vcd_err err;
+	char object[300];
 	long before;
 	size_t n;
 
@@ -406,17 +408,78 @@ test_create_timeout_not_repeated(void **state)
 	vs = tpeer_vm_spec("it-retry-create", uuid, pl.folder, pl.pool);
 	before = calls(peers, "CreateVM_Task");
 	ctl(peers, "delay?method=CreateVM_Task&delay=5s&count=1");
-	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), -1);
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	assert_int_equal(calls(peers, "CreateVM_Task"), before + 1);
+	/* one VM, the one returned */
+	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), 0);
+	assert_string_equal(found.value, vm.value);
+	assert_int_equal(vms_named(s, "it-retry-create"), 1);
+
+	before = calls(peers, "Destroy_Task");
+	ctl(peers, "delay?method=Destroy_Task&delay=5s&count=1");
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), -1);
 	assert_int_equal(err.code, VCD_E_TRANSPORT);
 	assert_string_equal(err.fault, "OutcomeUnknown");
-	assert_non_null(strstr(err.msg, "CreateVM_Task"));
+	assert_non_null(strstr(err.msg, "Destroy_Task"));
 	assert_non_null(strstr(err.msg, "may have run"));
-	assert_non_null(strstr(err.object, pl.folder.value));
+	snprintf(object, sizeof(object), "VirtualMachine:%s", vm.value);
+	assert_string_equal(err.object, object);
+	assert_int_equal(calls(peers, "Destroy_Task"), before + 1);
+	/* it ran: the VM is gone */
+	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), -1);
+	assert_int_equal(err.code, VCD_E_NOTFOUND);
+	assert_int_equal(vms_named(s, "it-retry-create"), 0);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
+/*
+ * An error from before the request was sent (here the TLS handshake of
+ * the fresh connection a CreateVM_Task always gets) is retried even for a
+ * method that must not run twice; within api_retry_count.
+ */
+static void
+test_presend_retried(void **state)
+{
+	const struct tpeer *peers = *state;
+	const char *uuid = "2b7d0c1e-6a3f-4e8b-9c2d-7f1e0a9b8c12";
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_placement pl;
+	struct vcd_vm_spec vs;
+	struct vcd_moref vm;
+	struct vcd_err err;
+	long before;
+	size_t n;
+
+	options(peers, &o);
+	o.api_retry_count = 2;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
+	vs = tpeer_vm_spec("it-retry-presend", uuid, pl.folder, pl.pool);
+	before = calls(peers, "CreateVM_Task");
+	ctl(peers, "tls-fail?count=2");
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);	/* third try */
 	assert_int_equal(calls(peers, "CreateVM_Task"), before + 1);
-	/* it did run: one VM, found by its uuid */
-	assert_int_equal(vcd_vm_find(s, uuid, &vm, &err), 0);
-	assert_int_equal(vms_named(s, "it-retry-create"), 1);
+	assert_int_equal(vms_named(s, "it-retry-presend"), 1);
+	/* more failures than retries: an error, not OutcomeUnknown (it did
+	 * not run), and nothing reached vCenter */
+	vcd_close(s);
+	s = NULL;
+	o.api_retry_count = 1;
+	assert_int_equal(vcd_connect(&o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	ctl(peers, "tls-fail?count=2");
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), -1);
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+	assert_string_equal(err.fault, "");
+	assert_non_null(strstr(err.msg, "Destroy_Task"));
+	assert_int_equal(vms_named(s, "it-retry-presend"), 1);
 	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	assert_int_equal(vms_named(s, "it-retry-presend"), 0);
 	vcd_clusters_free(cl, n);
 	vcd_close(s);
 }
@@ -591,6 +654,7 @@ main(void)
 		cmocka_unit_test(test_relogin_after_expiry),
 		cmocka_unit_test(test_through_proxy),
 		cmocka_unit_test(test_create_timeout_not_repeated),
+		cmocka_unit_test(test_presend_retried),
 		cmocka_unit_test(test_read_timeout_retried),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_pool_wait),

@@ -37,6 +37,7 @@
 //	                                         whitespace after the envelope; bytes=0 clears
 //	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
 //	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
+//	POST /ctl/tls-fail?count=N               the next N TLS handshakes fail (nothing is sent)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -307,7 +308,8 @@ func main() {
 		login = url.UserPassword(*user, *pass)
 		model.Service.Listen.User = login
 	}
-	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert},
+		GetConfigForClient: tlsHook} // slow.go: /ctl/tls-fail
 	model.Service.ServeMux = mux // NewServer adds the simulator's handlers to ours
 	server := model.Service.NewServer()
 

@@ -14,6 +14,9 @@ package main
 //	GET  /ctl/calls?method=M
 //	     how many calls of M reached the launcher so far (a number and a
 //	     newline), counted before any other hook, held or not
+//	POST /ctl/tls-fail?count=N
+//	     the next N TLS handshakes (new connections, to any path) fail: the
+//	     client's request is never sent; count=0 clears
 //	GET  /ctl/last?method=M
 //	     the body of the last request of M (404 if none yet): what the
 //	     client sent, e.g. the device of a ReconfigVM_Task
@@ -22,6 +25,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -45,6 +50,7 @@ var slow = struct {
 	pad   map[string]*slowRule
 	calls map[string]int
 	last  map[string][]byte
+	tlsFail int
 }{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{},
 	last: map[string][]byte{}}
 
@@ -61,6 +67,17 @@ func (p *peer) mountSlow(mux *http.ServeMux) {
 		slow.Unlock()
 		fmt.Fprintf(w, "%d\n", n)
 	})
+	mux.HandleFunc("/ctl/tls-fail", post(func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.URL.Query().Get("count"))
+		if err != nil || n < 0 {
+			http.Error(w, "count must be a number >= 0", http.StatusBadRequest)
+			return
+		}
+		slow.Lock()
+		slow.tlsFail = n
+		slow.Unlock()
+		ok(w)
+	}))
 	mux.HandleFunc("/ctl/last", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -123,6 +140,18 @@ func ctlSlow(w http.ResponseWriter, r *http.Request, isDelay bool) {
 	}
 	slow.Unlock()
 	ok(w)
+}
+
+// tlsHook is the server's tls.Config.GetConfigForClient: it fails a
+// handshake while /ctl/tls-fail asks for it.
+func tlsHook(*tls.ClientHelloInfo) (*tls.Config, error) {
+	slow.Lock()
+	defer slow.Unlock()
+	if slow.tlsFail > 0 {
+		slow.tlsFail--
+		return nil, errors.New("handshake refused by /ctl/tls-fail")
+	}
+	return nil, nil // the server's own configuration
 }
 
 // take returns the rule for method in m and counts one use of it.
