@@ -123,6 +123,9 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");	/* enable the engine */
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* one connection per handle: the fresh one a call that must not run
+	 * twice gets replaces the old, which is closed */
+	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
 	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)(s->call_timeout * 1000));

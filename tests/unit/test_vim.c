@@ -448,6 +448,39 @@ test_decode_device_subtypes(void **state)
 	vim_arena_free(&a2);
 }
 
+/*
+ * What may be sent twice (vim25.spec): reads and cancels; never a task, nor
+ * a call that makes, changes or answers something.
+ */
+static void
+test_idempotent_marks(void **state)
+{
+	const struct vim_method *safe[] = { &vim_method_RetrieveServiceContent,
+	    &vim_method_RetrievePropertiesEx, &vim_method_FindByUuid,
+	    &vim_method_WaitForUpdatesEx, &vim_method_CurrentTime,
+	    &vim_method_CancelTask, &vim_method_CreateContainerView };
+	const struct vim_method *once[] = { &vim_method_ContinueRetrievePropertiesEx,
+	    &vim_method_CreateFilter, &vim_method_AnswerVM, &vim_method_MakeDirectory,
+	    &vim_method_AddPortGroup, &vim_method_ImportVApp,
+	    &vim_method_HttpNfcLeaseComplete, &vim_method_UnregisterVM,
+	    &vim_method_ShutdownGuest, &vim_method_RebootGuest };
+
+	(void)state;
+	for (size_t i = 0; i < vim_nmethods; i++) {
+		size_t n = strlen(vim_methods[i]->name);
+		if (n > 5 && strcmp(vim_methods[i]->name + n - 5, "_Task") == 0 &&
+		    vim_methods[i]->idempotent)
+			fail_msg("%s returns a task: it must not be sent twice",
+			    vim_methods[i]->name);
+	}
+	for (size_t i = 0; i < sizeof(safe) / sizeof(safe[0]); i++)
+		if (!safe[i]->idempotent)
+			fail_msg("%s is safe to repeat", safe[i]->name);
+	for (size_t i = 0; i < sizeof(once) / sizeof(once[0]); i++)
+		if (once[i]->idempotent)
+			fail_msg("%s must not be sent twice", once[i]->name);
+}
+
 static void
 test_decode_rejects(void **state)
 {
@@ -735,6 +768,7 @@ main(void)
 		cmocka_unit_test(test_decode_properties),
 		cmocka_unit_test(test_decode_device_array),
 		cmocka_unit_test(test_decode_device_subtypes),
+		cmocka_unit_test(test_idempotent_marks),
 		cmocka_unit_test(test_decode_rejects),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_fault_table),
