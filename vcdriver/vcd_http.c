@@ -313,9 +313,9 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 		if ((left = deadline - vcd_mono()) <= 0.001) {
 			vcd_err_set(err, VCD_E_TRANSPORT, NULL, s->url, "%s: no answer "
 			    "within the call deadline of %.0f s (%d attempt%s)%s%s",
-			    mname, deadline - t0, attempt, attempt == 1 ? "" : "s",
-			    rc != CURLE_OK ? ": " : "",
-			    rc != CURLE_OK ? curl_easy_strerror(rc) : "");
+			    mname, s->call_deadline, attempt, attempt == 1 ? "" : "s",
+			    attempt > 0 ? ": " : "", attempt == 0 ? "" :
+			    rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP 503");
 			goto out;
 		}
 		per = left < s->call_timeout ? left : s->call_timeout;

@@ -126,10 +126,9 @@ int
 vcd_invoke(struct vcd_session *s, const struct vim_method *method,
     const void *req, struct vim_arena *a, void **resp, struct vcd_err *err)
 {
+	double deadline = vcd_mono() + s->call_deadline;
 	struct vcd_conn *c;
 	int ret;
-
-	double deadline = vcd_mono() + s->call_deadline;
 
 	vcd_err_clear(err);
 	if ((c = vcd_conn_get(s, deadline, err)) == NULL) {
