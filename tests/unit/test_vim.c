@@ -458,9 +458,10 @@ test_idempotent_marks(void **state)
 	const struct vim_method *safe[] = { &vim_method_RetrieveServiceContent,
 	    &vim_method_RetrievePropertiesEx, &vim_method_FindByUuid,
 	    &vim_method_WaitForUpdatesEx, &vim_method_CurrentTime,
-	    &vim_method_CancelTask, &vim_method_CreateContainerView };
+	    &vim_method_CancelTask, &vim_method_CreateContainerView,
+	    &vim_method_CreateFilter };
 	const struct vim_method *once[] = { &vim_method_ContinueRetrievePropertiesEx,
-	    &vim_method_CreateFilter, &vim_method_AnswerVM, &vim_method_MakeDirectory,
+	    &vim_method_AnswerVM, &vim_method_MakeDirectory,
 	    &vim_method_AddPortGroup, &vim_method_ImportVApp,
 	    &vim_method_HttpNfcLeaseComplete, &vim_method_UnregisterVM,
 	    &vim_method_ShutdownGuest, &vim_method_RebootGuest };
