@@ -497,15 +497,17 @@ test_read_timeout_retried(void **state)
 	size_t n;
 
 	options(peers, &o);
-	o.call_timeout = 2;
+	o.call_timeout = 3;
 	o.api_retry_count = 3;
 	assert_int_equal(vcd_connect(&o, &s, &err), 0);
 	assert_int_equal(vcd_login(s, &err), 0);
 	before = calls(peers, "RetrievePropertiesEx");
-	ctl(peers, "delay?method=RetrievePropertiesEx&delay=5s&count=1");
+	ctl(peers, "delay?method=RetrievePropertiesEx&delay=8s&count=1");
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(n, 1);
-	assert_int_equal(calls(peers, "RetrievePropertiesEx"), before + 2);
+	/* the late one and at least one more (more only if the machine is
+	 * so loaded that an undelayed answer takes 3 s) */
+	assert_in_range(calls(peers, "RetrievePropertiesEx") - before, 2, 4);
 	vcd_clusters_free(cl, n);
 	vcd_close(s);
 }
