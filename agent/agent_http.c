@@ -387,6 +387,8 @@ agent_http_code(const struct vcd_err *err)
 		return 400;
 	if (err->code == VCD_E_NOTFOUND)
 		return 404;
+	if (strcmp(err->fault, "NoDiskSpace") == 0)
+		return 507;
 	return 503;
 }
 

@@ -29,6 +29,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
+#include "pgc.h"
 #include "xmalloc.h"
 
 enum cfg_type {
@@ -957,67 +958,20 @@ cfg_key_is_secret(const char *key)
 }
 
 /*
- * Mask the password of a libpq conninfo ("password=x"), of a URI
- * ("scheme://user:password@host") or of a proxy URL.  Caller frees.
+ * Mask the secrets of a libpq conninfo or URI (pgc_mask: password,
+ * sslpassword, quoted or not) or of a proxy URL, with or without its
+ * scheme ([scheme://][user:password@]host[:port]).  Caller frees.
  */
 static char *
 cfg_mask_conninfo(const char *s)
 {
-	struct buf b = BUF_INIT;
-	const char *p, *at, *colon;
+	const char *at = strrchr(s, '@'), *colon = strchr(s, ':');
 
-	if ((p = strstr(s, "://")) != NULL) {
-		p += 3;
-		at = strchr(p, '@');
-		colon = strchr(p, ':');
-		if (at != NULL && colon != NULL && colon < at) {
-			buf_append(&b, s, (size_t)(colon - s) + 1);
-			buf_puts(&b, "********");
-			p = at;
-		} else {
-			p = s;
-		}
-		/* query parameters may carry password=... too */
-		const char *q = strstr(p, "password=");
-		if (q != NULL) {
-			buf_append(&b, p, (size_t)(q - p) + 9);
-			buf_puts(&b, "********");
-			q += 9;
-			q += strcspn(q, "&");
-			buf_puts(&b, q);
-		} else {
-			buf_puts(&b, p);
-		}
-		return buf_steal(&b);
-	}
-	p = s;
-	while ((at = strstr(p, "password")) != NULL) {
-		const char *eq = at + 8;
-		while (*eq == ' ')
-			eq++;
-		if (*eq != '=' || (at != s && !isspace((unsigned char)at[-1]))) {
-			buf_append(&b, p, (size_t)(at - p) + 8);
-			p = at + 8;
-			continue;
-		}
-		buf_append(&b, p, (size_t)(eq - p) + 1);
-		buf_puts(&b, "********");
-		eq++;
-		while (*eq == ' ')
-			eq++;
-		if (*eq == '\'') {
-			for (eq++; *eq != '\0' && *eq != '\''; eq++)
-				if (*eq == '\\' && eq[1] != '\0')
-					eq++;
-			if (*eq == '\'')
-				eq++;
-		} else {
-			eq += strcspn(eq, " \t\n");
-		}
-		p = eq;
-	}
-	buf_puts(&b, p);
-	return buf_steal(&b);
+	if (strstr(s, "://") != NULL || strchr(s, '=') != NULL)
+		return pgc_mask(s);
+	if (at != NULL && colon != NULL && colon < at)
+		return xasprintf("%.*s********%s", (int)(colon + 1 - s), s, at);
+	return xstrdup(s);
 }
 
 static void

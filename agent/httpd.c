@@ -10,10 +10,17 @@
  * last call (no data) answers.  The completion callback runs after every
  * request that reached the handler, answered or cut short: an upload still
  * open there ends with complete=false.
+ *
+ * Hostile clients: a connection that stays silent for HTTPD_TIMEOUT
+ * seconds is closed (an upload past its checks gets HTTPD_UPLOAD_TIMEOUT),
+ * and one address holds at most HTTPD_PER_IP_LIMIT of the
+ * HTTPD_CONN_LIMIT connections, so half-sent requests cannot keep /healthz
+ * from answering.  "%00" is never unescaped: a NUL cannot cut an id short.
  */
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -32,9 +39,17 @@
 #define HTTPD_IMAGES		"/v1/images/"
 #define HTTPD_PREFETCH		"/prefetch"
 #define HTTPD_CONN_LIMIT	64
-#define HTTPD_TIMEOUT		300	/* s of silence before a connection goes */
+#define HTTPD_PER_IP_LIMIT	16	/* of them from one address */
+/*
+ * Seconds of silence before a connection goes: short for every request
+ * (headers, GETs, keep-alive), so that half-sent requests cannot hold the
+ * connection slots; longer once an upload passed its checks (the token
+ * among them), so that a busy datastore does not cut it.
+ */
+#define HTTPD_TIMEOUT		10
+#define HTTPD_UPLOAD_TIMEOUT	60
 #define HTTPD_BODY_MAX		4096	/* the JSON of upload_end and prefetch */
-#define HTTPD_ID_SHOWN		64	/* bytes of a bad id named in an answer */
+#define HTTPD_ID_SHOWN		HTTPD_ID_MAX	/* bytes of a bad id named */
 /*
  * When upload_data fails, MHD (0.9) can only answer once the whole request
  * is read, so the rest of the body is read and dropped; past this many
@@ -54,6 +69,7 @@ struct httpd {
 	struct httpd_route	*routes;	/* owned copy */
 	char			*token;		/* owned, secret; NULL: none */
 	int			 port;
+	unsigned		 timeout, upload_timeout;	/* s */
 };
 
 /* An upload's state across the handler's calls; owned by MHD's con_cls. */
@@ -81,6 +97,20 @@ httpd_log(void *arg, const char *fmt, va_list ap)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	log_warnx("httpd: %s", line);
+}
+
+/*
+ * Restart C's silence timer with SECS: after a callback that may have
+ * blocked (a slow datastore, a Glance fetch), since the timeout is there
+ * for a silent client, not for our own work.  MHD restarts the timer when a
+ * timeout is set over none.
+ */
+static void
+httpd_touch(struct MHD_Connection *c, unsigned secs)
+{
+	if (MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, 0U) != MHD_YES ||
+	    MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, secs) != MHD_YES)
+		log_warnx("httpd: cannot set a connection's timeout");
 }
 
 /* A callback's status, or 500 when it is not one a server sends. */
@@ -159,7 +189,8 @@ httpd_bad_id(struct MHD_Connection *c, const char *id, size_t idlen)
 	buf_puts(&b, "{\"error\": \"\\\"");
 	httpd_json_chars(&b, id, idlen < HTTPD_ID_SHOWN ? idlen : HTTPD_ID_SHOWN);
 	buf_printf(&b, "%s\\\" is not a valid image id (1 to 64 of A-Z a-z 0-9 . _ -, "
-	    "not starting with .)\"}\n", idlen > HTTPD_ID_SHOWN ? "..." : "");
+	    "not starting with ., no NUL, control character or /)\"}\n",
+	    idlen > HTTPD_ID_SHOWN ? "..." : "");
 	ret = httpd_send(c, 400, "application/json", buf_cstr(&b), b.len, NULL);
 	buf_free(&b);
 	return ret;
@@ -204,6 +235,58 @@ httpd_auth(const struct httpd *h, struct MHD_Connection *c, const char **why)
 	return 0;
 }
 
+size_t
+httpd_unescape(char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i = 0, o = 0;
+
+	for (; s[i] != '\0'; i++) {
+		const char *hi, *lo;
+
+		if (s[i] == '%' && s[i + 1] != '\0' && s[i + 2] != '\0' &&
+		    (hi = strchr(hex, tolower((unsigned char)s[i + 1]))) != NULL &&
+		    (lo = strchr(hex, tolower((unsigned char)s[i + 2]))) != NULL &&
+		    (hi != hex || lo != hex)) {
+			s[o++] = (char)((hi - hex) << 4 | (lo - hex));
+			i += 2;
+		} else
+			s[o++] = s[i];	/* "%00" stays as it is: never a NUL */
+	}
+	s[o] = '\0';
+	return o;
+}
+
+/* MHD's unescape callback, for the path and the query's arguments. */
+static size_t
+httpd_unescape_cb(void *arg, struct MHD_Connection *c, char *s)
+{
+	(void)arg;
+	(void)c;
+	return httpd_unescape(s);
+}
+
+void
+httpd_parse_path(const char *url, struct httpd_path *out)
+{
+	size_t il = strlen(HTTPD_IMAGES), pl = strlen(HTTPD_PREFETCH), ul;
+	const char *id = url + il;
+
+	memset(out, 0, sizeof(*out));
+	out->kind = HTTPD_PATH_ROUTE;
+	if (strncmp(url, HTTPD_IMAGES, il) != 0)
+		return;
+	ul = strlen(url);
+	out->kind = HTTPD_PATH_UPLOAD;
+	out->idlen = ul - il;
+	if (ul > il + pl && strcmp(url + ul - pl, HTTPD_PREFETCH) == 0) {
+		out->kind = HTTPD_PATH_PREFETCH;
+		out->idlen -= pl;
+	}
+	memcpy(out->id, id, out->idlen < HTTPD_ID_SHOWN ? out->idlen : HTTPD_ID_SHOWN);
+	out->id_ok = out->idlen <= HTTPD_ID_SHOWN && ic_image_id_check(out->id) == 0;
+}
+
 static MHD_Result
 httpd_get(const struct httpd *h, struct MHD_Connection *c, const char *url,
     const char *method)
@@ -235,10 +318,10 @@ httpd_get(const struct httpd *h, struct MHD_Connection *c, const char *url,
  * read.  *RQ is set when the upload started.
  */
 static MHD_Result
-httpd_upload_start(const struct httpd *h, struct MHD_Connection *c, const char *url,
-    struct httpd_req **rqp)
+httpd_upload_start(const struct httpd *h, struct MHD_Connection *c,
+    const struct httpd_path *path, struct httpd_req **rqp)
 {
-	const char *id = url + strlen(HTTPD_IMAGES), *why, *cl;
+	const char *id = path->id, *why, *cl;
 	struct httpd_upload_info info;
 	struct httpd_req *rq;
 	char msg[512] = "", *end;
@@ -248,8 +331,8 @@ httpd_upload_start(const struct httpd *h, struct MHD_Connection *c, const char *
 
 	if ((status = httpd_auth(h, c, &why)) != 0)
 		return httpd_error(c, status, why);
-	if (ic_image_id_check(id) < 0)
-		return httpd_bad_id(c, id, strlen(id));
+	if (!path->id_ok)
+		return httpd_bad_id(c, id, path->idlen);
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (cl == NULL || MHD_lookup_connection_value(c, MHD_HEADER_KIND,
@@ -321,22 +404,20 @@ httpd_upload_data(const struct httpd *h, struct httpd_req *rq, const char *data,
 
 /* POST /v1/images/<id>/prefetch: runs in this connection's thread. */
 static MHD_Result
-httpd_prefetch(const struct httpd *h, struct MHD_Connection *c, const char *url)
+httpd_prefetch(const struct httpd *h, struct MHD_Connection *c,
+    const struct httpd_path *path)
 {
-	const char *id = url + strlen(HTTPD_IMAGES), *why;
-	size_t idlen = strlen(id) - strlen(HTTPD_PREFETCH);
-	char idbuf[HTTPD_ID_SHOWN + 2], body[HTTPD_BODY_MAX] = "";
+	const char *why;
+	char body[HTTPD_BODY_MAX] = "";
 	int status;
 
 	if ((status = httpd_auth(h, c, &why)) != 0)
 		return httpd_error(c, status, why);
-	snprintf(idbuf, sizeof(idbuf), "%.*s",
-	    (int)(idlen < sizeof(idbuf) - 1 ? idlen : sizeof(idbuf) - 1), id);
-	if (idlen > HTTPD_ID_SHOWN || ic_image_id_check(idbuf) < 0)
-		return httpd_bad_id(c, id, idlen);
+	if (!path->id_ok)
+		return httpd_bad_id(c, path->id, path->idlen);
 	if (h->conf.prefetch == NULL)
 		return httpd_text(c, 404, "not found\n", NULL);
-	status = h->conf.prefetch(h->conf.upload_arg, idbuf,
+	status = h->conf.prefetch(h->conf.upload_arg, path->id,
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "cluster"),
 	    MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "datastore"),
 	    body, sizeof(body));
@@ -350,18 +431,19 @@ static MHD_Result
 httpd_first(const struct httpd *h, struct MHD_Connection *c, const char *url,
     const char *method, struct httpd_req **rqp)
 {
-	size_t ul = strlen(url), pl = strlen(HTTPD_PREFETCH);
+	struct httpd_path path;
 
-	if (strncmp(url, HTTPD_IMAGES, strlen(HTTPD_IMAGES)) != 0)
+	httpd_parse_path(url, &path);
+	if (path.kind == HTTPD_PATH_ROUTE)
 		return httpd_get(h, c, url, method);
-	if (ul > strlen(HTTPD_IMAGES) + pl && strcmp(url + ul - pl, HTTPD_PREFETCH) == 0) {
+	if (path.kind == HTTPD_PATH_PREFETCH) {
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return httpd_text(c, 405, "method not allowed\n", "POST");
-		return httpd_prefetch(h, c, url);
+		return httpd_prefetch(h, c, &path);
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_PUT) != 0)
 		return httpd_text(c, 405, "method not allowed\n", "PUT");
-	return httpd_upload_start(h, c, url, rqp);
+	return httpd_upload_start(h, c, &path, rqp);
 }
 
 static MHD_Result
@@ -378,6 +460,8 @@ httpd_handle(void *arg, struct MHD_Connection *c, const char *url,
 	if (*con_cls == NULL) {
 		ret = httpd_first(h, c, url, method, &rq);
 		*con_cls = rq != NULL ? (void *)rq : (void *)&httpd_answered;
+		/* an upload under way gets its own, longer, timeout */
+		httpd_touch(c, rq != NULL ? h->upload_timeout : h->timeout);
 		return ret;
 	}
 	if (*con_cls == (void *)&httpd_answered) {	/* not expected: drop */
@@ -387,11 +471,14 @@ httpd_handle(void *arg, struct MHD_Connection *c, const char *url,
 	rq = *con_cls;
 	if ((n = *data_size) > 0) {
 		*data_size = 0;
-		return httpd_upload_data(h, rq, data, n);
+		ret = httpd_upload_data(h, rq, data, n);
+		httpd_touch(c, h->upload_timeout);
+		return ret;
 	}
 	/* the last call: the whole body was read */
 	if (rq->upload != NULL)
 		httpd_upload_end(h, rq, rq->received == rq->expected);
+	httpd_touch(c, h->upload_timeout);
 	return httpd_send(c, rq->status, "application/json", rq->body,
 	    strlen(rq->body), NULL);
 }
@@ -461,13 +548,18 @@ httpd_start(const struct httpd_conf *conf, char *errbuf, size_t len)
 	h->conf.routes = h->routes;
 	h->token = conf->token != NULL && conf->token[0] != '\0' ?
 	    xstrdup(conf->token) : NULL;
+	h->timeout = conf->timeout > 0 ? (unsigned)conf->timeout : HTTPD_TIMEOUT;
+	h->upload_timeout = conf->upload_timeout > 0 ? (unsigned)conf->upload_timeout :
+	    HTTPD_UPLOAD_TIMEOUT;
 	h->d = MHD_start_daemon(flags, (uint16_t)conf->bind_port, NULL, NULL,
 	    httpd_handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,	/* first, as MHD asks */
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, h,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTPD_CONN_LIMIT,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTPD_TIMEOUT,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)HTTPD_PER_IP_LIMIT,
+	    MHD_OPTION_CONNECTION_TIMEOUT, h->timeout,
+	    MHD_OPTION_UNESCAPE_CALLBACK, httpd_unescape_cb, NULL,
 	    MHD_OPTION_END);
 	if (h->d == NULL) {
 		snprintf(errbuf, len, "cannot listen on %s port %d (in use, or not "

@@ -9,6 +9,11 @@
  * 400, no Content-Length (or chunked) 411.  POST /v1/images/<id>/prefetch
  * asks for an image to be cached.
  *
+ * Hostile clients: a connection silent for conf.timeout seconds (10 by
+ * default) is closed, an upload that passed its checks for
+ * conf.upload_timeout (60); one address holds at most 16 of the 64
+ * connections.  Ids are checked after unescaping, where "%00" stays "%00".
+ *
  * Threads: every connection has its own, so a callback may block (a slow
  * datastore slows its client, not the others); route and upload callbacks
  * of different connections run concurrently.
@@ -52,6 +57,9 @@ struct httpd_upload_info {
 struct httpd_conf {
 	const char			*bind_host;	/* an IP literal; NULL 127.0.0.1 */
 	int				 bind_port;	/* 0: any free port */
+	int				 timeout;	/* s of silence; 0: 10 */
+	int				 upload_timeout; /* s, once an upload
+							 * started; 0: 60 */
 	const char			*token;		/* NULL or "": token routes 403 */
 	const struct httpd_route	*routes;
 	size_t				 nroutes;
@@ -88,6 +96,33 @@ struct httpd_conf {
 };
 
 struct httpd;
+
+/* ---- the request path, as plain functions (no server needed) ---- */
+
+#define HTTPD_ID_MAX	64	/* an image id's longest */
+
+enum httpd_path_kind {
+	HTTPD_PATH_ROUTE,	/* not under /v1/images/: a GET route, or 404 */
+	HTTPD_PATH_UPLOAD,	/* /v1/images/<id> */
+	HTTPD_PATH_PREFETCH,	/* /v1/images/<id>/prefetch */
+};
+
+struct httpd_path {
+	enum httpd_path_kind	kind;
+	bool			id_ok;		/* a valid image id */
+	char			id[HTTPD_ID_MAX + 1];	/* its first 64 bytes */
+	size_t			idlen;		/* its whole length in URL */
+};
+
+/*
+ * Unescape S in place as the server does (path and query arguments):
+ * "%HH" becomes the byte, except "%00", kept as it is, so a NUL never cuts
+ * a value short.  Returns the new length.
+ */
+size_t httpd_unescape(char *s);
+/* What the unescaped path URL asks for, into *OUT (ids checked with
+ * ic_image_id_check()). */
+void httpd_parse_path(const char *url, struct httpd_path *out);
 
 /* Start serving; NULL with a reason in ERRBUF (address in use, ...). */
 struct httpd *httpd_start(const struct httpd_conf *conf, char *errbuf, size_t len);

@@ -14,6 +14,13 @@
  * then find the disk there.  Nothing depends on local files, so agents on
  * different machines coordinate too.
  *
+ * An upload is the exception: its data can stall for as long as its client
+ * likes, so it holds no lock and keeps no one waiting while it streams.  It
+ * writes into a folder of its own and takes the lock only to check first
+ * and to move the verified disk into place at the end; a spawn meanwhile
+ * fetches the image from the image service.  A failed transfer leaves no
+ * folder behind.
+ *
  * A hit also looks for the file (one HEAD) unless this agent saw it less
  * than IC_SEEN_TTL seconds ago: the row is the truth between agents, the
  * look guards against a file removed behind the cache's back.  A spawn
@@ -25,13 +32,16 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "ic_int.h"
 #include "log.h"
 #include "pgc.h"
 #include "vcdriver/vcd_dspath.h"
+#include "vcdriver/vcd_pc.h"
 #include "xmalloc.h"
 
 /* Work on one disk in progress in this agent. */
@@ -43,6 +53,7 @@ struct ic_flight {
 	int			 rc;
 	struct vcd_err		 err;
 	int			 waiters;
+	bool			 upload;	/* an upload's: nobody waits on it */
 	struct ic_progress	 progress;
 	struct ic_flight	*next;
 };
@@ -368,6 +379,36 @@ ic_cache_suspect(struct ic_cache *c, const struct ic_image *img)
 	vcd_dspath_free(&p);
 }
 
+/*
+ * After a failed transfer of image ID into PL's datastore: its folder goes
+ * unless a disk of the cache is in it (a row names it), so no empty
+ * "<folder>/ID/" stays behind.  Called under the image's lock; errors are
+ * logged.
+ */
+static void
+ic_dir_cleanup(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
+    const char *id)
+{
+	char *dir = xasprintf("%s/%s", c->folder, id);
+	char *like = xasprintf("%s/%%", dir);
+	const char *q[2] = { pl->datastore, like };
+	struct vcd_err err;
+	PGresult *r;
+
+	if ((r = ic_db(pg, "SELECT 1 FROM image_cache WHERE datastore = $1 AND "
+	    "path LIKE $2 LIMIT 1", 2, q, &err)) == NULL)
+		log_warnx("imagecache: cannot tell whether [%s] %s is empty: %s",
+		    pl->datastore, dir, err.msg);
+	else if (PQntuples(r) == 0) {
+		char *dir_ds = vcd_dspath_format(pl->datastore, dir);
+		ic_remove(c->s, pl->dc, dir_ds, false);
+		free(dir_ds);
+	}
+	PQclear(r);
+	free(dir);
+	free(like);
+}
+
 /* ---- single flight ---- */
 
 /* Join KEY's flight (waiting for it: 1 and its result) or start one (0). */
@@ -379,7 +420,7 @@ ic_flight_join(struct ic_cache *c, const char *key, const char *id, const char *
 
 	pthread_mutex_lock(&c->lock);
 	for (f = c->flights; f != NULL; f = f->next)
-		if (strcmp(f->key, key) == 0)
+		if (!f->upload && strcmp(f->key, key) == 0)
 			break;
 	if (f == NULL) {
 		f = xcalloc(1, sizeof(*f));
@@ -522,8 +563,10 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		ret = 0;
 		goto unlock;
 	}
-	if (make(c, pl, path, img, prog, &size, err) < 0)
+	if (make(c, pl, path, img, prog, &size, err) < 0) {
+		ic_dir_cleanup(c, pg, pl, img->id);
 		goto unlock;
+	}
 	ret = ic_row_ready(c, pg, pl, path, img, size, err);
 unlock:
 	ic_unlock(pg, key);
@@ -652,25 +695,136 @@ struct ic_upload {
 	struct ic_place		 pl;
 	struct ic_image		 img;
 	int64_t			 size;
-	PGconn			*pg;		/* holds the lock */
-	char			*key, *path, *full;
-	struct ic_flight	*f;
+	char			*key, *path, *full;	/* the cached disk's */
+	char			*stage_dir, *stage;	/* where the data goes first */
+	struct ic_flight	*f;			/* upload flight: progress */
 	struct ic_stream	*st;
 	/* the request's strings, which the stream borrows until it closes */
 	char			 disk_type[32], adapter[32], md5[33], sha512[129];
 	char			 datastore[256], dc_name[256];
 };
 
-static void
-ic_upload_free(struct ic_upload *u)
+/* What a Datastore's summary says; the one named NAME. */
+struct ic_ds_space {
+	const char	*name;
+	int64_t		 free;		/* -1 not found */
+};
+
+static int
+ic_ds_space_cb(void *arg, const struct vim_ObjectContent *oc)
 {
-	if (u->pg != NULL) {
-		ic_unlock(u->pg, u->key);
-		pgc_put(u->c->pg, u->pg, pgc_broken(u->pg));
+	struct ic_ds_space *sp = arg;
+	const char *name = vcd_pc_str(oc, "summary.name");
+
+	if (name == NULL || strcmp(name, sp->name) != 0)
+		return 0;
+	sp->free = vcd_pc_int(oc, "summary.freeSpace", -1);
+	return 1;
+}
+
+/* Refuse SIZE bytes that PL's datastore has no room for (fault NoDiskSpace). */
+static int
+ic_space_check(struct ic_cache *c, const struct ic_place *pl, const char *id,
+    int64_t size, struct vcd_err *err)
+{
+	char *paths[] = { "summary.name", "summary.freeSpace" };
+	struct ic_ds_space sp = { pl->datastore, -1 };
+
+	if (vcd_pc_retrieve_all(c->s, "Datastore", paths, 2, 0, ic_ds_space_cb, &sp,
+	    err) < 0)
+		return -1;
+	if (sp.free < 0) {
+		vcd_err_set(err, VCD_E_NOTFOUND, NULL, pl->datastore, "datastore "
+		    "\"%s\" was not found", pl->datastore);
+		return -1;
 	}
+	if (sp.free < size) {
+		vcd_err_set(err, VCD_E_FAULT, "NoDiskSpace", pl->datastore, "image %s "
+		    "has %lld bytes, but datastore [%s] has only %lld bytes free", id,
+		    (long long)size, pl->datastore, (long long)sp.free);
+		return -1;
+	}
+	return 0;
+}
+
+/* Register U's upload flight, unless the image is being uploaded already. */
+static int
+ic_upload_flight(struct ic_upload *u, struct vcd_err *err)
+{
+	struct ic_cache *c = u->c;
+	struct ic_flight *f;
+
+	pthread_mutex_lock(&c->lock);
+	for (f = c->flights; f != NULL; f = f->next)
+		if (f->upload && strcmp(f->key, u->key) == 0)
+			break;
+	if (f == NULL) {
+		f = xcalloc(1, sizeof(*f));
+		f->key = xstrdup(u->key);
+		snprintf(f->id, sizeof(f->id), "%s", u->img.id);
+		snprintf(f->datastore, sizeof(f->datastore), "%s", u->pl.datastore);
+		f->waiters = 1;
+		f->upload = true;
+		atomic_store(&f->progress.total, u->size);
+		f->next = c->flights;
+		c->flights = f;
+		u->f = f;
+	}
+	pthread_mutex_unlock(&c->lock);
+	if (u->f == NULL)
+		vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", u->img.id, "image %s is "
+		    "being uploaded into [%s] right now", u->img.id, u->pl.datastore);
+	return u->f != NULL ? 0 : -1;
+}
+
+/*
+ * Under the image's lock (TRY: refuse rather than wait): is the image
+ * cached?  0 no (with the lock held on *PGP when KEEP), -1 with ERR:
+ * TaskInProgress when the lock is busy, AlreadyExists when cached.
+ */
+static int
+ic_upload_lock(struct ic_upload *u, bool keep, PGconn **pgp, struct vcd_err *err)
+{
+	struct ic_cache *c = u->c;
+	PGconn *pg;
+	int rc, present;
+
+	*pgp = NULL;
+	if ((pg = ic_db_get(c, err)) == NULL)
+		return -1;
+	if ((rc = ic_lock(pg, u->key, "pg_try_advisory_lock", err)) <= 0) {
+		if (rc == 0)
+			vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", u->img.id, "image "
+			    "%s is being fetched, uploaded or purged in [%s] right now",
+			    u->img.id, u->pl.datastore);
+		pgc_put(c->pg, pg, rc < 0);
+		return -1;
+	}
+	if ((present = ic_row_use(c, u->pl.datastore, u->path, NULL, err)) == 1)
+		present = ic_present(c, &u->pl, u->path, err);
+	if (present == 1)
+		vcd_err_set(err, VCD_E_FAULT, "AlreadyExists", u->img.id, "image %s is "
+		    "cached in [%s] already; a cached image is never replaced",
+		    u->img.id, u->pl.datastore);
+	if (present != 0 || !keep) {
+		ic_unlock(pg, u->key);
+		pgc_put(c->pg, pg, pgc_broken(pg));
+		return present != 0 ? -1 : 0;
+	}
+	*pgp = pg;
+	return 0;
+}
+
+static void
+ic_upload_free(struct ic_upload *u, int rc, const struct vcd_err *err)
+{
+	if (u->f != NULL)
+		ic_flight_leave(u->c, u->f, true, rc, err);
 	free(u->key);
 	free(u->path);
 	free(u->full);
+	free(u->stage_dir);
+	free(u->stage);
 	free(u);
 }
 
@@ -679,7 +833,8 @@ ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
     const struct ic_upload_req *r, struct vcd_err *err)
 {
 	struct ic_upload *u = xcalloc(1, sizeof(*u));
-	int rc = 0, present;
+	unsigned rnd = 0;
+	PGconn *pg;
 
 	vcd_err_clear(err);
 	u->c = c;
@@ -695,39 +850,26 @@ ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
 		    "id", r->id);
 		goto fail;
 	}
+	if (ic_adapter_check(r->adapter) < 0) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, r->id, "image %s: unknown "
+		    "adapter_type \"%s\" (expected lsiLogic, lsiLogicsas, busLogic, "
+		    "paraVirtual or ide)", r->id, r->adapter);
+		goto fail;
+	}
 	u->path = xasprintf("%s/%s/%s.vmdk", c->folder, r->id, r->id);
 	u->key = xasprintf("%s|%s", pl->datastore, u->path);
 	snprintf(u->img.id, sizeof(u->img.id), "%s", r->id);
 	u->img.linked_clone = r->linked_clone;
-	if ((u->pg = ic_db_get(c, err)) == NULL)
+	if (ic_upload_flight(u, err) < 0)
 		goto fail;
-	/* a fetch or a purge of this image in any agent: refuse, do not wait */
-	if ((rc = ic_lock(u->pg, u->key, "pg_try_advisory_lock", err)) <= 0) {
-		if (rc == 0)
-			vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", r->id, "image %s is "
-			    "being fetched, uploaded or purged in [%s] right now",
-			    r->id, pl->datastore);
-		pgc_put(c->pg, u->pg, rc < 0);
-		u->pg = NULL;
+	/* refuse at once what could only fail at the end */
+	if (ic_upload_lock(u, false, &pg, err) < 0 ||
+	    ic_space_check(c, pl, r->id, r->size, err) < 0)
 		goto fail;
-	}
-	if ((present = ic_row_use(c, pl->datastore, u->path, NULL, err)) < 0 ||
-	    (present && (present = ic_present(c, pl, u->path, err)) < 0))
-		goto fail;
-	if (present) {
-		vcd_err_set(err, VCD_E_FAULT, "AlreadyExists", r->id, "image %s is "
-		    "cached in [%s] already; a cached image is never replaced",
-		    r->id, pl->datastore);
-		goto fail;
-	}
-	if (ic_flight_join(c, u->key, r->id, pl->datastore, &u->f, &rc, err) == 1) {
-		/* cannot happen while we hold the lock, but be safe */
-		ic_flight_leave(c, u->f, false, 0, NULL);
-		vcd_err_set(err, VCD_E_FAULT, "TaskInProgress", r->id, "image %s is "
-		    "busy", r->id);
-		u->f = NULL;
-		goto fail;
-	}
+	if (getrandom(&rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+		rnd = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)u;
+	u->stage_dir = xasprintf("%s/%s.upload-%08x", c->folder, r->id, rnd);
+	u->stage = xasprintf("%s/%s.vmdk", u->stage_dir, r->id);
 	snprintf(u->disk_type, sizeof(u->disk_type), "%s", r->disk_type ? r->disk_type : "");
 	snprintf(u->adapter, sizeof(u->adapter), "%s", r->adapter ? r->adapter : "");
 	snprintf(u->md5, sizeof(u->md5), "%s", r->md5 ? r->md5 : "");
@@ -735,21 +877,22 @@ ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
 	{
 		struct ic_target t = {
 			.id = u->img.id, .dc_name = pl->dc_name, .dc = pl->dc,
-			.datastore = pl->datastore, .path = u->path,
+			.datastore = pl->datastore, .path = u->stage,
 			.disk_type = u->disk_type, .adapter = u->adapter,
 			.pool = pl->pool, .folder = pl->folder, .size = r->size,
 			.md5 = u->md5, .sha512 = u->sha512,
 			.progress = &u->f->progress, .buffer = 0,
 		};
 		if ((u->st = ic_stream_open(c->s, &t, err)) == NULL) {
-			ic_flight_leave(c, u->f, true, -1, err);
-			u->f = NULL;
+			char *dir_ds = vcd_dspath_format(pl->datastore, u->stage_dir);
+			ic_remove(c->s, pl->dc, dir_ds, false);
+			free(dir_ds);
 			goto fail;
 		}
 	}
 	return u;
 fail:
-	ic_upload_free(u);
+	ic_upload_free(u, -1, err);
 	return NULL;
 }
 
@@ -759,11 +902,45 @@ ic_upload_write(struct ic_upload *u, const void *data, size_t len)
 	return ic_stream_write(u->st, data, len);
 }
 
+/* The verified disk at U's stage becomes the cached one, under the lock. */
+static int
+ic_upload_publish(struct ic_upload *u, struct vcd_err *err)
+{
+	struct ic_cache *c = u->c;
+	char *dir = xasprintf("%s/%s", c->folder, u->img.id);
+	char *dir_ds = vcd_dspath_format(u->pl.datastore, dir);
+	char *stage_ds = vcd_dspath_format(u->pl.datastore, u->stage);
+	PGconn *pg = NULL;
+	int ret = -1;
+
+	/* a spawn fetched it meanwhile, or is fetching it: this copy goes */
+	if (ic_upload_lock(u, true, &pg, err) < 0)
+		goto out;
+	if (vcd_ds_mkdir(c->s, u->pl.dc, dir_ds, err) < 0 ||
+	    vcd_vdisk_move(c->s, u->pl.dc, stage_ds, u->full, false, err) < 0) {
+		ic_dir_cleanup(c, pg, &u->pl, u->img.id);
+		goto unlock;
+	}
+	if ((ret = ic_row_ready(c, pg, &u->pl, u->path, &u->img, u->size, err)) < 0) {
+		ic_remove(c->s, u->pl.dc, u->full, true);
+		ic_dir_cleanup(c, pg, &u->pl, u->img.id);
+	}
+unlock:
+	ic_unlock(pg, u->key);
+	pgc_put(c->pg, pg, ret < 0 && pgc_broken(pg));
+out:
+	free(dir);
+	free(dir_ds);
+	free(stage_ds);
+	return ret;
+}
+
 int
 ic_upload_end(struct ic_upload *u, bool complete, struct ic_image *img,
     struct vcd_err *err)
 {
 	struct ic_disk_info info;
+	char *stage_dir_ds = vcd_dspath_format(u->pl.datastore, u->stage_dir);
 	int ret;
 
 	ret = ic_stream_close(u->st, complete, &info, err);
@@ -771,8 +948,10 @@ ic_upload_end(struct ic_upload *u, bool complete, struct ic_image *img,
 		snprintf(u->img.disk_type, sizeof(u->img.disk_type), "%s", info.disk_type);
 		snprintf(u->img.adapter, sizeof(u->img.adapter), "%s", info.adapter);
 		u->img.capacity_kb = info.capacity_kb;
-		ret = ic_row_ready(u->c, u->pg, &u->pl, u->path, &u->img, u->size, err);
+		ret = ic_upload_publish(u, err);
 	}
+	/* the stage folder goes, whatever happened: its disk has moved or failed */
+	ic_remove(u->c->s, u->pl.dc, stage_dir_ds, false);
 	if (ret == 0) {
 		snprintf(u->img.dspath, sizeof(u->img.dspath), "%s", u->full);
 		if (img != NULL)
@@ -783,8 +962,8 @@ ic_upload_end(struct ic_upload *u, bool complete, struct ic_image *img,
 		pthread_mutex_unlock(&u->c->lock);
 		log_info("imagecache: image %s uploaded into %s", u->img.id, u->full);
 	}
-	ic_flight_leave(u->c, u->f, true, ret, err);
-	ic_upload_free(u);
+	free(stage_dir_ds);
+	ic_upload_free(u, ret, err);
 	return ret;
 }
 

@@ -46,6 +46,17 @@ ic_push(struct vim_arena *a, struct vim_list_VirtualDeviceConfigSpec *l,
 }
 
 int
+ic_adapter_check(const char *adapter)
+{
+	if (adapter == NULL || adapter[0] == '\0')
+		return 0;
+	for (size_t i = 0; i < sizeof(ic_adapters) / sizeof(ic_adapters[0]); i++)
+		if (strcmp(ic_adapters[i].adapter, adapter) == 0)
+			return 0;
+	return -1;
+}
+
+int
 ic_root_disk_specs(struct vim_arena *a, const char *cached_dspath,
     const char *adapter, int64_t capacity_kb, bool linked, const char *copy_dspath,
     struct vim_list_VirtualDeviceConfigSpec *devices, struct vcd_err *err)

@@ -216,6 +216,13 @@ int ic_root_disk_specs(struct vim_arena *a, const char *cached_dspath,
     const char *adapter, int64_t capacity_kb, bool linked, const char *copy_dspath,
     struct vim_list_VirtualDeviceConfigSpec *devices, struct vcd_err *err);
 
+/*
+ * 0 if ADAPTER (NULL or "": the default, lsiLogic) is an adapter type
+ * ic_root_disk_specs() takes: lsiLogic, lsiLogicsas, busLogic, paraVirtual,
+ * ide.  -1 otherwise.
+ */
+int ic_adapter_check(const char *adapter);
+
 struct ic_image;
 
 /*
@@ -348,17 +355,27 @@ struct ic_upload_req {
 
 /*
  * Start an upload of R into PL's datastore cache (R's and PL's strings
- * are copied; PL's morefs are borrowed until ic_upload_end), holding the image's lock
- * (so no fetch or purge runs meanwhile).  NULL with ERR: an invalid id,
- * fault AlreadyExists when the image is cached already (a cached image is
- * never replaced under its linked clones), PostgreSQL unreachable.
+ * are copied; PL's morefs are borrowed until ic_upload_end).  The data goes
+ * to a folder of its own, "<folder>/ID.upload-XXXXXXXX", and moves into
+ * place only once whole and verified, under the image's lock: meanwhile a
+ * spawn of the image does not wait for the upload but fetches from the
+ * image service, and whichever ends second finds the image cached.  NULL
+ * with ERR: an invalid id or adapter type (VCD_E_INVALID), fault
+ * NoDiskSpace when the datastore has less free space than R->size, fault
+ * TaskInProgress when the image is being fetched, uploaded or purged,
+ * fault AlreadyExists when it is cached already (a cached image is never
+ * replaced under its linked clones), PostgreSQL unreachable.
  */
 struct ic_upload *ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
     const struct ic_upload_req *r, struct vcd_err *err);
 /* Add data.  0, or -1 when the datastore side failed. */
 int ic_upload_write(struct ic_upload *u, const void *data, size_t len);
-/* Finish (COMPLETE false: abort) and free U.  0 with *IMG, or -1 with ERR;
- * nothing is left behind on failure. */
+/*
+ * Finish (COMPLETE false: abort) and free U.  0 with *IMG, or -1 with ERR
+ * (fault AlreadyExists or TaskInProgress when the image was fetched, or is
+ * being fetched, meanwhile); nothing is left behind on failure, not even
+ * an empty folder.
+ */
 int ic_upload_end(struct ic_upload *u, bool complete, struct ic_image *img,
     struct vcd_err *err);
 

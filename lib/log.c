@@ -1,5 +1,9 @@
 /*
  * log.c - one-line, thread-safe logging to stderr and an optional file.
+ *
+ * Every message is escaped here, once, so that no caller can break a line:
+ * control characters become \n, \r, \t or \xHH (trailing newlines are
+ * dropped), whatever a request id, a peer's error text or a file name holds.
  */
 #include "config.h"
 
@@ -55,10 +59,43 @@ log_set_file(const char *path)
 	return 0;
 }
 
+size_t
+log_escape(char *dst, size_t dstlen, const char *src)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = strlen(src), o = 0;
+
+	while (n > 0 && (src[n - 1] == '\n' || src[n - 1] == '\r'))
+		n--;
+	for (size_t i = 0; i < n && dstlen > 0; i++) {
+		unsigned char c = (unsigned char)src[i];
+		char e[4];
+		size_t el = 0;
+
+		if (c == '\n' || c == '\r' || c == '\t') {
+			e[el++] = '\\';
+			e[el++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			e[el++] = '\\';
+			e[el++] = 'x';
+			e[el++] = hex[c >> 4];
+			e[el++] = hex[c & 0xf];
+		} else
+			e[el++] = (char)c;
+		if (o + el >= dstlen)
+			break;		/* never half an escape */
+		memcpy(dst + o, e, el);
+		o += el;
+	}
+	if (dstlen > 0)
+		dst[o] = '\0';
+	return o;
+}
+
 static void
 log_vwrite(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 {
-	char msg[2048], stamp[32];
+	char raw[2048], msg[4 * sizeof(raw)], stamp[32];
 	int saved = errno;
 	struct timespec ts;
 	struct tm tm;
@@ -66,11 +103,13 @@ log_vwrite(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 
 	if (lvl > log_level)
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(raw, sizeof(raw), fmt, ap);
 	if (with_errno) {
-		n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, ": %s", strerror(saved));
+		n = strlen(raw);
+		snprintf(raw + n, sizeof(raw) - n, ": %s", strerror(saved));
 	}
+	/* one line whatever the text: a newline in a value cannot forge one */
+	log_escape(msg, sizeof(msg), raw);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);

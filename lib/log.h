@@ -4,12 +4,15 @@
  * fatal()/fatalx() log and exit(1); log_warn() appends strerror(errno),
  * log_warnx() does not.  Messages go to stderr (and to a log file when one is
  * set), one line each, written atomically so threads never interleave.
+ * Control characters in a message are escaped (\n, \r, \t, \xHH; trailing
+ * newlines dropped), so text from outside cannot split or forge a line.
  * Never pass a secret to any of these.
  */
 #ifndef VC_LOG_H
 #define VC_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
@@ -19,6 +22,13 @@ void log_init(const char *ident, enum log_level level);
 int log_set_file(const char *path);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
+
+/*
+ * SRC with its control characters escaped as log lines have them, into DST
+ * (DSTLEN bytes, always terminated; cut short at a whole character or
+ * escape).  4 * strlen(SRC) + 1 bytes always suffice.  Returns strlen(DST).
+ */
+size_t log_escape(char *dst, size_t dstlen, const char *src);
 
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,13 +3,19 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "buf.h"
 #include "pgc.h"
 #include "xmalloc.h"
+
+#define PGC_MASK	"********"
+#define PGC_NSECRETS	8	/* secret texts looked for in a message */
 
 struct pgc_pool {
 	char		*conninfo;	/* secret */
@@ -43,9 +49,268 @@ pgc_pool_free(struct pgc_pool *p)
 	free(p);
 }
 
-/* libpq's message without its trailing newline. */
+/* ---- secrets in connection strings ---- */
+
+/* A secret value found in a connection string: S[OFF, OFF + LEN). */
+struct pgc_span {
+	size_t	off, len;
+	bool	uri;		/* percent-encoded; else conninfo-quoted */
+};
+
+/* Up to MAX spans of secrets in S (LEN bytes); returns how many were found. */
+typedef size_t (*pgc_spans_fn)(const char *s, size_t len, struct pgc_span *v,
+    size_t max);
+
+static bool
+pgc_secret_key(const char *k, size_t n)
+{
+	return (n == 8 && strncasecmp(k, "password", 8) == 0) ||
+	    (n == 11 && strncasecmp(k, "sslpassword", 11) == 0);
+}
+
+/* Length of the scheme:// prefix of a URI at S, 0 if S is not one. */
+static size_t
+pgc_uri_prefix(const char *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (isalnum((unsigned char)s[i]) || s[i] == '+' ||
+	    s[i] == '-' || s[i] == '.'))
+		i++;
+	if (i == 0 || i + 3 > len || strncmp(s + i, "://", 3) != 0)
+		return 0;
+	return i + 3;
+}
+
+/*
+ * A URI's secrets: the password of its user info ("user:password@", the
+ * '@' before any '/', as libpq reads it) and the values of its password
+ * and sslpassword query parameters.
+ */
+static size_t
+pgc_uri_spans(const char *s, size_t len, struct pgc_span *v, size_t max)
+{
+	size_t p = pgc_uri_prefix(s, len), n = 0, at, q;
+
+	if (p == 0)
+		return 0;
+	for (at = p; at < len && s[at] != '@' && s[at] != '/'; at++)
+		;
+	if (at < len && s[at] == '@') {
+		const char *colon = memchr(s + p, ':', at - p);
+		if (colon != NULL && n < max)
+			v[n++] = (struct pgc_span){ (size_t)(colon + 1 - s),
+			    at - (size_t)(colon + 1 - s), true };
+		p = at + 1;
+	}
+	for (q = p; q < len && s[q] != '?'; q++)
+		;
+	while (q < len) {
+		size_t k = q + 1, e, eq;
+
+		for (e = k; e < len && s[e] != '&'; e++)
+			;
+		for (eq = k; eq < e && s[eq] != '='; eq++)
+			;
+		if (eq < e && pgc_secret_key(s + k, eq - k) && n < max)
+			v[n++] = (struct pgc_span){ eq + 1, e - eq - 1, true };
+		q = e;
+	}
+	return n;
+}
+
+/*
+ * The secrets of a connection string as libpq parses it: a URI (above), or
+ * keyword = value pairs whose value is either single-quoted (\' and \\
+ * escaped) or runs to the next unescaped white space.  Past a pair libpq
+ * would refuse (no '='), the rest is taken as one secret: better masked
+ * than shown.
+ */
+static size_t
+pgc_conninfo_spans(const char *s, size_t len, struct pgc_span *v, size_t max)
+{
+	size_t p = 0, n = 0;
+
+	while (p < len && isspace((unsigned char)s[p]))
+		p++;
+	if (pgc_uri_prefix(s + p, len - p) > 0) {
+		n = pgc_uri_spans(s + p, len - p, v, max);
+		for (size_t i = 0; i < n; i++)
+			v[i].off += p;
+		return n;
+	}
+	while (p < len) {
+		size_t k, kl, vs;
+
+		while (p < len && isspace((unsigned char)s[p]))
+			p++;
+		if (p == len)
+			break;
+		for (k = p; p < len && !isspace((unsigned char)s[p]) && s[p] != '='; p++)
+			;
+		kl = p - k;
+		while (p < len && isspace((unsigned char)s[p]))
+			p++;
+		if (p == len || s[p] != '=') {
+			if (n < max)		/* not conninfo: all of it */
+				v[n++] = (struct pgc_span){ k, len - k, false };
+			break;
+		}
+		for (p++; p < len && isspace((unsigned char)s[p]); p++)
+			;
+		vs = p;
+		if (p < len && s[p] == '\'') {
+			for (p++; p < len && s[p] != '\''; p++)
+				if (s[p] == '\\' && p + 1 < len)
+					p++;
+			if (p < len)
+				p++;
+		} else {
+			for (; p < len && !isspace((unsigned char)s[p]); p++)
+				if (s[p] == '\\' && p + 1 < len)
+					p++;
+		}
+		if (pgc_secret_key(s + k, kl) && n < max)
+			v[n++] = (struct pgc_span){ vs, p - vs, false };
+	}
+	return n;
+}
+
+/* The value a span stands for: percent-decoded, or unquoted.  Caller frees. */
+static char *
+pgc_span_value(const char *s, const struct pgc_span *sp)
+{
+	const char *v = s + sp->off;
+	char *out = xmalloc(sp->len + 1);
+	size_t o = 0, i = 0, n = sp->len;
+
+	if (!sp->uri && n >= 1 && v[0] == '\'') {
+		i = 1;
+		if (n >= 2 && v[n - 1] == '\'')
+			n--;
+	}
+	for (; i < n; i++) {
+		if (sp->uri && v[i] == '%' && i + 2 < n &&
+		    isxdigit((unsigned char)v[i + 1]) && isxdigit((unsigned char)v[i + 2])) {
+			char h[3] = { v[i + 1], v[i + 2], '\0' };
+			out[o++] = (char)strtol(h, NULL, 16);
+			i += 2;
+		} else if (!sp->uri && v[i] == '\\' && i + 1 < n)
+			out[o++] = v[++i];
+		else
+			out[o++] = v[i];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* S with the spans FN finds replaced by PGC_MASK, into B. */
 static void
-pgc_msg(char *errbuf, size_t len, const char *what, const char *msg)
+pgc_mask_spans(struct buf *b, const char *s, size_t len, pgc_spans_fn fn)
+{
+	struct pgc_span v[PGC_NSECRETS];
+	size_t n = fn(s, len, v, PGC_NSECRETS), p = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		buf_append(b, s + p, v[i].off - p);
+		buf_puts(b, PGC_MASK);
+		p = v[i].off + v[i].len;
+	}
+	buf_append(b, s + p, len - p);
+}
+
+char *
+pgc_mask(const char *conninfo)
+{
+	struct buf b = BUF_INIT;
+
+	pgc_mask_spans(&b, conninfo, strlen(conninfo), pgc_conninfo_spans);
+	return buf_steal(&b);
+}
+
+/* Add secret TEXT (copied) to V unless empty or there already. */
+static void
+pgc_secret_add(char **v, size_t *n, const char *text)
+{
+	if (text == NULL || text[0] == '\0' || *n == PGC_NSECRETS)
+		return;
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(v[i], text) == 0)
+			return;
+	v[(*n)++] = xstrdup(text);
+}
+
+void
+pgc_scrub(char *msg, size_t len, const char *conninfo, PGconn *c)
+{
+	struct buf b = BUF_INIT, out = BUF_INIT;
+	char *sec[PGC_NSECRETS];
+	size_t ns = 0, p = 0, ml = strlen(msg);
+
+	/* what the connection string and the connection say the secrets are */
+	if (conninfo != NULL) {
+		struct pgc_span v[PGC_NSECRETS];
+		size_t n = pgc_conninfo_spans(conninfo, strlen(conninfo), v,
+		    PGC_NSECRETS);
+		for (size_t i = 0; i < n; i++) {
+			char *raw = xasprintf("%.*s", (int)v[i].len, conninfo + v[i].off);
+			char *val = pgc_span_value(conninfo, &v[i]);
+			pgc_secret_add(sec, &ns, raw);
+			pgc_secret_add(sec, &ns, val);
+			xfree_secret(raw);
+			xfree_secret(val);
+		}
+	}
+	if (c != NULL) {
+		PQconninfoOption *o = PQconninfo(c);
+		for (PQconninfoOption *i = o; i != NULL && i->keyword != NULL; i++)
+			if (pgc_secret_key(i->keyword, strlen(i->keyword)))
+				pgc_secret_add(sec, &ns, i->val);
+		PQconninfoFree(o);
+	}
+	/* URIs quoted in the message: their passwords */
+	while (p < ml) {
+		const char *u = NULL;
+		size_t ul;
+
+		for (size_t i = p; i < ml && u == NULL; i++)
+			if ((i == 0 || !isalnum((unsigned char)msg[i - 1])) &&
+			    pgc_uri_prefix(msg + i, ml - i) > 0)
+				u = msg + i;
+		if (u == NULL)
+			break;
+		ul = strcspn(u, "\" \t\r\n");
+		buf_append(&b, msg + p, (size_t)(u - msg) - p);
+		pgc_mask_spans(&b, u, ul, pgc_uri_spans);
+		p = (size_t)(u - msg) + ul;
+	}
+	buf_append(&b, msg + p, ml - p);
+	/* and every secret met anywhere in it */
+	for (const char *t = buf_cstr(&b); *t != '\0'; ) {
+		size_t best = 0;
+		for (size_t i = 0; i < ns; i++) {
+			size_t sl = strlen(sec[i]);
+			if (sl > best && strncmp(t, sec[i], sl) == 0)
+				best = sl;
+		}
+		if (best > 0) {
+			buf_puts(&out, PGC_MASK);
+			t += best;
+		} else
+			buf_append(&out, t++, 1);
+	}
+	if (len > 0)
+		snprintf(msg, len, "%s", buf_cstr(&out));
+	for (size_t i = 0; i < ns; i++)
+		xfree_secret(sec[i]);
+	xfree_secret(buf_steal(&b));
+	xfree_secret(buf_steal(&out));
+}
+
+/* libpq's message without its trailing newline, and without a secret. */
+static void
+pgc_msg(char *errbuf, size_t len, const char *what, const char *msg,
+    const char *conninfo, PGconn *c)
 {
 	size_t n;
 
@@ -54,6 +319,7 @@ pgc_msg(char *errbuf, size_t len, const char *what, const char *msg)
 	n = strlen(errbuf);
 	while (n > 0 && (errbuf[n - 1] == '\n' || errbuf[n - 1] == ' '))
 		errbuf[--n] = '\0';
+	pgc_scrub(errbuf, len, conninfo, c);
 }
 
 PGconn *
@@ -71,7 +337,8 @@ pgc_get(struct pgc_pool *p, char *errbuf, size_t len)
 		PQfinish(c);
 	c = PQconnectdb(p->conninfo);
 	if (PQstatus(c) != CONNECTION_OK) {
-		pgc_msg(errbuf, len, "cannot connect to PostgreSQL", PQerrorMessage(c));
+		pgc_msg(errbuf, len, "cannot connect to PostgreSQL", PQerrorMessage(c),
+		    p->conninfo, c);
 		PQfinish(c);
 		return NULL;
 	}
@@ -135,7 +402,7 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 	if (sqlstate != NULL && (state = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL)
 		snprintf(sqlstate, 6, "%s", state);
 	pgc_msg(errbuf, len, "PostgreSQL", r != NULL ? PQresultErrorMessage(r) :
-	    PQerrorMessage(c));
+	    PQerrorMessage(c), NULL, c);
 	PQclear(r);
 	return NULL;
 }

@@ -11,8 +11,9 @@
  * Ownership: pgc_pool_new() returns a pool the caller frees with
  * pgc_pool_free() once no connection is out.  pgc_get() lends a PGconn the
  * caller hands back with pgc_put().  The conninfo is a secret: it is copied,
- * wiped when freed and never logged; libpq's own messages name the host and
- * the reason, never the password.
+ * wiped when freed and never logged.  libpq's own messages may quote a URI
+ * or a password (a malformed URI, a bad percent-escape): every message
+ * these functions hand out is scrubbed first (pgc_scrub).
  */
 #ifndef VC_PGC_H
 #define VC_PGC_H
@@ -47,6 +48,22 @@ void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
  */
 PGresult *pgc_exec(PGconn *c, const char *sql, int nparams,
     const char *const *params, char *errbuf, size_t len, char sqlstate[6]);
+
+/*
+ * CONNINFO (a libpq connection string: keyword = value pairs, values
+ * single-quoted with \' and \\ escapes or bare with \ escapes, or a URI)
+ * with its secrets masked as "********": password and sslpassword values,
+ * a URI's user-info password and password / sslpassword query parameters.
+ * Text that is neither is masked from the first word libpq would refuse.
+ * Also takes any scheme://user:password@host URL.  Caller frees.
+ */
+char *pgc_mask(const char *conninfo);
+/*
+ * Mask, in MSG (LEN bytes, terminated), every secret it may quote: the
+ * password of any URI in it, and each secret of CONNINFO and of connection
+ * C (either may be NULL), raw or decoded, wherever it appears.
+ */
+void pgc_scrub(char *msg, size_t len, const char *conninfo, PGconn *c);
 
 /* Is a failure on C one that a new connection might not have? */
 bool pgc_broken(PGconn *c);

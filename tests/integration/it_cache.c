@@ -616,11 +616,12 @@ test_upload_into_the_cache(void **state)
 	unsigned char *data = xmalloc(IMG_SIZE);
 	const char *id = "4b1f2e3d-aaaa-4bbb-8ccc-0123456789ab";
 	struct ic_upload_req r = { id, IMG_SIZE, "thin", "busLogic", NULL, NULL, 0 };
-	char *pat;
+	char *pat, *any;
 
 	for (size_t i = 0; i < IMG_SIZE; i++)
 		data[i] = (unsigned char)(i * 13 + 1);
 	agent_open(t, &a, NULL);
+	any = xasprintf("_base/%s*", id);	/* its folder, or an upload's */
 	/* a wrong checksum: refused, nothing left */
 	r.md5 = "00000000000000000000000000000000";
 	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
@@ -630,13 +631,16 @@ test_upload_into_the_cache(void **state)
 	assert_int_equal(ic_upload_end(u, true, &img, &err), -1);
 	assert_string_equal(err.fault, "ChecksumMismatch");
 	pat = xasprintf("_base/%s/*", id);
-	assert_int_equal(tpeer_ds_files(t, pat), 0);
+	assert_int_equal(tpeer_ds_files(t, "_base"), 1);	/* the layout is right */
+	assert_int_equal(tpeer_ds_files(t, any), 0);		/* not even a folder */
 	/* an aborted one: nothing left */
 	r.md5 = NULL;
 	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
 	assert_int_equal(ic_upload_write(u, data, 4096), 0);
-	assert_int_equal(ic_upload_end(u, false, &img, &err), -1);
+	assert_int_equal(tpeer_ds_files(t, any), 1);		/* its own folder */
 	assert_int_equal(tpeer_ds_files(t, pat), 0);
+	assert_int_equal(ic_upload_end(u, false, &img, &err), -1);
+	assert_int_equal(tpeer_ds_files(t, any), 0);
 	/* a good one: in the cache, and a spawn finds it without a download */
 	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
 	assert_int_equal(ic_upload_write(u, data, IMG_SIZE), 0);
@@ -660,7 +664,67 @@ test_upload_into_the_cache(void **state)
 	r.id = "../etc";
 	assert_null(ic_cache_upload_begin(a.cache, &a.place, &r, &err));
 	assert_int_equal(err.code, VCD_E_INVALID);
+	free(any);
 	free(pat);
+	free(data);
+	agent_close(&a);
+}
+
+/*
+ * Refused before any data: an adapter type no spawn can use, more bytes
+ * than the datastore has free.  A stalled upload holds up no spawn: the
+ * spawn's ensure fetches from Glance, and the upload, ending second, finds
+ * the image cached.  A failed fetch leaves no folder.
+ */
+static void
+test_upload_beside_a_fetch(void **state)
+{
+	const struct tpeer *t = *state;
+	struct agent a;
+	struct ic_image img;
+	struct ic_upload *u;
+	struct ic_cache_stats st;
+	struct vcd_err err;
+	unsigned char *data = xmalloc(IMG_SIZE);
+	char *id = glance_upload(t), *any = xasprintf("_base/%s*", id);
+	char *stage = xasprintf("_base/%s.upload-*", id);
+	struct ic_upload_req r = { id, IMG_SIZE, "thin", "scsi", NULL, NULL, -1 };
+
+	memset(data, 0x5a, IMG_SIZE);
+	agent_open(t, &a, NULL);
+	assert_null(ic_cache_upload_begin(a.cache, &a.place, &r, &err));
+	assert_int_equal(err.code, VCD_E_INVALID);
+	assert_non_null(strstr(err.msg, "adapter_type \"scsi\""));
+	r.adapter = "paraVirtual";
+	r.size = (int64_t)1 << 62;
+	assert_null(ic_cache_upload_begin(a.cache, &a.place, &r, &err));
+	assert_string_equal(err.fault, "NoDiskSpace");
+	assert_int_equal(tpeer_ds_files(t, any), 0);
+	/* half an upload, then a spawn's ensure: from Glance, at once */
+	r.size = IMG_SIZE;
+	assert_non_null(u = ic_cache_upload_begin(a.cache, &a.place, &r, &err));
+	assert_int_equal(ic_upload_write(u, data, IMG_SIZE / 2), 0);
+	assert_int_equal(tpeer_ds_files(t, stage), 1);
+	if (ic_cache_ensure(a.cache, id, &a.place, &img, &err) < 0)
+		fail_msg("%s: %s", err.fault, err.msg);
+	assert_false(img.hit);
+	ic_cache_stats(a.cache, &st);
+	assert_int_equal(st.downloads, 1);
+	/* the upload ends second: refused, its copy gone, the fetched disk kept */
+	assert_int_equal(ic_upload_write(u, data + IMG_SIZE / 2, IMG_SIZE / 2), 0);
+	assert_int_equal(ic_upload_end(u, true, &img, &err), -1);
+	assert_string_equal(err.fault, "AlreadyExists");
+	assert_int_equal(tpeer_ds_files(t, stage), 0);
+	{
+		char *disk = xasprintf("_base/%s/%s.vmdk", id, id);
+		assert_int_equal(tpeer_ds_files(t, disk), 1);
+		free(disk);
+	}
+	assert_int_equal(ic_cache_ensure(a.cache, id, &a.place, &img, &err), 0);
+	assert_true(img.hit);
+	free(any);
+	free(stage);
+	free(id);
 	free(data);
 	agent_close(&a);
 }
@@ -683,6 +747,7 @@ main(void)
 		cmocka_unit_test(test_purge),
 		cmocka_unit_test(test_purge_never_races_a_spawn),
 		cmocka_unit_test(test_upload_into_the_cache),
+		cmocka_unit_test(test_upload_beside_a_fetch),
 		cmocka_unit_test(test_stop_clean),
 	};
 

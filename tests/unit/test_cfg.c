@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "agent/cfg.h"
+#include "pgc.h"
 
 #define BASE_VMWARE \
 	"vmware:\n" \
@@ -320,6 +321,111 @@ test_uri_password_masked(void **state)
 	cfg_free(cfg);
 }
 
+/* pgc_mask(): every secret of a conninfo or URI, quoted or not. */
+static void
+test_conninfo_mask(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+		{ "host=/run/pg dbname=vc password=dbpw",
+		  "host=/run/pg dbname=vc password=********" },
+		{ "host=h password=a\\ b dbname=d",
+		  "host=h password=******** dbname=d" },
+		{ "host=h password='a b\\' c' dbname=d",
+		  "host=h password=******** dbname=d" },
+		{ "host=h password = 'x\\\\' dbname=d",
+		  "host=h password = ******** dbname=d" },
+		{ "sslpassword=kp host=h", "sslpassword=******** host=h" },
+		{ "host=h   PASSWORD=up", "host=h   PASSWORD=********" },
+		{ "host=h mypassword=notakey user=password",
+		  "host=h mypassword=notakey user=password" },
+		{ "host=h password=", "host=h password=********" },
+		{ "host=h garbage secret", "host=h ********" },
+		{ "postgresql://vc:uripw@db:5432/vcagent",
+		  "postgresql://vc:********@db:5432/vcagent" },
+		{ "postgres://vc:p%40ss@db/vcagent?sslmode=require&password=qp"
+		  "&sslpassword=sp&application_name=a",
+		  "postgres://vc:********@db/vcagent?sslmode=require&password=********"
+		  "&sslpassword=********&application_name=a" },
+		{ "postgresql://vc@db/x?user=u", "postgresql://vc@db/x?user=u" },
+		{ "postgresql://db/x", "postgresql://db/x" },
+		{ "  postgresql://u:p@h", "  postgresql://u:********@h" },
+		{ "http://user:pw@proxy:3128", "http://user:********@proxy:3128" },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		char *m = pgc_mask(v[i].in);
+		if (strcmp(m, v[i].out) != 0)
+			fail_msg("pgc_mask(\"%s\") = \"%s\", expected \"%s\"", v[i].in,
+			    m, v[i].out);
+		free(m);
+	}
+}
+
+/* pgc_scrub(): libpq's messages lose what they quote of a secret. */
+static void
+test_pg_message_scrubbed(void **state)
+{
+	static const struct {
+		const char *conninfo, *msg, *out;
+	} v[] = {
+		{ "postgresql://u:secret@[::1/db", "end of string reached when "
+		  "looking for matching \"]\" in IPv6 host address in URI: "
+		  "\"postgresql://u:secret@[::1/db\"",
+		  "end of string reached when looking for matching \"]\" in IPv6 "
+		  "host address in URI: \"postgresql://u:********@[::1/db\"" },
+		{ "postgresql://u:s3cr%zzet@h/db",
+		  "invalid percent-encoded token: \"s3cr%zzet\"",
+		  "invalid percent-encoded token: \"********\"" },
+		{ "postgresql://u:p%40ss@h/db", "said p@ss and p%40ss",
+		  "said ******** and ********" },
+		{ "host=h password='a b'", "no: a b", "no: ********" },
+		{ NULL, "bad URI \"postgres://x:y@h\" and http://a:b@c/d here",
+		  "bad URI \"postgres://x:********@h\" and http://a:********@c/d here" },
+		{ "host=h password=pw", "connection to server at \"h\" failed",
+		  "connection to server at \"h\" failed" },
+	};
+	char buf[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", v[i].msg);
+		pgc_scrub(buf, sizeof(buf), v[i].conninfo, NULL);
+		if (strcmp(buf, v[i].out) != 0)
+			fail_msg("scrubbed \"%s\" is \"%s\", expected \"%s\"", v[i].msg,
+			    buf, v[i].out);
+	}
+}
+
+/* -n prints sslpassword and quoted passwords masked, proxies too. */
+static void
+test_print_masks_conninfo(void **state)
+{
+	char *errors = NULL, *printed;
+	struct cfg *cfg = load("vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n"
+	    "  proxy: \"puser:proxypw@proxy.example:3128\"\n"
+	    "kafka:\n  bootstrap_servers: a:1\n"
+	    "database:\n  connection: \"host=h sslpassword=sslpw password=a\\\\ b "
+	    "dbname=d\"\n", &errors);
+
+	(void)state;
+	if (cfg == NULL)
+		fail_msg("%s", errors);
+	printed = print_to_string(cfg);
+	assert_null(strstr(printed, "sslpw"));
+	assert_null(strstr(printed, " b dbname"));
+	assert_null(strstr(printed, "proxypw"));
+	if (strstr(printed, "connection: \"host=h sslpassword=******** "
+	    "password=******** dbname=d\"") == NULL)
+		fail_msg("%s", printed);
+	assert_non_null(strstr(printed, "proxy: \"puser:********@proxy.example:3128\""));
+	free(printed);
+	cfg_free(cfg);
+}
+
 static void
 test_all_errors_reported(void **state)
 {
@@ -369,6 +475,9 @@ main(void)
 		cmocka_unit_test(test_secret_from_env_and_file),
 		cmocka_unit_test(test_secret_never_in_errors),
 		cmocka_unit_test(test_uri_password_masked),
+		cmocka_unit_test(test_conninfo_mask),
+		cmocka_unit_test(test_pg_message_scrubbed),
+		cmocka_unit_test(test_print_masks_conninfo),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_sample_config_loads),
 	};

@@ -15,6 +15,10 @@
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
@@ -223,10 +227,13 @@ static const struct httpd_route routes[] = {
 };
 
 static struct httpd *
-server(const char *host, const char *token, char *why, size_t len)
+server_timeouts(const char *host, const char *token, int timeout, int upload_timeout,
+    char *why, size_t len)
 {
 	struct httpd_conf hc = {
 		.bind_host = host,
+		.timeout = timeout,
+		.upload_timeout = upload_timeout,
 		.bind_port = 0,
 		.token = token,
 		.routes = routes,
@@ -239,6 +246,12 @@ server(const char *host, const char *token, char *why, size_t len)
 	};
 
 	return httpd_start(&hc, why, len);
+}
+
+static struct httpd *
+server(const char *host, const char *token, char *why, size_t len)
+{
+	return server_timeouts(host, token, 0, 0, why, len);
 }
 
 /* ---- the client ---- */
@@ -296,6 +309,7 @@ sink(char *ptr, size_t size, size_t nmemb, void *arg)
 }
 
 static int srv_port;
+static const char *http_source;		/* the client's address; NULL: any */
 
 /* METHOD PATH on PORT with HEADERS (NULL-terminated, may be NULL). */
 static void
@@ -307,6 +321,8 @@ http_on(int port, const char *host, const char *method, const char *path,
 	char url[1024];
 
 	memset(r, 0, sizeof(*r));
+	if (http_source != NULL)
+		curl_easy_setopt(c, CURLOPT_INTERFACE, http_source);
 	snprintf(url, sizeof(url), "http://%s:%d%s", host, port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
@@ -615,6 +631,10 @@ test_upload_bad_id(void **state)
 		{ "/v1/images/a%20b", "a b" },
 		{ "/v1/images/a%22b%5c", "a\"b\\" },
 		{ "/v1/images/a%0ab", "a\nb" },
+		{ "/v1/images/abc%00def", "abc%00def" },	/* not "abc" */
+		{ "/v1/images/abc%00", "abc%00" },
+		{ "/v1/images/a%01b", "a\001b" },
+		{ "/v1/images/a%7fb", "a\177b" },
 	};
 	struct resp r;
 	struct src s = { 1000, 0, NEVER, false, NULL, 0, 0 };
@@ -638,7 +658,66 @@ test_upload_bad_id(void **state)
 	assert_non_null(strstr(json_error(&r), "xxxxxxxx"));
 	assert_null(strstr(json_error(&r), id));
 	resp_free(&r);
+	/* prefetch checks its id the same way, %00 included */
+	http("POST", "/v1/images/abc%00def/prefetch", good_token, NULL, &r);
+	assert_int_equal(r.status, 400);
+	assert_non_null(strstr(json_error(&r), "abc%00def"));
+	resp_free(&r);
 	assert_int_equal(F.begins, 0);
+}
+
+/* The path functions on their own: what the server would make of a URL. */
+static void
+test_path_parse(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} un[] = {
+		{ "a%20b", "a b" }, { "%41%4a%4A", "AJJ" }, { "a%00b", "a%00b" },
+		{ "%", "%" }, { "%4", "%4" }, { "%zz", "%zz" }, { "%%41", "%A" },
+		{ "a+b", "a+b" }, { "%2f", "/" }, { "", "" },
+	};
+	static const struct {
+		const char *url;
+		enum httpd_path_kind kind;
+		bool ok;
+		const char *id;
+	} v[] = {
+		{ "/healthz", HTTPD_PATH_ROUTE, false, "" },
+		{ "/v1/images", HTTPD_PATH_ROUTE, false, "" },
+		{ "/v1/images/", HTTPD_PATH_UPLOAD, false, "" },
+		{ "/v1/images/img-1", HTTPD_PATH_UPLOAD, true, "img-1" },
+		{ "/v1/images/img-1/prefetch", HTTPD_PATH_PREFETCH, true, "img-1" },
+		{ "/v1/images//prefetch", HTTPD_PATH_UPLOAD, false, "/prefetch" },
+		{ "/v1/images/x/prefetch", HTTPD_PATH_PREFETCH, true, "x" },
+		{ "/v1/images/prefetch", HTTPD_PATH_UPLOAD, true, "prefetch" },
+		{ "/v1/images/a/b", HTTPD_PATH_UPLOAD, false, "a/b" },
+		{ "/v1/images/a%00b", HTTPD_PATH_UPLOAD, false, "a%00b" },
+		{ "/v1/images/a\tb", HTTPD_PATH_UPLOAD, false, "a\tb" },
+		{ "/v1/images/1f2e3d4c-0000-4000-8000-00000000a001/prefetch",
+		  HTTPD_PATH_PREFETCH, true, "1f2e3d4c-0000-4000-8000-00000000a001" },
+	};
+	struct httpd_path p;
+	char buf[64], long_url[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(un) / sizeof(un[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s", un[i].in);
+		assert_int_equal(httpd_unescape(buf), strlen(un[i].out));
+		assert_string_equal(buf, un[i].out);
+	}
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		httpd_parse_path(v[i].url, &p);
+		assert_int_equal(p.kind, v[i].kind);
+		assert_int_equal(p.id_ok, v[i].ok);
+		assert_string_equal(p.id, v[i].id);
+	}
+	/* 65 characters: too long, named by its first 64 */
+	snprintf(long_url, sizeof(long_url), "/v1/images/%0*d", 65, 0);
+	httpd_parse_path(long_url, &p);
+	assert_false(p.id_ok);
+	assert_int_equal(p.idlen, 65);
+	assert_int_equal(strlen(p.id), 64);
 }
 
 static void
@@ -702,6 +781,17 @@ test_upload_good(void **state)
 	assert_string_equal(F.cluster, "c1");
 	assert_string_equal(F.linked_clone, "true");
 	assert_string_equal(F.checksum, "sha512:0123abcd");
+
+	/* a %00 in an argument is kept, not a cut */
+	fake_reset();
+	s.sent = 0;
+	http("PUT", "/v1/images/img-1?datastore=ds%00x&adapter_type=ide%00",
+	    good_bearer, &s, &r);
+	assert_int_equal(r.status, 201);
+	resp_free(&r);
+	assert_int_equal(fake_wait_ends(1), 1);
+	assert_string_equal(F.datastore, "ds%00x");
+	assert_string_equal(F.adapter_type, "ide%00");
 
 	/* absent parameters are NULL; X-Auth-Token works too; one byte is fine */
 	fake_reset();
@@ -886,6 +976,148 @@ test_stop_mid_upload(void **state)
 	assert_int_equal(F.ends, 1);
 }
 
+/* A connection that half-sent its request and went quiet; -1 if none. */
+static int
+half_sent(int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	static const char req[] = "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Has the server closed FD (waiting up to MS)? */
+static bool
+closed_by_server(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	char c;
+
+	return poll(&p, 1, ms) == 1 && recv(fd, &c, 1, 0) <= 0;
+}
+
+#define SLOWLORIS	64
+
+/*
+ * 64 half-sent requests from one address: another address is still
+ * answered at once (a limit per address), and the server drops the
+ * silent ones after its timeout, so the same address is answered again.
+ */
+static void
+test_slowloris(void **state)
+{
+	int fd[SLOWLORIS], n = 0, open_ = 0;
+	struct httpd *h;
+	struct resp r;
+	char why[256];
+
+	(void)state;
+	assert_non_null(h = server_timeouts("127.0.0.1", TOKEN, 2, 0, why, sizeof(why)));
+	for (int i = 0; i < SLOWLORIS; i++)
+		if ((fd[n] = half_sent(httpd_port(h))) >= 0)
+			n++;
+	assert_int_equal(n, SLOWLORIS);
+	/* another address of the loopback: answered while they hang */
+	http_source = "127.0.0.2";
+	http_on(httpd_port(h), "127.0.0.1", "GET", "/healthz", NULL, NULL, &r);
+	http_source = NULL;
+	assert_int_equal(r.rc, CURLE_OK);
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	/* the server closes every one of them (refused, or timed out) */
+	for (int i = 0; i < n; i++)
+		if (!closed_by_server(fd[i], 30 * 1000))
+			open_++;
+	assert_int_equal(open_, 0);
+	/* (the server counts a closed one out just after closing it) */
+	for (int i = 0; i < 100; i++) {
+		http_on(httpd_port(h), "127.0.0.1", "GET", "/healthz", NULL, NULL, &r);
+		if (r.status == 200)
+			break;
+		resp_free(&r);
+		usleep(100 * 1000);
+	}
+	assert_int_equal(r.status, 200);
+	resp_free(&r);
+	for (int i = 0; i < n; i++)
+		close(fd[i]);
+	httpd_stop(h);
+}
+
+/* An upload whose client stops sending ends, incomplete, on its timeout. */
+static void
+test_upload_stalled(void **state)
+{
+	static volatile bool hold = true;
+	struct bg b = { .s = { 3 * MIB, 0, NEVER, false, &hold, MIB, 0 } };
+	struct httpd *h;
+	char why[256];
+	int ends = 0;
+
+	(void)state;
+	assert_non_null(h = server_timeouts("127.0.0.1", TOKEN, 1, 2, why, sizeof(why)));
+	b.port = httpd_port(h);
+	assert_int_equal(pthread_create(&b.t, NULL, bg_upload, &b), 0);
+	/* while the client still holds the connection open */
+	for (int i = 0; i < 3000 && ends == 0; i++) {
+		pthread_mutex_lock(&F.lock);
+		ends = F.ends;
+		pthread_mutex_unlock(&F.lock);
+		if (ends == 0)
+			usleep(10000);
+	}
+	assert_int_equal(ends, 1);
+	assert_true(hold);
+	assert_false(F.complete);
+	assert_int_equal(F.live, 0);
+	assert_true(F.bytes >= MIB / 2 && F.bytes <= 2 * MIB);
+	hold = false;
+	pthread_join(b.t, NULL);
+	assert_int_not_equal(b.r.status, 201);
+	resp_free(&b.r);
+	httpd_stop(h);
+	assert_int_equal(F.ends, 1);
+}
+
+/* A callback that blocks longer than the timeouts does not lose the upload. */
+static void
+test_upload_slow_datastore(void **state)
+{
+	struct bg b = { .s = { 2 * MIB, 0, NEVER, false, NULL, 0, 0 } };
+	struct httpd *h;
+	char why[256];
+
+	(void)state;
+	assert_non_null(h = server_timeouts("127.0.0.1", TOKEN, 1, 1, why, sizeof(why)));
+	b.port = httpd_port(h);
+	F.block = true;
+	assert_int_equal(pthread_create(&b.t, NULL, bg_upload, &b), 0);
+	pthread_mutex_lock(&F.lock);
+	while (!F.blocked)
+		pthread_cond_wait(&F.cond, &F.lock);
+	pthread_mutex_unlock(&F.lock);
+	sleep(3);	/* longer than both timeouts, while the callback blocks */
+	pthread_mutex_lock(&F.lock);
+	F.block = false;
+	pthread_cond_broadcast(&F.cond);
+	pthread_mutex_unlock(&F.lock);
+	pthread_join(b.t, NULL);
+	assert_int_equal(b.r.status, 201);
+	resp_free(&b.r);
+	assert_int_equal(fake_wait_ends(1), 1);
+	assert_true(F.complete);
+	assert_int_equal(F.bytes, 2 * MIB);
+	httpd_stop(h);
+}
+
 static void
 test_start(void **state)
 {
@@ -970,6 +1202,10 @@ main(void)
 		cmocka_unit_test_setup(test_upload_data_fails_big, test_setup),
 		cmocka_unit_test_setup(test_upload_blocked, test_setup),
 		cmocka_unit_test_setup(test_stop_mid_upload, test_setup),
+		cmocka_unit_test_setup(test_path_parse, test_setup),
+		cmocka_unit_test_setup(test_slowloris, test_setup),
+		cmocka_unit_test_setup(test_upload_stalled, test_setup),
+		cmocka_unit_test_setup(test_upload_slow_datastore, test_setup),
 		cmocka_unit_test_setup(test_start, test_setup),
 		cmocka_unit_test(test_log_has_no_token),
 	};
