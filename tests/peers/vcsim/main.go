@@ -28,8 +28,14 @@
 //	POST /ctl/fault?method=M&fault=T[&count=N][&msg=S]
 //	                                         the next N calls of M (default 1; 0 clears) get a
 //	                                         SOAP fault of vim25 type T (e.g. NotSupported)
-//	POST /ctl/reset                          clear async rules and questions, end held tasks now
-//	GET  /ctl/tasks                          list async rules, questions and held tasks
+//	POST /ctl/delay?method=M&delay=D[&count=N][&match=S]
+//	                                         the next N calls (default 1; delay=0 or count=0
+//	                                         clears M) of SOAP method M whose body contains S
+//	                                         are answered after D, as a slow vCenter would
+//	POST /ctl/reset                          clear async rules, delays and questions, end held
+//	                                         tasks now
+//	GET  /ctl/tasks                          list async rules, delays, questions, held tasks
+//	                                         and calls being delayed ("delaying M")
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -198,9 +204,18 @@ type peer struct {
 	qseq      int                     // generated question ids
 	closed    bool                    // shutting down: hold nothing more
 	faults    map[string]*faultRule   // SOAP method -> injected fault
+	delays    map[string]*delayRule   // SOAP method -> delay (/ctl/delay)
+	delaying  map[string]int          // SOAP method -> calls being delayed now
 
 	netMu  sync.Mutex // serializes port group changes (network.go)
 	diskMu sync.Mutex // serializes disk extensions and conversions (disk.go)
+}
+
+// delayRule: the next count calls of a method whose body has match wait delay.
+type delayRule struct {
+	delay time.Duration
+	match string
+	count int
 }
 
 // faultRule: the next count calls of a method get this fault (/ctl/fault).
@@ -428,6 +443,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
 	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
+	mux.HandleFunc("/ctl/delay", post(p.ctlDelay))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -461,6 +477,7 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest) // as the simulator does
 		return
 	}
+	p.delayCall(body)
 	if p.injectFault(w, body) {
 		return
 	}
@@ -643,6 +660,67 @@ func (p *peer) ctlFault(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	ok(w)
+}
+
+// ctlDelay: POST /ctl/delay?method=M&delay=D[&count=N][&match=S].
+func (p *peer) ctlDelay(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	method := q.Get("method")
+	count := 1
+	if c := q.Get("count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			http.Error(w, "count must be a whole number", http.StatusBadRequest)
+			return
+		}
+		count = n
+	}
+	d, err := time.ParseDuration(q.Get("delay"))
+	if err != nil || d < 0 {
+		http.Error(w, "delay must be a duration such as 3s", http.StatusBadRequest)
+		return
+	}
+	if method == "" {
+		http.Error(w, "method is required", http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	if p.delays == nil {
+		p.delays = make(map[string]*delayRule)
+	}
+	if count == 0 || d == 0 {
+		delete(p.delays, method)
+	} else {
+		p.delays[method] = &delayRule{delay: d, match: q.Get("match"), count: count}
+	}
+	p.mu.Unlock()
+	ok(w)
+}
+
+// delayCall holds a call that a /ctl/delay rule matches for the rule's delay.
+func (p *peer) delayCall(body []byte) {
+	method, _ := peekCall(body)
+	p.mu.Lock()
+	rule := p.delays[method]
+	if rule == nil || !strings.Contains(string(body), rule.match) {
+		p.mu.Unlock()
+		return
+	}
+	rule.count--
+	if rule.count <= 0 {
+		delete(p.delays, method)
+	}
+	if p.delaying == nil {
+		p.delaying = make(map[string]int)
+	}
+	p.delaying[method]++
+	d := rule.delay
+	p.mu.Unlock()
+	log.Printf("delaying %s by %v", method, d)
+	time.Sleep(d)
+	p.mu.Lock()
+	p.delaying[method]--
+	p.mu.Unlock()
 }
 
 // injectFault answers a call with an injected fault when a rule asks for it.
