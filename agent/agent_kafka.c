@@ -332,7 +332,8 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 		req_free(&r);
 		return 0;
 	default:
-		log_warnx("request %s: the cluster leases: %s", r.request_id, why);
+		log_warnx("request %s: the ledger is unreachable (cluster leases): %s",
+		    r.request_id, why);
 		req_free(&r);
 		return -1;
 	}

@@ -207,6 +207,13 @@ pgc_put(struct pgc_pool *p, PGconn *c, bool broken)
 	if (c == NULL)
 		return;
 	if (!broken && PQstatus(c) == CONNECTION_OK &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE && pgc_is_lease(c)) {
+		/* a lease's locks end with it, even one its holder forgot */
+		PGresult *r = PQexec(c, "SELECT pg_advisory_unlock_all()");
+		broken = PQresultStatus(r) != PGRES_TUPLES_OK;
+		PQclear(r);
+	}
+	if (!broken && PQstatus(c) == CONNECTION_OK &&
 	    PQtransactionStatus(c) == PQTRANS_IDLE) {
 		PQsetInstanceData(c, pgc_event, NULL);
 		pthread_mutex_lock(&p->lock);

@@ -67,7 +67,9 @@ PGconn *pgc_get(struct pgc_pool *p, char *errbuf, size_t len);
  * session without the locks.
  */
 PGconn *pgc_lease(struct pgc_pool *p, char *errbuf, size_t len);
-/* Give C back; BROKEN (or a bad connection state) closes it instead. */
+/* Give C back; BROKEN (or a bad connection state) closes it instead.  A
+ * lease's advisory locks are released first, should its holder have left
+ * one. */
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
 /*
  * Is C's session still there (one round trip)?  On a lease from

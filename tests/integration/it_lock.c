@@ -173,6 +173,18 @@ test_lease_lost(void **state)
 	PQfinish(other);
 	pgc_put(p, lease, pgc_broken(lease));
 	pgc_put(p, plain, false);
+	/* a lease given back with a lock still held does not keep it */
+	assert_non_null(lease = pgc_lease(p, why, sizeof(why)));
+	r = pgc_exec(lease, "SELECT pg_advisory_lock(4343)", 0, NULL, why, sizeof(why),
+	    NULL);
+	assert_non_null(r);
+	PQclear(r);
+	pgc_put(p, lease, false);
+	other = PQconnectdb(tpeer_get(t, "PG_CONNINFO"));
+	got = one(other, "SELECT pg_try_advisory_lock(4343)");
+	assert_string_equal(got, "t");
+	free(got);
+	PQfinish(other);
 	/* a connection given back by a lease holder is a plain one again */
 	assert_non_null(plain = pgc_get(p, why, sizeof(why)));
 	terminate(t, plain);
