@@ -213,7 +213,8 @@ check "no VM leaked, none duplicated" test "$(vms_of 1)/$(vms_of 3)/$(vms_of 4)"
 check "no row is active with deleted_at set" test "$(psql_v "SELECT count(*) FROM instances WHERE deleted_at IS NOT NULL AND vm_state <> 'deleted'")" = 0
 
 # --- the first agent stops: the second takes over once the lease expired ---
-kill -TERM "$A_PID"; wait "$A_PID" 2>/dev/null; A_PID=
+kill -TERM "$A_PID"; wait "$A_PID"; rc=$?; A_PID=
+check "agent A exits 0" test "$rc" -eq 0
 EXP=$(psql_v "SELECT expires_at FROM cluster_leases WHERE node = '$NODE'")
 check "agent B takes the cluster over" wait_for "$T/b.log" "cluster \"DC0_C0\" (node $NODE): leased by consumer group \"it-fence-b\"" 30
 check "only after agent A's lease expired" test "$(psql_v "SELECT group_id = 'it-fence-b' AND acquired_at >= '$EXP'::timestamptz FROM cluster_leases WHERE node = '$NODE'")" = t
