@@ -173,6 +173,7 @@ enum lease_verdict {
 	LEASE_ERROR		/* the database: try again later */
 };
 
+/* The agent's lease state; the caller frees it with agent_lease_free(). */
 struct agent_lease *agent_lease_new(void);
 void agent_lease_free(struct agent_lease *l);
 /* The cron's hook: take or renew the leases when due (every third of
