@@ -8,6 +8,9 @@
 #  - the connection holding a request's lock is killed while the request
 #    runs: the work is abandoned with no final event and the reconcile
 #    carries it out, once;
+#  - an agent of the same group serving other clusters is reported; a
+#    request for a node the group serves but this agent does not is
+#    dead-lettered;
 #  - a second agent in another consumer group on the same cluster is refused
 #    (its log and /readyz name the cluster, the owner and the expiry) while
 #    the first serves on: no duplicate events, no leaked VM; after the first
@@ -17,9 +20,9 @@ set -u
 T=$(mktemp -d /dev/shm/vcagent-fence-XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$T"
 PEERS=$VCAGENT_SRC/tests/peers
-A_PID= B_PID=
+A_PID= B_PID= C_PID=
 cleanup() {
-	for p in $A_PID $B_PID; do kill -9 "$p" 2>/dev/null; done
+	for p in $A_PID $B_PID $C_PID; do kill -9 "$p" 2>/dev/null; done
 	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
 	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
 	[ "$tap_failed" -gt 0 ] && for f in "$T"/*.log; do echo "# --- $f"; tail -n 80 "$f" | sed 's/^/# /'; done
@@ -27,17 +30,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
+if ! bash "$PEERS/vcsim.sh" start "$T" -cluster 2 >"$T/vcsim.out" 2>&1 ||
+    ! bash "$PEERS/peers.sh" start "$T" glance pg >"$T/peers.out" 2>&1 ||
     ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:2 -t vcagent.results:1 \
     -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
+	not_ok "peers start"; sed 's/^/# /' "$T"/*.out; tap_done
 fi
 ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 
-config() {	# config HOST GROUP
+config() {	# config HOST GROUP [CLUSTERS]
 	cat <<YAML
 DEFAULT:
   host: $1
@@ -50,7 +54,7 @@ vmware:
   host_username: $VCSIM_USER
   host_password: {env: VC_PW}
   ca_file: $VCSIM_CA_FILE
-  cluster_name: [DC0_C0]
+  cluster_name: [${3:-DC0_C0}]
 glance:
   api_servers: [$GLANCE_URL]
 kafka:
@@ -180,6 +184,35 @@ check "in a second attempt" test "$(psql_v "SELECT attempts FROM requests WHERE 
 check "with one final event" test "$(events t-spawn-5 succeeded)/$(events t-spawn-5 failed)" = 1/0
 check "and one VM" test "$(vms_of 5)" -eq 1
 
+# --- an agent of the same group that serves other clusters ---
+config agent-c it-fence-a "DC0_C0, DC0_C1" >"$T/c.yaml"
+lines=$(wc -l <"$T/a.log")
+"$VCAGENT" -c "$T/c.yaml" >"$T/c.log" 2>&1 & C_PID=$!
+check "agent C joins agent A's group" wait_for "$T/c.log" "kafka: assigned 1 partition(s)" 30
+check "agent A notices that C serves other clusters" wait_for "$T/a.log" "cluster leases: the agents of consumer group \"it-fence-a\" serve different clusters: agent-c serves [\"" 30
+mismatch_ready() { ready_is "$URL_A" 200 && contains "$T/readyz" "clusters: warning: the agents of consumer group \"it-fence-a\" serve different clusters"; }
+check "agent A's /readyz says so, still ready" mismatch_ready
+kill -TERM "$C_PID"; wait "$C_PID"; rc=$?; C_PID=
+check "agent C exits 0" test "$rc" -eq 0
+check "agent A: the group serves the same clusters again" wait_for "$T/a.log" "serve the same clusters again" 30
+regained() { for ((i = 0; i < 150; i++)); do tail -n +"$lines" "$T/a.log" | grep -qF "kafka: assigned 2 partition(s)" && return 0; sleep 0.2; done; return 1; }
+check "agent A has every partition again" regained
+# a node agent A's group holds, which agent A does not serve
+GNODE="domain-c998.${NODE#*.}"
+psql_v "INSERT INTO cluster_leases (node, cluster, group_id, expires_at) VALUES ('$GNODE', 'DC0_C9', 'it-fence-a', now() + interval '1 hour')" >/dev/null
+spawn g-spawn-8 8 "$GNODE"
+group_dead_letter() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"
+		grep -F g-spawn-8 "$T/dead" | grep -qF "node $GNODE is served by consumer group \"it-fence-a\"" && return 0
+		sleep 0.2
+	done
+	sed 's/^/# /' "$T/dead"; return 1
+}
+check "a request for a node the group serves but not this agent is dead-lettered" group_dead_letter
+check "the reason says agents of a group must serve the same clusters" sh -c "grep -F g-spawn-8 '$T/dead' | grep -qF 'the agents of a consumer group must serve the same clusters'"
+
 # --- a second agent, in another consumer group, on the same cluster ---
 "$VCAGENT" -c "$T/b.yaml" >"$T/b.log" 2>&1 & B_PID=$!
 check "agent B joins its own group" wait_for "$T/b.log" "kafka: assigned 2 partition(s)" 30
@@ -192,11 +225,12 @@ spawn l-spawn-3 3
 spawn l-spawn-4 4
 delete l-delete-1 1
 check "agent A carries out the requests" all_done l-spawn-3 l-spawn-4 l-delete-1
-# agent B's new group reads the topic from its start: 6 requests for the node
+# agent B's new group reads the topic from its start: 6 requests for the
+# node, and g-spawn-8 for the node agent A's group holds
 not_ours() {
 	local i
 	for ((i = 0; i < 100; i++)); do
-		curl -s "$URL_B/metrics" | grep -q '^vcagent_requests_not_ours_total 6$' && return 0
+		curl -s "$URL_B/metrics" | grep -q '^vcagent_requests_not_ours_total 7$' && return 0
 		sleep 0.2
 	done
 	curl -s "$URL_B/metrics" | grep not_ours | sed 's/^/# /'; return 1
