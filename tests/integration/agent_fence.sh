@@ -139,7 +139,7 @@ all_done() {	# all_done ID...: each succeeds
 check "agent A serves its cluster" all_done l-spawn-1 l-spawn-2
 
 # --- the power-state sync and a task_state set while it reads vCenter ---
-# the sync's next read of vCenter's VMs is held 4 s; meanwhile the VM is
+# the sync's next read of vCenter's VMs is held 8 s; meanwhile the VM is
 # powered off (the sync would write "shutdown") and a worker-like update
 # sets a task_state: it must survive the sync
 held() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q "^delaying RetrievePropertiesEx"; }
@@ -151,10 +151,11 @@ wait_held() {	# wait_held yes|no
 	done
 	return 1
 }
-check "a slow vCenter read is armed" test "$(ctl "delay?method=RetrievePropertiesEx&delay=4s&match=config.instanceUuid")" = ok
+check "a slow vCenter read is armed" test "$(ctl "delay?method=RetrievePropertiesEx&delay=8s&match=config.instanceUuid")" = ok
 check "the sync is reading vCenter" wait_held yes
-"$VI" -c "$T/a.yaml" power-off "$(uuid 2)" >"$T/vi.out" 2>&1
 psql_v "UPDATE instances SET task_state = 'resizing', updated_at = now() WHERE uuid = '$(uuid 2)'" >/dev/null
+"$VI" -c "$T/a.yaml" power-off "$(uuid 2)" >"$T/vi.out" 2>&1
+check "both happened while the sync read vCenter" held
 check "the read ends" wait_held no
 # a later sync read shows the held one's sync is over
 ctl "delay?method=RetrievePropertiesEx&delay=1ms&match=config.instanceUuid" >/dev/null
@@ -172,7 +173,7 @@ power_is() {	# power_is STATE
 check "once the task is over, the sync writes the power state" power_is shutdown
 
 # --- the connection holding a request's lock dies while it runs ---
-ctl "async?method=CreateVM_Task&delay=3000ms&count=1" >/dev/null
+ctl "async?method=CreateVM_Task&delay=5000ms&count=1" >/dev/null
 spawn t-spawn-5 5
 check "a slow spawn is running" wait_state t-spawn-5 running 30
 lines=$(wc -l <"$T/a.log")
@@ -247,9 +248,10 @@ check "no VM leaked, none duplicated" test "$(vms_of 1)/$(vms_of 3)/$(vms_of 4)"
 check "no row is active with deleted_at set" test "$(psql_v "SELECT count(*) FROM instances WHERE deleted_at IS NOT NULL AND vm_state <> 'deleted'")" = 0
 
 # --- the first agent stops: the second takes over once the lease expired ---
+# agent A's lease runs at least until EXP (a last renewal may extend it)
+EXP=$(psql_v "SELECT expires_at FROM cluster_leases WHERE node = '$NODE' AND group_id = 'it-fence-a'")
 kill -TERM "$A_PID"; wait "$A_PID"; rc=$?; A_PID=
 check "agent A exits 0" test "$rc" -eq 0
-EXP=$(psql_v "SELECT expires_at FROM cluster_leases WHERE node = '$NODE'")
 check "agent B takes the cluster over" wait_for "$T/b.log" "cluster \"DC0_C0\" (node $NODE): leased by consumer group \"it-fence-b\"" 30
 check "only after agent A's lease expired" test "$(psql_v "SELECT group_id = 'it-fence-b' AND acquired_at >= '$EXP'::timestamptz FROM cluster_leases WHERE node = '$NODE'")" = t
 check "agent B is ready" ready_is "$URL_B" 200
