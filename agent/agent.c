@@ -25,6 +25,7 @@ agent_new(struct cfg *cfg)
 	struct agent *a = xcalloc(1, sizeof(*a));
 
 	a->cfg = cfg;
+	a->lease = agent_lease_new();
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flight_lock, NULL);
 	return a;
@@ -50,7 +51,9 @@ agent_free(struct agent *a)
 		return;
 	agent_kafka_stop(a);	/* first: workers and endpoints use the cache */
 	agent_http_stop(a);
+	agent_lease_stop(a);
 	agent_cache_stop(a);
+	agent_lease_free(a->lease);
 	vcd_close(a->vc);
 	agent_clusters_free(a);
 	cfg_free(a->cfg);
@@ -201,8 +204,8 @@ agent_node_record(struct agent *a, struct agent_cluster *c)
 	char why[512];
 	PGconn *pg;
 
-	if (a->db == NULL || a->cache == NULL)
-		return;
+	if (a->db == NULL || a->cache == NULL || !agent_lease_held(a, c->nodename))
+		return;		/* another group's record to write */
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
 		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
 		return;
@@ -272,7 +275,7 @@ agent_usage(struct agent *a)
 	for (size_t i = 0; i < a->nclusters; i++) {
 		struct agent_cluster *c = &a->clusters[i];
 
-		if (c->nodename == NULL || !c->have_res)
+		if (c->nodename == NULL || !c->have_res || !agent_lease_held(a, c->nodename))
 			continue;
 		if (ledger_node_usage(pg, c->nodename, why, sizeof(why)) < 0) {
 			log_warnx("cluster \"%s\": usage not written: %s", c->name, why);
@@ -292,6 +295,7 @@ agent_cron(struct agent *a, unsigned long tick)
 	time_t now = time(NULL);
 
 	(void)tick;
+	agent_lease_renew(a);
 	if (now >= a->next_refresh) {
 		atomic_store(&a->usage_changed, false);
 		agent_refresh(a);

@@ -41,6 +41,8 @@ struct agent_cluster {
 
 struct agent_job;
 struct json_t;
+struct agent_lease;
+struct buf;
 
 struct agent {
 	struct cfg		*cfg;		/* owned; swapped whole on reload */
@@ -79,6 +81,7 @@ struct agent {
 	time_t			 next_sync;	/* power state sync */
 	bool			 synced_once;
 	size_t			 unknown_vms;	/* VMs with an instance uuid we lack */
+	struct agent_lease	*lease;		/* owned: the clusters' leases */
 
 	/* metrics: requests by type and outcome (succeeded, failed, rejected),
 	 * and the latency of carried-out requests, as a histogram */
@@ -155,6 +158,39 @@ void agent_sync(struct agent *a, bool report_unknown);
 /* Stop consuming, let the workers finish (graceful_shutdown_timeout),
  * commit, close. */
 void agent_kafka_stop(struct agent *a);
+
+/* ---- cluster leases (lease.c) ---- */
+
+/*
+ * One consumer group serves a cluster at a time: a lease per node in
+ * PostgreSQL, owned by kafka.group_id, renewed by each agent of the group
+ * and refused to other groups until it expired.
+ */
+enum lease_verdict {
+	LEASE_OURS,		/* this agent serves the node, our group holds it */
+	LEASE_OTHER,		/* another consumer group serves it: not ours */
+	LEASE_NOBODY,		/* nobody does, or our group but not this agent */
+	LEASE_ERROR		/* the database: try again later */
+};
+
+/* The agent's lease state; the caller frees it with agent_lease_free(). */
+struct agent_lease *agent_lease_new(void);
+void agent_lease_free(struct agent_lease *l);
+/* The cron's hook: take or renew the leases when due (every third of
+ * DEFAULT.cluster_lease_time), record this agent's nodes. */
+void agent_lease_renew(struct agent *a);
+/* Does our group hold NODE's lease now (as of the last renewal)? */
+bool agent_lease_held(struct agent *a, const char *node);
+/* Whose is a request for NODE?  WHY (WL bytes) says why it is not ours. */
+enum lease_verdict agent_lease_check(struct agent *a, const char *node, char *why,
+    size_t wl);
+/* /readyz lines ("clusters: ..."); -1 when a cluster is not leased to us. */
+int agent_lease_ready(struct agent *a, struct buf *out);
+/* Requests found to be another group's (NOT_OURS) or nobody's (UNSERVED). */
+void agent_lease_counts(struct agent *a, unsigned long *not_ours,
+    unsigned long *unserved);
+/* At shutdown: this agent leaves its group's record (the lease stays). */
+void agent_lease_stop(struct agent *a);
 
 /* ---- the operator endpoints (agent_http.c) ---- */
 

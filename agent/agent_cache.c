@@ -27,11 +27,14 @@ agent_cache_start(struct agent *a)
 		log_warnx("database.connection is not set: no image cache, no state");
 		return 0;
 	}
-	if (a->db == NULL)
-		a->db = pgc_pool_new(cfg->database.connection, 4);
+	if (a->db == NULL) {
+		a->db = pgc_pool_new(cfg->database.connection, cfg->database.max_pool_size);
+		pgc_pool_cap(a->db, cfg->database.max_pool_size,
+		    cfg->database.max_overflow, cfg->database.pool_timeout);
+	}
 	a->next_db_try = time(NULL) + (cfg->database.retry_interval > 0 ?
 	    cfg->database.retry_interval : 10);
-	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+	if ((pg = pgc_lease(a->db, why, sizeof(why))) == NULL) {	/* the migration's lock */
 		log_warnx("database: %s (retrying every %d s)", why,
 		    cfg->database.retry_interval > 0 ? cfg->database.retry_interval : 10);
 		return -1;
@@ -50,8 +53,7 @@ agent_cache_start(struct agent *a)
 	    cfg->glance.insecure };
 	a->cache_folder = ic_cache_folder(cfg->vmware.cache_prefix,
 	    cfg->image_cache.subdirectory_name);
-	a->cache = ic_cache_new(a->vc, &a->glance, a->cache_folder,
-	    cfg->database.connection);
+	a->cache = ic_cache_new_pool(a->vc, &a->glance, a->cache_folder, a->db);
 	a->next_purge = 0;
 	ret = 0;
 out:

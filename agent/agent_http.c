@@ -84,6 +84,8 @@ agent_http_readyz(void *arg, struct buf *out)
 		status = 503;
 	} else
 		buf_printf(out, "kafka: ok\n");
+	if (agent_lease_ready(a, out) < 0)	/* another group has a cluster */
+		status = 503;
 	buf_puts(out, status == 200 ? "ready\n" : "not ready\n");
 	return status;
 }
@@ -244,6 +246,14 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 	    (long long)a->unknown_vms);
 	agent_metric(out, "vcagent_kafka_up", "gauge", "1 when partitions are assigned "
 	    "and brokers reachable", atomic_load(&a->kafka_up) ? 1 : 0);
+	{
+		unsigned long other, nobody;
+		agent_lease_counts(a, &other, &nobody);
+		agent_metric(out, "vcagent_requests_not_ours_total", "counter", "requests "
+		    "for a node another consumer group serves (left to it)", (long long)other);
+		agent_metric(out, "vcagent_requests_unserved_total", "counter", "requests "
+		    "for a node nobody serves (dead-lettered)", (long long)nobody);
+	}
 	if (a->db != NULL) {
 		char why[256];
 		PGconn *pg = pgc_get(a->db, why, sizeof(why));

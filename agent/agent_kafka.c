@@ -175,8 +175,9 @@ agent_job_run(void *arg, void *jobp)
 	PGconn *pg = NULL;
 	int rc, attempt;
 
-	/* one runner per request, across agents (a takeover after a rebalance) */
-	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL ||
+	/* one runner per request, across agents (a takeover after a rebalance),
+	 * its lock on a connection that is never reset behind our back */
+	if ((pg = pgc_lease(a->db, why, sizeof(why))) == NULL ||
 	    (rc = ledger_claim(pg, r->request_id, &attempt, why,
 	    sizeof(why))) < 0) {
 		log_warnx("request %s: cannot take its lock: %s (it stays in the ledger, "
@@ -225,6 +226,14 @@ agent_job_run(void *arg, void *jobp)
 		    req_type_name(r->type), r->instance_uuid,
 		    vcd_strerror(&op.err, msg, sizeof(msg)));
 	}
+	if (!pgc_alive(pg)) {
+		/* its lock went with the session: another agent may run it now */
+		log_warnx("request %s (%s %s): the connection holding its lock was lost "
+		    "while it ran: abandoned with no final event, the reconcile finishes "
+		    "it", r->request_id, req_type_name(r->type), r->instance_uuid);
+		atomic_store(&a->reconcile_again, true);
+		goto out;
+	}
 	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
 	    &o);
 	agent_publish(a, a->cfg->kafka.result_topic, r->instance_uuid[0] ?
@@ -263,17 +272,6 @@ agent_submit(struct agent *a, struct req *r)
 	agent_flight_add(a, job);
 	work_submit(a->work, job->r.instance_uuid[0] ? job->r.instance_uuid :
 	    job->r.request_id, job);
-}
-
-/* Is NODE one of ours? */
-static bool
-agent_serves(struct agent *a, const char *node)
-{
-	for (size_t i = 0; i < a->nclusters; i++)
-		if (a->clusters[i].nodename != NULL &&
-		    strcmp(a->clusters[i].nodename, node) == 0)
-			return true;
-	return false;
 }
 
 /* ---- the consumer ---- */
@@ -322,10 +320,22 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 		agent_reject(a, m, why);
 		return 0;
 	}
-	if (!agent_serves(a, r.node)) {
-		log_debug("request %s is for node %s, not served here", r.request_id, r.node);
+	switch (agent_lease_check(a, r.node, why, sizeof(why))) {
+	case LEASE_OURS:
+		break;
+	case LEASE_OTHER:	/* that group's agents carry it out */
+		log_warnx("request %s is not ours: %s", r.request_id, why);
 		req_free(&r);
 		return 0;
+	case LEASE_NOBODY:	/* would be lost: keep it where it can be seen */
+		agent_reject(a, m, why);
+		req_free(&r);
+		return 0;
+	default:
+		log_warnx("request %s: the ledger is unreachable (cluster leases): %s",
+		    r.request_id, why);
+		req_free(&r);
+		return -1;
 	}
 	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
 		log_warnx("request %s: the ledger is unreachable: %s", r.request_id,
@@ -466,7 +476,7 @@ agent_kafka_reconcile(struct agent *a)
 	if (a->db == NULL || a->work == NULL)
 		goto out;
 	for (size_t i = 0; i < a->nclusters; i++)
-		if (a->clusters[i].nodename != NULL)
+		if (agent_lease_held(a, a->clusters[i].nodename))	/* not another group's */
 			nodes[nn++] = a->clusters[i].nodename;
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
 		log_warnx("reconcile: %s (tried again at the next turn)", why);

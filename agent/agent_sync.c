@@ -3,8 +3,9 @@
  * powered off in vCenter shows as off) and, on start, VMs that carry an
  * instance uuid the database does not know (reported, never deleted).
  *
- * One RetrievePropertiesEx over every VM, one SELECT over the served
- * nodes' instances.  Instances with a task in progress are left to it.
+ * One SELECT over the served nodes' instances, then one RetrievePropertiesEx
+ * over every VM.  Instances with a task in progress are left to it, and a
+ * row is written only if it is still as read (its updated_at).
  */
 #include "config.h"
 
@@ -55,38 +56,59 @@ agent_sync(struct agent *a, bool report_unknown)
 
 	if (a->db == NULL || a->cache == NULL)
 		goto out;
-	if (vcd_vm_list(a->vc, &vms, &n, &err) < 0) {
-		log_warnx("power state sync: %s", vcd_strerror(&err, msg, sizeof(msg)));
-		goto out;
-	}
 	for (size_t i = 0; i < a->nclusters; i++)
-		if (a->clusters[i].nodename != NULL)
+		if (agent_lease_held(a, a->clusters[i].nodename))	/* not another group's */
 			json_array_append_new(nodes, json_string(a->clusters[i].nodename));
 	ntext = json_dumps(nodes, JSON_COMPACT);
 	params[0] = ntext;
+	/*
+	 * The rows first, then vCenter, then each write only if its row is as
+	 * read: a worker that set a task_state or a power state in between (it
+	 * touches updated_at) keeps it, and a stale vCenter answer is never
+	 * written over a change made after it.
+	 */
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL ||
-	    (r = pgc_exec(pg, "SELECT uuid, power_state, coalesce(task_state, ''), node "
-	    "FROM instances WHERE deleted_at IS NULL AND node IN (SELECT "
-	    "jsonb_array_elements_text($1::jsonb))", 1, params, why, sizeof(why),
+	    (r = pgc_exec(pg, "SELECT uuid, power_state, updated_at::text, node "
+	    "FROM instances WHERE deleted_at IS NULL AND task_state IS NULL AND node IN "
+	    "(SELECT jsonb_array_elements_text($1::jsonb))", 1, params, why, sizeof(why),
 	    NULL)) == NULL) {
 		log_warnx("power state sync: %s", why);
+		goto out;
+	}
+	if (vcd_vm_list(a->vc, &vms, &n, &err) < 0) {
+		log_warnx("power state sync: %s", vcd_strerror(&err, msg, sizeof(msg)));
 		goto out;
 	}
 	for (int i = 0; i < PQntuples(r); i++) {
 		const char *uuid = PQgetvalue(r, i, 0), *have = PQgetvalue(r, i, 1);
 		const struct vcd_vm_info *vm = agent_vm_by_uuid(vms, n, uuid);
 		const char *now;
+		PGresult *u;
 
-		if (PQgetvalue(r, i, 2)[0] != '\0' || vm == NULL)
-			continue;	/* a task owns it, or a request will find it gone */
+		if (vm == NULL)
+			continue;	/* a request will find it gone */
 		now = agent_power_name(vm->power_state);
 		if (strcmp(now, have) == 0)
 			continue;
-		if (ledger_instance_state(pg, uuid, vm->ref.value, NULL, now, NULL, why,
-		    sizeof(why)) < 0) {
+		{
+			const char *up[5] = { uuid, vm->ref.value, now, have,
+			    PQgetvalue(r, i, 2) };
+			u = pgc_exec(pg, "UPDATE instances SET vm_moref = $2, power_state = "
+			    "$3, updated_at = now() WHERE uuid = $1 AND deleted_at IS NULL AND "
+			    "task_state IS NULL AND power_state = $4 AND updated_at = "
+			    "$5::timestamptz RETURNING 1", 5, up, why, sizeof(why), NULL);
+		}
+		if (u == NULL) {
 			log_warnx("power state sync: %s: %s", uuid, why);
 			continue;
 		}
+		if (PQntuples(u) == 0) {
+			PQclear(u);
+			log_debug("power state sync: instance %s changed meanwhile: left to "
+			    "its task and the next sync", uuid);
+			continue;
+		}
+		PQclear(u);
 		log_info("instance %s: power state %s in vCenter (was %s)", uuid, now, have);
 		if (a->producer != NULL) {
 			struct req_outcome o = { "state_changed", NULL, NULL, NULL,

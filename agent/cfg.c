@@ -100,6 +100,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "DEFAULT", "update_resources_interval", CFG_INT, OFF(def.update_resources_interval), "60", 1, 86400, 0, NULL, NULL },
 	{ "DEFAULT", "sync_power_state_interval", CFG_INT, OFF(def.sync_power_state_interval), "600", -1, 86400, 0, NULL, NULL },
 	{ "DEFAULT", "graceful_shutdown_timeout", CFG_INT, OFF(def.graceful_shutdown_timeout), "60", 0, 3600, 0, NULL, NULL },
+	{ "DEFAULT", "cluster_lease_time", CFG_INT, OFF(def.cluster_lease_time), "60", 3, 3600, 0, NULL, NULL },
 
 	{ "vmware", "host_ip", CFG_STR, OFF(vmware.host_ip), NULL, NOLIM, CFG_REQUIRED, NULL, NULL },
 	{ "vmware", "host_port", CFG_INT, OFF(vmware.host_port), "443", 1, 65535, 0, NULL, NULL },
@@ -151,6 +152,9 @@ static const struct cfg_opt cfg_table[] = {
 	{ "database", "connection", CFG_STR, OFF(database.connection), NULL, NOLIM, CFG_REQUIRED | CFG_SECRET | CFG_CONNINFO, NULL, NULL },
 	{ "database", "max_retries", CFG_INT, OFF(database.max_retries), "10", -1, INT_MAX, 0, NULL, NULL },
 	{ "database", "retry_interval", CFG_INT, OFF(database.retry_interval), "10", 1, 3600, 0, NULL, NULL },
+	{ "database", "max_pool_size", CFG_INT, OFF(database.max_pool_size), "5", 1, 1000, 0, NULL, NULL },
+	{ "database", "max_overflow", CFG_INT, OFF(database.max_overflow), "50", -1, 10000, 0, NULL, NULL },
+	{ "database", "pool_timeout", CFG_DOUBLE, OFF(database.pool_timeout), "30", 0.1, 3600, 0, NULL, NULL },
 
 	{ "health", "bind_host", CFG_STR, OFF(health.bind_host), "127.0.0.1", NOLIM, 0, NULL, NULL },
 	{ "health", "bind_port", CFG_INT, OFF(health.bind_port), "8799", 0, 65535, 0, NULL, NULL },

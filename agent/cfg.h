@@ -50,6 +50,7 @@ struct cfg {
 		int	 update_resources_interval;
 		int	 sync_power_state_interval;
 		int	 graceful_shutdown_timeout;
+		int	 cluster_lease_time;	/* seconds */
 	} def;
 
 	struct {
@@ -111,6 +112,9 @@ struct cfg {
 		char	*connection;		/* libpq conninfo or URI; secret */
 		int	 max_retries;
 		int	 retry_interval;
+		int	 max_pool_size;		/* connections kept open */
+		int	 max_overflow;		/* more while busy; -1: no cap */
+		double	 pool_timeout;		/* seconds to wait for one */
 	} database;
 
 	struct {

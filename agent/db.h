@@ -13,6 +13,9 @@
  *   requests       the request ledger, keyed by request id
  *   image_cache    cached images per datastore and path, with their last use
  *   migrations     instance moves between clusters or hosts
+ * Version 2:
+ *   cluster_leases        which consumer group serves each node, until when
+ *   cluster_lease_agents  the agents of each group and the nodes they serve
  */
 #ifndef VC_DB_H
 #define VC_DB_H

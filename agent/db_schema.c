@@ -112,6 +112,25 @@ static const struct db_migration db_schema[] = {
 	"  created_at    timestamptz NOT NULL DEFAULT now(),"
 	"  updated_at    timestamptz NOT NULL DEFAULT now()"
 	");" },
+	{ 2, "cluster leases",
+	/* one consumer group serves a cluster at a time (agent/lease.c) */
+	"CREATE TABLE cluster_leases ("
+	"  node        text PRIMARY KEY,"			/* as compute_nodes.node */
+	"  cluster     text NOT NULL,"			/* its name */
+	"  group_id    text NOT NULL,"			/* the owner: kafka.group_id */
+	"  acquired_at timestamptz NOT NULL DEFAULT now(),"
+	"  renewed_at  timestamptz NOT NULL DEFAULT now(),"
+	"  expires_at  timestamptz NOT NULL"
+	");"
+	/* the agents of each group, and the nodes each serves */
+	"CREATE TABLE cluster_lease_agents ("
+	"  group_id   text NOT NULL,"
+	"  agent      text NOT NULL,"			/* [DEFAULT] host */
+	"  nodes      jsonb NOT NULL DEFAULT '[]',"		/* sorted node names */
+	"  renewed_at timestamptz NOT NULL DEFAULT now(),"
+	"  expires_at timestamptz NOT NULL,"
+	"  PRIMARY KEY (group_id, agent)"
+	");" },
 };
 
 const struct db_migration *

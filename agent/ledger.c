@@ -86,8 +86,8 @@ ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
 	int ret;
 
 	*attempts = 0;
-	if (ledger_sql(pg, "WITH l AS (SELECT pg_try_advisory_lock(hashtext('request ' "
-	    "|| $1)::bigint) AS got), u AS (UPDATE requests SET state = 'running', "
+	if (ledger_sql(pg, "WITH l AS (SELECT pg_try_advisory_lock("
+	    PGC_LOCK_KEY("'request ' || $1") ") AS got), u AS (UPDATE requests SET state = 'running', "
 	    "started_at = now(), attempts = attempts + 1 WHERE request_id = $1 AND "
 	    "state IN ('accepted', 'running') AND (SELECT got FROM l) RETURNING "
 	    "attempts) SELECT (SELECT got FROM l), (SELECT attempts FROM u)", 1, params,
@@ -111,8 +111,8 @@ ledger_release(PGconn *pg, const char *request_id)
 	char why[256];
 
 	/* not folded into ledger_finish: the lock must outlive its commit */
-	(void)ledger_sql(pg, "SELECT pg_advisory_unlock(hashtext('request ' || $1)::bigint)", 1,
-	    params, NULL, why, sizeof(why));
+	(void)ledger_sql(pg, "SELECT pg_advisory_unlock(" PGC_LOCK_KEY("'request ' || $1")
+	    ")", 1, params, NULL, why, sizeof(why));
 }
 
 int

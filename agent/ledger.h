@@ -30,8 +30,9 @@ int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partit
     int64_t offset, const char *owner, enum ledger_state *state, char **result,
     char *why, size_t wl);
 /*
- * Claim it: take its advisory lock (one runner per request, across agents)
- * and, if that succeeded and it is not finished, mark it running (attempts
+ * Claim it: take its advisory lock (one runner per request, across agents;
+ * keyed by 64 bits of a SHA-256 of its id; hold PG from pgc_lease(), so the
+ * lock cannot vanish in a reset) and, if that succeeded and it is not finished, mark it running (attempts
  * + 1), in one round trip.  1 claimed (this run's attempt number in
  * *ATTEMPTS), 0 when another session holds it or it is finished already,
  * -1 with WHY.

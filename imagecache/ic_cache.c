@@ -71,7 +71,8 @@ struct ic_cache {
 	struct vcd_session	*s;
 	struct ic_glance	 glance;
 	char			*folder;	/* <cache_prefix><subdirectory_name> */
-	struct pgc_pool		*pg;
+	struct pgc_pool		*pg;		/* owned if own_pg */
+	bool			 own_pg;
 	pthread_mutex_t		 lock;		/* flights and counters */
 	pthread_cond_t		 cond;
 	struct ic_flight	*flights;
@@ -89,6 +90,22 @@ ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
 	c->glance = *g;
 	c->folder = xstrdup(cache_folder);
 	c->pg = pgc_pool_new(pg_conninfo, 4);
+	c->own_pg = true;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	return c;
+}
+
+struct ic_cache *
+ic_cache_new_pool(struct vcd_session *s, const struct ic_glance *g,
+    const char *cache_folder, struct pgc_pool *pool)
+{
+	struct ic_cache *c = xcalloc(1, sizeof(*c));
+
+	c->s = s;
+	c->glance = *g;
+	c->folder = xstrdup(cache_folder);
+	c->pg = pool;
 	pthread_mutex_init(&c->lock, NULL);
 	pthread_cond_init(&c->cond, NULL);
 	return c;
@@ -108,7 +125,8 @@ ic_cache_free(struct ic_cache *c)
 	pthread_mutex_destroy(&c->lock);
 	pthread_cond_destroy(&c->cond);
 	free(c->folder);
-	pgc_pool_free(c->pg);
+	if (c->own_pg)
+		pgc_pool_free(c->pg);
 	free(c);
 }
 
@@ -159,6 +177,18 @@ ic_db_get(struct ic_cache *c, struct vcd_err *err)
 	return pg;
 }
 
+/* A connection to hold advisory locks on: never reset behind our back. */
+static PGconn *
+ic_db_lease(struct ic_cache *c, struct vcd_err *err)
+{
+	char why[512];
+	PGconn *pg = pgc_lease(c->pg, why, sizeof(why));
+
+	if (pg == NULL)
+		ic_db_err(err, NULL, why);
+	return pg;
+}
+
 /* Run SQL; NULL with ERR.  Caller PQclear()s. */
 static PGresult *
 ic_db(PGconn *pg, const char *sql, int n, const char *const *params,
@@ -172,30 +202,17 @@ ic_db(PGconn *pg, const char *sql, int n, const char *const *params,
 	return r;
 }
 
-/* 64-bit FNV-1a: the advisory lock's key for a cache path. */
-static void
-ic_lock_key(const char *text, char out[24])
-{
-	unsigned long long h = 1469598103934665603ULL;
-
-	for (; *text != '\0'; text++) {
-		h ^= (unsigned char)*text;
-		h *= 1099511628211ULL;
-	}
-	snprintf(out, 24, "%lld", (long long)h);
-}
-
-/* Take (TRY: try) or release KEY's lock on PG.  1 taken, 0 busy, -1 error. */
+/* Take (TRY: try) or release KEY's lock on PG, keyed by 64 bits of a
+ * SHA-256 of "image <datastore>|<path>".  1 taken, 0 busy, -1 error. */
 static int
 ic_lock(PGconn *pg, const char *key, const char *op, struct vcd_err *err)
 {
-	char k[24], sql[64];
-	const char *params[1] = { k };
+	char sql[256];
+	const char *params[1] = { key };
 	PGresult *r;
 	int ret;
 
-	ic_lock_key(key, k);
-	snprintf(sql, sizeof(sql), "SELECT %s($1::bigint)", op);
+	snprintf(sql, sizeof(sql), "SELECT %s(" PGC_LOCK_KEY("'image ' || $1") ")", op);
 	if ((r = ic_db(pg, sql, 1, params, err)) == NULL)
 		return -1;
 	ret = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "f") != 0;
@@ -550,7 +567,7 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 	int64_t size = 0;
 	int ret = -1, present, locked;
 
-	if ((pg = ic_db_get(c, err)) == NULL)
+	if ((pg = ic_db_lease(c, err)) == NULL)
 		return -1;
 	if ((locked = ic_lock(pg, key, "pg_advisory_lock", err)) <= 0)
 		goto out;
@@ -790,7 +807,7 @@ ic_upload_lock(struct ic_upload *u, bool keep, PGconn **pgp, struct vcd_err *err
 	int rc, present;
 
 	*pgp = NULL;
-	if ((pg = ic_db_get(c, err)) == NULL)
+	if ((pg = ic_db_lease(c, err)) == NULL)	/* its lock must not vanish */
 		return -1;
 	if ((rc = ic_lock(pg, u->key, "pg_try_advisory_lock", err)) <= 0) {
 		if (rc == 0)
@@ -1007,6 +1024,10 @@ ic_purge_one(struct ic_cache *c, PGconn *pg, const struct ic_place *pl,
 		goto unlock;
 	}
 	PQclear(r);
+	if (!pgc_alive(pg)) {	/* the lock went with the session: hands off */
+		ic_db_err(&err, dspath, "the connection holding the purge's lock was lost");
+		goto unlock;
+	}
 	if (vcd_vdisk_delete(c->s, pl->dc, dspath, &err) < 0 &&
 	    strcmp(err.fault, "FileNotFound") != 0) {
 		const char *back[2] = { pl->datastore, p->path };
@@ -1079,7 +1100,7 @@ ic_cache_purge(struct ic_cache *c, const struct ic_place *pl,
 	vcd_err_clear(err);
 	snprintf(orig, sizeof(orig), "%d", pc->original_age);
 	snprintf(resized, sizeof(resized), "%d", pc->resized_age);
-	if ((pg = ic_db_get(c, err)) == NULL)
+	if ((pg = ic_db_lease(c, err)) == NULL)	/* ic_purge_one's locks */
 		goto out;
 	r = ic_db(pg, "SELECT image_id, path, root_gb, size FROM image_cache WHERE "
 	    "path LIKE $4 AND " IC_PURGEABLE " ORDER BY path", 4, params, err);

@@ -294,6 +294,11 @@ struct ic_image {
  */
 struct ic_cache *ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
     const char *cache_folder, const char *pg_conninfo);
+/* The same on the connections of POOL (borrowed: it must outlive the
+ * cache), so one cap (pgc_pool_cap()) covers the cache and its caller. */
+struct pgc_pool;
+struct ic_cache *ic_cache_new_pool(struct vcd_session *s, const struct ic_glance *g,
+    const char *cache_folder, struct pgc_pool *pool);
 void ic_cache_free(struct ic_cache *c);
 void ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out);
 

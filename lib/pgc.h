@@ -8,12 +8,21 @@
  * caller reconnects: PostgreSQL restarting costs one error, not a restart
  * of the agent.
  *
+ * The pool caps the connections it has open at once (idle or lent), as
+ * oslo.db does: max_pool_size kept open, max_overflow more when busy; a
+ * caller waits up to pool_timeout seconds for one to come back.
+ *
+ * Session advisory locks live on a connection: pgc_lease() lends one that
+ * is never reset behind its holder's back (pgc_exec() fails on it instead),
+ * so a lock cannot vanish silently; pgc_alive() tells the holder whether
+ * its connection, and so its locks, are still there.
+ *
  * Ownership: pgc_pool_new() returns a pool the caller frees with
- * pgc_pool_free() once no connection is out.  pgc_get() lends a PGconn the
- * caller hands back with pgc_put().  The conninfo is a secret: it is copied,
- * wiped when freed and never logged.  libpq's own messages may quote a URI
- * or a password (a malformed URI, a bad percent-escape): every message
- * these functions hand out is scrubbed first (pgc_scrub).
+ * pgc_pool_free() once no connection is out.  pgc_get() and pgc_lease()
+ * lend a PGconn the caller hands back with pgc_put().  The conninfo is a secret: it is copied,
+ * wiped when freed and never logged; libpq's own messages name the host and
+ * the reason, never the password; every message these functions hand out
+ * is scrubbed first (pgc_scrub), since libpq's may quote a URI or a password.
  */
 #ifndef VC_PGC_H
 #define VC_PGC_H
@@ -28,14 +37,46 @@ struct pgc_pool;
 /* At most MAX_IDLE connections are kept open between uses. */
 struct pgc_pool *pgc_pool_new(const char *conninfo, int max_idle);
 void pgc_pool_free(struct pgc_pool *p);
+/*
+ * Cap P: MAX_POOL_SIZE connections kept open between uses, MAX_OVERFLOW
+ * more while busy (-1: no cap), and a wait of up to POOL_TIMEOUT seconds
+ * for one when all are out.  Call before lending any.
+ */
+void pgc_pool_cap(struct pgc_pool *p, int max_pool_size, int max_overflow,
+    double pool_timeout);
+/* Connections open now (idle and lent), and the most ever open at once. */
+void pgc_pool_count(struct pgc_pool *p, int *open, int *peak);
+
+/*
+ * A session advisory lock's bigint key for the text parameter P (SQL text,
+ * e.g. "$1"): the first 64 bits of its SHA-256, so two keys collide about
+ * as often as two random 64-bit numbers, not as 32-bit hashtext() does.
+ */
+#define PGC_LOCK_KEY(p) \
+	"('x' || left(encode(sha256(convert_to(" p ", 'UTF8')), 'hex'), 16))" \
+	"::bit(64)::bigint"
 
 /*
  * A connection: an idle one, or a new one.  NULL when PostgreSQL cannot be
  * reached; then ERRBUF (LEN bytes) says why.
  */
 PGconn *pgc_get(struct pgc_pool *p, char *errbuf, size_t len);
-/* Give C back; BROKEN (or a bad connection state) closes it instead. */
+/*
+ * A connection for session advisory locks: as pgc_get(), but pgc_exec()
+ * never resets it; a lost connection (a restart, pg_terminate_backend)
+ * shows as failed statements and pgc_alive() false, never as a fresh
+ * session without the locks.
+ */
+PGconn *pgc_lease(struct pgc_pool *p, char *errbuf, size_t len);
+/* Give C back; BROKEN (or a bad connection state) closes it instead.  A
+ * lease's advisory locks are released first, should its holder have left
+ * one. */
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
+/*
+ * Is C's session still there (one round trip)?  On a lease from
+ * pgc_lease(), false means its advisory locks are gone.
+ */
+bool pgc_alive(PGconn *c);
 
 /*
  * Run SQL with NPARAMS text parameters (NULL for SQL NULL; with none, SQL
@@ -44,7 +85,7 @@ void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
  * it); otherwise NULL with "<what>: <PostgreSQL's message>" in ERRBUF.
  * *SQLSTATE (may be NULL) gets the error's SQLSTATE, "" if none.  Outside
  * a transaction, a connection the server dropped (a restart) is reset and
- * the statement run once more.
+ * the statement run once more - except a lease (pgc_lease()).
  */
 PGresult *pgc_exec(PGconn *c, const char *sql, int nparams,
     const char *const *params, char *errbuf, size_t len, char sqlstate[6]);

@@ -28,8 +28,10 @@
 //	POST /ctl/fault?method=M&fault=T[&count=N][&msg=S]
 //	                                         the next N calls of M (default 1; 0 clears) get a
 //	                                         SOAP fault of vim25 type T (e.g. NotSupported)
-//	POST /ctl/reset                          clear async rules and questions, end held tasks now
-//	GET  /ctl/tasks                          list async rules, questions and held tasks
+//	POST /ctl/reset                          clear async rules, holds and questions, end held tasks
+//	                                         now
+//	GET  /ctl/tasks                          list async rules, holds, questions, held tasks and
+//	                                         calls being held ("holding M")
 //	POST /ctl/delay?method=M&delay=D[&count=N]
 //	                                         the next N (default: all) calls of M run at once but
 //	                                         their answer is held for D (a slow vCenter); delay=0 clears
@@ -38,6 +40,10 @@
 //	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
 //	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
 //	POST /ctl/tls-fail?count=N               the next N TLS handshakes fail (nothing is sent)
+//	POST /ctl/hold?method=M&delay=D[&count=N][&match=S]
+//	                                         the next N calls (default 1; delay=0 or count=0
+//	                                         clears M) of SOAP method M whose body contains S
+//	                                         wait D before they run, as a slow vCenter would
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -212,9 +218,18 @@ type peer struct {
 	qseq      int                     // generated question ids
 	closed    bool                    // shutting down: hold nothing more
 	faults    map[string]*faultRule   // SOAP method -> injected fault
+	holds     map[string]*holdRule    // SOAP method -> delay (/ctl/hold)
+	holding   map[string]int          // SOAP method -> calls being delayed now
 
 	netMu  sync.Mutex // serializes port group changes (network.go)
 	diskMu sync.Mutex // serializes disk extensions and conversions (disk.go)
+}
+
+// holdRule: the next count calls of a method whose body has match wait delay.
+type holdRule struct {
+	delay time.Duration
+	match string
+	count int
 }
 
 // faultRule: the next count calls of a method get this fault (/ctl/fault).
@@ -444,6 +459,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
 	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
+	mux.HandleFunc("/ctl/hold", post(p.ctlHold))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -477,6 +493,7 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest) // as the simulator does
 		return
 	}
+	p.holdCall(body)
 	if p.injectFault(w, body) {
 		return
 	}
@@ -659,6 +676,67 @@ func (p *peer) ctlFault(w http.ResponseWriter, r *http.Request) {
 	}
 	p.mu.Unlock()
 	ok(w)
+}
+
+// ctlHold: POST /ctl/hold?method=M&delay=D[&count=N][&match=S].
+func (p *peer) ctlHold(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	method := q.Get("method")
+	count := 1
+	if c := q.Get("count"); c != "" {
+		n, err := strconv.Atoi(c)
+		if err != nil || n < 0 {
+			http.Error(w, "count must be a whole number", http.StatusBadRequest)
+			return
+		}
+		count = n
+	}
+	d, err := time.ParseDuration(q.Get("delay"))
+	if err != nil || d < 0 {
+		http.Error(w, "delay must be a duration such as 3s", http.StatusBadRequest)
+		return
+	}
+	if method == "" {
+		http.Error(w, "method is required", http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	if p.holds == nil {
+		p.holds = make(map[string]*holdRule)
+	}
+	if count == 0 || d == 0 {
+		delete(p.holds, method)
+	} else {
+		p.holds[method] = &holdRule{delay: d, match: q.Get("match"), count: count}
+	}
+	p.mu.Unlock()
+	ok(w)
+}
+
+// holdCall holds a call that a /ctl/hold rule matches for the rule's delay.
+func (p *peer) holdCall(body []byte) {
+	method, _ := peekCall(body)
+	p.mu.Lock()
+	rule := p.holds[method]
+	if rule == nil || !strings.Contains(string(body), rule.match) {
+		p.mu.Unlock()
+		return
+	}
+	rule.count--
+	if rule.count <= 0 {
+		delete(p.holds, method)
+	}
+	if p.holding == nil {
+		p.holding = make(map[string]int)
+	}
+	p.holding[method]++
+	d := rule.delay
+	p.mu.Unlock()
+	log.Printf("holding %s by %v", method, d)
+	time.Sleep(d)
+	p.mu.Lock()
+	p.holding[method]--
+	p.mu.Unlock()
 }
 
 // injectFault answers a call with an injected fault when a rule asks for it.

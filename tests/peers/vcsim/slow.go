@@ -46,10 +46,10 @@ type slowRule struct {
 
 var slow = struct {
 	sync.Mutex
-	delay map[string]*slowRule
-	pad   map[string]*slowRule
-	calls map[string]int
-	last  map[string][]byte
+	delay   map[string]*slowRule
+	pad     map[string]*slowRule
+	calls   map[string]int
+	last    map[string][]byte
 	tlsFail int
 }{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{},
 	last: map[string][]byte{}}

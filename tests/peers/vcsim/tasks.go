@@ -657,6 +657,7 @@ func (p *peer) ctlQuestion(w http.ResponseWriter, r *http.Request) {
 func (p *peer) ctlReset(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.async = map[string]asyncRule{}
+	p.holds = map[string]*holdRule{}
 	p.armed = map[string]questionSpec{}
 	for _, q := range p.questions {
 		setQuestion(q.vm, nil)
@@ -690,6 +691,14 @@ func (p *peer) ctlTasks(w http.ResponseWriter, r *http.Request) {
 			moid = "any"
 		}
 		lines = append(lines, fmt.Sprintf("async %s delay=%v count=%s moid=%s", m, rule.delay, count, moid))
+	}
+	for m, d := range p.holds {
+		lines = append(lines, fmt.Sprintf("hold %s delay=%v count=%d match=%q", m, d.delay, d.count, d.match))
+	}
+	for m, n := range p.holding {
+		if n > 0 {
+			lines = append(lines, fmt.Sprintf("holding %s calls=%d", m, n))
+		}
 	}
 	for vm, s := range p.armed {
 		lines = append(lines, fmt.Sprintf("armed %s choices=%s default=%d text=%q", vm, strings.Join(s.choices, ","), s.def, s.text))
