@@ -139,9 +139,8 @@ agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
 }
 
 void
-agent_cache_purge(struct agent *a)
+agent_cache_purge(struct agent *a, const struct cfg *cfg)
 {
-	const struct cfg *cfg = a->cfg;
 	struct ic_purge_conf pc = {
 		cfg->image_cache.remove_unused_original_minimum_age_seconds,
 		cfg->image_cache.remove_unused_resized_minimum_age_seconds,

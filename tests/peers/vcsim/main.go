@@ -30,6 +30,9 @@
 //	                                         SOAP fault of vim25 type T (e.g. NotSupported)
 //	POST /ctl/reset                          clear async rules and questions, end held tasks now
 //	GET  /ctl/tasks                          list async rules, questions and held tasks
+//	POST /ctl/hold?method=M[&count=N]        the next N calls of M (default 1) get no answer
+//	                                         until POST /ctl/release?method=M; GET
+//	                                         /ctl/held?method=M counts them (hold.go)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -428,6 +431,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
 	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
+	mountHold(mux)
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -461,6 +465,7 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest) // as the simulator does
 		return
 	}
+	holdCall(r, body)
 	if p.injectFault(w, body) {
 		return
 	}
