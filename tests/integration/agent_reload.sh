@@ -15,7 +15,6 @@ chmod 755 "$T"
 PEERS=$VCAGENT_SRC/tests/peers
 AGENT_PID=
 cleanup() {
-	rm -rf /tmp/reload-dbg; cp -r "$T" /tmp/reload-dbg 2>/dev/null
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
 	[ -n "${VCSIM_CTL:-}" ] && curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/release?method=CurrentTime" >/dev/null 2>&1
 	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
