@@ -197,6 +197,7 @@ agent_connect(struct agent *a)
 		.pool_size = cfg->vmware.connection_pool_size,
 		.task_poll_interval = cfg->vmware.task_poll_interval,
 		.auto_answer = cfg->vmware.auto_answer,
+		.max_objects = cfg->vmware.maximum_objects,
 	};
 	struct vcd_err err;
 	char msg[800];

@@ -56,6 +56,7 @@ struct vcd_session {
 	double		 connect_timeout, call_timeout;
 	int		 api_retry_count;
 	int		 pool_size;
+	int		 max_objects;		/* page size; 0: vCenter's */
 
 	char		*url;			/* https://host:port/sdk */
 	char		 soap_action[64];	/* urn:vim25/<apiVersion> */

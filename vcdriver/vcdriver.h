@@ -58,6 +58,10 @@ struct vcd_options {
 	int		 pool_size;		/* connections for concurrent calls (1) */
 	double		 task_poll_interval;	/* seconds; polling is only a fallback */
 	bool		 auto_answer;		/* answer VM questions with the default */
+	int		 max_objects;		/* PropertyCollector page size
+						 * (RetrieveOptions.maxObjects), as
+						 * oslo.vmware's maximum_objects;
+						 * 0: vCenter's default */
 };
 
 struct vcd_about {
