@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -179,6 +181,38 @@ out:
 	return ret;
 }
 
+/*
+ * This machine's address as nova's my_ip defaults to it: the one its
+ * packets to vCenter leave from (a UDP socket's connect sends nothing).
+ */
+static void
+agent_my_ip(struct agent *a)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[16];
+	int fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	snprintf(port, sizeof(port), "%d", a->cfg->vmware.host_port);
+	if (getaddrinfo(a->cfg->vmware.host_ip, port, &hints, &res) != 0 || res == NULL)
+		goto out;
+	if ((fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		goto out;
+	if (getnameinfo((struct sockaddr *)&ss, sl, a->my_ip, sizeof(a->my_ip), NULL,
+	    0, NI_NUMERICHOST) != 0)
+		a->my_ip[0] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+	if (res != NULL)
+		freeaddrinfo(res);
+}
+
 int
 agent_connect(struct agent *a)
 {
@@ -208,6 +242,7 @@ agent_connect(struct agent *a)
 		    cfg->vmware.host_port, vcd_strerror(&err, msg, sizeof(msg)));
 		return -1;
 	}
+	agent_my_ip(a);
 	about = vcd_about(a->vc);
 	log_info("connected to %s (%s %s, API %s, instance %s)",
 	    cfg->vmware.host_ip, about->name, about->version, about->api_version,
@@ -280,7 +315,8 @@ agent_node_record(struct agent *a, const struct cfg *cfg, struct agent_cluster *
 	}
 	if (ledger_node_update(pg, c->nodename, c->name, c->ref.value,
 	    a->cfg->vmware.host_ip, a->cfg->def.host != NULL ? a->cfg->def.host :
-	    "vcagent", &c->res, cfg, why, sizeof(why)) < 0)
+	    "vcagent", cfg->def.my_ip != NULL ? cfg->def.my_ip : a->my_ip[0] != '\0' ?
+	    a->my_ip : NULL, &c->res, cfg, why, sizeof(why)) < 0)
 		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
 	else
 		agent_node_publish(a, pg, c);

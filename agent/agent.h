@@ -67,6 +67,9 @@ struct agent {
 	bool			 cron_started;
 	pthread_mutex_t		 cron_lock;	/* with cron_cond: wakes it to stop */
 	pthread_cond_t		 cron_cond;
+	char			 my_ip[64];	/* the address vCenter is reached
+						 * from ("": unknown), when
+						 * DEFAULT.my_ip is not set */
 	struct vcd_session	*vc;		/* owned */
 	pthread_mutex_t		 lock;		/* clusters' res and pl: the cron
 						 * writes, endpoint threads read */

@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -69,6 +70,7 @@ static int cfg_check_proxy(const struct cfg *, const struct cfg_opt *, struct bu
 static int cfg_check_bootstrap(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_clusters(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_topic(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_ip(const struct cfg *, const struct cfg_opt *, struct buf *);
 static void cfg_apply_debug(const struct cfg *);
 static void cfg_apply_log_file(const struct cfg *);
 
@@ -87,7 +89,7 @@ static const char *const cfg_sections[] = {
  */
 static const struct cfg_opt cfg_table[] = {
 	{ "DEFAULT", "host", CFG_STR, OFF(def.host), NULL, NOLIM, 0, NULL, NULL },
-	{ "DEFAULT", "my_ip", CFG_STR, OFF(def.my_ip), NULL, NOLIM, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "my_ip", CFG_STR, OFF(def.my_ip), NULL, NOLIM, CFG_LIVE, cfg_check_ip, NULL },
 	{ "DEFAULT", "debug", CFG_BOOL, OFF(def.debug), "false", NOLIM, CFG_LIVE, NULL, cfg_apply_debug },
 	{ "DEFAULT", "log_file", CFG_STR, OFF(def.log_file), NULL, NOLIM, CFG_LIVE, NULL, cfg_apply_log_file },
 	{ "DEFAULT", "max_concurrent_builds", CFG_INT, OFF(def.max_concurrent_builds), "10", 1, 1024, 0, NULL, NULL },
@@ -130,7 +132,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "image_cache", "remove_unused_original_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_original_minimum_age_seconds), "86400", 0, INT_MAX, CFG_LIVE, NULL, NULL },
 	{ "image_cache", "remove_unused_resized_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_resized_minimum_age_seconds), "3600", 0, INT_MAX, CFG_LIVE, NULL, NULL },
 	{ "image_cache", "purge_dry_run", CFG_BOOL, OFF(image_cache.purge_dry_run), "false", NOLIM, CFG_LIVE, NULL, NULL },
-	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, 0, NULL, NULL },
+	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, CFG_LIVE, NULL, NULL },
 
 	{ "glance", "api_servers", CFG_STRLIST, OFF(glance.api_servers), NULL, NOLIM, 0, NULL, NULL },
 	{ "glance", "num_retries", CFG_INT, OFF(glance.num_retries), "3", 0, 100, 0, NULL, NULL },
@@ -911,6 +913,19 @@ cfg_check_topic(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 	    !strcmp(s, ".") || !strcmp(s, "..")) {
 		buf_printf(why, "\"%s\" is not a legal Kafka topic name "
 		    "(letters, digits, '.', '_' and '-', at most 249)", s);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cfg_check_ip(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o);
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
+		buf_printf(why, "\"%s\" is not an IPv4 or IPv6 address", s);
 		return -1;
 	}
 	return 0;

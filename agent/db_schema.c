@@ -112,6 +112,10 @@ static const struct db_migration db_schema[] = {
 	"  created_at    timestamptz NOT NULL DEFAULT now(),"
 	"  updated_at    timestamptz NOT NULL DEFAULT now()"
 	");" },
+	{ 2, "compute_nodes.host_ip",
+	/* nova's compute_nodes.host_ip: DEFAULT.my_ip, else the address the
+	 * agent reaches vCenter from */
+	"ALTER TABLE compute_nodes ADD COLUMN host_ip text;" },
 };
 
 const struct db_migration *

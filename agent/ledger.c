@@ -239,7 +239,8 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 int
 ledger_node_update(PGconn *pg, const char *node, const char *name,
     const char *cluster_moref, const char *vcenter, const char *agent_host,
-    const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl)
+    const char *host_ip, const struct vcd_resources *r, const struct cfg *cfg,
+    char *why, size_t wl)
 {
 	/*
 	 * The reserved amounts count as used, as nova's resource tracker counts
@@ -263,7 +264,7 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 	const int reserved[] = { cfg->def.reserved_host_memory_mb,
 	    cfg->def.reserved_host_disk_mb, cfg->def.reserved_host_cpus };
 	char text[18][32];
-	const char *params[24] = { node, name, r->vcenter_version, vcenter,
+	const char *params[25] = { node, name, r->vcenter_version, vcenter,
 	    cluster_moref, agent_host };
 	int k = 6;
 
@@ -279,15 +280,16 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 		snprintf(text[k - 6], sizeof(text[0]), "%d", reserved[i]);
 		params[k] = text[k - 6];
 	}
+	params[k++] = host_ip;	/* $25 */
 	return ledger_sql(pg, "INSERT INTO compute_nodes (node, hypervisor_hostname, "
 	    "hypervisor_version, vcenter, cluster_moref, agent_host, vcpus, "
 	    "max_vcpus_per_host, memory_mb, memory_mb_used, max_memory_mb_per_host, "
 	    "local_gb, local_gb_used, free_disk_gb, max_free_disk_gb, hosts_total, "
 	    "hosts_usable, datastores_usable, cpu_allocation_ratio, "
 	    "ram_allocation_ratio, disk_allocation_ratio, reserved_host_memory_mb, "
-	    "reserved_host_disk_mb, reserved_host_cpus, vcpus_used, running_vms, "
-	    "updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-	    "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $24::int + "
+	    "reserved_host_disk_mb, reserved_host_cpus, host_ip, vcpus_used, "
+	    "running_vms, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+	    "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $24::int + "
 	    "coalesce(sum((i.flavor->>'vcpus')::bigint), 0), count(i.uuid), now() "
 	    "FROM instances i WHERE i.node = $1 AND "
 	    "i.deleted_at IS NULL ON CONFLICT (node) DO UPDATE SET hypervisor_hostname = "
@@ -306,7 +308,8 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 	    "EXCLUDED.disk_allocation_ratio, reserved_host_memory_mb = "
 	    "EXCLUDED.reserved_host_memory_mb, reserved_host_disk_mb = "
 	    "EXCLUDED.reserved_host_disk_mb, reserved_host_cpus = "
-	    "EXCLUDED.reserved_host_cpus, vcpus_used = EXCLUDED.vcpus_used, "
+	    "EXCLUDED.reserved_host_cpus, host_ip = EXCLUDED.host_ip, "
+	    "vcpus_used = EXCLUDED.vcpus_used, "
 	    "running_vms = EXCLUDED.running_vms, updated_at = now()", k, params, NULL,
 	    why, wl);
 }

@@ -35,11 +35,12 @@ IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 OLD=old-Token-$RANDOM$RANDOM
 NEW=new-Token-$RANDOM$RANDOM
 
-# config TOKEN GROUP CLUSTERS RESERVED_MB RESERVED_DISK_MB RESERVED_CPUS REFRESH
+# config TOKEN GROUP CLUSTERS RESERVED_MB RESERVED_DISK_MB RESERVED_CPUS REFRESH [MY_IP]
 config() {
 	cat <<YAML
 DEFAULT:
   host: agent-r
+  my_ip: ${8:-null}
   update_resources_interval: $7
   sync_power_state_interval: -1
   reserved_host_memory_mb: $4
@@ -118,10 +119,12 @@ check "it fetched the image from Glance" contains "$T/agent.log" "imagecache: im
 
 # 2. live options applied, restart-only ones named and kept
 check "the old token works before the reload" test "$(code "$OLD")" = 404
-config "$NEW" g-other '[DC0_C0, DC0_C1]' 1024 3072 2 1 >"$T/agent.yaml"
+host_ip() { psql_v "SELECT host_ip FROM compute_nodes WHERE node = '$NODE'"; }
+check "compute_nodes.host_ip is the address vCenter is reached from" test "$(host_ip)" = 127.0.0.1
+config "$NEW" g-other '[DC0_C0, DC0_C1]' 1024 3072 2 1 192.0.2.10 >"$T/agent.yaml"
 kill -HUP "$AGENT_PID"
 check "the reload is applied" wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" 2
-check "the applied live options are named" contains "$T/agent.log" "applied: DEFAULT.reserved_host_memory_mb, DEFAULT.reserved_host_disk_mb, DEFAULT.reserved_host_cpus, health.token"
+check "the applied live options are named" contains "$T/agent.log" "applied: DEFAULT.my_ip, DEFAULT.reserved_host_memory_mb, DEFAULT.reserved_host_disk_mb, DEFAULT.reserved_host_cpus, health.token"
 check "restart-only changes are named" contains "$T/agent.log" "needs a restart (the running value stays): vmware.cluster_name, kafka.group_id"
 check "the new token works" test "$(code "$NEW")" = 404
 check "the old token is refused" test "$(code "$OLD")" = 403
@@ -134,6 +137,7 @@ wait_row() {
 }
 # nova: vcpus_used = reserved_host_cpus + the instances' vCPUs (1 here)
 check "reserved_host_* reach compute_nodes" wait_row "1024 3072 2 3"
+check "DEFAULT.my_ip is compute_nodes.host_ip" test "$(host_ip)" = 192.0.2.10
 check "used memory and disk count the reservation" test "$(psql_v "SELECT (memory_mb_used >= 1024 AND local_gb_used >= 3 AND free_disk_gb = local_gb - local_gb_used)::text FROM compute_nodes WHERE node = '$NODE'")" = true
 wait_reserved_event() {
 	local i
@@ -148,7 +152,7 @@ check "the resources event carries them" wait_reserved_event
 
 # 3. the cron stuck in a vCenter call that does not answer: requests still
 # run, and the signals are still handled
-config "$NEW" g-reload '[DC0_C0]' 1024 3072 2 3600 >"$T/agent.yaml"
+config "$NEW" g-reload '[DC0_C0]' 1024 3072 2 3600 192.0.2.10 >"$T/agent.yaml"
 check "vCenter will hold the next CurrentTime" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/hold?method=CurrentTime")" = ok
 kill -HUP "$AGENT_PID"
 check "the reload is applied" wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" 3
