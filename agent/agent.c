@@ -528,5 +528,5 @@ agent_run(struct agent *a)
 	log_info("shutting down");
 	agent_cron_stop(a);	/* first: its jobs publish through the producer */
 	agent_kafka_stop(a);
-	return 0;
+	return atomic_load(&a->failed) ? 1 : 0;
 }

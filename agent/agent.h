@@ -76,6 +76,9 @@ struct agent {
 	struct agent_cluster	*clusters;	/* owned, one per cluster_name */
 	size_t			 nclusters;
 	atomic_bool		 stop;		/* shutting down */
+	atomic_bool		 failed;	/* ... and exit 1 */
+	bool			 db_reached;	/* the database answered once */
+	int			 db_retries;	/* before that (database.max_retries) */
 	time_t			 next_refresh;
 	time_t			 next_purge;
 	time_t			 next_db_try;	/* database down: when to retry */
@@ -140,7 +143,8 @@ void agent_free(struct agent *a);
 /* Log in to vCenter and find the configured clusters.  0, or -1 (logged). */
 int agent_connect(struct agent *a);
 /* Start the cron thread, then poll Kafka and handle signals until SIGTERM or
- * SIGINT; 0 on a clean shutdown. */
+ * SIGINT; 0 on a clean shutdown, 1 when the agent gave up (the database
+ * unreachable at start-up past database.max_retries). */
 int agent_run(struct agent *a);
 
 /* ---- the image cache in the agent (agent_cache.c) ---- */

@@ -32,10 +32,20 @@ agent_cache_start(struct agent *a)
 	a->next_db_try = time(NULL) + (cfg->database.retry_interval > 0 ?
 	    cfg->database.retry_interval : 10);
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		/* oslo.db's max_retries: connection retries during start-up */
+		if (!a->db_reached && cfg->database.max_retries >= 0 &&
+		    a->db_retries++ >= cfg->database.max_retries) {
+			log_warnx("database: %s; giving up after %d retries "
+			    "(database.max_retries): stopping", why, a->db_retries - 1);
+			atomic_store(&a->failed, true);
+			atomic_store(&a->stop, true);
+			return -1;
+		}
 		log_warnx("database: %s (retrying every %d s)", why,
 		    cfg->database.retry_interval > 0 ? cfg->database.retry_interval : 10);
 		return -1;
 	}
+	a->db_reached = true;
 	if (db_migrate(pg, &from, &to, why, sizeof(why)) < 0) {
 		log_warnx("database: %s", why);
 		goto out;
