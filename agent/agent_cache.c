@@ -57,7 +57,7 @@ agent_cache_start(struct agent *a)
 	}
 	a->glance = (struct ic_glance){ (const char *const *)cfg->glance.api_servers.v,
 	    cfg->glance.api_servers.n, cfg->glance.num_retries, cfg->glance.cafile,
-	    cfg->glance.insecure };
+	    cfg->glance.insecure, cfg->vmware.image_transfer_timeout_secs };
 	a->cache_folder = ic_cache_folder(cfg->vmware.cache_prefix,
 	    cfg->image_cache.subdirectory_name);
 	a->cache = ic_cache_new(a->vc, &a->glance, a->cache_folder,

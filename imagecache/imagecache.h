@@ -44,6 +44,10 @@ struct ic_glance {
 	int			 num_retries;	/* per server, on transport errors / 5xx */
 	const char		*cafile;
 	int			 insecure;
+	int			 transfer_timeout;	/* s for one image's whole
+						 * download (vmware.
+						 * image_transfer_timeout_secs);
+						 * 0: no limit */
 };
 
 struct ic_image_meta {
