@@ -42,6 +42,8 @@ agent_new(struct cfg *cfg, int sigfd)
 	pthread_mutex_init(&a->cfg_lock, NULL);
 	pthread_mutex_init(&a->cron_lock, NULL);
 	pthread_cond_init(&a->cron_cond, NULL);
+	pthread_mutex_init(&a->precache_lock, NULL);
+	pthread_cond_init(&a->precache_cond, NULL);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flight_lock, NULL);
 	return a;
@@ -127,6 +129,8 @@ agent_free(struct agent *a)
 	pthread_mutex_destroy(&a->cfg_lock);
 	pthread_mutex_destroy(&a->cron_lock);
 	pthread_cond_destroy(&a->cron_cond);
+	pthread_mutex_destroy(&a->precache_lock);
+	pthread_cond_destroy(&a->precache_cond);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->flight_lock);
 	free(a);

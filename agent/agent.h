@@ -89,6 +89,9 @@ struct agent {
 						 * (the cron sets it once reachable) */
 	char			*cache_folder;	/* owned */
 	struct httpd		*http;		/* owned: the operator endpoints */
+	pthread_mutex_t		 precache_lock;	/* with precache_cond: */
+	pthread_cond_t		 precache_cond;
+	int			 precaching;	/* prefetches running */
 
 	struct rd_kafka_s	*consumer;	/* owned: requests in */
 	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
@@ -165,7 +168,8 @@ void agent_cache_stop(struct agent *a);
  */
 int agent_cache_place(struct agent *a, const char *cluster, const char *datastore,
     struct ic_place *pl, char *dsbuf, size_t dslen, struct vcd_err *err);
-/* Put image ID into the cache of CLUSTER/DATASTORE now.  0, or -1 with ERR. */
+/* Put image ID into the cache of CLUSTER/DATASTORE now, waiting while
+ * image_cache.precache_concurrency prefetches run.  0, or -1 with ERR. */
 int agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
     const char *datastore, struct ic_image *img, struct vcd_err *err);
 /* The purge policy over every datastore the cache uses (cron), with the

@@ -141,11 +141,27 @@ agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
     const char *datastore, struct ic_image *img, struct vcd_err *err)
 {
 	struct ic_place pl;
+	struct cfg *cfg = agent_cfg_get(a);
 	char ds[256];
+	int limit = cfg->image_cache.precache_concurrency, ret = -1;
 
-	if (agent_cache_place(a, cluster, datastore, &pl, ds, sizeof(ds), err) < 0)
-		return -1;
-	return ic_cache_ensure(a->cache, id, &pl, img, err);
+	agent_cfg_put(cfg);
+	/* image_cache.precache_concurrency: prefetches at once (queued and HTTP) */
+	pthread_mutex_lock(&a->precache_lock);
+	if (a->precaching >= limit)
+		log_info("prefetch of image %s waits: %d running "
+		    "(image_cache.precache_concurrency %d)", id, a->precaching, limit);
+	while (a->precaching >= limit)
+		pthread_cond_wait(&a->precache_cond, &a->precache_lock);
+	a->precaching++;
+	pthread_mutex_unlock(&a->precache_lock);
+	if (agent_cache_place(a, cluster, datastore, &pl, ds, sizeof(ds), err) == 0)
+		ret = ic_cache_ensure(a->cache, id, &pl, img, err);
+	pthread_mutex_lock(&a->precache_lock);
+	a->precaching--;
+	pthread_cond_broadcast(&a->precache_cond);
+	pthread_mutex_unlock(&a->precache_lock);
+	return ret;
 }
 
 void

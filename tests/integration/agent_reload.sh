@@ -150,6 +150,22 @@ wait_reserved_event() {
 }
 check "the resources event carries them" wait_reserved_event
 
+# 2b. image_cache.precache_concurrency (1): a second prefetch waits for the first
+IMG2=$(bash "$PEERS/glance.sh" image "$T" 262144)
+IMG3=$(bash "$PEERS/glance.sh" image "$T" 262144)
+prefetch() { curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Auth-Token: $NEW" "$URL/v1/images/$1/prefetch?datastore=LocalDS_0" >"$T/prefetch.$1"; }
+held_n() { [ "$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/held?method=$1")" = "$2" ]; }
+wait_held_n() { local i; for ((i = 0; i < 300; i++)); do held_n "$1" "$2" && return 0; sleep 0.2; done; return 1; }
+check "vCenter will hold the next MakeDirectory" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/hold?method=MakeDirectory")" = ok
+prefetch "$IMG2" & P2=$!
+check "the first prefetch is under way" wait_held_n MakeDirectory 1
+prefetch "$IMG3" & P3=$!
+check "the second one waits for it" wait_for "$T/agent.log" "prefetch of image $IMG3 waits: 1 running (image_cache.precache_concurrency 1)" 30
+check "and has not reached vCenter" held_n MakeDirectory 1
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/release?method=MakeDirectory" >/dev/null
+wait "$P2" "$P3"
+check "both prefetches succeed" test "$(cat "$T/prefetch.$IMG2")$(cat "$T/prefetch.$IMG3")" = 200200
+
 # 3. the cron stuck in a vCenter call that does not answer: requests still
 # run, and the signals are still handled
 config "$NEW" g-reload '[DC0_C0]' 1024 3072 2 3600 192.0.2.10 >"$T/agent.yaml"
