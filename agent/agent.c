@@ -36,7 +36,6 @@ agent_new(struct cfg *cfg, int sigfd)
 
 	a->cfg = cfg;
 	a->live = cfg_ref(cfg);
-	a->debug = cfg->def.debug;
 	a->sigfd = sigfd;
 	atomic_init(&a->stop, false);
 	pthread_mutex_init(&a->cfg_lock, NULL);
@@ -511,7 +510,9 @@ agent_run(struct agent *a)
 	int e;
 
 	/* the first tick before any request: resources and placement known */
-	agent_cron_tick(a);
+	agent_signals(a);
+	if (!atomic_load(&a->stop))
+		agent_cron_tick(a);
 	if ((e = pthread_create(&a->cron, NULL, agent_cron_main, a)) != 0) {
 		log_warnx("cannot start the cron thread: %s", strerror(e));
 		agent_kafka_stop(a);

@@ -60,7 +60,8 @@ struct agent {
 	struct cfg		*live;		/* a reference: the newest loaded
 						 * configuration (restart-only options
 						 * as in cfg), swapped under cfg_lock */
-	bool			 debug;		/* -d: debug logging over the file's */
+	bool			 debug;		/* -d: debug logging over the file's
+						 * (set by main) */
 	int			 sigfd;		/* signalfd of SIGTERM, SIGINT, SIGHUP;
 						 * -1: none */
 	pthread_t		 cron;		/* the periodic jobs (agent_cron) */

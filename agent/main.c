@@ -156,6 +156,7 @@ main(int argc, char **argv)
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
 	agent = agent_new(cfg, sigfd);
+	agent->debug = debug;
 
 	log_info("vcagent %s starting with %s", PACKAGE_VERSION, path);
 	if (agent_connect(agent) < 0)
