@@ -178,6 +178,7 @@ check "the cron's keep-alive call is held by vCenter" wait_held
 U2=6f1e2d3c-4b5a-4978-8e7d-0000000000a2
 send "$U2" "$(spawn r-cron-stuck "$U2")"
 check "a request is consumed and carried out meanwhile" wait_result r-cron-stuck succeeded
+check "while the cron is still held" held
 kill -HUP "$AGENT_PID"
 check "SIGHUP is handled meanwhile" wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" 4
 check "the cron is still held" held
