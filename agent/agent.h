@@ -85,7 +85,8 @@ struct agent {
 	time_t			 next_db_try;	/* database down: when to retry */
 
 	struct pgc_pool		*db;		/* owned; NULL without a database */
-	struct ic_glance	 glance;	/* borrows cfg's strings */
+	struct ic_glance	 glance;	/* borrows a->cfg's strings (never
+						 * swapped: they outlive reloads) */
 	struct ic_cache *_Atomic cache;		/* owned; NULL without a database
 						 * (the cron sets it once reachable) */
 	char			*cache_folder;	/* owned */
