@@ -1,34 +1,101 @@
 /*
  * agent.c - the daemon: connect to vCenter, find the configured clusters,
- * then run the main loop with its periodic tick until told to stop.
+ * then run the main loop (Kafka, signals, reload) and the cron thread (the
+ * periodic jobs) until told to stop.
  */
 #include "config.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
 #include "agent.h"
+#include "httpd.h"
 #include "ledger.h"
 #include "req.h"
 #include "pgc.h"
 #include "log.h"
 #include "xmalloc.h"
 
+static void agent_cron_stop(struct agent *a);
+
 struct agent *
-agent_new(struct cfg *cfg)
+agent_new(struct cfg *cfg, int sigfd)
 {
 	struct agent *a = xcalloc(1, sizeof(*a));
 
 	a->cfg = cfg;
 	a->lease = agent_lease_new();
+	a->live = cfg_ref(cfg);
+	a->sigfd = sigfd;
+	atomic_init(&a->stop, false);
+	pthread_mutex_init(&a->cfg_lock, NULL);
+	pthread_mutex_init(&a->cron_lock, NULL);
+	pthread_cond_init(&a->cron_cond, NULL);
+	pthread_mutex_init(&a->precache_lock, NULL);
+	pthread_cond_init(&a->precache_cond, NULL);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flight_lock, NULL);
 	return a;
+}
+
+struct cfg *
+agent_cfg_get(struct agent *a)
+{
+	struct cfg *cfg;
+
+	pthread_mutex_lock(&a->cfg_lock);
+	cfg = cfg_ref(a->live);
+	pthread_mutex_unlock(&a->cfg_lock);
+	return cfg;
+}
+
+void
+agent_cfg_put(struct cfg *cfg)
+{
+	cfg_free(cfg);
+}
+
+void
+agent_reload(struct agent *a)
+{
+	char *errors = NULL, *restart = NULL, *live = NULL;
+	struct cfg *next, *old;
+
+	if ((next = cfg_load(a->cfg->path, &errors)) == NULL) {
+		log_warnx("reload of %s failed, keeping the running configuration:\n%s",
+		    a->cfg->path, errors);
+		free(errors);
+		return;
+	}
+	if (a->debug)
+		next->def.debug = true;		/* -d stays */
+	pthread_mutex_lock(&a->cfg_lock);
+	cfg_reload_merge(next, a->live, &restart, &live);
+	old = a->live;
+	a->live = next;
+	pthread_mutex_unlock(&a->cfg_lock);
+	cfg_apply(next);
+	if (a->http != NULL)
+		httpd_set_token(a->http, next->health.token);
+	if (restart != NULL)
+		log_warnx("reload: changed, but needs a restart (the running value "
+		    "stays): %s", restart);
+	log_info("configuration %s reloaded%s%s", a->cfg->path, live != NULL ?
+	    "; applied: " : " (no live option changed)", live != NULL ? live : "");
+	cfg_free(old);		/* readers holding it keep it until they put it */
+	free(restart);
+	free(live);
 }
 
 static void
@@ -49,14 +116,23 @@ agent_free(struct agent *a)
 {
 	if (a == NULL)
 		return;
-	agent_kafka_stop(a);	/* first: workers and endpoints use the cache */
+	agent_cron_stop(a);	/* first: the cron publishes and uses the cache */
+	agent_kafka_stop(a);	/* then: workers and endpoints use the cache */
 	agent_http_stop(a);
 	agent_lease_stop(a);
 	agent_cache_stop(a);
 	agent_lease_free(a->lease);
 	vcd_close(a->vc);
 	agent_clusters_free(a);
+	cfg_free(a->live);
 	cfg_free(a->cfg);
+	if (a->sigfd >= 0)
+		close(a->sigfd);
+	pthread_mutex_destroy(&a->cfg_lock);
+	pthread_mutex_destroy(&a->cron_lock);
+	pthread_cond_destroy(&a->cron_cond);
+	pthread_mutex_destroy(&a->precache_lock);
+	pthread_cond_destroy(&a->precache_cond);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->flight_lock);
 	free(a);
@@ -111,6 +187,38 @@ out:
 	return ret;
 }
 
+/*
+ * This machine's address as nova's my_ip defaults to it: the one its
+ * packets to vCenter leave from (a UDP socket's connect sends nothing).
+ */
+static void
+agent_my_ip(struct agent *a)
+{
+	struct addrinfo hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	char port[16];
+	int fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = SOCK_DGRAM;
+	snprintf(port, sizeof(port), "%d", a->cfg->vmware.host_port);
+	if (getaddrinfo(a->cfg->vmware.host_ip, port, &hints, &res) != 0 || res == NULL)
+		goto out;
+	if ((fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    connect(fd, res->ai_addr, res->ai_addrlen) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		goto out;
+	if (getnameinfo((struct sockaddr *)&ss, sl, a->my_ip, sizeof(a->my_ip), NULL,
+	    0, NI_NUMERICHOST) != 0)
+		a->my_ip[0] = '\0';
+out:
+	if (fd >= 0)
+		close(fd);
+	if (res != NULL)
+		freeaddrinfo(res);
+}
+
 int
 agent_connect(struct agent *a)
 {
@@ -130,6 +238,7 @@ agent_connect(struct agent *a)
 		.pool_size = cfg->vmware.connection_pool_size,
 		.task_poll_interval = cfg->vmware.task_poll_interval,
 		.auto_answer = cfg->vmware.auto_answer,
+		.max_objects = cfg->vmware.maximum_objects,
 	};
 	struct vcd_err err;
 	char msg[800];
@@ -140,6 +249,7 @@ agent_connect(struct agent *a)
 		    cfg->vmware.host_port, vcd_strerror(&err, msg, sizeof(msg)));
 		return -1;
 	}
+	agent_my_ip(a);
 	about = vcd_about(a->vc);
 	log_info("connected to %s (%s %s, API %s, instance %s)",
 	    cfg->vmware.host_ip, about->name, about->version, about->api_version,
@@ -199,7 +309,7 @@ out:
 /* The cluster's resource record in compute_nodes, where the scheduler reads
  * it; a database that is down is retried at the next refresh. */
 static void
-agent_node_record(struct agent *a, struct agent_cluster *c)
+agent_node_record(struct agent *a, const struct cfg *cfg, struct agent_cluster *c)
 {
 	char why[512];
 	PGconn *pg;
@@ -212,7 +322,8 @@ agent_node_record(struct agent *a, struct agent_cluster *c)
 	}
 	if (ledger_node_update(pg, c->nodename, c->name, c->ref.value,
 	    a->cfg->vmware.host_ip, a->cfg->def.host != NULL ? a->cfg->def.host :
-	    "vcagent", &c->res, a->cfg, why, sizeof(why)) < 0)
+	    "vcagent", cfg->def.my_ip != NULL ? cfg->def.my_ip : a->my_ip[0] != '\0' ?
+	    a->my_ip : NULL, &c->res, cfg, why, sizeof(why)) < 0)
 		log_warnx("cluster \"%s\": resource record not written: %s", c->name, why);
 	else
 		agent_node_publish(a, pg, c);
@@ -221,7 +332,7 @@ agent_node_record(struct agent *a, struct agent_cluster *c)
 
 /* Refresh every found cluster's resource record and log what changed. */
 static void
-agent_refresh(struct agent *a)
+agent_refresh(struct agent *a, const struct cfg *cfg)
 {
 	struct vcd_resources r;
 	struct vcd_err err;
@@ -232,7 +343,7 @@ agent_refresh(struct agent *a)
 
 		if (c->ref.value[0] == '\0')
 			continue;
-		if (vcd_cluster_resources(a->vc, &c->ref, a->cfg->vmware.datastore_regex,
+		if (vcd_cluster_resources(a->vc, &c->ref, cfg->vmware.datastore_regex,
 		    &r, &err) < 0) {
 			log_warnx("cluster \"%s\": resource refresh failed: %s", c->name,
 			    vcd_strerror(&err, msg, sizeof(msg)));
@@ -254,7 +365,7 @@ agent_refresh(struct agent *a)
 		c->res = r;
 		c->have_res = true;
 		pthread_mutex_unlock(&a->lock);
-		agent_node_record(a, c);
+		agent_node_record(a, cfg, c);
 	}
 }
 
@@ -286,72 +397,146 @@ agent_usage(struct agent *a)
 	pgc_put(a->db, pg, pgc_broken(pg));
 }
 
-/* The one place for periodic work; later issues hang their jobs here. */
+/*
+ * The periodic jobs, on the cron thread, one tick every 100 ms with the
+ * tick's configuration snapshot CFG.  Each job checks its own deadline;
+ * a new periodic job goes here, as one more block.  A job may block in a
+ * slow vCenter or database call: only the next jobs wait, never Kafka.
+ */
 static void
-agent_cron(struct agent *a, unsigned long tick)
+agent_cron(struct agent *a, const struct cfg *cfg)
 {
 	struct vcd_err err;
 	char msg[800];
 	time_t now = time(NULL);
 
-	(void)tick;
-	agent_lease_renew(a);
+	agent_lease_renew(a);	/* cluster leases (lease.c) */
+	/* the clusters' resource records */
 	if (now >= a->next_refresh) {
 		atomic_store(&a->usage_changed, false);
-		agent_refresh(a);
-		a->next_refresh = now + a->cfg->def.update_resources_interval;
+		agent_refresh(a, cfg);
+		a->next_refresh = now + cfg->def.update_resources_interval;
 	} else if (atomic_exchange(&a->usage_changed, false))
 		agent_usage(a);
-	if (a->cache != NULL && (!a->synced_once || (a->cfg->def.sync_power_state_interval > 0 &&
+	/* power states from vCenter */
+	if (a->cache != NULL && (!a->synced_once || (cfg->def.sync_power_state_interval > 0 &&
 	    now >= a->next_sync))) {
 		agent_sync(a, !a->synced_once);
 		a->synced_once = true;
-		a->next_sync = now + a->cfg->def.sync_power_state_interval;
+		a->next_sync = now + cfg->def.sync_power_state_interval;
 	}
+	/* the database, until it is reachable */
 	if (a->cache == NULL && a->cfg->database.connection != NULL &&
 	    now >= a->next_db_try)
 		(void)agent_cache_start(a);
-	if (a->cache != NULL && a->cfg->image_cache.manager_interval > 0 &&
+	/* the image cache's purge policy */
+	if (a->cache != NULL && cfg->image_cache.manager_interval > 0 &&
 	    now >= a->next_purge) {
 		if (a->next_purge != 0)	/* not at start: images were just found */
-			agent_cache_purge(a);
-		a->next_purge = now + a->cfg->image_cache.manager_interval;
+			agent_cache_purge(a, cfg);
+		a->next_purge = now + cfg->image_cache.manager_interval;
 	}
-	if (vcd_keepalive(a->vc, a->cfg->vmware.keepalive_interval, &err) < 0)
+	/* the vCenter session */
+	if (vcd_keepalive(a->vc, cfg->vmware.keepalive_interval, &err) < 0)
 		log_warnx("vCenter keep-alive failed: %s",
 		    vcd_strerror(&err, msg, sizeof(msg)));
+}
+
+static void
+agent_cron_tick(struct agent *a)
+{
+	struct cfg *cfg = agent_cfg_get(a);
+
+	agent_cron(a, cfg);
+	agent_cfg_put(cfg);
+}
+
+static void *
+agent_cron_main(void *arg)
+{
+	struct agent *a = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&a->cron_lock);
+	while (!atomic_load(&a->stop)) {
+		pthread_mutex_unlock(&a->cron_lock);
+		agent_cron_tick(a);
+		pthread_mutex_lock(&a->cron_lock);
+		if (atomic_load(&a->stop))
+			break;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 100 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&a->cron_cond, &a->cron_lock, &until);
+	}
+	pthread_mutex_unlock(&a->cron_lock);
+	return NULL;
+}
+
+/* Wake the cron thread to stop and wait for it (it ends its current job). */
+static void
+agent_cron_stop(struct agent *a)
+{
+	if (!a->cron_started)
+		return;
+	pthread_mutex_lock(&a->cron_lock);
+	atomic_store(&a->stop, true);
+	pthread_cond_broadcast(&a->cron_cond);
+	pthread_mutex_unlock(&a->cron_lock);
+	pthread_join(a->cron, NULL);
+	a->cron_started = false;
+}
+
+/* The signals, all blocked in every thread and read here only. */
+static void
+agent_signals(struct agent *a)
+{
+	struct signalfd_siginfo si;
+
+	if (a->sigfd < 0)
+		return;
+	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGHUP) {
+			agent_reload(a);
+		} else {
+			log_info("%s received", si.ssi_signo == SIGINT ? "SIGINT" :
+			    "SIGTERM");
+			atomic_store(&a->stop, true);
+		}
+	}
 }
 
 int
 agent_run(struct agent *a)
 {
-	const struct timespec period = { 0, 100 * 1000 * 1000 };	/* 100 ms */
-	unsigned long tick = 0;
+	int e;
 
-	while (!a->stop) {
-		if (a->reload) {
-			char *errors = NULL;
-			struct cfg *next;
-
-			a->reload = 0;
-			if ((next = cfg_load(a->cfg->path, &errors)) == NULL) {
-				log_warnx("reload of %s failed, keeping the running "
-				    "configuration:\n%s", a->cfg->path, errors);
-				free(errors);
-			} else {
-				cfg_free(a->cfg);
-				a->cfg = next;
-				cfg_apply(a->cfg);
-				log_info("configuration %s reloaded", a->cfg->path);
-			}
-		}
-		agent_cron(a, tick++);
-		if (a->consumer != NULL)
+	/* the first tick before any request: resources and placement known */
+	agent_signals(a);
+	if (!atomic_load(&a->stop))
+		agent_cron_tick(a);
+	if ((e = pthread_create(&a->cron, NULL, agent_cron_main, a)) != 0) {
+		log_warnx("cannot start the cron thread: %s", strerror(e));
+		agent_kafka_stop(a);
+		return 1;
+	}
+	a->cron_started = true;
+	while (!atomic_load(&a->stop)) {
+		agent_signals(a);
+		if (atomic_load(&a->stop))
+			break;
+		if (a->consumer != NULL) {
 			agent_kafka_poll(a, 100);
-		else
-			nanosleep(&period, NULL);
+		} else {
+			struct pollfd pfd = { a->sigfd, POLLIN, 0 };
+			(void)poll(&pfd, a->sigfd >= 0 ? 1 : 0, 100);
+		}
 	}
 	log_info("shutting down");
+	agent_cron_stop(a);	/* first: its jobs publish through the producer */
 	agent_kafka_stop(a);
-	return 0;
+	return atomic_load(&a->failed) ? 1 : 0;
 }

@@ -3,6 +3,18 @@
  *
  * Ownership: struct agent owns its configuration and its vCenter session;
  * agent_free() releases both.
+ *
+ * Threads: the main thread polls Kafka and handles the signals (one
+ * signalfd; a reload swaps the configuration there); the cron thread runs
+ * the periodic jobs (agent_cron); workers carry out requests; the HTTP
+ * threads answer the operator endpoints.
+ *
+ * The configuration: a->cfg is the one the agent started with, never
+ * swapped nor changed until agent_free(): any thread may read its
+ * restart-only options (cfg.c's table), which are the running values.  A
+ * live option is read from a snapshot: agent_cfg_get() at the start of one
+ * request or one cron tick, agent_cfg_put() at its end.  A reload swaps the
+ * snapshot whole; the readers holding the old one keep it until they put it.
  */
 #ifndef VC_AGENT_H
 #define VC_AGENT_H
@@ -45,22 +57,45 @@ struct agent_lease;
 struct buf;
 
 struct agent {
-	struct cfg		*cfg;		/* owned; swapped whole on reload */
+	struct cfg		*cfg;		/* owned: as started; never swapped */
+	pthread_mutex_t		 cfg_lock;
+	struct cfg		*live;		/* a reference: the newest loaded
+						 * configuration (restart-only options
+						 * as in cfg), swapped under cfg_lock */
+	bool			 debug;		/* -d: debug logging over the file's
+						 * (set by main) */
+	int			 sigfd;		/* signalfd of SIGTERM, SIGINT, SIGHUP;
+						 * -1: none */
+	pthread_t		 cron;		/* the periodic jobs (agent_cron) */
+	bool			 cron_started;
+	pthread_mutex_t		 cron_lock;	/* with cron_cond: wakes it to stop */
+	pthread_cond_t		 cron_cond;
+	char			 my_ip[64];	/* the address vCenter is reached
+						 * from ("": unknown), when
+						 * DEFAULT.my_ip is not set */
 	struct vcd_session	*vc;		/* owned */
 	pthread_mutex_t		 lock;		/* clusters' res and pl: the cron
 						 * writes, endpoint threads read */
 	struct agent_cluster	*clusters;	/* owned, one per cluster_name */
 	size_t			 nclusters;
-	volatile sig_atomic_t	 stop, reload;
+	atomic_bool		 stop;		/* shutting down */
+	atomic_bool		 failed;	/* ... and exit 1 */
+	bool			 db_reached;	/* the database answered once */
+	int			 db_retries;	/* before that (database.max_retries) */
 	time_t			 next_refresh;
 	time_t			 next_purge;
 	time_t			 next_db_try;	/* database down: when to retry */
 
 	struct pgc_pool		*db;		/* owned; NULL without a database */
-	struct ic_glance	 glance;	/* borrows cfg's strings */
-	struct ic_cache		*cache;		/* owned; NULL without a database */
+	struct ic_glance	 glance;	/* borrows a->cfg's strings (never
+						 * swapped: they outlive reloads) */
+	struct ic_cache *_Atomic cache;		/* owned; NULL without a database
+						 * (the cron sets it once reachable) */
 	char			*cache_folder;	/* owned */
 	struct httpd		*http;		/* owned: the operator endpoints */
+	pthread_mutex_t		 precache_lock;	/* with precache_cond: */
+	pthread_cond_t		 precache_cond;
+	int			 precaching;	/* prefetches running */
 
 	struct rd_kafka_s	*consumer;	/* owned: requests in */
 	struct rd_kafka_s	*producer;	/* owned: results, dead letters */
@@ -98,14 +133,26 @@ struct agent_op {
 	char		 vm[128];		/* the VM's moref value */
 	const char	*power_state;		/* static strings, or NULL */
 	const char	*vm_state;
+	const struct cfg *cfg;			/* the run's snapshot, set and
+						 * released by agent_op_run */
 };
 
-/* Takes ownership of CFG. */
-struct agent *agent_new(struct cfg *cfg);
+/* Takes ownership of CFG; SIGFD (signalfd of SIGTERM, SIGINT and SIGHUP,
+ * or -1) is the agent's to close. */
+struct agent *agent_new(struct cfg *cfg, int sigfd);
+/* A reference to the live configuration snapshot (never NULL); release it
+ * with agent_cfg_put() when the request or tick is over. */
+struct cfg *agent_cfg_get(struct agent *a);
+void agent_cfg_put(struct cfg *cfg);
+/* Read the configuration file again; swap in what loaded (live options
+ * applied, restart-only ones kept and named in the log). */
+void agent_reload(struct agent *a);
 void agent_free(struct agent *a);
 /* Log in to vCenter and find the configured clusters.  0, or -1 (logged). */
 int agent_connect(struct agent *a);
-/* Run until a->stop; 0 on a clean shutdown. */
+/* Start the cron thread, then poll Kafka and handle signals until SIGTERM or
+ * SIGINT; 0 on a clean shutdown, 1 when the agent gave up (the database
+ * unreachable at start-up past database.max_retries). */
 int agent_run(struct agent *a);
 
 /* ---- the image cache in the agent (agent_cache.c) ---- */
@@ -126,11 +173,13 @@ void agent_cache_stop(struct agent *a);
  */
 int agent_cache_place(struct agent *a, const char *cluster, const char *datastore,
     struct ic_place *pl, char *dsbuf, size_t dslen, struct vcd_err *err);
-/* Put image ID into the cache of CLUSTER/DATASTORE now.  0, or -1 with ERR. */
+/* Put image ID into the cache of CLUSTER/DATASTORE now, waiting while
+ * image_cache.precache_concurrency prefetches run.  0, or -1 with ERR. */
 int agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
     const char *datastore, struct ic_image *img, struct vcd_err *err);
-/* The purge policy over every datastore the cache uses (cron). */
-void agent_cache_purge(struct agent *a);
+/* The purge policy over every datastore the cache uses (cron), with the
+ * tick's configuration CFG. */
+void agent_cache_purge(struct agent *a, const struct cfg *cfg);
 
 /* ---- requests (ops.c, agent_kafka.c) ---- */
 

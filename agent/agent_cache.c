@@ -35,10 +35,20 @@ agent_cache_start(struct agent *a)
 	a->next_db_try = time(NULL) + (cfg->database.retry_interval > 0 ?
 	    cfg->database.retry_interval : 10);
 	if ((pg = pgc_lease(a->db, why, sizeof(why))) == NULL) {	/* the migration's lock */
+		/* oslo.db's max_retries: connection retries during start-up */
+		if (!a->db_reached && cfg->database.max_retries >= 0 &&
+		    a->db_retries++ >= cfg->database.max_retries) {
+			log_warnx("database: %s; giving up after %d retries "
+			    "(database.max_retries): stopping", why, a->db_retries - 1);
+			atomic_store(&a->failed, true);
+			atomic_store(&a->stop, true);
+			return -1;
+		}
 		log_warnx("database: %s (retrying every %d s)", why,
 		    cfg->database.retry_interval > 0 ? cfg->database.retry_interval : 10);
 		return -1;
 	}
+	a->db_reached = true;
 	if (db_migrate(pg, &from, &to, why, sizeof(why)) < 0) {
 		log_warnx("database: %s", why);
 		goto out;
@@ -50,7 +60,7 @@ agent_cache_start(struct agent *a)
 	}
 	a->glance = (struct ic_glance){ (const char *const *)cfg->glance.api_servers.v,
 	    cfg->glance.api_servers.n, cfg->glance.num_retries, cfg->glance.cafile,
-	    cfg->glance.insecure };
+	    cfg->glance.insecure, cfg->vmware.image_transfer_timeout_secs };
 	a->cache_folder = ic_cache_folder(cfg->vmware.cache_prefix,
 	    cfg->image_cache.subdirectory_name);
 	a->cache = ic_cache_new_pool(a->vc, &a->glance, a->cache_folder, a->db);
@@ -133,17 +143,32 @@ agent_cache_prefetch(struct agent *a, const char *id, const char *cluster,
     const char *datastore, struct ic_image *img, struct vcd_err *err)
 {
 	struct ic_place pl;
+	struct cfg *cfg = agent_cfg_get(a);
 	char ds[256];
+	int limit = cfg->image_cache.precache_concurrency, ret = -1;
 
-	if (agent_cache_place(a, cluster, datastore, &pl, ds, sizeof(ds), err) < 0)
-		return -1;
-	return ic_cache_ensure(a->cache, id, &pl, img, err);
+	agent_cfg_put(cfg);
+	/* image_cache.precache_concurrency: prefetches at once (queued and HTTP) */
+	pthread_mutex_lock(&a->precache_lock);
+	if (a->precaching >= limit)
+		log_info("prefetch of image %s waits: %d running "
+		    "(image_cache.precache_concurrency %d)", id, a->precaching, limit);
+	while (a->precaching >= limit)
+		pthread_cond_wait(&a->precache_cond, &a->precache_lock);
+	a->precaching++;
+	pthread_mutex_unlock(&a->precache_lock);
+	if (agent_cache_place(a, cluster, datastore, &pl, ds, sizeof(ds), err) == 0)
+		ret = ic_cache_ensure(a->cache, id, &pl, img, err);
+	pthread_mutex_lock(&a->precache_lock);
+	a->precaching--;
+	pthread_cond_broadcast(&a->precache_cond);
+	pthread_mutex_unlock(&a->precache_lock);
+	return ret;
 }
 
 void
-agent_cache_purge(struct agent *a)
+agent_cache_purge(struct agent *a, const struct cfg *cfg)
 {
-	const struct cfg *cfg = a->cfg;
 	struct ic_purge_conf pc = {
 		cfg->image_cache.remove_unused_original_minimum_age_seconds,
 		cfg->image_cache.remove_unused_resized_minimum_age_seconds,

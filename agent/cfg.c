@@ -13,6 +13,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -44,6 +45,7 @@ enum cfg_type {
 #define CFG_REQUIRED	0x01	/* must be set (no default) */
 #define CFG_SECRET	0x02	/* may come from {file: P} / {env: V}; masked */
 #define CFG_CONNINFO	0x04	/* secret inside: mask only the password part */
+#define CFG_LIVE	0x08	/* a reload applies it; without: restart-only */
 
 struct cfg_opt;
 typedef int (*cfg_check_fn)(const struct cfg *, const struct cfg_opt *,
@@ -69,6 +71,7 @@ static int cfg_check_proxy(const struct cfg *, const struct cfg_opt *, struct bu
 static int cfg_check_bootstrap(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_clusters(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_topic(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_ip(const struct cfg *, const struct cfg_opt *, struct buf *);
 static void cfg_apply_debug(const struct cfg *);
 static void cfg_apply_log_file(const struct cfg *);
 
@@ -87,18 +90,18 @@ static const char *const cfg_sections[] = {
  */
 static const struct cfg_opt cfg_table[] = {
 	{ "DEFAULT", "host", CFG_STR, OFF(def.host), NULL, NOLIM, 0, NULL, NULL },
-	{ "DEFAULT", "my_ip", CFG_STR, OFF(def.my_ip), NULL, NOLIM, 0, NULL, NULL },
-	{ "DEFAULT", "debug", CFG_BOOL, OFF(def.debug), "false", NOLIM, 0, NULL, cfg_apply_debug },
-	{ "DEFAULT", "log_file", CFG_STR, OFF(def.log_file), NULL, NOLIM, 0, NULL, cfg_apply_log_file },
+	{ "DEFAULT", "my_ip", CFG_STR, OFF(def.my_ip), NULL, NOLIM, CFG_LIVE, cfg_check_ip, NULL },
+	{ "DEFAULT", "debug", CFG_BOOL, OFF(def.debug), "false", NOLIM, CFG_LIVE, NULL, cfg_apply_debug },
+	{ "DEFAULT", "log_file", CFG_STR, OFF(def.log_file), NULL, NOLIM, CFG_LIVE, NULL, cfg_apply_log_file },
 	{ "DEFAULT", "max_concurrent_builds", CFG_INT, OFF(def.max_concurrent_builds), "10", 1, 1024, 0, NULL, NULL },
-	{ "DEFAULT", "reserved_host_memory_mb", CFG_INT, OFF(def.reserved_host_memory_mb), "512", 0, INT_MAX, 0, NULL, NULL },
-	{ "DEFAULT", "reserved_host_disk_mb", CFG_INT, OFF(def.reserved_host_disk_mb), "0", 0, INT_MAX, 0, NULL, NULL },
-	{ "DEFAULT", "reserved_host_cpus", CFG_INT, OFF(def.reserved_host_cpus), "0", 0, INT_MAX, 0, NULL, NULL },
-	{ "DEFAULT", "cpu_allocation_ratio", CFG_DOUBLE, OFF(def.cpu_allocation_ratio), "4.0", 0.0001, 1000, 0, NULL, NULL },
-	{ "DEFAULT", "ram_allocation_ratio", CFG_DOUBLE, OFF(def.ram_allocation_ratio), "1.0", 0.0001, 1000, 0, NULL, NULL },
-	{ "DEFAULT", "disk_allocation_ratio", CFG_DOUBLE, OFF(def.disk_allocation_ratio), "1.0", 0.0001, 1000, 0, NULL, NULL },
-	{ "DEFAULT", "update_resources_interval", CFG_INT, OFF(def.update_resources_interval), "60", 1, 86400, 0, NULL, NULL },
-	{ "DEFAULT", "sync_power_state_interval", CFG_INT, OFF(def.sync_power_state_interval), "600", -1, 86400, 0, NULL, NULL },
+	{ "DEFAULT", "reserved_host_memory_mb", CFG_INT, OFF(def.reserved_host_memory_mb), "512", 0, INT_MAX, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "reserved_host_disk_mb", CFG_INT, OFF(def.reserved_host_disk_mb), "0", 0, INT_MAX, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "reserved_host_cpus", CFG_INT, OFF(def.reserved_host_cpus), "0", 0, INT_MAX, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "cpu_allocation_ratio", CFG_DOUBLE, OFF(def.cpu_allocation_ratio), "4.0", 0.0001, 1000, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "ram_allocation_ratio", CFG_DOUBLE, OFF(def.ram_allocation_ratio), "1.0", 0.0001, 1000, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "disk_allocation_ratio", CFG_DOUBLE, OFF(def.disk_allocation_ratio), "1.0", 0.0001, 1000, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "update_resources_interval", CFG_INT, OFF(def.update_resources_interval), "60", 1, 86400, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "sync_power_state_interval", CFG_INT, OFF(def.sync_power_state_interval), "600", -1, 86400, CFG_LIVE, NULL, NULL },
 	{ "DEFAULT", "graceful_shutdown_timeout", CFG_INT, OFF(def.graceful_shutdown_timeout), "60", 0, 3600, 0, NULL, NULL },
 	{ "DEFAULT", "cluster_lease_time", CFG_INT, OFF(def.cluster_lease_time), "60", 3, 3600, 0, NULL, NULL },
 
@@ -109,14 +112,14 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "ca_file", CFG_STR, OFF(vmware.ca_file), NULL, NOLIM, 0, cfg_check_readable, NULL },
 	{ "vmware", "insecure", CFG_BOOL, OFF(vmware.insecure), "false", NOLIM, 0, NULL, NULL },
 	{ "vmware", "cluster_name", CFG_STRLIST, OFF(vmware.cluster_name), NULL, NOLIM, CFG_REQUIRED, cfg_check_clusters, NULL },
-	{ "vmware", "datastore_regex", CFG_STR, OFF(vmware.datastore_regex), NULL, NOLIM, 0, cfg_check_regex, NULL },
+	{ "vmware", "datastore_regex", CFG_STR, OFF(vmware.datastore_regex), NULL, NOLIM, CFG_LIVE, cfg_check_regex, NULL },
 	{ "vmware", "task_poll_interval", CFG_DOUBLE, OFF(vmware.task_poll_interval), "0.5", 0.01, 60, 0, NULL, NULL },
 	{ "vmware", "api_retry_count", CFG_INT, OFF(vmware.api_retry_count), "10", 0, 100, 0, NULL, NULL },
 	{ "vmware", "maximum_objects", CFG_INT, OFF(vmware.maximum_objects), "100", 1, 100000, 0, NULL, NULL },
-	{ "vmware", "use_linked_clone", CFG_BOOL, OFF(vmware.use_linked_clone), "true", NOLIM, 0, NULL, NULL },
+	{ "vmware", "use_linked_clone", CFG_BOOL, OFF(vmware.use_linked_clone), "true", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "cache_prefix", CFG_STR, OFF(vmware.cache_prefix), NULL, NOLIM, 0, cfg_check_name, NULL },
-	{ "vmware", "integration_bridge", CFG_STR, OFF(vmware.integration_bridge), NULL, NOLIM, 0, NULL, NULL },
-	{ "vmware", "vlan_interface", CFG_STR, OFF(vmware.vlan_interface), "vmnic0", NOLIM, 0, NULL, NULL },
+	{ "vmware", "integration_bridge", CFG_STR, OFF(vmware.integration_bridge), NULL, NOLIM, CFG_LIVE, NULL, NULL },
+	{ "vmware", "vlan_interface", CFG_STR, OFF(vmware.vlan_interface), "vmnic0", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
 	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
 	{ "vmware", "auto_answer", CFG_BOOL, OFF(vmware.auto_answer), "false", NOLIM, 0, NULL, NULL },
@@ -124,15 +127,15 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "connect_timeout", CFG_DOUBLE, OFF(vmware.connect_timeout), "10", 0.1, 600, 0, NULL, NULL },
 	{ "vmware", "call_timeout", CFG_DOUBLE, OFF(vmware.call_timeout), "300", 1, 86400, 0, NULL, NULL },
 	{ "vmware", "call_deadline", CFG_DOUBLE, OFF(vmware.call_deadline), "600", 1, 86400, 0, NULL, NULL },
-	{ "vmware", "keepalive_interval", CFG_INT, OFF(vmware.keepalive_interval), "300", 1, 86400, 0, NULL, NULL },
+	{ "vmware", "keepalive_interval", CFG_INT, OFF(vmware.keepalive_interval), "300", 1, 86400, CFG_LIVE, NULL, NULL },
 
-	{ "image_cache", "manager_interval", CFG_INT, OFF(image_cache.manager_interval), "2400", -1, INT_MAX, 0, NULL, NULL },
+	{ "image_cache", "manager_interval", CFG_INT, OFF(image_cache.manager_interval), "2400", -1, INT_MAX, CFG_LIVE, NULL, NULL },
 	{ "image_cache", "subdirectory_name", CFG_STR, OFF(image_cache.subdirectory_name), "_base", NOLIM, 0, cfg_check_name, NULL },
-	{ "image_cache", "remove_unused_base_images", CFG_BOOL, OFF(image_cache.remove_unused_base_images), "true", NOLIM, 0, NULL, NULL },
-	{ "image_cache", "remove_unused_original_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_original_minimum_age_seconds), "86400", 0, INT_MAX, 0, NULL, NULL },
-	{ "image_cache", "remove_unused_resized_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_resized_minimum_age_seconds), "3600", 0, INT_MAX, 0, NULL, NULL },
-	{ "image_cache", "purge_dry_run", CFG_BOOL, OFF(image_cache.purge_dry_run), "false", NOLIM, 0, NULL, NULL },
-	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, 0, NULL, NULL },
+	{ "image_cache", "remove_unused_base_images", CFG_BOOL, OFF(image_cache.remove_unused_base_images), "true", NOLIM, CFG_LIVE, NULL, NULL },
+	{ "image_cache", "remove_unused_original_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_original_minimum_age_seconds), "86400", 0, INT_MAX, CFG_LIVE, NULL, NULL },
+	{ "image_cache", "remove_unused_resized_minimum_age_seconds", CFG_INT, OFF(image_cache.remove_unused_resized_minimum_age_seconds), "3600", 0, INT_MAX, CFG_LIVE, NULL, NULL },
+	{ "image_cache", "purge_dry_run", CFG_BOOL, OFF(image_cache.purge_dry_run), "false", NOLIM, CFG_LIVE, NULL, NULL },
+	{ "image_cache", "precache_concurrency", CFG_INT, OFF(image_cache.precache_concurrency), "1", 1, 64, CFG_LIVE, NULL, NULL },
 
 	{ "glance", "api_servers", CFG_STRLIST, OFF(glance.api_servers), NULL, NOLIM, 0, NULL, NULL },
 	{ "glance", "num_retries", CFG_INT, OFF(glance.num_retries), "3", 0, 100, 0, NULL, NULL },
@@ -158,7 +161,7 @@ static const struct cfg_opt cfg_table[] = {
 
 	{ "health", "bind_host", CFG_STR, OFF(health.bind_host), "127.0.0.1", NOLIM, 0, NULL, NULL },
 	{ "health", "bind_port", CFG_INT, OFF(health.bind_port), "8799", 0, 65535, 0, NULL, NULL },
-	{ "health", "token", CFG_STR, OFF(health.token), NULL, NOLIM, CFG_SECRET, NULL, NULL },
+	{ "health", "token", CFG_STR, OFF(health.token), NULL, NOLIM, CFG_SECRET | CFG_LIVE, NULL, NULL },
 };
 
 #define CFG_NOPTS	(sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -252,10 +255,17 @@ cfg_opt_free(struct cfg *cfg, const struct cfg_opt *o)
 	}
 }
 
+struct cfg *
+cfg_ref(struct cfg *cfg)
+{
+	atomic_fetch_add(&cfg->refs, 1);
+	return cfg;
+}
+
 void
 cfg_free(struct cfg *cfg)
 {
-	if (cfg == NULL)
+	if (cfg == NULL || atomic_fetch_sub(&cfg->refs, 1) > 1)
 		return;
 	for (size_t i = 0; i < CFG_NOPTS; i++)
 		cfg_opt_free(cfg, &cfg_table[i]);
@@ -690,6 +700,7 @@ cfg_load_parser(const char *name, yaml_parser_t *parser, char **errors)
 
 	ld->name = name;
 	ld->cfg = xcalloc(1, sizeof(struct cfg));
+	atomic_init(&ld->cfg->refs, 1);
 	if (!yaml_parser_load(parser, &ld->doc)) {
 		yaml_mark_t at = parser->problem_mark;
 		cfg_error(ld, at, "YAML syntax error: %s%s%s",
@@ -911,6 +922,143 @@ cfg_check_topic(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 		return -1;
 	}
 	return 0;
+}
+
+static int
+cfg_check_ip(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o);
+	unsigned char addr[16];
+
+	if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
+		buf_printf(why, "\"%s\" is not an IPv4 or IPv6 address", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- reload ---- */
+
+int
+cfg_option_live(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CFG_NOPTS; i++)
+		if (!strcmp(cfg_table[i].section, section) &&
+		    !strcmp(cfg_table[i].name, name))
+			return (cfg_table[i].flags & CFG_LIVE) != 0;
+	return -1;
+}
+
+static bool
+cfg_str_equal(const char *x, const char *y)
+{
+	return x == NULL ? y == NULL : y != NULL && strcmp(x, y) == 0;
+}
+
+/* Do option O's values in X and Y differ? */
+static bool
+cfg_opt_differs(const struct cfg *x, const struct cfg *y, const struct cfg_opt *o)
+{
+	const void *fx = cfg_cfield(x, o), *fy = cfg_cfield(y, o);
+
+	switch (o->type) {
+	case CFG_STR:
+		return !cfg_str_equal(*(char *const *)fx, *(char *const *)fy);
+	case CFG_BOOL:
+		return *(const bool *)fx != *(const bool *)fy;
+	case CFG_INT:
+		return *(const int *)fx != *(const int *)fy;
+	case CFG_DOUBLE:
+		return *(const double *)fx != *(const double *)fy;
+	case CFG_STRLIST: {
+		const struct cfg_strlist *lx = fx, *ly = fy;
+		if (lx->n != ly->n)
+			return true;
+		for (size_t i = 0; i < lx->n; i++)
+			if (strcmp(lx->v[i], ly->v[i]) != 0)
+				return true;
+		return false;
+	}
+	case CFG_MAP: {
+		const struct cfg_map *mx = fx, *my = fy;
+		if (mx->n != my->n)
+			return true;
+		for (size_t i = 0; i < mx->n; i++)
+			if (strcmp(mx->v[i].key, my->v[i].key) != 0 ||
+			    strcmp(mx->v[i].value, my->v[i].value) != 0)
+				return true;
+		return false;
+	}
+	}
+	return true;
+}
+
+/* Option O of DST becomes a copy of SRC's. */
+static void
+cfg_opt_copy(struct cfg *dst, const struct cfg *src, const struct cfg_opt *o)
+{
+	const void *fs = cfg_cfield(src, o);
+	void *fd = cfg_field(dst, o);
+
+	cfg_opt_free(dst, o);
+	switch (o->type) {
+	case CFG_STR: {
+		const char *s = *(char *const *)fs;
+		*(char **)fd = s != NULL ? xstrdup(s) : NULL;
+		break;
+	}
+	case CFG_BOOL:
+		*(bool *)fd = *(const bool *)fs;
+		break;
+	case CFG_INT:
+		*(int *)fd = *(const int *)fs;
+		break;
+	case CFG_DOUBLE:
+		*(double *)fd = *(const double *)fs;
+		break;
+	case CFG_STRLIST: {
+		const struct cfg_strlist *ls = fs;
+		struct cfg_strlist *ld = fd;
+		ld->v = xcalloc(ls->n > 0 ? ls->n : 1, sizeof(*ld->v));
+		for (ld->n = 0; ld->n < ls->n; ld->n++)
+			ld->v[ld->n] = xstrdup(ls->v[ld->n]);
+		break;
+	}
+	case CFG_MAP: {
+		const struct cfg_map *ms = fs;
+		struct cfg_map *md = fd;
+		md->v = xcalloc(ms->n > 0 ? ms->n : 1, sizeof(*md->v));
+		for (md->n = 0; md->n < ms->n; md->n++) {
+			md->v[md->n].key = xstrdup(ms->v[md->n].key);
+			md->v[md->n].value = xstrdup(ms->v[md->n].value);
+		}
+		break;
+	}
+	}
+}
+
+void
+cfg_reload_merge(struct cfg *next, const struct cfg *running, char **restart,
+    char **live)
+{
+	struct buf r = BUF_INIT, l = BUF_INIT;
+
+	for (size_t i = 0; i < CFG_NOPTS; i++) {
+		const struct cfg_opt *o = &cfg_table[i];
+
+		if (!cfg_opt_differs(next, running, o))
+			continue;
+		if (o->flags & CFG_LIVE) {
+			buf_printf(&l, "%s%s.%s", l.len > 0 ? ", " : "", o->section, o->name);
+			continue;
+		}
+		buf_printf(&r, "%s%s.%s", r.len > 0 ? ", " : "", o->section, o->name);
+		cfg_opt_copy(next, running, o);
+	}
+	*restart = r.len > 0 ? buf_steal(&r) : NULL;
+	*live = l.len > 0 ? buf_steal(&l) : NULL;
+	buf_free(&r);
+	buf_free(&l);
 }
 
 /* ---- apply hooks ---- */

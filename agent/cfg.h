@@ -7,12 +7,16 @@
  * printing all read that table.
  *
  * Ownership: cfg_load() returns a struct cfg the caller owns and releases with
- * cfg_free(); every string inside belongs to the struct.  Reload works the
- * relayd way: load a whole new struct cfg, and swap it in only if it loaded.
+ * cfg_free(); every string inside belongs to the struct.  A struct cfg is
+ * reference-counted: a thread that reads it keeps a reference (cfg_ref)
+ * and releases it with cfg_free.  Reload works the relayd way: load a whole
+ * new struct cfg, and swap it in only if it loaded; readers keep the
+ * snapshot they hold until they release it.
  */
 #ifndef VC_CFG_H
 #define VC_CFG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -34,6 +38,7 @@ struct cfg_map {
 
 struct cfg {
 	char	*path;			/* file it was read from */
+	atomic_int refs;		/* cfg_ref(), cfg_free() */
 
 	struct {
 		char	*host;		/* NULL: the machine's host name */
@@ -134,7 +139,25 @@ struct cfg *cfg_load(const char *path, char **errors);
 /* The same for a buffer; NAME is used in the messages. */
 struct cfg *cfg_load_string(const char *name, const char *text, size_t len,
     char **errors);
+/* Another reference to CFG (a reader's snapshot); cfg_free() releases it. */
+struct cfg *cfg_ref(struct cfg *cfg);
+/* Release one reference; the last one frees CFG and every string in it. */
 void cfg_free(struct cfg *cfg);
+
+/*
+ * Reload.  Every option is live (a reload applies it) or restart-only (it
+ * keeps the value the agent started with until a restart).
+ * cfg_option_live(): 1 live, 0 restart-only, -1 no such option.
+ */
+int cfg_option_live(const char *section, const char *name);
+/*
+ * Make NEXT, just loaded, fit to replace RUNNING: every restart-only option
+ * whose value differs takes RUNNING's value back.  *RESTART lists those
+ * options ("section.name, ..."), *LIVE the live options that changed; each
+ * is NULL when empty, otherwise the caller frees it.  Never a value: names.
+ */
+void cfg_reload_merge(struct cfg *next, const struct cfg *running, char **restart,
+    char **live);
 
 /* Print the effective configuration as YAML, secrets masked. */
 void cfg_print(const struct cfg *cfg, FILE *out);

@@ -131,6 +131,10 @@ static const struct db_migration db_schema[] = {
 	"  expires_at timestamptz NOT NULL,"
 	"  PRIMARY KEY (group_id, agent)"
 	");" },
+	{ 3, "compute_nodes.host_ip",
+	/* nova's compute_nodes.host_ip: DEFAULT.my_ip, else the address the
+	 * agent reaches vCenter from */
+	"ALTER TABLE compute_nodes ADD COLUMN host_ip text;" },
 };
 
 const struct db_migration *

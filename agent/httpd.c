@@ -23,6 +23,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,8 +69,10 @@ struct httpd {
 	struct httpd_conf	 conf;		/* routes and token below, not these */
 	struct httpd_route	*routes;	/* owned copy */
 	char			*token;		/* owned, secret; NULL: none */
+	pthread_mutex_t		 token_lock;	/* token: a reload replaces it */
 	int			 port;
 	unsigned		 timeout, upload_timeout;	/* s */
+	bool			 lock_init;
 };
 
 /* An upload's state across the handler's calls; owned by MHD's con_cls. */
@@ -212,27 +215,30 @@ httpd_token_equal(const char *secret, const char *given)
 static int
 httpd_auth(const struct httpd *h, struct MHD_Connection *c, const char **why)
 {
+	/* the lock only guards h->token, which httpd_set_token replaces */
+	pthread_mutex_t *lock = (pthread_mutex_t *)&h->token_lock;
 	const char *t, *auth;
+	int ret = 0;
 
-	if (h->token == NULL) {
-		*why = "no token configured (health.token): this endpoint is off";
-		return 403;
-	}
 	t = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "X-Auth-Token");
 	if (t == NULL && (auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
 	    MHD_HTTP_HEADER_AUTHORIZATION)) != NULL && strncasecmp(auth, "Bearer ", 7) == 0) {
 		for (t = auth + 7; *t == ' '; t++)
 			;
 	}
-	if (t == NULL || *t == '\0') {
+	pthread_mutex_lock(lock);
+	if (h->token == NULL) {
+		*why = "no token configured (health.token): this endpoint is off";
+		ret = 403;
+	} else if (t == NULL || *t == '\0') {
 		*why = "a token is needed (X-Auth-Token or Authorization: Bearer)";
-		return 401;
-	}
-	if (!httpd_token_equal(h->token, t)) {
+		ret = 401;
+	} else if (!httpd_token_equal(h->token, t)) {
 		*why = "the token is not valid";
-		return 403;
+		ret = 403;
 	}
-	return 0;
+	pthread_mutex_unlock(lock);
+	return ret;
 }
 
 size_t
@@ -551,6 +557,8 @@ httpd_start(const struct httpd_conf *conf, char *errbuf, size_t len)
 	h->timeout = conf->timeout > 0 ? (unsigned)conf->timeout : HTTPD_TIMEOUT;
 	h->upload_timeout = conf->upload_timeout > 0 ? (unsigned)conf->upload_timeout :
 	    HTTPD_UPLOAD_TIMEOUT;
+	pthread_mutex_init(&h->token_lock, NULL);
+	h->lock_init = true;
 	h->d = MHD_start_daemon(flags, (uint16_t)conf->bind_port, NULL, NULL,
 	    httpd_handle, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, httpd_log, NULL,	/* first, as MHD asks */
@@ -574,6 +582,18 @@ fail:
 	return NULL;
 }
 
+void
+httpd_set_token(struct httpd *h, const char *token)
+{
+	char *next = token != NULL && token[0] != '\0' ? xstrdup(token) : NULL, *old;
+
+	pthread_mutex_lock(&h->token_lock);
+	old = h->token;
+	h->token = next;
+	pthread_mutex_unlock(&h->token_lock);
+	xfree_secret(old);
+}
+
 int
 httpd_port(const struct httpd *h)
 {
@@ -589,5 +609,7 @@ httpd_stop(struct httpd *h)
 		MHD_stop_daemon(h->d);	/* joins the connection threads */
 	free(h->routes);
 	xfree_secret(h->token);
+	if (h->lock_init)
+		pthread_mutex_destroy(&h->token_lock);
 	free(h);
 }

@@ -126,6 +126,9 @@ void httpd_parse_path(const char *url, struct httpd_path *out);
 
 /* Start serving; NULL with a reason in ERRBUF (address in use, ...). */
 struct httpd *httpd_start(const struct httpd_conf *conf, char *errbuf, size_t len);
+/* Replace the token (copied; NULL or "": token routes 403), as a reload
+ * does: requests checked from now on need the new one. */
+void httpd_set_token(struct httpd *h, const char *token);
 /* The port it listens on (the chosen one when bind_port was 0). */
 int httpd_port(const struct httpd *h);
 /*

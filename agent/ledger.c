@@ -239,18 +239,32 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 int
 ledger_node_update(PGconn *pg, const char *node, const char *name,
     const char *cluster_moref, const char *vcenter, const char *agent_host,
-    const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl)
+    const char *host_ip, const struct vcd_resources *r, const struct cfg *cfg,
+    char *why, size_t wl)
 {
+	/*
+	 * The reserved amounts count as used, as nova's resource tracker counts
+	 * them: memory_mb_used + reserved_host_memory_mb, local_gb_used +
+	 * reserved_host_disk_mb / 1024 (free_disk_gb = local_gb - local_gb_used),
+	 * vcpus_used = reserved_host_cpus + the instances' vCPUs; the reserved
+	 * columns carry them as the inventory's "reserved".
+	 */
+	const long long local_gb = r->disk_total_bytes >> 30,
+	    local_gb_used = ((r->disk_total_bytes - r->disk_free_bytes) >> 30) +
+	    cfg->def.reserved_host_disk_mb / 1024;
 	/* $7..$18, in the INSERT's order */
 	const long long nums[] = { r->vcpus, r->max_vcpus_per_host, r->memory_mb,
-	    r->memory_mb_used, r->max_memory_mb_per_host, r->disk_total_bytes >> 30,
-	    (r->disk_total_bytes - r->disk_free_bytes) >> 30, r->disk_free_bytes >> 30,
+	    r->memory_mb_used + cfg->def.reserved_host_memory_mb,
+	    r->max_memory_mb_per_host, local_gb, local_gb_used, local_gb - local_gb_used,
 	    r->max_disk_free_bytes >> 30, r->hosts_total, r->hosts_usable,
 	    r->datastores_usable };
 	const double ratios[] = { cfg->def.cpu_allocation_ratio,
 	    cfg->def.ram_allocation_ratio, cfg->def.disk_allocation_ratio };
-	char text[15][32];
-	const char *params[21] = { node, name, r->vcenter_version, vcenter,
+	/* $22..$24 */
+	const int reserved[] = { cfg->def.reserved_host_memory_mb,
+	    cfg->def.reserved_host_disk_mb, cfg->def.reserved_host_cpus };
+	char text[18][32];
+	const char *params[25] = { node, name, r->vcenter_version, vcenter,
 	    cluster_moref, agent_host };
 	int k = 6;
 
@@ -262,15 +276,22 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 		snprintf(text[k - 6], sizeof(text[0]), "%g", ratios[i]);
 		params[k] = text[k - 6];
 	}
+	for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++, k++) {
+		snprintf(text[k - 6], sizeof(text[0]), "%d", reserved[i]);
+		params[k] = text[k - 6];
+	}
+	params[k++] = host_ip;	/* $25 */
 	return ledger_sql(pg, "INSERT INTO compute_nodes (node, hypervisor_hostname, "
 	    "hypervisor_version, vcenter, cluster_moref, agent_host, vcpus, "
 	    "max_vcpus_per_host, memory_mb, memory_mb_used, max_memory_mb_per_host, "
 	    "local_gb, local_gb_used, free_disk_gb, max_free_disk_gb, hosts_total, "
 	    "hosts_usable, datastores_usable, cpu_allocation_ratio, "
-	    "ram_allocation_ratio, disk_allocation_ratio, vcpus_used, running_vms, "
-	    "updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-	    "$14, $15, $16, $17, $18, $19, $20, $21, coalesce(sum((i.flavor->>'vcpus')"
-	    "::bigint), 0), count(i.uuid), now() FROM instances i WHERE i.node = $1 AND "
+	    "ram_allocation_ratio, disk_allocation_ratio, reserved_host_memory_mb, "
+	    "reserved_host_disk_mb, reserved_host_cpus, host_ip, vcpus_used, "
+	    "running_vms, updated_at) SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+	    "$14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $24::int + "
+	    "coalesce(sum((i.flavor->>'vcpus')::bigint), 0), count(i.uuid), now() "
+	    "FROM instances i WHERE i.node = $1 AND "
 	    "i.deleted_at IS NULL ON CONFLICT (node) DO UPDATE SET hypervisor_hostname = "
 	    "EXCLUDED.hypervisor_hostname, hypervisor_version = "
 	    "EXCLUDED.hypervisor_version, vcenter = EXCLUDED.vcenter, cluster_moref = "
@@ -284,7 +305,11 @@ ledger_node_update(PGconn *pg, const char *node, const char *name,
 	    "datastores_usable = EXCLUDED.datastores_usable, cpu_allocation_ratio = "
 	    "EXCLUDED.cpu_allocation_ratio, ram_allocation_ratio = "
 	    "EXCLUDED.ram_allocation_ratio, disk_allocation_ratio = "
-	    "EXCLUDED.disk_allocation_ratio, vcpus_used = EXCLUDED.vcpus_used, "
+	    "EXCLUDED.disk_allocation_ratio, reserved_host_memory_mb = "
+	    "EXCLUDED.reserved_host_memory_mb, reserved_host_disk_mb = "
+	    "EXCLUDED.reserved_host_disk_mb, reserved_host_cpus = "
+	    "EXCLUDED.reserved_host_cpus, host_ip = EXCLUDED.host_ip, "
+	    "vcpus_used = EXCLUDED.vcpus_used, "
 	    "running_vms = EXCLUDED.running_vms, updated_at = now()", k, params, NULL,
 	    why, wl);
 }
@@ -294,7 +319,8 @@ ledger_node_usage(PGconn *pg, const char *node, char *why, size_t wl)
 {
 	const char *params[1] = { node };
 
-	return ledger_sql(pg, "UPDATE compute_nodes n SET vcpus_used = u.vcpus, "
+	return ledger_sql(pg, "UPDATE compute_nodes n SET vcpus_used = "
+	    "n.reserved_host_cpus + u.vcpus, "
 	    "running_vms = u.vms, updated_at = now() FROM (SELECT coalesce(sum(("
 	    "flavor->>'vcpus')::bigint), 0) AS vcpus, count(*) AS vms FROM instances "
 	    "WHERE node = $1 AND deleted_at IS NULL) u WHERE n.node = $1", 1, params,
@@ -316,7 +342,10 @@ ledger_node_json(PGconn *pg, const char *node, char **json, char *why, size_t wl
 	    "'max_free_disk_gb', max_free_disk_gb, 'hosts_usable', hosts_usable, "
 	    "'datastores_usable', datastores_usable, 'running_vms', running_vms, "
 	    "'cpu_allocation_ratio', cpu_allocation_ratio, 'ram_allocation_ratio', "
-	    "ram_allocation_ratio, 'disk_allocation_ratio', disk_allocation_ratio)::text "
+	    "ram_allocation_ratio, 'disk_allocation_ratio', disk_allocation_ratio, "
+	    "'reserved_host_memory_mb', reserved_host_memory_mb, "
+	    "'reserved_host_disk_mb', reserved_host_disk_mb, 'reserved_host_cpus', "
+	    "reserved_host_cpus)::text "
 	    "FROM compute_nodes WHERE node = $1", 1, params, &res, why, wl) < 0)
 		return -1;
 	if ((ret = PQntuples(res) == 1))

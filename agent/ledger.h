@@ -59,12 +59,14 @@ struct cfg;
 
 /*
  * Write NODE's resource record (cluster NAME, CLUSTER_MOREF, in vCenter
- * VCENTER, served by AGENT_HOST): capacity from R, the allocation ratios
+ * VCENTER, served by AGENT_HOST at HOST_IP, may be NULL): capacity from R,
+ * the allocation ratios
  * and reservations from CFG, and what the instances rows use.
  */
 int ledger_node_update(PGconn *pg, const char *node, const char *name,
     const char *cluster_moref, const char *vcenter, const char *agent_host,
-    const struct vcd_resources *r, const struct cfg *cfg, char *why, size_t wl);
+    const char *host_ip, const struct vcd_resources *r, const struct cfg *cfg,
+    char *why, size_t wl);
 /* Only what the instances rows say (vcpus_used, running_vms) for NODE, with
  * no call to vCenter: after a spawn, delete, resize or migrate, as nova's
  * resource tracker counts its claims between hypervisor refreshes. */

@@ -9,11 +9,14 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/signalfd.h>
 
 #include <curl/curl.h>
 #include <libxml/parser.h>
@@ -27,8 +30,6 @@
 #ifndef VCAGENT_CONF
 #define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
 #endif
-
-static struct agent *main_agent;
 
 static void
 usage(FILE *out)
@@ -68,25 +69,41 @@ main_db_upgrade(const struct cfg *cfg)
 	return rc;
 }
 
-static void
-main_signal(int sig)
+/*
+ * Block SIGTERM, SIGINT and SIGHUP in this thread before any other starts
+ * (libcurl's resolver, librdkafka's, libmicrohttpd's, the workers and the
+ * cron inherit the mask), and hand them to one signalfd that the main loop
+ * reads: no handler runs in an arbitrary thread.  SIGPIPE is ignored.
+ * The descriptor, or -1 (logged).
+ */
+static int
+main_signals(void)
 {
-	if (main_agent == NULL)
-		return;
-	if (sig == SIGHUP)
-		main_agent->reload = 1;
-	else
-		main_agent->stop = 1;
+	sigset_t set;
+	int fd;
+
+	signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	if ((errno = pthread_sigmask(SIG_BLOCK, &set, NULL)) != 0) {
+		log_warn("cannot block the signals");
+		return -1;
+	}
+	if ((fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC)) < 0)
+		log_warn("signalfd");
+	return fd;
 }
 
 int
 main(int argc, char **argv)
 {
 	const char *path = VCAGENT_CONF;
+	struct agent *agent;
 	struct cfg *cfg;
-	struct sigaction sa;
 	char *errors = NULL, *warnings;
-	int ch, check = 0, debug = 0, rc = 1;
+	int ch, check = 0, debug = 0, rc = 1, sigfd;
 
 	log_init("vcagent", LOG_LVL_INFO);
 	while ((ch = getopt(argc, argv, "c:dhnV")) != -1) {
@@ -132,24 +149,21 @@ main(int argc, char **argv)
 		cfg->def.debug = true;
 	cfg_apply(cfg);
 
+	if ((sigfd = main_signals()) < 0) {
+		cfg_free(cfg);
+		return 1;
+	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	xmlInitParser();
-	main_agent = agent_new(cfg);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = main_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	agent = agent_new(cfg, sigfd);
+	agent->debug = debug;
 
 	log_info("vcagent %s starting with %s", PACKAGE_VERSION, path);
-	if (agent_connect(main_agent) < 0)
+	if (agent_connect(agent) < 0)
 		goto out;
-	rc = agent_run(main_agent);
+	rc = agent_run(agent);
 out:
-	agent_free(main_agent);
-	main_agent = NULL;
+	agent_free(agent);
 	xmlCleanupParser();
 	curl_global_cleanup();
 	log_set_file(NULL);

@@ -126,7 +126,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 again:
 	if (ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
 		goto out;
-	if (ic_linked_clone(a->cfg->vmware.use_linked_clone, &img)) {
+	if (ic_linked_clone(op->cfg->vmware.use_linked_clone, &img)) {
 		if (r->root_gb > 0 && ic_cache_ensure_resized(a->cache, &pl, r->root_gb,
 		    &img, err) < 0)
 			goto out;
@@ -143,8 +143,8 @@ again:
 			goto out;
 	}
 	if (r->nports > 0) {
-		struct np_config npc = { a->cfg->vmware.vlan_interface,
-		    a->cfg->vmware.integration_bridge };
+		struct np_config npc = { op->cfg->vmware.vlan_interface,
+		    op->cfg->vmware.integration_bridge };
 		ports = xcalloc(r->nports, sizeof(*ports));
 		nets = xcalloc(r->nports, sizeof(*nets));
 		macs = xcalloc(r->nports, sizeof(*macs));
@@ -414,8 +414,8 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 		return -1;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if (r->type == REQ_ATTACH_INTERFACE) {
-		struct np_config npc = { a->cfg->vmware.vlan_interface,
-		    a->cfg->vmware.integration_bridge };
+		struct np_config npc = { op->cfg->vmware.vlan_interface,
+		    op->cfg->vmware.integration_bridge };
 		struct np_port p = { r->port.network[0] ? r->port.network : NULL,
 		    r->port.vlan, r->port.mac[0] ? r->port.mac : NULL,
 		    r->port.id[0] ? r->port.id : NULL, NULL, NULL };
@@ -658,10 +658,12 @@ int
 agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op)
 {
+	struct cfg *cfg;
 	int ret;
 
 	memset(op, 0, sizeof(*op));
 	vcd_err_clear(&op->err);
+	op->cfg = cfg = agent_cfg_get(a);	/* this run's live options */
 	switch (r->type) {
 	case REQ_SPAWN:
 		ret = ops_spawn(a, pg, r, attempt, op);
@@ -686,5 +688,7 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		ret = ops_power(a, pg, r, op);
 		break;
 	}
+	op->cfg = NULL;
+	agent_cfg_put(cfg);
 	return ret;
 }

@@ -377,6 +377,7 @@ main(int argc, char **argv)
 	opt.pool_size = 2;
 	opt.task_poll_interval = cfg->vmware.task_poll_interval;
 	opt.auto_answer = cfg->vmware.auto_answer;
+	opt.max_objects = cfg->vmware.maximum_objects;
 	if (vcd_connect(&opt, &s, &err) < 0 || vcd_login(s, &err) < 0) {
 		fprintf(stderr, "vcagent-vi: %s:%d: %s\n", cfg->vmware.host_ip,
 		    cfg->vmware.host_port, vcd_strerror(&err, msg, sizeof(msg)));

@@ -95,7 +95,8 @@ work_new(int nworkers, work_fn run, void *arg)
 	p->threads = xcalloc((size_t)nworkers, sizeof(*p->threads));
 	for (int i = 0; i < nworkers; i++) {
 		if (pthread_create(&p->threads[i], NULL, work_main, p) != 0)
-			fatalx("work: cannot start worker %d", i);
+			fatalx("work: cannot start worker %d", i);	/* start-up,
+								 * main thread */
 		p->nthreads++;
 	}
 	return p;

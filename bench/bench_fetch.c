@@ -126,7 +126,7 @@ main(void)
 	}
 	vcd_clusters_free(cl, n);
 	{
-		struct ic_glance g = { servers, 1, 0, NULL, 0 };
+		struct ic_glance g = { servers, 1, 0, NULL, 0, 0 };
 		if (ic_glance_meta(&g, id, &m, &err) < 0) {
 			fprintf(stderr, "bench: %s\n", err.msg);
 			return 1;

@@ -93,6 +93,8 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)(r->stall_timeout > 0 ?
 		    r->stall_timeout : 60));
+		if (g->transfer_timeout > 0)
+			curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)g->transfer_timeout);
 		curl_easy_setopt(c, CURLOPT_FAILONERROR, 1L);	/* no error page as data */
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, 512L * 1024);	/* the maximum */

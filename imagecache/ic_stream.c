@@ -341,6 +341,15 @@ out:
 	return ret;
 }
 
+static int
+ic_digest_init_libcrypto(void *ctx, const char *name)
+{
+	return EVP_DigestInit_ex(ctx, strcmp(name, "MD5") == 0 ? EVP_md5() :
+	    EVP_sha512(), NULL);
+}
+
+int (*ic_digest_init)(void *ctx, const char *name) = ic_digest_init_libcrypto;
+
 struct ic_stream *
 ic_stream_open(struct vcd_session *s, const struct ic_target *t, struct vcd_err *err)
 {
@@ -373,10 +382,14 @@ ic_stream_open(struct vcd_session *s, const struct ic_target *t, struct vcd_err 
 	st->sha512 = t->sha512 != NULL && t->sha512[0] != '\0' ? true :
 	    !(t->md5 != NULL && t->md5[0] != '\0');
 	st->md = EVP_MD_CTX_new();
-	if (st->md == NULL || !EVP_DigestInit_ex(st->md, st->sha512 ? EVP_sha512() :
-	    EVP_md5(), NULL))
-		fatalx("imagecache: %s is not available from libcrypto",
+	if (st->md == NULL || !ic_digest_init(st->md, st->sha512 ? "SHA512" : "MD5")) {
+		/* e.g. MD5 in FIPS mode: this image fails, the agent goes on */
+		vcd_err_set(err, VCD_E_INVALID, "DigestUnavailable", t->id, "image %s: "
+		    "its %s checksum cannot be verified: libcrypto does not offer %s "
+		    "(FIPS mode?)", t->id, st->sha512 ? "SHA-512" : "MD5",
 		    st->sha512 ? "SHA-512" : "MD5");
+		goto fail;
+	}
 	if (t->progress != NULL) {
 		atomic_store(&t->progress->total, t->size);
 		atomic_store(&t->progress->done, 0);

@@ -44,6 +44,10 @@ struct ic_glance {
 	int			 num_retries;	/* per server, on transport errors / 5xx */
 	const char		*cafile;
 	int			 insecure;
+	int			 transfer_timeout;	/* s for one image's whole
+						 * download (vmware.
+						 * image_transfer_timeout_secs);
+						 * 0: no limit */
 };
 
 struct ic_image_meta {
@@ -156,6 +160,12 @@ struct ic_stream;
  */
 struct ic_stream *ic_stream_open(struct vcd_session *s, const struct ic_target *t,
     struct vcd_err *err);
+/*
+ * Start digest NAME ("SHA512" or "MD5") in CTX, an EVP_MD_CTX: 1, or 0 when
+ * libcrypto does not offer it (MD5 in FIPS mode); ic_stream_open then fails
+ * the image with fault DigestUnavailable.  Tests replace it.
+ */
+extern int (*ic_digest_init)(void *ctx, const char *name);
 /* Add data; blocks while the pipe is full.  0, or -1 when the datastore side
  * failed (ic_stream_close says why). */
 int ic_stream_write(struct ic_stream *st, const void *data, size_t len);

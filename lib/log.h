@@ -1,8 +1,10 @@
 /*
  * log.h - logging discipline in the OpenBSD relayd style.
  *
- * fatal()/fatalx() log and exit(1); log_warn() appends strerror(errno),
- * log_warnx() does not.  Messages go to stderr (and to a log file when one is
+ * fatal()/fatalx() log and exit(1): only on the main thread before the agent
+ * runs (configuration, start-up) and for out of memory (xmalloc.c); a worker,
+ * an HTTP thread or the cron fails its request or job instead.
+ * log_warn() appends strerror(errno), log_warnx() does not.  Messages go to stderr (and to a log file when one is
  * set), one line each, written atomically so threads never interleave.
  * Control characters in a message are escaped (\n, \r, \t, \xHH; trailing
  * newlines dropped), so text from outside cannot split or forge a line.

@@ -8,6 +8,13 @@
 #include "log.h"
 #include "xmalloc.h"
 
+/*
+ * Out of memory is the one error that stays fatal in every thread (workers,
+ * HTTP threads, the cron): there is no way to fail one request cleanly when
+ * the next allocation fails too.  The ledger keeps unfinished requests; the
+ * next start takes them up again.
+ */
+
 void *
 xmalloc(size_t size)
 {

@@ -64,6 +64,7 @@ struct vcd_session {
 	size_t		 max_response;
 	int		 api_retry_count;
 	int		 pool_size;
+	int		 max_objects;		/* page size; 0: vCenter's */
 
 	char		*url;			/* https://host:port/sdk */
 	char		 soap_action[64];	/* urn:vim25/<apiVersion> */

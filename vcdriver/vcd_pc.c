@@ -50,6 +50,8 @@ vcd_pc_retrieve(struct vcd_session *s, struct vim_PropertyFilterSpec *spec,
 
 	vcd_err_clear(err);
 	vim_init(&opts, &vim_type_RetrieveOptions);
+	if (max_objects <= 0)
+		max_objects = s->max_objects;	/* vmware.maximum_objects */
 	if (max_objects > 0)
 		opts.maxObjects = VIM_INT(max_objects);
 	vim_init(&req, &vim_type_req_RetrievePropertiesEx);

@@ -19,6 +19,8 @@ typedef int (*vcd_pc_fn)(void *arg, const struct vim_ObjectContent *oc);
  * CancelRetrievePropertiesEx if FN stops early.  0, or -1 with ERR (when FN
  * fails, ERR is whatever FN left through ARG).
  */
+/* MAX_OBJECTS: the page size (RetrieveOptions.maxObjects); 0: the
+ * session's (vcd_options.max_objects). */
 int vcd_pc_retrieve(struct vcd_session *s, struct vim_PropertyFilterSpec *spec,
     int max_objects, vcd_pc_fn fn, void *arg, struct vcd_err *err);
 

@@ -108,6 +108,7 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->max_response = opt->max_response > 0 ? opt->max_response : VCD_MAX_RESPONSE;
 	s->api_retry_count = opt->api_retry_count >= 0 ? opt->api_retry_count : 0;
 	s->pool_size = opt->pool_size > 0 ? opt->pool_size : 1;
+	s->max_objects = opt->max_objects > 0 ? opt->max_objects : 0;
 	s->task_poll_interval = opt->task_poll_interval > 0 ? opt->task_poll_interval : 0.5;
 	s->auto_answer = opt->auto_answer;
 	pthread_mutex_init(&s->login_lock, NULL);

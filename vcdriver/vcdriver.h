@@ -71,6 +71,10 @@ struct vcd_options {
 	int		 pool_size;		/* connections for concurrent calls (1) */
 	double		 task_poll_interval;	/* seconds; polling is only a fallback */
 	bool		 auto_answer;		/* answer VM questions with the default */
+	int		 max_objects;		/* PropertyCollector page size
+						 * (RetrieveOptions.maxObjects), as
+						 * oslo.vmware's maximum_objects;
+						 * 0: vCenter's default */
 };
 
 /* The default limit on an answer's size: far above the largest page of

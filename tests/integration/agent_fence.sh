@@ -142,7 +142,7 @@ check "agent A serves its cluster" all_done l-spawn-1 l-spawn-2
 # the sync's next read of vCenter's VMs is held 8 s; meanwhile the VM is
 # powered off (the sync would write "shutdown") and a worker-like update
 # sets a task_state: it must survive the sync
-held() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q "^holding RetrievePropertiesEx"; }
+held() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q "^stalling RetrievePropertiesEx"; }
 wait_held() {	# wait_held yes|no
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -151,15 +151,15 @@ wait_held() {	# wait_held yes|no
 	done
 	return 1
 }
-check "a slow vCenter read is armed" test "$(ctl "hold?method=RetrievePropertiesEx&delay=8s&match=config.instanceUuid")" = ok
+check "a slow vCenter read is armed" test "$(ctl "stall?method=RetrievePropertiesEx&delay=8s&match=config.instanceUuid")" = ok
 check "the sync is reading vCenter" wait_held yes
 psql_v "UPDATE instances SET task_state = 'resizing', updated_at = now() WHERE uuid = '$(uuid 2)'" >/dev/null
 "$VI" -c "$T/a.yaml" power-off "$(uuid 2)" >"$T/vi.out" 2>&1
 check "both happened while the sync read vCenter" held
 check "the read ends" wait_held no
 # a later sync read shows the held one's sync is over
-ctl "hold?method=RetrievePropertiesEx&delay=1ms&match=config.instanceUuid" >/dev/null
-check "a later sync ran" sh -c "for i in \$(seq 100); do curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/tasks' | grep -q '^hold RetrievePropertiesEx' || exit 0; sleep 0.1; done; exit 1"
+ctl "stall?method=RetrievePropertiesEx&delay=1ms&match=config.instanceUuid" >/dev/null
+check "a later sync ran" sh -c "for i in \$(seq 100); do curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/tasks' | grep -q '^stall RetrievePropertiesEx' || exit 0; sleep 0.1; done; exit 1"
 check "the task_state set meanwhile survives the sync" test "$(psql_v "SELECT coalesce(task_state, 'NULL') FROM instances WHERE uuid = '$(uuid 2)'")" = resizing
 psql_v "UPDATE instances SET task_state = NULL, updated_at = now() WHERE uuid = '$(uuid 2)'" >/dev/null
 power_is() {	# power_is STATE

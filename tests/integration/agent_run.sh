@@ -74,6 +74,13 @@ check "wrong password exits 1" test "$rc" -eq 1
 check "wrong password reports InvalidLogin" contains "$T/bad.log" "InvalidLogin (admin@$VCSIM_HOST)"
 check "password never logged" lacks "$T/bad.log" "not-the-Password-77"
 
+# database.max_retries: a database never reached at start-up is given up on
+sed 's|^  connection: .*|&\n  max_retries: 1\n  retry_interval: 1|' "$T/agent.good" >"$T/nodb.yaml"
+VC_PW='Secret!1' timeout 60 "$VCAGENT" -c "$T/nodb.yaml" >"$T/nodb.log" 2>&1
+rc=$?
+check "an unreachable database past max_retries exits 1" test "$rc" -eq 1
+check "and says why" contains "$T/nodb.log" "giving up after 1 retries (database.max_retries): stopping"
+
 # TLS verification is on: without ca_file the agent refuses vcsim's certificate.
 grep -v ca_file "$T/agent.good" >"$T/noca.yaml"
 VC_PW='Secret!1' "$VCAGENT" -c "$T/noca.yaml" >"$T/noca.log" 2>&1

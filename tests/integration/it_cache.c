@@ -112,7 +112,7 @@ agent_open(const struct tpeer *t, struct agent *a, const char *conninfo)
 	assert_int_equal(vcd_cluster_placement(a->s, &cl[0].ref, &a->pl, &err), 0);
 	vcd_clusters_free(cl, n);
 	a->servers[0] = tpeer_get(t, "GLANCE_URL");
-	a->g = (struct ic_glance){ a->servers, 1, 0, NULL, 0 };
+	a->g = (struct ic_glance){ a->servers, 1, 0, NULL, 0, 0 };
 	a->cache = ic_cache_new(a->s, &a->g, "_base",
 	    conninfo != NULL ? conninfo : tpeer_get(t, "PG_CONNINFO"));
 	a->place = (struct ic_place){ a->pl.datacenter_name, &a->pl.datacenter,

@@ -121,7 +121,7 @@ ctx_open(const struct tpeer *t, struct ctx *c)
 	assert_int_equal(vcd_cluster_placement(c->s, &cl[0].ref, &c->pl, &err), 0);
 	vcd_clusters_free(cl, n);
 	c->servers[0] = tpeer_get(t, "GLANCE_URL");
-	c->g = (struct ic_glance){ c->servers, 1, 0, NULL, 0 };
+	c->g = (struct ic_glance){ c->servers, 1, 0, NULL, 0, 0 };
 }
 
 static ssize_t
@@ -198,9 +198,11 @@ test_fetch_whole_and_verified(void **state)
 	vcd_close(c.s);
 }
 
-/* Damage the image's file in Glance's own store, then fetch it. */
+/* Damage the image's file in Glance's own store, then fetch it, with
+ * STALL s without data and LIMIT s in all (0: none) allowed. */
 static void
-fetch_damaged(void **state, bool truncate_it, const char *needle)
+fetch_damaged(void **state, bool truncate_it, const char *needle, int stall,
+    int limit)
 {
 	const struct tpeer *t = *state;
 	struct ctx c;
@@ -210,6 +212,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 	FILE *f;
 
 	ctx_open(t, &c);
+	c.g.transfer_timeout = limit;
 	assert_int_equal(ic_glance_meta(&c.g, id, &m, &err), 0);
 	store = xasprintf("%s/glance/images/%s", tpeer_dir(t), id);
 	if (truncate_it) {
@@ -224,7 +227,7 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 	{
 		/* Glance announces the whole length, then stalls: 2 s is enough */
 		struct ic_fetch_req r = { &c.g, &m, c.pl.datacenter_name, &c.pl.datacenter,
-		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, NULL, 0, 2, NULL };
+		    "LocalDS_0", path, &c.pl.pool, &c.pl.folder, NULL, 0, stall, NULL };
 		assert_int_equal(ic_fetch(c.s, &r, &err), -1);
 	}
 	fprintf(stderr, "# %s: %s\n", needle, err.msg);
@@ -246,13 +249,21 @@ fetch_damaged(void **state, bool truncate_it, const char *needle)
 static void
 test_corrupt_image(void **state)
 {
-	fetch_damaged(state, false, "is corrupt: its SHA-512 is");
+	fetch_damaged(state, false, "is corrupt: its SHA-512 is", 2, 0);
 }
 
 static void
 test_truncated_image(void **state)
 {
-	fetch_damaged(state, true, "downloading image");
+	fetch_damaged(state, true, "downloading image", 2, 0);
+}
+
+/* vmware.image_transfer_timeout_secs: a transfer that takes longer is cut,
+ * however slowly data still came */
+static void
+test_transfer_timeout(void **state)
+{
+	fetch_damaged(state, true, "timed out after", 600, 2);
 }
 
 static void
@@ -469,6 +480,7 @@ main(void)
 		cmocka_unit_test(test_fetch_whole_and_verified),
 		cmocka_unit_test(test_corrupt_image),
 		cmocka_unit_test(test_truncated_image),
+		cmocka_unit_test(test_transfer_timeout),
 		cmocka_unit_test(test_failed_upload_and_inactive),
 		cmocka_unit_test(test_sparse_without_header),
 		cmocka_unit_test(test_sparse_converted),

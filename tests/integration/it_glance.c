@@ -105,7 +105,7 @@ test_image_round_trip(void **state)
 	/* imagecache's metadata client reads what nova's driver reads */
 	{
 		const char *servers[2] = { "http://127.0.0.1:1", tpeer_get(peers, "GLANCE_URL") };
-		struct ic_glance g = { servers, 2, 0, NULL, 0 };
+		struct ic_glance g = { servers, 2, 0, NULL, 0, 0 };
 		struct ic_image_meta m;
 		struct vcd_err err;
 

@@ -460,6 +460,104 @@ test_sample_config_loads(void **state)
 	free(path);
 }
 
+/* Each option is live or restart-only; the ones a reload must apply are live. */
+static void
+test_live_flags(void **state)
+{
+	static const char *const live[] = { "DEFAULT.debug", "DEFAULT.log_file",
+	    "DEFAULT.my_ip", "DEFAULT.reserved_host_memory_mb",
+	    "DEFAULT.reserved_host_disk_mb", "DEFAULT.reserved_host_cpus",
+	    "DEFAULT.cpu_allocation_ratio", "DEFAULT.update_resources_interval",
+	    "vmware.datastore_regex", "vmware.use_linked_clone",
+	    "vmware.keepalive_interval", "image_cache.manager_interval",
+	    "image_cache.purge_dry_run", "image_cache.precache_concurrency",
+	    "health.token", NULL };
+	static const char *const restart[] = { "DEFAULT.host",
+	    "DEFAULT.max_concurrent_builds", "vmware.host_ip", "vmware.host_password",
+	    "vmware.cluster_name", "vmware.maximum_objects", "vmware.cache_prefix",
+	    "vmware.image_transfer_timeout_secs", "image_cache.subdirectory_name",
+	    "glance.api_servers", "kafka.bootstrap_servers", "kafka.group_id",
+	    "kafka.properties", "database.connection", "database.max_retries",
+	    "health.bind_host", "health.bind_port", NULL };
+	char sec[32];
+
+	(void)state;
+	for (int i = 0; live[i] != NULL; i++) {
+		const char *dot = strchr(live[i], '.');
+		snprintf(sec, sizeof(sec), "%.*s", (int)(dot - live[i]), live[i]);
+		if (cfg_option_live(sec, dot + 1) != 1)
+			fail_msg("%s should be live", live[i]);
+	}
+	for (int i = 0; restart[i] != NULL; i++) {
+		const char *dot = strchr(restart[i], '.');
+		snprintf(sec, sizeof(sec), "%.*s", (int)(dot - restart[i]), restart[i]);
+		if (cfg_option_live(sec, dot + 1) != 0)
+			fail_msg("%s should be restart-only", restart[i]);
+	}
+	assert_int_equal(cfg_option_live("health", "nope"), -1);
+	assert_int_equal(cfg_option_live("nope", "token"), -1);
+}
+
+/* A reload keeps restart-only values, names them, and lists the live ones. */
+static void
+test_reload_merge(void **state)
+{
+	char *errors = NULL, *restart = NULL, *live = NULL;
+	struct cfg *run = load(BASE "health:\n  token: old-T\n", &errors);
+	struct cfg *next = load("vmware:\n  host_ip: vc.example.org\n"
+	    "  host_username: administrator@vsphere.local\n"
+	    "  host_password: s3cr3t-PW\n  cluster_name: [Cluster1, Cluster2]\n"
+	    BASE_REST
+	    "  max_retries: 3\n"
+	    "health:\n  token: new-T\n  bind_port: 9000\n"
+	    "DEFAULT:\n  reserved_host_cpus: 2\n", &errors);
+
+	(void)state;
+	assert_non_null(run);
+	if (next == NULL)
+		fail_msg("%s", errors);
+	cfg_reload_merge(next, run, &restart, &live);
+	assert_non_null(restart);
+	assert_non_null(live);
+	assert_string_equal(restart, "vmware.cluster_name, database.max_retries, "
+	    "health.bind_port");
+	assert_string_equal(live, "DEFAULT.reserved_host_cpus, health.token");
+	/* restart-only: the running values stay */
+	assert_int_equal(next->vmware.cluster_name.n, 1);
+	assert_string_equal(next->vmware.cluster_name.v[0], "Cluster1");
+	assert_int_equal(next->database.max_retries, 10);
+	assert_int_equal(next->health.bind_port, 8799);
+	/* live: the new values */
+	assert_string_equal(next->health.token, "new-T");
+	assert_int_equal(next->def.reserved_host_cpus, 2);
+	assert_null(strstr(restart, "T"));	/* names, never values */
+	free(restart);
+	free(live);
+
+	/* the same file again: nothing to say */
+	cfg_reload_merge(next, next, &restart, &live);
+	assert_null(restart);
+	assert_null(live);
+	cfg_free(run);
+	cfg_free(next);
+}
+
+/* A snapshot outlives the reference it was taken from. */
+static void
+test_refcount(void **state)
+{
+	char *errors = NULL;
+	struct cfg *cfg = load(BASE, &errors), *snap;
+
+	(void)state;
+	assert_non_null(cfg);
+	snap = cfg_ref(cfg);
+	assert_ptr_equal(snap, cfg);
+	cfg_free(cfg);		/* the reload drops the agent's reference */
+	assert_string_equal(snap->vmware.cluster_name.v[0], "Cluster1");
+	cfg_free(snap);		/* the last one frees (ASan checks) */
+}
+
 int
 main(void)
 {
@@ -480,6 +578,9 @@ main(void)
 		cmocka_unit_test(test_print_masks_conninfo),
 		cmocka_unit_test(test_all_errors_reported),
 		cmocka_unit_test(test_sample_config_loads),
+		cmocka_unit_test(test_live_flags),
+		cmocka_unit_test(test_reload_merge),
+		cmocka_unit_test(test_refcount),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);

@@ -738,6 +738,48 @@ test_paging_cancel_on_early_exit(void **state)
 	buf_free(&seen);
 }
 
+/* vmware.maximum_objects: the session's page size goes out as maxObjects */
+struct pagesize {
+	bool	 sent;
+	int	 ncalls;
+};
+
+static int
+pagesize_post(struct vcd_session *s, struct vcd_conn *c, long *status,
+    struct vcd_err *err)
+{
+	struct pagesize *p = s->post_arg;
+
+	(void)err;
+	p->ncalls++;
+	p->sent = strstr(buf_cstr(&c->req), "<options><maxObjects>3</maxObjects>"
+	    "</options>") != NULL;
+	buf_reset(&c->resp);
+	buf_puts(&c->resp, PAGE("RetrievePropertiesEx", "", "vm-1", "vm-2"));
+	*status = 200;
+	return 0;
+}
+
+static void
+test_page_size_from_session(void **state)
+{
+	struct pagesize p = { false, 0 };
+	struct vcd_session *s = vcd_session_fake(pagesize_post, &p);
+	struct vim_PropertyFilterSpec spec;
+	struct buf seen = BUF_INIT;
+	struct vcd_err err;
+
+	(void)state;
+	s->max_objects = 3;
+	vim_init(&spec, &vim_type_PropertyFilterSpec);
+	assert_int_equal(vcd_pc_retrieve(s, &spec, 0, collect, &seen, &err), 0);
+	assert_int_equal(p.ncalls, 1);
+	assert_true(p.sent);
+	assert_string_equal(buf_cstr(&seen), "vm-1 vm-2 ");
+	vcd_close(s);
+	buf_free(&seen);
+}
+
 static void
 test_types(void **state)
 {
@@ -775,6 +817,7 @@ main(void)
 		cmocka_unit_test(test_fault_table),
 		cmocka_unit_test(test_paging),
 		cmocka_unit_test(test_paging_cancel_on_early_exit),
+		cmocka_unit_test(test_page_size_from_session),
 		cmocka_unit_test(test_types),
 	};
 

@@ -28,10 +28,10 @@
 //	POST /ctl/fault?method=M&fault=T[&count=N][&msg=S]
 //	                                         the next N calls of M (default 1; 0 clears) get a
 //	                                         SOAP fault of vim25 type T (e.g. NotSupported)
-//	POST /ctl/reset                          clear async rules, holds and questions, end held tasks
+//	POST /ctl/reset                          clear async rules, stalls and questions, end held tasks
 //	                                         now
-//	GET  /ctl/tasks                          list async rules, holds, questions, held tasks and
-//	                                         calls being held ("holding M")
+//	GET  /ctl/tasks                          list async rules, stalls, questions, held tasks and
+//	                                         calls being stalled ("stalling M")
 //	POST /ctl/delay?method=M&delay=D[&count=N]
 //	                                         the next N (default: all) calls of M run at once but
 //	                                         their answer is held for D (a slow vCenter); delay=0 clears
@@ -40,10 +40,13 @@
 //	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
 //	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
 //	POST /ctl/tls-fail?count=N               the next N TLS handshakes fail (nothing is sent)
-//	POST /ctl/hold?method=M&delay=D[&count=N][&match=S]
+//	POST /ctl/stall?method=M&delay=D[&count=N][&match=S]
 //	                                         the next N calls (default 1; delay=0 or count=0
 //	                                         clears M) of SOAP method M whose body contains S
 //	                                         wait D before they run, as a slow vCenter would
+//	POST /ctl/hold?method=M[&count=N]        the next N calls of M (default 1) get no answer
+//	                                         until POST /ctl/release?method=M; GET
+//	                                         /ctl/held?method=M counts them (hold.go)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -218,15 +221,15 @@ type peer struct {
 	qseq      int                     // generated question ids
 	closed    bool                    // shutting down: hold nothing more
 	faults    map[string]*faultRule   // SOAP method -> injected fault
-	holds     map[string]*holdRule    // SOAP method -> delay (/ctl/hold)
-	holding   map[string]int          // SOAP method -> calls being delayed now
+	stalls    map[string]*stallRule   // SOAP method -> delay (/ctl/stall)
+	stalling  map[string]int          // SOAP method -> calls being delayed now
 
 	netMu  sync.Mutex // serializes port group changes (network.go)
 	diskMu sync.Mutex // serializes disk extensions and conversions (disk.go)
 }
 
-// holdRule: the next count calls of a method whose body has match wait delay.
-type holdRule struct {
+// stallRule: the next count calls of a method whose body has match wait delay.
+type stallRule struct {
 	delay time.Duration
 	match string
 	count int
@@ -459,7 +462,8 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/question", post(p.ctlQuestion))
 	mux.HandleFunc("/ctl/reset", post(p.ctlReset))
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
-	mux.HandleFunc("/ctl/hold", post(p.ctlHold))
+	mux.HandleFunc("/ctl/stall", post(p.ctlStall))
+	mountHold(mux)
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -493,7 +497,8 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusBadRequest) // as the simulator does
 		return
 	}
-	p.holdCall(body)
+	p.stallCall(body)
+	holdCall(r, body)
 	if p.injectFault(w, body) {
 		return
 	}
@@ -678,8 +683,8 @@ func (p *peer) ctlFault(w http.ResponseWriter, r *http.Request) {
 	ok(w)
 }
 
-// ctlHold: POST /ctl/hold?method=M&delay=D[&count=N][&match=S].
-func (p *peer) ctlHold(w http.ResponseWriter, r *http.Request) {
+// ctlStall: POST /ctl/stall?method=M&delay=D[&count=N][&match=S].
+func (p *peer) ctlStall(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	method := q.Get("method")
 	count := 1
@@ -701,41 +706,41 @@ func (p *peer) ctlHold(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
-	if p.holds == nil {
-		p.holds = make(map[string]*holdRule)
+	if p.stalls == nil {
+		p.stalls = make(map[string]*stallRule)
 	}
 	if count == 0 || d == 0 {
-		delete(p.holds, method)
+		delete(p.stalls, method)
 	} else {
-		p.holds[method] = &holdRule{delay: d, match: q.Get("match"), count: count}
+		p.stalls[method] = &stallRule{delay: d, match: q.Get("match"), count: count}
 	}
 	p.mu.Unlock()
 	ok(w)
 }
 
-// holdCall holds a call that a /ctl/hold rule matches for the rule's delay.
-func (p *peer) holdCall(body []byte) {
+// stallCall stalls a call that a /ctl/stall rule matches for the rule's delay.
+func (p *peer) stallCall(body []byte) {
 	method, _ := peekCall(body)
 	p.mu.Lock()
-	rule := p.holds[method]
+	rule := p.stalls[method]
 	if rule == nil || !strings.Contains(string(body), rule.match) {
 		p.mu.Unlock()
 		return
 	}
 	rule.count--
 	if rule.count <= 0 {
-		delete(p.holds, method)
+		delete(p.stalls, method)
 	}
-	if p.holding == nil {
-		p.holding = make(map[string]int)
+	if p.stalling == nil {
+		p.stalling = make(map[string]int)
 	}
-	p.holding[method]++
+	p.stalling[method]++
 	d := rule.delay
 	p.mu.Unlock()
-	log.Printf("holding %s by %v", method, d)
+	log.Printf("stalling %s by %v", method, d)
 	time.Sleep(d)
 	p.mu.Lock()
-	p.holding[method]--
+	p.stalling[method]--
 	p.mu.Unlock()
 }
 

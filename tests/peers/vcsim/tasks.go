@@ -657,7 +657,7 @@ func (p *peer) ctlQuestion(w http.ResponseWriter, r *http.Request) {
 func (p *peer) ctlReset(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.async = map[string]asyncRule{}
-	p.holds = map[string]*holdRule{}
+	p.stalls = map[string]*stallRule{}
 	p.armed = map[string]questionSpec{}
 	for _, q := range p.questions {
 		setQuestion(q.vm, nil)
@@ -692,12 +692,12 @@ func (p *peer) ctlTasks(w http.ResponseWriter, r *http.Request) {
 		}
 		lines = append(lines, fmt.Sprintf("async %s delay=%v count=%s moid=%s", m, rule.delay, count, moid))
 	}
-	for m, d := range p.holds {
-		lines = append(lines, fmt.Sprintf("hold %s delay=%v count=%d match=%q", m, d.delay, d.count, d.match))
+	for m, d := range p.stalls {
+		lines = append(lines, fmt.Sprintf("stall %s delay=%v count=%d match=%q", m, d.delay, d.count, d.match))
 	}
-	for m, n := range p.holding {
+	for m, n := range p.stalling {
 		if n > 0 {
-			lines = append(lines, fmt.Sprintf("holding %s calls=%d", m, n))
+			lines = append(lines, fmt.Sprintf("stalling %s calls=%d", m, n))
 		}
 	}
 	for vm, s := range p.armed {
