@@ -57,6 +57,7 @@ struct vcd_options {
 	int		 api_retry_count;	/* retries on transport errors and 503 */
 	int		 pool_size;		/* connections for concurrent calls (1) */
 	double		 task_poll_interval;	/* seconds; polling is only a fallback */
+	double		 task_timeout;		/* seconds a VM task may run (3600) */
 	bool		 auto_answer;		/* answer VM questions with the default */
 };
 
