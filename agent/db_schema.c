@@ -112,6 +112,10 @@ static const struct db_migration db_schema[] = {
 	"  created_at    timestamptz NOT NULL DEFAULT now(),"
 	"  updated_at    timestamptz NOT NULL DEFAULT now()"
 	");" },
+	/* outbox.c: a final event recorded but not yet acknowledged by Kafka */
+	{ 2, "requests.result_pending",
+	"ALTER TABLE requests ADD COLUMN result_pending boolean NOT NULL DEFAULT false;"
+	"CREATE INDEX requests_result_pending ON requests (node) WHERE result_pending;" },
 };
 
 const struct db_migration *
