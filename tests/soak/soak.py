@@ -69,6 +69,7 @@ import calendar
 import json
 import os
 import random
+import re
 import shlex
 import shutil
 import signal
@@ -123,6 +124,7 @@ class Soak:
         self.kills = 0
         self.wiped_before = 0.0  # events before this time may describe VMs a vcsim restart took
         self.problems = []       # (kind, text)
+        self.reported = set()    # (kind, finding) counted already
         self.vcsim_restarts = 0
         self.dup_seen = set()    # requests already counted as duplicated
         self.republished = {}    # request -> identical final events again
@@ -158,6 +160,11 @@ class Soak:
         return out.strip()
 
     def problem(self, kind, text):
+        # the same finding in a later wave's check counts once
+        key = (kind, re.sub(r"\(last: .*|: \d+ final events.*|, ledger: .*", "", text))
+        if key in self.reported:
+            return
+        self.reported.add(key)
         self.counts[kind] += 1
         self.problems.append((kind, text))
         note("%s: %s" % (kind.upper(), text))
@@ -597,8 +604,14 @@ health:
     def sabotage(self, w):
         """Check the checks: a VM powered off behind the agent's back must
         count as a false event, a row marked deleted under a VM as a leak."""
-        on = [v for v in self.vms() if v["uuid"].startswith("50a40000-") and
-              v["power"] == "running"]
+        fin = self.finals(self.events())
+        last = {}
+        for rid, u, kind, wv in self.sent:
+            if rid in fin:
+                last[u] = fin[rid][-1]
+        on = [v for v in self.vms() if v["power"] == "running" and v["uuid"] in last and
+              last[v["uuid"]]["event"] == "succeeded" and
+              (last[v["uuid"]].get("instance") or {}).get("power_state") == "running"]
         if len(on) < 2:
             note("sabotage: fewer than 2 running VMs")
             return
