@@ -563,8 +563,9 @@ health:
                     self.wiped_set.add(u)
                     self.counts["wiped"] = len(self.wiped_set)
                 elif r and not r["deleted"] and r["vm_state"] == "active" and not vs:
-                    self.problem("leaked", "instance %s: row active, no VM (last: %s failed: %s)"
-                                 % (u, rid, json.dumps(e.get("error"))))
+                    self.problem("leaked", "instance %s: row active, no VM (last: %s failed: %s; "
+                                 "history: %s)" % (u, rid, json.dumps(e.get("error")),
+                                                   self.history(u, fin)))
                 continue
             if kind == "delete":
                 if vs:
@@ -590,15 +591,24 @@ health:
                              (rid, kind, u))
         return vms, rows
 
+    def history(self, u, fin):
+        """Instance u's requests and their final events, for a report."""
+        return ", ".join("%s %s" % (rid, "/".join(e["event"] for e in fin.get(rid, [])) or "-")
+                         for rid, uu, kind, wv in self.sent if uu == u)
+
     def wiped(self, u, fin):
-        """Instance u had its VM made before the last vcsim restart."""
+        """Instance u had a VM before the last vcsim restart."""
         if not self.wiped_before:
             return False
         for rid, uu, kind, wv in self.sent:
-            if uu == u and kind in ("spawn", "migrate") and rid in fin:
-                for ev in fin[rid]:
-                    if ev["event"] == "succeeded" and parse_time(ev.get("time")) < self.wiped_before:
-                        return True
+            if uu != u or kind == "delete" or rid not in fin:
+                continue
+            # a VM existed then: a success, or a failure naming the VM (a
+            # spawn whose power-on hung leaves one, which a power_on adopts)
+            for ev in fin[rid]:
+                if parse_time(ev.get("time")) < self.wiped_before and (
+                        ev["event"] == "succeeded" or (ev.get("instance") or {}).get("vm")):
+                    return True
         return False
 
     def sabotage(self, w):
