@@ -6,6 +6,9 @@
 # PostgreSQL is restarted. Each seed passes when no request is lost or done
 # twice, no VM is leaked and every final event is true (see soak.py).
 # SOAK_SEEDS="4 5 6" picks other seeds; SOAK_REQUESTS the requests per seed.
+# Until issue 11 items 3 (false final events when PostgreSQL goes away) and
+# 10 (reboot of a powered-off VM reports success) are fixed, seeds fail on
+# them; doc/reliability.md lists what each seed hit.
 . "$(dirname "$0")/tap.sh"
 set -u
 # a final event that a kill -9 cut off before Kafka acknowledged it is
