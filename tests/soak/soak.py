@@ -24,7 +24,7 @@ come and go; they are sent in waves. During each wave the agent is killed
 with SIGKILL at a random moment and started again, and one fault hits:
 
   kill      nothing more
-  503       vCenter answers a burst of bare HTTP 503s (/ctl/status)
+  503       vCenter answers a burst of 3-8 bare HTTP 503s (/ctl/status)
   session   vCenter ends every session (/ctl/expire-sessions): the next call
             gets NotAuthenticated
   hang      the next call of one VM task method returns a task that never
@@ -376,7 +376,7 @@ health:
         if kind == "kill":
             return "nothing more"
         if kind == "503":
-            n = rng.randint(3, 12)
+            n = rng.randint(3, 8)
             self.ctl("/status?code=503&count=%d" % n)
             return "%d bare HTTP 503s" % n
         if kind == "session":
