@@ -237,6 +237,7 @@ agent_connect(struct agent *a)
 		.api_retry_count = cfg->vmware.api_retry_count,
 		.pool_size = cfg->vmware.connection_pool_size,
 		.task_poll_interval = cfg->vmware.task_poll_interval,
+		.task_timeout = cfg->vmware.task_timeout,
 		.auto_answer = cfg->vmware.auto_answer,
 		.max_objects = cfg->vmware.maximum_objects,
 	};

@@ -22,6 +22,7 @@
 
 #include "agent.h"
 #include "ledger.h"
+#include "outbox.h"
 #include "log.h"
 #include "pgc.h"
 #include "req.h"
@@ -173,6 +174,7 @@ agent_job_run(void *arg, void *jobp)
 	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL };
 	char why[512], *ev;
 	PGconn *pg = NULL;
+	struct outbox_dr *dr;
 	int rc, attempt;
 
 	/* one runner per request, across agents (a takeover after a rebalance),
@@ -236,11 +238,14 @@ agent_job_run(void *arg, void *jobp)
 	}
 	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
 	    &o);
-	agent_publish(a, a->cfg->kafka.result_topic, r->instance_uuid[0] ?
-	    r->instance_uuid : r->request_id, ev);
+	dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
+	    r->request_id, ev);
 	if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL : op.err.msg,
-	    why, sizeof(why)) < 0)
+	    why, sizeof(why)) < 0) {
 		log_warnx("request %s: cannot record its end: %s", r->request_id, why);
+		agent_outbox_drop(dr);
+	} else
+		agent_outbox_wait(a, pg, dr, r->request_id);
 	free(ev);
 	ledger_release(pg, r->request_id);
 out:
@@ -440,6 +445,7 @@ agent_kafka_start(struct agent *a)
 		return -1;
 	}
 	rd_kafka_conf_set_log_cb(pc, agent_kafka_log);
+	rd_kafka_conf_set_dr_msg_cb(pc, agent_outbox_dr);
 	if ((a->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err))) == NULL) {
 		log_warnx("kafka producer: %s", err);
 		rd_kafka_conf_destroy(pc);
@@ -487,6 +493,7 @@ agent_kafka_reconcile(struct agent *a)
 		pgc_put(a->db, pg, true);
 		goto out;
 	}
+	agent_outbox_resend(a, pg, nodes, nn);
 	pgc_put(a->db, pg, pgc_broken(pg));
 	a->reconciled = true;
 	for (size_t i = 0; i < n; i++) {

@@ -114,6 +114,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "cluster_name", CFG_STRLIST, OFF(vmware.cluster_name), NULL, NOLIM, CFG_REQUIRED, cfg_check_clusters, NULL },
 	{ "vmware", "datastore_regex", CFG_STR, OFF(vmware.datastore_regex), NULL, NOLIM, CFG_LIVE, cfg_check_regex, NULL },
 	{ "vmware", "task_poll_interval", CFG_DOUBLE, OFF(vmware.task_poll_interval), "0.5", 0.01, 60, 0, NULL, NULL },
+	{ "vmware", "task_timeout", CFG_DOUBLE, OFF(vmware.task_timeout), "3600", 1, 604800, 0, NULL, NULL },
 	{ "vmware", "api_retry_count", CFG_INT, OFF(vmware.api_retry_count), "10", 0, 100, 0, NULL, NULL },
 	{ "vmware", "maximum_objects", CFG_INT, OFF(vmware.maximum_objects), "100", 1, 100000, 0, NULL, NULL },
 	{ "vmware", "use_linked_clone", CFG_BOOL, OFF(vmware.use_linked_clone), "true", NOLIM, CFG_LIVE, NULL, NULL },

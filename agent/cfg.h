@@ -68,6 +68,7 @@ struct cfg {
 		struct cfg_strlist cluster_name;
 		char	*datastore_regex;
 		double	 task_poll_interval;
+		double	 task_timeout;
 		int	 api_retry_count;
 		int	 maximum_objects;
 		bool	 use_linked_clone;

@@ -135,6 +135,10 @@ static const struct db_migration db_schema[] = {
 	/* nova's compute_nodes.host_ip: DEFAULT.my_ip, else the address the
 	 * agent reaches vCenter from */
 	"ALTER TABLE compute_nodes ADD COLUMN host_ip text;" },
+	/* outbox.c: a final event recorded but not yet acknowledged by Kafka */
+	{ 4, "requests.result_pending",
+	"ALTER TABLE requests ADD COLUMN result_pending boolean NOT NULL DEFAULT false;"
+	"CREATE INDEX requests_result_pending ON requests (node) WHERE result_pending;" },
 };
 
 const struct db_migration *

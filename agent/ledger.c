@@ -122,8 +122,53 @@ ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
 	const char *params[4] = { request_id, ok ? "succeeded" : "failed", event, error };
 
 	return ledger_sql(pg, "UPDATE requests SET state = $2, result = $3::jsonb, "
-	    "error = $4, finished_at = now() WHERE request_id = $1", 4, params, NULL,
-	    why, wl);
+	    "error = $4, finished_at = now(), result_pending = true "
+	    "WHERE request_id = $1", 4, params, NULL, why, wl);
+}
+
+int
+ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl)
+{
+	const char *params[1] = { request_id };
+
+	return ledger_sql(pg, "UPDATE requests SET result_pending = false "
+	    "WHERE request_id = $1", 1, params, NULL, why, wl);
+}
+
+int
+ledger_results_pending(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
+    size_t *n, char *why, size_t wl)
+{
+	char **v = NULL;
+	PGresult *res = NULL;
+	json_t *arr = json_array();
+	char *text;
+	const char *params[1];
+	size_t k = 0;
+	int ret = -1;
+
+	for (size_t i = 0; i < nnodes; i++)
+		json_array_append_new(arr, json_string(nodes[i]));
+	text = json_dumps(arr, JSON_COMPACT);
+	params[0] = text;
+	if (ledger_sql(pg, "SELECT request_id, coalesce(instance_uuid::text, ''), "
+	    "result::text FROM requests WHERE result_pending AND result IS NOT NULL "
+	    "AND state IN ('succeeded', 'failed') AND node IN "
+	    "(SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY finished_at", 1,
+	    params, &res, why, wl) < 0)
+		goto out;
+	v = xcalloc((size_t)PQntuples(res) * 3 + 1, sizeof(*v));
+	for (int i = 0; i < PQntuples(res); i++)
+		for (int c = 0; c < 3; c++)
+			v[k++] = xstrdup(PQgetvalue(res, i, c));
+	ret = 0;
+out:
+	*out = v;
+	*n = k / 3;
+	PQclear(res);
+	free(text);
+	json_decref(arr);
+	return ret;
 }
 
 int

@@ -44,6 +44,16 @@ void ledger_release(PGconn *pg, const char *request_id);
 /* Finish it with its final event EVENT (JSON) and ERROR (NULL on success). */
 int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
     const char *error, char *why, size_t wl);
+/* Its final event was acknowledged by Kafka (outbox.c). */
+int ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl);
+/*
+ * The finished requests of NODES whose final event Kafka has not
+ * acknowledged (a crash, or Kafka down, after ledger_finish), oldest first:
+ * *N triples request id, instance uuid ("" if none), final event, in *OUT
+ * (3 * *N strings; caller frees each and the array).
+ */
+int ledger_results_pending(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
+    size_t *n, char *why, size_t wl);
 /*
  * The unfinished requests of the nodes NODES (NNODES), oldest first, as raw
  * JSON texts in *OUT (caller frees each and the array).  For a restart:

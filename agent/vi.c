@@ -376,6 +376,7 @@ main(int argc, char **argv)
 	opt.api_retry_count = cfg->vmware.api_retry_count;
 	opt.pool_size = 2;
 	opt.task_poll_interval = cfg->vmware.task_poll_interval;
+	opt.task_timeout = cfg->vmware.task_timeout;
 	opt.auto_answer = cfg->vmware.auto_answer;
 	opt.max_objects = cfg->vmware.maximum_objects;
 	if (vcd_connect(&opt, &s, &err) < 0 || vcd_login(s, &err) < 0) {

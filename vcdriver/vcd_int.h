@@ -91,6 +91,7 @@ struct vcd_session {
 	_Atomic time_t	 last_call;
 
 	double		 task_poll_interval;
+	double		 task_timeout;
 	bool		 auto_answer;
 	struct vcd_waiter *waiter;		/* vcd_task.c; NULL until needed */
 	pthread_mutex_t	 waiter_lock;		/* guards creating it */

@@ -110,6 +110,7 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->pool_size = opt->pool_size > 0 ? opt->pool_size : 1;
 	s->max_objects = opt->max_objects > 0 ? opt->max_objects : 0;
 	s->task_poll_interval = opt->task_poll_interval > 0 ? opt->task_poll_interval : 0.5;
+	s->task_timeout = opt->task_timeout > 0 ? opt->task_timeout : 3600;
 	s->auto_answer = opt->auto_answer;
 	pthread_mutex_init(&s->login_lock, NULL);
 	pthread_mutex_init(&s->waiter_lock, NULL);

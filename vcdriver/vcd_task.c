@@ -518,6 +518,7 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 		if (vcd_mono() >= deadline) {
 			vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "task %s did not "
 			    "finish within %.0f s", task->value, timeout);
+			vcd_task_cancel(s, task);
 			snprintf(err->object, sizeof(err->object), "%s:%s",
 			    task->type, task->value);
 			goto done;

@@ -20,8 +20,6 @@
 #include "vcd_pc.h"
 #include "xmalloc.h"
 
-#define VCD_TASK_TIMEOUT	3600.0
-
 /* ---- listing and finding ---- */
 
 struct vcd_vmlist_ctx {
@@ -227,7 +225,7 @@ vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
 	if (vm != NULL)
 		vcd_moref_str(label, sizeof(label), vm);
 	return vcd_invoke_task(s, m, req, vm, vm != NULL ? label : NULL,
-	    VCD_TASK_TIMEOUT, result, err);
+	    s->task_timeout, result, err);
 }
 
 #define VCD_VM_SIMPLE(fn, method, what)						\

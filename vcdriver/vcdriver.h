@@ -70,6 +70,7 @@ struct vcd_options {
 	int		 api_retry_count;
 	int		 pool_size;		/* connections for concurrent calls (1) */
 	double		 task_poll_interval;	/* seconds; polling is only a fallback */
+	double		 task_timeout;		/* seconds a VM task may run (3600) */
 	bool		 auto_answer;		/* answer VM questions with the default */
 	int		 max_objects;		/* PropertyCollector page size
 						 * (RetrieveOptions.maxObjects), as

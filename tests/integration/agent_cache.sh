@@ -54,8 +54,8 @@ YAML
 config 3600 >"$T/agent.yaml"
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO OP_TOKEN=$TOKEN
 
-check "db upgrade creates the schema" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 0 -> 3'"
-check "db upgrade twice is a no-op" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 3 -> 3'"
+check "db upgrade creates the schema" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 0 -> 4'"
+check "db upgrade twice is a no-op" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 4 -> 4'"
 
 "$VCAGENT" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!

@@ -47,8 +47,16 @@
 //	POST /ctl/hold?method=M[&count=N]        the next N calls of M (default 1) get no answer
 //	                                         until POST /ctl/release?method=M; GET
 //	                                         /ctl/held?method=M counts them (hold.go)
+//	POST /ctl/expire-sessions                every session clients have used ends now: their next
+//	                                         call gets NotAuthenticated (chaos.go); "ok N"
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
+//
+// -cert FILE keeps the TLS certificate and key in FILE (made when missing),
+// so a launcher killed and started again with the same -listen and -cert is
+// a restarted vCenter: same address and certificate, a new inventory
+// (chaos.go). -moref-start N numbers the objects made later (VMs, tasks)
+// above N: a restart given a higher N reuses no MoRef, as vCenter never does.
 //
 // Asynchronous tasks (/ctl/async): the simulator runs the method at once, as
 // usual, so its effects (power state, new VM, ...) are visible immediately;
@@ -259,6 +267,8 @@ func main() {
 	user := flag.String("username", "", "only this user may log in (with -password); default: any non-empty user/password")
 	pass := flag.String("password", "", "password for -username")
 	idle := flag.Duration("idle-timeout", 0, "session idle timeout (0: sessions never expire)")
+	morefStart := flag.Int64("moref-start", 0, "number the objects made after the start (VMs, tasks) above this")
+	certFile := flag.String("cert", "", "keep the TLS certificate and key in this PEM file (made when missing)")
 	envFile := flag.String("env", "", "write KEY=VALUE lines for clients to this file (CA file next to it)")
 	flag.Parse()
 
@@ -297,8 +307,9 @@ func main() {
 		log.Fatalf("creating model: %v", err)
 	}
 	simulator.SessionIdleTimeout = *idle
+	skipMorefs(*morefStart)
 
-	cert, certPEM, err := newCertificate(ip)
+	cert, certPEM, err := certificate(*certFile, ip)
 	if err != nil {
 		model.Remove()
 		log.Fatalf("creating TLS certificate: %v", err)
@@ -326,6 +337,7 @@ func main() {
 		login = url.UserPassword(*user, *pass)
 		model.Service.Listen.User = login
 	}
+	sessionLog.login = login
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert},
 		GetConfigForClient: tlsHook} // slow.go: /ctl/tls-fail
 	model.Service.ServeMux = mux // NewServer adds the simulator's handlers to ours
@@ -464,6 +476,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
 	mux.HandleFunc("/ctl/stall", post(p.ctlStall))
 	mountHold(mux)
+	mux.HandleFunc("/ctl/expire-sessions", post(p.ctlExpireSessions))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
 			http.Error(w, "use GET", http.StatusMethodNotAllowed)
@@ -486,6 +499,7 @@ func (p *peer) serveSDK(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(code)
 		return
 	}
+	noteSession(r)
 	if r.Method != http.MethodPost {
 		p.svc.ServeSDK(w, r) // 405
 		return
