@@ -235,10 +235,10 @@ httpd_get(const struct httpd *h, struct MHD_Connection *c, const char *url,
  * read.  *RQ is set when the upload started.
  */
 static MHD_Result
-httpd_upload_start(const struct httpd *h, struct MHD_Connection *c, const char *url,
+httpd_upload_start(const struct httpd *h, struct MHD_Connection *c, const char *id,
     struct httpd_req **rqp)
 {
-	const char *id = url + strlen(HTTPD_IMAGES), *why, *cl;
+	const char *why, *cl;
 	struct httpd_upload_info info;
 	struct httpd_req *rq;
 	char msg[512] = "", *end;
@@ -321,10 +321,10 @@ httpd_upload_data(const struct httpd *h, struct httpd_req *rq, const char *data,
 
 /* POST /v1/images/<id>/prefetch: runs in this connection's thread. */
 static MHD_Result
-httpd_prefetch(const struct httpd *h, struct MHD_Connection *c, const char *url)
+httpd_prefetch(const struct httpd *h, struct MHD_Connection *c, const char *id,
+    size_t idlen)
 {
-	const char *id = url + strlen(HTTPD_IMAGES), *why;
-	size_t idlen = strlen(id) - strlen(HTTPD_PREFETCH);
+	const char *why;
 	char idbuf[HTTPD_ID_SHOWN + 2], body[HTTPD_BODY_MAX] = "";
 	int status;
 
@@ -345,23 +345,45 @@ httpd_prefetch(const struct httpd *h, struct MHD_Connection *c, const char *url)
 	return httpd_send(c, status, "application/json", body, strlen(body), NULL);
 }
 
+enum httpd_image_route
+httpd_image_path(const char *url, const char **id, size_t *idlen)
+{
+	size_t ul = strlen(url), il = strlen(HTTPD_IMAGES), pl = strlen(HTTPD_PREFETCH);
+
+	*id = NULL;
+	*idlen = 0;
+	if (strncmp(url, HTTPD_IMAGES, il) != 0)
+		return HTTPD_IMAGE_NONE;
+	*id = url + il;
+	if (ul > il + pl && strcmp(url + ul - pl, HTTPD_PREFETCH) == 0) {
+		*idlen = ul - il - pl;
+		return HTTPD_IMAGE_PREFETCH;
+	}
+	*idlen = ul - il;
+	return HTTPD_IMAGE_UPLOAD;
+}
+
 /* The first call of a request: answer it, or start an upload. */
 static MHD_Result
 httpd_first(const struct httpd *h, struct MHD_Connection *c, const char *url,
     const char *method, struct httpd_req **rqp)
 {
-	size_t ul = strlen(url), pl = strlen(HTTPD_PREFETCH);
+	const char *id;
+	size_t idlen;
 
-	if (strncmp(url, HTTPD_IMAGES, strlen(HTTPD_IMAGES)) != 0)
+	switch (httpd_image_path(url, &id, &idlen)) {
+	case HTTPD_IMAGE_NONE:
 		return httpd_get(h, c, url, method);
-	if (ul > strlen(HTTPD_IMAGES) + pl && strcmp(url + ul - pl, HTTPD_PREFETCH) == 0) {
+	case HTTPD_IMAGE_PREFETCH:
 		if (strcmp(method, MHD_HTTP_METHOD_POST) != 0)
 			return httpd_text(c, 405, "method not allowed\n", "POST");
-		return httpd_prefetch(h, c, url);
+		return httpd_prefetch(h, c, id, idlen);
+	case HTTPD_IMAGE_UPLOAD:
+		break;
 	}
 	if (strcmp(method, MHD_HTTP_METHOD_PUT) != 0)
 		return httpd_text(c, 405, "method not allowed\n", "PUT");
-	return httpd_upload_start(h, c, url, rqp);
+	return httpd_upload_start(h, c, id, rqp);
 }
 
 static MHD_Result

@@ -99,4 +99,14 @@ int httpd_port(const struct httpd *h);
  */
 void httpd_stop(struct httpd *h);
 
+/*
+ * The image route URL (a path as the server decoded it) names:
+ * HTTPD_IMAGE_UPLOAD for /v1/images/<id>, HTTPD_IMAGE_PREFETCH for
+ * /v1/images/<id>/prefetch, with *ID and *IDLEN the id within URL (not
+ * checked: see ic_image_id_check()); HTTPD_IMAGE_NONE for another path.
+ */
+enum httpd_image_route { HTTPD_IMAGE_NONE, HTTPD_IMAGE_UPLOAD, HTTPD_IMAGE_PREFETCH };
+enum httpd_image_route httpd_image_path(const char *url, const char **id,
+    size_t *idlen);
+
 #endif
