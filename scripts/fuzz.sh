@@ -33,11 +33,11 @@ shift $((OPTIND - 1))
 
 # harness, default executions, longest input (bytes)
 TABLE="
-fuzz_req	300000	4096
-fuzz_soap	200000	32768
-fuzz_cfg	100000	8192
-fuzz_vmdk	1000000	4096
-fuzz_path	2000000	512
+fuzz_req	500000	4096
+fuzz_soap	300000	32768
+fuzz_cfg	150000	8192
+fuzz_vmdk	1500000	4096
+fuzz_path	3000000	512
 "
 HARNESSES=("$@")
 [ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=($(awk 'NF { print $1 }' <<<"$TABLE"))
