@@ -18,7 +18,7 @@
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 DIR=$ROOT/build-fuzz
-RUNS= SECS= SEED=1 KEEP=0
+RUNS='' SECS='' SEED=1 KEEP=0
 while getopts d:r:t:s:k o; do
 	case $o in
 	d) DIR=$(realpath -m "$OPTARG") ;;
@@ -40,7 +40,7 @@ fuzz_vmdk	1500000	4096
 fuzz_path	3000000	512
 "
 HARNESSES=("$@")
-[ ${#HARNESSES[@]} -gt 0 ] || HARNESSES=($(awk 'NF { print $1 }' <<<"$TABLE"))
+[ ${#HARNESSES[@]} -gt 0 ] || mapfile -t HARNESSES < <(awk 'NF { print $1 }' <<<"$TABLE")
 
 passed=0 failed=0
 fail_all() {	# the build failed: every harness fails
@@ -49,7 +49,7 @@ fail_all() {	# the build failed: every harness fails
 }
 
 command -v clang >/dev/null || fail_all "clang is missing: scripts/deps.sh installs it"
-cd "$ROOT"
+cd "$ROOT" || exit 1
 if [ ! -x configure ] || [ configure.ac -nt configure ] || [ Makefile.am -nt configure ]; then
 	autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 fi
