@@ -774,6 +774,66 @@ cfg_str(const struct cfg *cfg, const struct cfg_opt *o)
 	return *(char *const *)cfg_cfield(cfg, o);
 }
 
+/*
+ * About how many nodes glibc's regcomp() builds for the extended regular
+ * expression S.  It copies what a repetition applies to ("x+" is "xx*",
+ * "x{2,5}" five copies), so nested repetitions multiply: "a" and 40 "+"
+ * or "((a{255}){255}){255}" take gigabytes and minutes (found by
+ * tests/fuzz/fuzz_cfg).  Stops counting past LIMIT.
+ */
+#define CFG_REGEX_NODES	10000
+static double
+cfg_regex_nodes(const char *s, double limit)
+{
+	double saved[64], cur = 0, last = 0;	/* this group's, its last atom's */
+	int depth = 0;
+
+	for (; *s != '\0' && cur <= limit; s++) {
+		if (*s == '\\' && s[1] != '\0') {
+			s++;
+			cur += last = 1;
+		} else if (*s == '[') {		/* a bracket expression: one atom */
+			const char *p = s + 1;
+			if (*p == '^')
+				p++;
+			if (*p == ']')
+				p++;
+			while (*p != '\0' && *p != ']')
+				p++;
+			if (*p == '\0')
+				break;		/* regcomp() says what is wrong */
+			s = p;
+			cur += last = 1;
+		} else if (*s == '(') {
+			if (depth == (int)(sizeof(saved) / sizeof(saved[0])))
+				return INFINITY;
+			saved[depth++] = cur;
+			cur = last = 0;
+		} else if (*s == ')' && depth > 0) {
+			last = cur + 1;
+			cur = saved[--depth] + last;
+		} else if (*s == '|') {
+			cur += 1;
+			last = 0;
+		} else if (*s == '+') {
+			cur += last;
+			last *= 2;
+		} else if (*s == '{' && isdigit((unsigned char)s[1])) {
+			char *end;
+			double n = strtod(s + 1, &end);
+			if (*end == ',')
+				n = isdigit((unsigned char)end[1]) ? strtod(end + 1, &end) : n + 1;
+			if (*end != '}')
+				break;		/* regcomp() says what is wrong */
+			s = end;
+			cur += last * n;
+			last *= n + 1;
+		} else if (*s != '*' && *s != '?')
+			cur += last = 1;
+	}
+	return cur;
+}
+
 static int
 cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 {
@@ -781,6 +841,11 @@ cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 	int rc;
 	char msg[256];
 
+	if (cfg_regex_nodes(cfg_str(cfg, o), CFG_REGEX_NODES) > CFG_REGEX_NODES) {
+		buf_printf(why, "regular expression too complex: its nested or "
+		    "repeated repetitions (+, {n,m}) would take too much memory");
+		return -1;
+	}
 	if ((rc = regcomp(&re, cfg_str(cfg, o), REG_EXTENDED | REG_NOSUB)) != 0) {
 		regerror(rc, &re, msg, sizeof(msg));
 		buf_printf(why, "invalid regular expression: %s", msg);

@@ -61,7 +61,7 @@ ic_desc_value(const char *desc, size_t len, const char *key, char *out, size_t o
 				return;
 			}
 		}
-		p = line_end + 1;
+		p = eol != NULL ? eol + 1 : end;	/* never past END */
 	}
 }
 

@@ -5,8 +5,11 @@
 #      (unit tests, and integration tests against the real peers)
 #   3. build again with AddressSanitizer + UBSan in build-asan/ and run every
 #      test again (LeakSanitizer on: a leak fails the test)
-#   4. check that "make dist" makes a tarball that configures and builds
-# and end with the line "N passed, N failed".
+#   4. run each fuzz harness (tests/fuzz/) for a bounded number of executions,
+#      built with clang under ASan + UBSan in build-fuzz/ (scripts/fuzz.sh)
+#   5. check that "make dist" makes a tarball that configures and builds
+# and end with the line "N passed, N failed".  A skipped test counts as
+# failed: a test that cannot run proves nothing.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
@@ -15,9 +18,10 @@ passed=0
 failed=0
 status=0
 
-# Add the counts of a build tree's test-suite.log to the totals.
+# Add the counts of a build tree's test-suite.log to the totals.  Skipped
+# test cases, and unexpected passes, are failures; so is a run of no tests.
 count() {
-	local log=$1/test-suite.log p f e
+	local log=$1/test-suite.log p f e s x
 	if [ ! -f "$log" ]; then
 		echo "test.sh: no $log: the tests of $1 did not run" >&2
 		failed=$((failed + 1))
@@ -26,8 +30,18 @@ count() {
 	p=$(sed -n 's/^# PASS: *//p' "$log")
 	f=$(sed -n 's/^# FAIL: *//p' "$log")
 	e=$(sed -n 's/^# ERROR: *//p' "$log")
+	s=$(sed -n 's/^# SKIP: *//p' "$log")
+	x=$(sed -n 's/^# XPASS: *//p' "$log")
 	passed=$((passed + ${p:-0}))
-	failed=$((failed + ${f:-0} + ${e:-0}))
+	failed=$((failed + ${f:-0} + ${e:-0} + ${s:-0} + ${x:-0}))
+	if [ "${s:-0}" -gt 0 ] || [ "${x:-0}" -gt 0 ]; then
+		echo "test.sh: $1: ${s:-0} skipped, ${x:-0} unexpectedly passed (counted as failed):" >&2
+		grep -hE '^(SKIP|XPASS):' "$1/check.out" >&2
+	fi
+	if [ "$((${p:-0} + ${f:-0} + ${e:-0} + ${s:-0} + ${x:-0}))" -eq 0 ]; then
+		echo "test.sh: $1: make check ran no tests" >&2
+		failed=$((failed + 1))
+	fi
 }
 
 step() { echo; echo "=== $*"; }
@@ -64,6 +78,19 @@ else
 	failed=$((failed + 1)); status=1
 fi
 
+step "fuzzing: each harness for a bounded number of executions (clang, ASan + UBSan)"
+mkdir -p build-fuzz
+bash scripts/fuzz.sh >build-fuzz/fuzz.out 2>&1 || status=1
+grep -vE '^[0-9]+ passed, [0-9]+ failed$' build-fuzz/fuzz.out
+p=$(grep -c '^PASS: fuzz ' build-fuzz/fuzz.out)
+f=$(grep -c '^FAIL: fuzz ' build-fuzz/fuzz.out)
+passed=$((passed + p))
+failed=$((failed + f))
+if [ "$((p + f))" -eq 0 ]; then
+	echo "test.sh: the fuzz harnesses did not run" >&2
+	failed=$((failed + 1)); status=1
+fi
+
 step "make dist: the tarball configures and builds"
 if (set -e
 	make -C build -s dist >/dev/null
@@ -84,7 +111,8 @@ fi
 if [ "$failed" -gt 0 ]; then
 	echo
 	echo "Failures (details in build*/tests/**/*.log):"
-	grep -hE '^(FAIL|ERROR):' build/check.out build-asan/check.out 2>/dev/null
+	grep -hE '^(FAIL|ERROR|SKIP|XPASS):' build/check.out build-asan/check.out 2>/dev/null
+	grep -h '^FAIL: fuzz ' build-fuzz/fuzz.out 2>/dev/null
 fi
 echo
 echo "$passed passed, $failed failed"

@@ -24,6 +24,7 @@ if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1; the
 fi
 ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"
+DS="$T/vcsim/tmp/govcsim-DC0-LocalDS_0-*"	# where vcsim keeps LocalDS_0 (a glob)
 PORT=$(python3 "$PEERS/freeport")
 TOKEN=op-Token-$RANDOM$RANDOM
 URL=http://127.0.0.1:$PORT
@@ -89,7 +90,7 @@ check "an id starting with a dot is 400" test "$(up .hidden -H "X-Auth-Token: $T
 check "a chunked upload is 411" test "$(cat "$T/img" | code PUT /v1/images/$ID -T - -H "X-Auth-Token: $TOKEN")" = 411
 check "a wrong checksum is 400" test "$(up $ID -H "X-Auth-Token: $TOKEN" -H 'X-Image-Checksum: sha512:00')" = 400
 check "and says ChecksumMismatch" contains "$T/body" ChecksumMismatch
-check "nothing is left of it" sh -c "! ls $T/vcsim/tmp/*/_base/$ID/* 2>/dev/null | grep -q ."
+check "nothing is left of it" absent "$DS" "_base/$ID/*"
 check "a good upload is 201" test "$(up $ID -H "Authorization: Bearer $TOKEN" -H "X-Image-Checksum: sha512:$SUM")" = 201
 check "it names the cached disk" contains "$T/body" "[LocalDS_0] _base/$ID/$ID.vmdk"
 check "descriptor and extent are on the datastore" sh -c "ls $T/vcsim/tmp/*/_base/$ID/$ID.vmdk $T/vcsim/tmp/*/_base/$ID/$ID-flat.vmdk"
@@ -106,7 +107,7 @@ check "a cut upload was under way" wait_for "$T/agent.log" "upload of image $ID3
 sleep 0.5
 kill "$CURL_PID"; wait "$CURL_PID" 2>/dev/null
 check "a cut upload is reported" wait_for "$T/agent.log" "upload of image $ID3 failed" 20
-check "a cut upload leaves nothing" sh -c "! ls $T/vcsim/tmp/*/_base/$ID3/* 2>/dev/null | grep -q ."
+check "a cut upload leaves nothing" absent "$DS" "_base/$ID3/*"
 check "the agent still serves" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
 
 # prefetch from Glance: fetched once, then found
@@ -137,7 +138,7 @@ config 1 >"$T/agent.yaml"
 sleep 1.2
 kill -HUP "$AGENT_PID"
 check "purge removes the unused image" wait_for "$T/agent.log" "purged [LocalDS_0] _base/$ID/$ID.vmdk" 20
-check "its files are gone" sh -c "! ls $T/vcsim/tmp/*/_base/$ID 2>/dev/null"
+check "its files are gone" absent "$DS/_base" "$ID"
 check "the image in use stays" sh -c "ls $T/vcsim/tmp/*/_base/$GID/$GID.vmdk"
 check "its row stays" sh -c "bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT count(*) FROM image_cache WHERE image_id = '$GID'\" | grep -qx 1"
 check "metrics count the purge" sh -c "curl -s $URL/metrics | grep -qx 'vcagent_imagecache_purged_total 1'"

@@ -26,6 +26,7 @@ if ! bash "$PEERS/vcsim.sh" start "$T" -cluster 2 >"$T/vcsim.out" 2>&1 ||
 fi
 ok "peers start"
 . "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+DS="$T/vcsim/tmp/govcsim-DC0-LocalDS_0-*"	# where vcsim keeps LocalDS_0 (a glob)
 
 # an image in Glance
 IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576 preallocated)
@@ -220,7 +221,8 @@ check "the row has the new flavor" test "$(psql_v "SELECT flavor->>'vcpus' || ' 
 check "the cluster's record counts it" wait_node "DC0_C0 6 12285 2 1"
 check "the linked clone's disk is replaced by a grown copy" contains "$T/agent.log" "resize $U: root disk [LocalDS_0] $U/$U.vmdk replaced by [LocalDS_0] $U/root-2g.vmdk, 2 GB"
 check "the copy is in the VM's folder" sh -c "ls $T/vcsim/tmp/*/$U/root-2g.vmdk"
-check "the delta is gone, the cached parent stays" sh -c "! ls $T/vcsim/tmp/*/$U/$U.vmdk 2>/dev/null && ls $T/vcsim/tmp/*/_base/$IMG/$IMG.1.vmdk"
+delta_gone() { absent "$DS/$U" "$U.vmdk" && ls "$T"/vcsim/tmp/*/_base/"$IMG/$IMG".1.vmdk; }
+check "the delta is gone, the cached parent stays" delta_gone
 check "the VM is on again" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = running
 send "$U" "$(req r-resize3 resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 3}')"
 check "a second resize grows its own disk in place" wait_result r-resize3 succeeded
@@ -257,7 +259,7 @@ check "the instance row is deleted" test "$(psql_v "SELECT vm_state FROM instanc
 check "the cluster's record no longer holds it" wait_node "DC0_C0 6 12285 0 0"
 check "and that change is published too" wait_resources 0
 check "the cached image survives the delete" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
-check "the VM's folder is removed" sh -c "! ls -d $T/vcsim/tmp/*/$U 2>/dev/null"
+check "the VM's folder is removed" absent "$DS" "$U"
 check "the delete names what it removed" contains "$T/agent.log" "delete $U: VM $VM unregistered, [LocalDS_0] $U removed"
 
 # a delete after a crash between UnregisterVM and the folder's removal
@@ -270,7 +272,7 @@ VM2=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U2'")
 check "its VM is unregistered, its folder left" sh -c "ls -d $T/vcsim/tmp/*/$U2"
 send "$U2" "$(req r-delete2 delete | sed "s/$U/$U2/")"
 check "deleting it succeeds" wait_result r-delete2 succeeded
-check "and removes the folder the VM left" sh -c "! ls -d $T/vcsim/tmp/*/$U2 2>/dev/null"
+check "and removes the folder the VM left" absent "$DS" "$U2"
 check "its row is deleted" test "$(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U2' AND deleted_at IS NOT NULL")" = deleted
 
 # the cached image removed behind the cache's back: CreateVM meets a missing

@@ -30,6 +30,28 @@ wait_for() {
 	done
 	echo "# timed out waiting for \"$2\" in $1:"; sed 's/^/#   /' "$1"; return 1
 }
+# absent DIR PATH: DIR (a glob that must name exactly one directory) exists,
+# and PATH (a glob, relative to DIR) names nothing in it.  Unlike "! ls",
+# fails when the directory layout is not the one expected.
+absent() {
+	local -a dirs hits=()
+	local nullglob f
+	nullglob=$(shopt -p nullglob)
+	shopt -s nullglob
+	# shellcheck disable=SC2206 # the globs are meant to expand
+	dirs=($1)
+	if [ ${#dirs[@]} -ne 1 ] || [ ! -d "${dirs[0]}" ]; then
+		eval "$nullglob"
+		echo "# expected one directory $1, found ${#dirs[@]}: ${dirs[*]}"; return 1
+	fi
+	# a word without glob characters stays as it is: keep what exists
+	for f in "${dirs[0]}"/$2; do
+		[ -e "$f" ] || [ -L "$f" ] && hits+=("$f")
+	done
+	eval "$nullglob"
+	[ ${#hits[@]} -eq 0 ] && return 0
+	echo "# did not expect ${hits[*]}"; return 1
+}
 tap_done() { echo "1..$tap_n"; exit 0; }
 
 VCAGENT_SRC=${VCAGENT_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}

@@ -232,6 +232,38 @@ test_checks(void **state)
 	    "glance.num_retries: -1 is out of range");
 }
 
+/* Regular expressions whose compilation would take gigabytes are refused
+ * (found by tests/fuzz/fuzz_cfg); usual ones still load. */
+static void
+test_regex_too_complex(void **state)
+{
+	static const char *const ok[] = {
+		"^(LocalDS_[0-9]+|nfs-.*)$", "^ds[[:digit:]]{1,3}-(ssd|hdd)+$",
+		"(ab){100}", "a{1000}", "[]+]+x+",
+	};
+	char text[512], pluses[41], *errors = NULL;
+	struct cfg *cfg;
+
+	(void)state;
+	memset(pluses, '+', 40);
+	pluses[40] = '\0';
+	snprintf(text, sizeof(text), BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"^(LocalDS_%s0)$\"\n",
+	    pluses);
+	expect_error(text, "vmware.datastore_regex: regular expression too complex");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"((a{255}){255}){255}\"\n",
+	    "vmware.datastore_regex: regular expression too complex");
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		snprintf(text, sizeof(text), BASE_REST "vmware:\n  host_ip: a\n"
+		    "  host_username: u\n  host_password: p\n  cluster_name: c\n"
+		    "  datastore_regex: '%s'\n", ok[i]);
+		if ((cfg = load(text, &errors)) == NULL)
+			fail_msg("%s refused: %s", ok[i], errors);
+		cfg_free(cfg);
+	}
+}
+
 static void
 test_secret_from_env_and_file(void **state)
 {
@@ -570,6 +602,7 @@ main(void)
 		cmocka_unit_test(test_required),
 		cmocka_unit_test(test_duplicates_and_syntax),
 		cmocka_unit_test(test_checks),
+		cmocka_unit_test(test_regex_too_complex),
 		cmocka_unit_test(test_secret_from_env_and_file),
 		cmocka_unit_test(test_secret_never_in_errors),
 		cmocka_unit_test(test_uri_password_masked),
