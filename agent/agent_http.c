@@ -84,6 +84,8 @@ agent_http_readyz(void *arg, struct buf *out)
 		status = 503;
 	} else
 		buf_printf(out, "kafka: ok\n");
+	if (agent_held(a, out) > 0)	/* a partition stuck on a message */
+		status = 503;
 	buf_puts(out, status == 200 ? "ready\n" : "not ready\n");
 	return status;
 }
@@ -244,6 +246,16 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 	    (long long)a->unknown_vms);
 	agent_metric(out, "vcagent_kafka_up", "gauge", "1 when partitions are assigned "
 	    "and brokers reachable", atomic_load(&a->kafka_up) ? 1 : 0);
+	{
+		struct buf held = BUF_INIT;
+		agent_metric(out, "vcagent_kafka_messages_held", "gauge", "messages that "
+		    "could not be dead-lettered, kept uncommitted (their partitions wait)",
+		    (long long)agent_held(a, &held));
+		buf_free(&held);
+	}
+	agent_metric(out, "vcagent_dead_letter_failures_total", "counter", "dead "
+	    "letters the broker did not take (the message kept, tried again)",
+	    (long long)atomic_load(&a->dl_failures));
 	if (a->db != NULL) {
 		char why[256];
 		PGconn *pg = pgc_get(a->db, why, sizeof(why));

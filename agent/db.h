@@ -13,6 +13,7 @@
  *   requests       the request ledger, keyed by request id
  *   image_cache    cached images per datastore and path, with their last use
  *   migrations     instance moves between clusters or hosts
+ * Version 2: requests.payload_digest (SHA-256 of the request's jsonb text).
  */
 #ifndef VC_DB_H
 #define VC_DB_H

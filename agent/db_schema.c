@@ -112,6 +112,15 @@ static const struct db_migration db_schema[] = {
 	"  created_at    timestamptz NOT NULL DEFAULT now(),"
 	"  updated_at    timestamptz NOT NULL DEFAULT now()"
 	");" },
+	/*
+	 * A request id used again for other content must not run it under the
+	 * first one's record: the ledger keeps the SHA-256 of the request's
+	 * canonical JSON (jsonb's text), and a mismatch is rejected.
+	 */
+	{ 2, "requests.payload_digest",
+	"ALTER TABLE requests ADD COLUMN payload_digest text;"
+	"UPDATE requests SET payload_digest = encode(sha256(convert_to(payload::text,"
+	"  'UTF8')), 'hex');" },
 };
 
 const struct db_migration *
