@@ -296,6 +296,7 @@ agent_job_run(void *arg, void *jobp)
 		    "its end is not known, no final event: carried out again once the "
 		    "database is back", r->request_id, req_type_name(r->type),
 		    r->instance_uuid);
+		atomic_fetch_sub(&a->req_count[r->type][1], 1);	/* not its end */
 		atomic_store(&a->reconcile_again, true);
 	} else if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL :
 	    op.err.msg, why, sizeof(why)) < 0) {
@@ -403,8 +404,12 @@ agent_hold(struct agent *a, const rd_kafka_message_t *m, const char *why)
 	    m->offset;
 }
 
-/* Holds whose time came: their partitions resume (from the held message).
- * With ALL, every hold goes (the partitions were revoked). */
+/*
+ * Holds whose time came: their partitions resume, from the held message,
+ * which is tried again; the hold stays (shown) until a message of that
+ * partition is committed (agent_hold_done).  With ALL, every hold goes
+ * (the partitions were revoked).
+ */
 static void
 agent_holds_release(struct agent *a, bool all)
 {
@@ -413,16 +418,37 @@ agent_holds_release(struct agent *a, bool all)
 
 	pthread_mutex_lock(&a->flight_lock);
 	for (pp = &a->holds; (h = *pp) != NULL; ) {
-		if (!all && now < h->until) {
+		if (!all) {
+			if (h->until != 0 && now >= h->until) {
+				agent_partition_pause(a, h->topic, h->partition, false);
+				h->until = 0;	/* retrying */
+			}
 			pp = &h->next;
 			continue;
 		}
 		*pp = h->next;
-		if (!all)
-			agent_partition_pause(a, h->topic, h->partition, false);
 		free(h->topic);
 		free(h);
 	}
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+/* A message of TOPIC [PARTITION] was committed: its hold, if any, is over. */
+static void
+agent_hold_done(struct agent *a, const char *topic, int32_t partition)
+{
+	struct agent_hold **pp, *h;
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (pp = &a->holds; (h = *pp) != NULL; pp = &h->next)
+		if (h->partition == partition && strcmp(h->topic, topic) == 0) {
+			*pp = h->next;
+			log_info("kafka: %s [%d]: the held message is handled, consuming "
+			    "on", topic, partition);
+			free(h->topic);
+			free(h);
+			break;
+		}
 	pthread_mutex_unlock(&a->flight_lock);
 }
 
@@ -432,7 +458,8 @@ agent_holds_repause(struct agent *a)
 {
 	pthread_mutex_lock(&a->flight_lock);
 	for (struct agent_hold *h = a->holds; h != NULL; h = h->next)
-		agent_partition_pause(a, h->topic, h->partition, true);
+		if (h->until != 0)	/* waiting for its retry */
+			agent_partition_pause(a, h->topic, h->partition, true);
 	pthread_mutex_unlock(&a->flight_lock);
 }
 
@@ -800,6 +827,8 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 			log_warnx("kafka: %s", rd_kafka_message_errstr(m));
 	} else if ((rc = agent_message(a, m)) == 0) {
 		rd_kafka_commit_message(a->consumer, m, 1);
+		if (a->holds != NULL)
+			agent_hold_done(a, rd_kafka_topic_name(m->rkt), m->partition);
 		a->kafka_ok = true;
 		atomic_store(&a->kafka_up, true);
 	} else if (rc == -2) {
