@@ -1,8 +1,8 @@
 #!/bin/bash
 # agent_durable.sh - what the agent promises when its peers fail, against
 # vcsim, Glance, PostgreSQL and Kafka:
-#  - PostgreSQL goes away while 8 spawns wait for their power-on: no false
-#    final event; once it is back the reconcile finishes each request, with
+#  - PostgreSQL goes away (12 s) while 8 spawns wait for their power-on: no
+#    false final event; once it is back the reconcile finishes each request, with
 #    exactly one final event, true (succeeded, the VMs running), no restart;
 #  - a dead letter the broker does not take is not committed: the message
 #    is held (/readyz, metrics) and dead-lettered once the broker takes it,
@@ -97,8 +97,12 @@ held_power_ons() { [ "$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | g
 check "all 8 wait for their power-on" until_ok 60 held_power_ons 8
 lines=$(wc -l <"$T/agent.log")
 bash "$PEERS/pg.sh" pause "$T"
+paused_at=$(date +%s)
 lost() { [ "$(tail -n +"$lines" "$T/agent.log" | grep -c 'request d-spawn-.*: the database went away while it ran')" -eq "$1" ]; }
 check "each spawn meets the database gone, and says so" until_ok 90 lost 8
+# the outage lasts 12 s at least: the reconcile meets it too
+while [ "$(date +%s)" -lt $((paused_at + 12)) ]; do sleep 0.5; done
+check "the reconcile, armed again, waits for the database" sh -c "tail -n +$lines '$T/agent.log' | grep -qE 'reconcile: (cannot connect to )?PostgreSQL'"
 bash "$PEERS/pg.sh" resume "$T"
 done_count() { [ "$(psql_v "SELECT count(*) FROM requests WHERE request_id LIKE 'd-spawn-%' AND state = 'succeeded'" 2>/dev/null)" = "$1" ]; }
 check "once the database is back all 8 are finished, without a restart" until_ok 120 done_count 8
