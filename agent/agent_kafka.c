@@ -66,8 +66,11 @@ struct agent_dl {
 	char		err[256];
 };
 
-/* How long the poll thread waits for a dead letter's acknowledgement. */
-#define AGENT_DL_WAIT	30
+/* How long the poll thread waits for a dead letter's acknowledgement; the
+ * dead-letter topic's message.timeout.ms is held below it (in ms), so the
+ * delivery report comes first. */
+#define AGENT_DL_WAIT		30
+#define AGENT_DL_TIMEOUT_MS	25000
 
 static void
 agent_flight_add(struct agent *a, struct agent_job *job)
@@ -499,6 +502,27 @@ agent_dl_wait(struct agent *a, struct agent_dl *dl, char *why, size_t wl)
 	return st == AGENT_DL_OK ? 0 : -1;
 }
 
+/*
+ * The dead-letter topic's handle (the caller destroys it): the producer's
+ * topic configuration, with message.timeout.ms at most AGENT_DL_TIMEOUT_MS.
+ * The first handle made sets the configuration.
+ */
+static rd_kafka_topic_t *
+agent_dl_topic(struct agent *a)
+{
+	rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(a->producer);
+	char v[32], err[256];
+	size_t len = sizeof(v);
+
+	if (rd_kafka_topic_conf_get(tc, "message.timeout.ms", v, &len) !=
+	    RD_KAFKA_CONF_OK || atol(v) <= 0 || atol(v) > AGENT_DL_TIMEOUT_MS) {
+		snprintf(v, sizeof(v), "%d", AGENT_DL_TIMEOUT_MS);
+		(void)rd_kafka_topic_conf_set(tc, "message.timeout.ms", v, err,
+		    sizeof(err));
+	}
+	return rd_kafka_topic_new(a->producer, a->cfg->kafka.dead_letter_topic, tc);
+}
+
 int
 agent_dead_letter(struct agent *a, const rd_kafka_message_t *m, const char *fault,
     const char *why)
@@ -507,6 +531,7 @@ agent_dead_letter(struct agent *a, const rd_kafka_message_t *m, const char *faul
 	struct req_ident id;
 	struct agent_dl *dl = xcalloc(1, sizeof(*dl));
 	rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+	rd_kafka_topic_t *rkt;
 	rd_kafka_resp_err_t e;
 	char err[300], *ev;
 	int ret = -1;
@@ -517,13 +542,20 @@ agent_dead_letter(struct agent *a, const rd_kafka_message_t *m, const char *faul
 	rd_kafka_header_add(h, "vcagent-reason", -1, why, -1);
 	rd_kafka_header_add(h, "vcagent-fault", -1, fault, -1);
 	rd_kafka_header_add(h, "vcagent-source", -1, rd_kafka_topic_name(m->rkt), -1);
+	if ((rkt = agent_dl_topic(a)) == NULL) {
+		rd_kafka_headers_destroy(h);
+		free(dl);
+		snprintf(err, sizeof(err), "%s", rd_kafka_err2str(rd_kafka_last_error()));
+		goto out;
+	}
 	e = rd_kafka_producev(a->producer,
-	    RD_KAFKA_V_TOPIC(a->cfg->kafka.dead_letter_topic),
+	    RD_KAFKA_V_RKT(rkt),
 	    RD_KAFKA_V_KEY(m->key, m->key_len),
 	    RD_KAFKA_V_VALUE(m->payload, m->len),
 	    RD_KAFKA_V_HEADERS(h),
 	    RD_KAFKA_V_OPAQUE(dl),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+	rd_kafka_topic_destroy(rkt);	/* the message holds its own */
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
 		free(dl);
