@@ -89,7 +89,7 @@ FIRST_PID=$AGENT_PID
 send x "{\"version\": 1, \"request_id\": \"d-prefetch\", \"type\": \"prefetch\", \"node\": \"$NODE\", \"image_id\": \"$IMG\"}"
 state_is() { [ "$(psql_v "SELECT state FROM requests WHERE request_id = '$1'" 2>/dev/null)" = "$2" ]; }
 check "the image is cached first" until_ok 60 state_is d-prefetch succeeded
-check "PowerOnVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=PowerOnVM_Task&delay=10s&count=8")" = ok
+check "PowerOnVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=PowerOnVM_Task&delay=15s&count=8")" = ok
 for n in $(seq 1 8); do
 	send "$(uuid "$n")" "{\"version\": 1, \"request_id\": \"d-spawn-$n\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$n")\", \"name\": \"d$n\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"}"
 done
