@@ -36,6 +36,7 @@ struct pgc_pool;
 struct httpd;
 struct work_pool;
 struct rd_kafka_s;
+struct rd_kafka_message_s;
 struct req;
 
 struct agent_cluster {
@@ -52,6 +53,7 @@ struct agent_cluster {
 };
 
 struct agent_job;
+struct agent_hold;
 struct json_t;
 struct agent_lease;
 struct buf;
@@ -103,6 +105,11 @@ struct agent {
 	pthread_mutex_t		 flight_lock;
 	struct agent_job	*flights;	/* requests queued or running (the
 						 * jobs, owned by the pool) */
+	struct agent_hold	*holds;		/* owned, under flight_lock:
+						 * messages that could not be
+						 * dead-lettered, their partitions
+						 * paused until a retry */
+	atomic_ulong		 dl_failures;	/* dead letters not acknowledged */
 	struct rd_kafka_topic_partition_list_s *reseek;	/* owned: messages to
 						 * read again, seek pending */
 	bool			 reconciled;	/* unfinished requests resumed */
@@ -201,6 +208,22 @@ void agent_kafka_poll(struct agent *a, int timeout_ms);
 void agent_kafka_reconcile(struct agent *a);
 /* Publish the event TEXT to the results topic, keyed KEY. */
 void agent_event_raw(struct agent *a, const char *key, const char *text);
+/*
+ * The one way a consumed message M is refused (poll thread only): it goes
+ * unchanged to the dead-letter topic with headers vcagent-reason (WHY),
+ * vcagent-fault (FAULT, e.g. InvalidRequest) and vcagent-source, and this
+ * waits for the broker's acknowledgement (the delivery report); then a
+ * rejected event (with the request_id, type and node, when readable) is
+ * published.  0: M is durably dead-lettered and its offset may be
+ * committed.  -1: it is not (logged, counted): M must not be committed; the
+ * caller keeps it and tries again later.
+ */
+int agent_dead_letter(struct agent *a, const struct rd_kafka_message_s *m,
+    const char *fault, const char *why);
+/* The messages held (not dead-lettered yet) as text lines for /readyz,
+ * appended to OUT; how many. */
+struct buf;
+size_t agent_held(struct agent *a, struct buf *out);
 /* Power states from vCenter into the instance rows; with REPORT_UNKNOWN,
  * log the VMs whose instance uuid the database does not know. */
 void agent_sync(struct agent *a, bool report_unknown);

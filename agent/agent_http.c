@@ -86,6 +86,8 @@ agent_http_readyz(void *arg, struct buf *out)
 		buf_printf(out, "kafka: ok\n");
 	if (agent_lease_ready(a, out) < 0)	/* another group has a cluster */
 		status = 503;
+	if (agent_held(a, out) > 0)	/* a partition stuck on a message */
+		status = 503;
 	buf_puts(out, status == 200 ? "ready\n" : "not ready\n");
 	return status;
 }
@@ -254,6 +256,16 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 		agent_metric(out, "vcagent_requests_unserved_total", "counter", "requests "
 		    "for a node nobody serves (dead-lettered)", (long long)nobody);
 	}
+	{
+		struct buf held = BUF_INIT;
+		agent_metric(out, "vcagent_kafka_messages_held", "gauge", "messages that "
+		    "could not be dead-lettered, kept uncommitted (their partitions wait)",
+		    (long long)agent_held(a, &held));
+		buf_free(&held);
+	}
+	agent_metric(out, "vcagent_dead_letter_failures_total", "counter", "dead "
+	    "letters the broker did not take (the message kept, tried again)",
+	    (long long)atomic_load(&a->dl_failures));
 	if (a->db != NULL) {
 		char why[256];
 		PGconn *pg = pgc_get(a->db, why, sizeof(why));

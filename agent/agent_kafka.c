@@ -10,6 +10,15 @@
  * PostgreSQL unreachable: the message is not committed; the partition is
  * sought back to it and consumption pauses for database.retry_interval.
  * Workers busy: consumption pauses until they catch up (backpressure).
+ * A dead letter is committed only once the broker acknowledged it; one
+ * that is refused (too large, broker errors) holds its message: the
+ * partition is sought back to it and paused for database.retry_interval,
+ * then it is tried again.
+ *
+ * A request's final event is published only once its end is in the ledger.
+ * A worker that loses the database leaves the request running there and
+ * re-arms the reconcile, which carries it out again when the database is
+ * back (every operation can run twice).
  */
 #include "config.h"
 
@@ -21,6 +30,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "agent.h"
+#include "buf.h"
 #include "ledger.h"
 #include "outbox.h"
 #include "log.h"
@@ -38,6 +48,30 @@ struct agent_job {
 	time_t		 since;		/* queued */
 	bool		 running;
 };
+
+/* A message held: it could not be dead-lettered; its partition is paused
+ * until UNTIL, then read again from it. */
+struct agent_hold {
+	char			*topic;
+	int32_t			 partition;
+	int64_t			 offset;
+	time_t			 until;
+	char			 why[300];
+	struct agent_hold	*next;
+};
+
+/* A dead letter's delivery report, shared with the callback. */
+enum { AGENT_DL_PENDING, AGENT_DL_OK, AGENT_DL_FAILED, AGENT_DL_ABANDONED };
+struct agent_dl {
+	atomic_int	state;
+	char		err[256];
+};
+
+/* How long the poll thread waits for a dead letter's acknowledgement; the
+ * dead-letter topic's message.timeout.ms is held below it (in ms), so the
+ * delivery report comes first. */
+#define AGENT_DL_WAIT		30
+#define AGENT_DL_TIMEOUT_MS	25000
 
 static void
 agent_flight_add(struct agent *a, struct agent_job *job)
@@ -127,6 +161,37 @@ agent_kafka_log(const rd_kafka_t *rk, int level, const char *fac, const char *bu
 		log_warnx("kafka: %s: %s", fac, buf);
 	else
 		log_debug("kafka: %s: %s", fac, buf);
+}
+
+/*
+ * Delivery reports (on whichever thread polls the producer).  A dead letter
+ * carries its struct agent_dl: the result goes there, and the report frees
+ * it when the waiter gave up.  An event that is lost is logged.
+ */
+static void
+agent_delivered(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct agent_dl *dl = m->_private;
+	struct agent *a = opaque;
+
+	/* a final event waited for (outbox.c); the configuration keeps the
+	 * dead-letter topic apart from the results topic */
+	if (dl != NULL && strcmp(rd_kafka_topic_name(m->rkt),
+	    a->cfg->kafka.dead_letter_topic) != 0) {
+		agent_outbox_dr(rk, m, opaque);
+		return;
+	}
+	if (dl == NULL) {
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warnx("kafka: an event to %s was not delivered: %s",
+			    rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+		return;
+	}
+	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		snprintf(dl->err, sizeof(dl->err), "%s", rd_kafka_err2str(m->err));
+	if (atomic_exchange(&dl->state, m->err != RD_KAFKA_RESP_ERR_NO_ERROR ?
+	    AGENT_DL_FAILED : AGENT_DL_OK) == AGENT_DL_ABANDONED)
+		free(dl);
 }
 
 /* Publish TEXT to TOPIC with KEY (may be NULL). */
@@ -228,26 +293,39 @@ agent_job_run(void *arg, void *jobp)
 		    req_type_name(r->type), r->instance_uuid,
 		    vcd_strerror(&op.err, msg, sizeof(msg)));
 	}
-	if (!pgc_alive(pg)) {
-		/* its lock went with the session: another agent may run it now */
-		log_warnx("request %s (%s %s): the connection holding its lock was lost "
-		    "while it ran: abandoned with no final event, the reconcile finishes "
-		    "it", r->request_id, req_type_name(r->type), r->instance_uuid);
-		atomic_store(&a->reconcile_again, true);
-		goto out;
-	}
+	/*
+	 * The final event goes out only once it is the ledger's: a failure that
+	 * met a lost connection may be only that (the VM made and running, its
+	 * row not written), so it is not the request's end; nor is an end the
+	 * ledger did not take; nor one whose lock went with its session (another
+	 * agent may run it now).  Either way the request stays running in the
+	 * ledger, and the reconcile, re-armed here, carries it out again once
+	 * the database is back.  A recorded end is pending in the outbox until
+	 * Kafka acknowledges it (outbox.c).
+	 */
 	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
 	    &o);
-	dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
-	    r->request_id, ev);
-	if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL : op.err.msg,
-	    why, sizeof(why)) < 0) {
-		log_warnx("request %s: cannot record its end: %s", r->request_id, why);
-		agent_outbox_drop(dr);
-	} else
+	if (!pgc_alive(pg)) {
+		log_warnx("request %s (%s %s): the connection holding its lock was lost "
+		    "while it ran: its end is not known, no final event: the reconcile "
+		    "finishes it once the database is back", r->request_id,
+		    req_type_name(r->type), r->instance_uuid);
+		if (rc != 0)
+			atomic_fetch_sub(&a->req_count[r->type][1], 1);	/* not its end */
+		atomic_store(&a->reconcile_again, true);
+	} else if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL :
+	    op.err.msg, why, sizeof(why)) < 0) {
+		log_warnx("request %s: cannot record its end: %s; no final event: "
+		    "carried out again once the database is back", r->request_id, why);
+		atomic_store(&a->reconcile_again, true);
+	} else {
+		dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
+		    r->request_id, ev);
 		agent_outbox_wait(a, pg, dr, r->request_id);
+	}
+	if (!pgc_broken(pg))	/* else the lock went with the session */
+		ledger_release(pg, r->request_id);
 	free(ev);
-	ledger_release(pg, r->request_id);
 out:
 	if (pg != NULL)
 		pgc_put(a->db, pg, pgc_broken(pg));
@@ -281,37 +359,234 @@ agent_submit(struct agent *a, struct req *r)
 
 /* ---- the consumer ---- */
 
-/* A message that cannot be a request: dead-letter it, say why. */
-static void
-agent_reject(struct agent *a, const rd_kafka_message_t *m, const char *why)
+static int
+agent_retry_secs(const struct agent *a)
 {
-	struct req_outcome o = { "rejected", "InvalidRequest", why, NULL, NULL, NULL,
-	    NULL };
-	char *ev;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+	return a->cfg->database.retry_interval > 0 ? a->cfg->database.retry_interval : 10;
+}
+
+/* Pause or resume one partition. */
+static void
+agent_partition_pause(struct agent *a, const char *topic, int32_t partition, bool pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, topic, partition);
+	if (pause)
+		rd_kafka_pause_partitions(a->consumer, l);
+	else
+		rd_kafka_resume_partitions(a->consumer, l);
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/* Read the partition again from M, later: M could not be dead-lettered
+ * (WHY).  Its partition pauses for the retry interval; others go on. */
+static void
+agent_hold(struct agent *a, const rd_kafka_message_t *m, const char *why)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	struct agent_hold *h;
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (h = a->holds; h != NULL; h = h->next)
+		if (h->partition == m->partition && strcmp(h->topic, topic) == 0)
+			break;
+	if (h == NULL) {
+		h = xcalloc(1, sizeof(*h));
+		h->topic = xstrdup(topic);
+		h->partition = m->partition;
+		h->next = a->holds;
+		a->holds = h;
+	}
+	h->offset = m->offset;
+	h->until = time(NULL) + agent_retry_secs(a);
+	snprintf(h->why, sizeof(h->why), "%s", why);
+	pthread_mutex_unlock(&a->flight_lock);
+	agent_partition_pause(a, topic, m->partition, true);
+	if (a->reseek == NULL)
+		a->reseek = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(a->reseek, topic, m->partition)->offset =
+	    m->offset;
+}
+
+/*
+ * Holds whose time came: their partitions resume, from the held message,
+ * which is tried again; the hold stays (shown) until a message of that
+ * partition is committed (agent_hold_done).  With ALL, every hold goes
+ * (the partitions were revoked).
+ */
+static void
+agent_holds_release(struct agent *a, bool all)
+{
+	struct agent_hold **pp, *h;
+	time_t now = time(NULL);
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (pp = &a->holds; (h = *pp) != NULL; ) {
+		if (!all) {
+			if (h->until != 0 && now >= h->until) {
+				agent_partition_pause(a, h->topic, h->partition, false);
+				h->until = 0;	/* retrying */
+			}
+			pp = &h->next;
+			continue;
+		}
+		*pp = h->next;
+		free(h->topic);
+		free(h);
+	}
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+/* A message of TOPIC [PARTITION] was committed: its hold, if any, is over. */
+static void
+agent_hold_done(struct agent *a, const char *topic, int32_t partition)
+{
+	struct agent_hold **pp, *h;
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (pp = &a->holds; (h = *pp) != NULL; pp = &h->next)
+		if (h->partition == partition && strcmp(h->topic, topic) == 0) {
+			*pp = h->next;
+			log_info("kafka: %s [%d]: the held message is handled, consuming "
+			    "on", topic, partition);
+			free(h->topic);
+			free(h);
+			break;
+		}
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+/* After a resume of every partition: the held ones pause again. */
+static void
+agent_holds_repause(struct agent *a)
+{
+	pthread_mutex_lock(&a->flight_lock);
+	for (struct agent_hold *h = a->holds; h != NULL; h = h->next)
+		if (h->until != 0)	/* waiting for its retry */
+			agent_partition_pause(a, h->topic, h->partition, true);
+	pthread_mutex_unlock(&a->flight_lock);
+}
+
+size_t
+agent_held(struct agent *a, struct buf *out)
+{
+	size_t n = 0;
+
+	pthread_mutex_lock(&a->flight_lock);
+	for (struct agent_hold *h = a->holds; h != NULL; h = h->next, n++)
+		buf_printf(out, "kafka: %s [%d] offset %lld cannot be dead-lettered to "
+		    "%s: %s (held, not committed)\n", h->topic, h->partition,
+		    (long long)h->offset, a->cfg->kafka.dead_letter_topic, h->why);
+	pthread_mutex_unlock(&a->flight_lock);
+	return n;
+}
+
+/* Wait for the delivery report of DL (the poll thread serves the
+ * producer's callbacks meanwhile).  0 acknowledged, -1 with WHY. */
+static int
+agent_dl_wait(struct agent *a, struct agent_dl *dl, char *why, size_t wl)
+{
+	time_t until = time(NULL) + AGENT_DL_WAIT;
+	int st;
+
+	while ((st = atomic_load(&dl->state)) == AGENT_DL_PENDING && time(NULL) < until)
+		rd_kafka_poll(a->producer, 100);
+	if (st == AGENT_DL_PENDING &&
+	    (st = atomic_exchange(&dl->state, AGENT_DL_ABANDONED)) == AGENT_DL_PENDING) {
+		/* the report frees it when it comes */
+		snprintf(why, wl, "not acknowledged within %d s", AGENT_DL_WAIT);
+		return -1;
+	}
+	if (st == AGENT_DL_FAILED)
+		snprintf(why, wl, "%s", dl->err);
+	free(dl);
+	return st == AGENT_DL_OK ? 0 : -1;
+}
+
+/*
+ * The dead-letter topic's handle (the caller destroys it): the producer's
+ * topic configuration, with message.timeout.ms at most AGENT_DL_TIMEOUT_MS.
+ * The first handle made sets the configuration.
+ */
+static rd_kafka_topic_t *
+agent_dl_topic(struct agent *a)
+{
+	rd_kafka_topic_conf_t *tc = rd_kafka_default_topic_conf_dup(a->producer);
+	char v[32], err[256];
+	size_t len = sizeof(v);
+
+	if (rd_kafka_topic_conf_get(tc, "message.timeout.ms", v, &len) !=
+	    RD_KAFKA_CONF_OK || atol(v) <= 0 || atol(v) > AGENT_DL_TIMEOUT_MS) {
+		snprintf(v, sizeof(v), "%d", AGENT_DL_TIMEOUT_MS);
+		(void)rd_kafka_topic_conf_set(tc, "message.timeout.ms", v, err,
+		    sizeof(err));
+	}
+	return rd_kafka_topic_new(a->producer, a->cfg->kafka.dead_letter_topic, tc);
+}
+
+int
+agent_dead_letter(struct agent *a, const rd_kafka_message_t *m, const char *fault,
+    const char *why)
+{
+	struct req_outcome o = { "rejected", fault, why, NULL, NULL, NULL, NULL };
+	struct req_ident id;
+	struct agent_dl *dl = xcalloc(1, sizeof(*dl));
+	rd_kafka_headers_t *h = rd_kafka_headers_new(3);
+	rd_kafka_topic_t *rkt;
 	rd_kafka_resp_err_t e;
+	char err[300], *ev;
+	int ret = -1;
 
 	log_warnx("kafka: %s [%d] offset %lld: %s (to %s)", rd_kafka_topic_name(m->rkt),
 	    m->partition, (long long)m->offset, why, a->cfg->kafka.dead_letter_topic);
+	atomic_init(&dl->state, AGENT_DL_PENDING);
 	rd_kafka_header_add(h, "vcagent-reason", -1, why, -1);
+	rd_kafka_header_add(h, "vcagent-fault", -1, fault, -1);
 	rd_kafka_header_add(h, "vcagent-source", -1, rd_kafka_topic_name(m->rkt), -1);
+	if ((rkt = agent_dl_topic(a)) == NULL) {
+		rd_kafka_headers_destroy(h);
+		free(dl);
+		snprintf(err, sizeof(err), "%s", rd_kafka_err2str(rd_kafka_last_error()));
+		goto out;
+	}
 	e = rd_kafka_producev(a->producer,
-	    RD_KAFKA_V_TOPIC(a->cfg->kafka.dead_letter_topic),
+	    RD_KAFKA_V_RKT(rkt),
 	    RD_KAFKA_V_KEY(m->key, m->key_len),
 	    RD_KAFKA_V_VALUE(m->payload, m->len),
 	    RD_KAFKA_V_HEADERS(h),
+	    RD_KAFKA_V_OPAQUE(dl),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+	rd_kafka_topic_destroy(rkt);	/* the message holds its own */
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
-		log_warnx("kafka: cannot dead-letter: %s", rd_kafka_err2str(e));
+		free(dl);
+		snprintf(err, sizeof(err), "%s", rd_kafka_err2str(e));
+		goto out;
 	}
-	ev = req_event(NULL, NULL, NULL, NULL, &o);
-	agent_publish(a, a->cfg->kafka.result_topic, NULL, ev);
+	if (agent_dl_wait(a, dl, err, sizeof(err)) < 0)
+		goto out;
+	req_ident(m->payload, m->len, &id);
+	ev = req_event(id.request_id[0] ? id.request_id : NULL, id.type[0] ? id.type :
+	    NULL, id.node, NULL, &o);
+	agent_publish(a, a->cfg->kafka.result_topic, id.request_id[0] ? id.request_id :
+	    NULL, ev);
 	free(ev);
 	atomic_fetch_add(&a->req_count[REQ_NTYPES][2], 1);	/* type unknown */
+	ret = 0;
+out:
+	if (ret < 0) {
+		atomic_fetch_add(&a->dl_failures, 1);
+		log_warnx("kafka: %s [%d] offset %lld: cannot dead-letter to %s: %s; the "
+		    "message is kept (not committed) and tried again in %d s",
+		    rd_kafka_topic_name(m->rkt), m->partition, (long long)m->offset,
+		    a->cfg->kafka.dead_letter_topic, err, agent_retry_secs(a));
+		agent_hold(a, m, err);
+	}
+	return ret;
 }
-
-/* 0: handled (commit); -1: the database failed (do not commit, retry). */
+/* 0: handled (commit); -1: the database failed (do not commit, retry);
+ * -2: it could not be dead-lettered (held: do not commit). */
 static int
 agent_message(struct agent *a, const rd_kafka_message_t *m)
 {
@@ -321,10 +596,8 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 	PGconn *pg;
 	int ret = -1;
 
-	if (req_parse(m->payload, m->len, &r, why, sizeof(why)) < 0) {
-		agent_reject(a, m, why);
-		return 0;
-	}
+	if (req_parse(m->payload, m->len, &r, why, sizeof(why)) < 0)
+		return agent_dead_letter(a, m, "InvalidRequest", why) == 0 ? 0 : -2;
 	switch (agent_lease_check(a, r.node, why, sizeof(why))) {
 	case LEASE_OURS:
 		break;
@@ -333,9 +606,8 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 		req_free(&r);
 		return 0;
 	case LEASE_NOBODY:	/* would be lost: keep it where it can be seen */
-		agent_reject(a, m, why);
 		req_free(&r);
-		return 0;
+		return agent_dead_letter(a, m, "NodeNotServed", why) == 0 ? 0 : -2;
 	default:
 		log_warnx("request %s: the ledger is unreachable (cluster leases): %s",
 		    r.request_id, why);
@@ -357,6 +629,14 @@ agent_message(struct agent *a, const rd_kafka_message_t *m)
 		return -1;
 	}
 	pgc_put(a->db, pg, false);
+	if (st == LEDGER_OTHER) {
+		/* never run under another request's record */
+		snprintf(why, sizeof(why), "request %s (%s): request_id was used already "
+		    "for a different request: the payload differs from the one in the "
+		    "ledger", r.request_id, req_type_name(r.type));
+		req_free(&r);
+		return agent_dead_letter(a, m, "RequestIdReused", why) == 0 ? 0 : -2;
+	}
 	if (st == LEDGER_DONE) {
 		log_info("request %s was carried out already: its result again",
 		    r.request_id);
@@ -401,6 +681,7 @@ agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 	} else {
 		log_info("kafka: %d partition(s) revoked", parts->cnt);
 		/* their unrecorded messages are not committed: the next owner reads them */
+		agent_holds_release(a, true);
 		if (a->reseek != NULL) {
 			rd_kafka_topic_partition_list_destroy(a->reseek);
 			a->reseek = NULL;
@@ -445,7 +726,8 @@ agent_kafka_start(struct agent *a)
 		return -1;
 	}
 	rd_kafka_conf_set_log_cb(pc, agent_kafka_log);
-	rd_kafka_conf_set_dr_msg_cb(pc, agent_outbox_dr);
+	rd_kafka_conf_set_opaque(pc, a);
+	rd_kafka_conf_set_dr_msg_cb(pc, agent_delivered);
 	if ((a->producer = rd_kafka_new(RD_KAFKA_PRODUCER, pc, err, sizeof(err))) == NULL) {
 		log_warnx("kafka producer: %s", err);
 		rd_kafka_conf_destroy(pc);
@@ -546,11 +828,13 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 	size_t high = (size_t)(a->cfg->def.max_concurrent_builds > 0 ?
 	    a->cfg->def.max_concurrent_builds : 10) * 16;
 	time_t now = time(NULL);
+	int rc;
 
 	if (high < 64)
 		high = 64;
 
 	rd_kafka_poll(a->producer, 0);
+	agent_holds_release(a, false);
 	if (atomic_exchange(&a->reconcile_again, false))
 		a->reconciled = false;	/* run it again: claims skip what is done */
 	if (!a->reconciled && a->db != NULL && now >= a->next_reconcile) {
@@ -574,6 +858,7 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 			rd_kafka_resume_partitions(a->consumer, as);
 			rd_kafka_topic_partition_list_destroy(as);
 		}
+		agent_holds_repause(a);
 		a->paused = false;
 		log_info("kafka: resumed");
 	}
@@ -587,10 +872,15 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 			log_warnx("kafka: %s", rd_kafka_message_errstr(m));
-	} else if (agent_message(a, m) == 0) {
+	} else if ((rc = agent_message(a, m)) == 0) {
 		rd_kafka_commit_message(a->consumer, m, 1);
+		if (a->holds != NULL)
+			agent_hold_done(a, rd_kafka_topic_name(m->rkt), m->partition);
 		a->kafka_ok = true;
 		atomic_store(&a->kafka_up, true);
+	} else if (rc == -2) {
+		/* held (agent_hold): sought back, its partition paused */
+		agent_kafka_reseek(a);
 	} else {
 		/* not recorded: read it again once the database is back */
 		if (a->reseek == NULL)
@@ -630,6 +920,7 @@ agent_kafka_stop(struct agent *a)
 		rd_kafka_topic_partition_list_destroy(a->reseek);
 		a->reseek = NULL;
 	}
+	agent_holds_release(a, true);
 	if (a->consumer != NULL) {
 		rd_kafka_consumer_close(a->consumer);
 		rd_kafka_destroy(a->consumer);

@@ -987,6 +987,14 @@ cfg_check_topic(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 		    "(letters, digits, '.', '_' and '-', at most 249)", s);
 		return -1;
 	}
+	/* dead letters, results and requests each need a topic of their own */
+	if (strcmp(o->name, "dead_letter_topic") == 0 && cfg->kafka.result_topic != NULL &&
+	    cfg->kafka.request_topic != NULL && (strcmp(s, cfg->kafka.result_topic) == 0 ||
+	    strcmp(s, cfg->kafka.request_topic) == 0)) {
+		buf_printf(why, "\"%s\" is also the request or the result topic: dead "
+		    "letters need a topic of their own", s);
+		return -1;
+	}
 	return 0;
 }
 

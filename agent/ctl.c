@@ -145,13 +145,26 @@ ctl_send(const struct cfg *cfg, json_t *j, int wait_s)
 	json_t *inst = json_object_get(j, "instance");
 	const char *key = json_is_object(inst) ?
 	    json_string_value(json_object_get(inst, "uuid")) : NULL;
-	char id[64], *text;
+	char id[130], *text;
 	unsigned r = 0;
 	time_t until = time(NULL) + wait_s;
 	int rc = 1;
 	size_t klen;
 
 	(void)getrandom(&r, sizeof(r), 0);
+	if (!json_is_object(j)) {
+		fprintf(stderr, "vcagentctl: a request must be a JSON object\n");
+		goto out;
+	}
+	if (json_object_get(j, "request_id") != NULL &&
+	    (!json_is_string(json_object_get(j, "request_id")) ||
+	    json_string_length(json_object_get(j, "request_id")) == 0 ||
+	    json_string_length(json_object_get(j, "request_id")) >= sizeof(id) - 1)) {
+		/* the agent would reject it with no id to find its event by */
+		fprintf(stderr, "vcagentctl: request_id must be a string of 1..%zu "
+		    "characters\n", sizeof(id) - 2);
+		goto out;
+	}
 	if (json_object_get(j, "request_id") == NULL) {
 		snprintf(id, sizeof(id), "ctl-%lld-%08x", (long long)time(NULL), r);
 		json_object_set_new(j, "request_id", json_string(id));
@@ -188,6 +201,12 @@ ctl_send(const struct cfg *cfg, json_t *j, int wait_s)
 				    strcmp(e, "failed") == 0 || strcmp(e, "rejected") == 0)) {
 					rc = strcmp(e, "succeeded") == 0 ? 0 : 1;
 					until = 0;
+					if (strcmp(e, "rejected") == 0)
+						fprintf(stderr, "vcagentctl: %s was rejected: "
+						    "%s\n", id, json_string_value(json_object_get(
+						    json_object_get(ev, "error"), "message")) ?
+						    json_string_value(json_object_get(json_object_get(
+						    ev, "error"), "message")) : "(no reason given)");
 				}
 			}
 			json_decref(ev);
@@ -198,6 +217,7 @@ ctl_send(const struct cfg *cfg, json_t *j, int wait_s)
 		fprintf(stderr, "vcagentctl: no final event for %s within %d s\n", id,
 		    wait_s);
 	free(text);
+out:
 	rd_kafka_consumer_close(c);
 	rd_kafka_destroy(c);
 	rd_kafka_destroy(p);

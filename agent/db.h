@@ -16,6 +16,9 @@
  * Version 2:
  *   cluster_leases        which consumer group serves each node, until when
  *   cluster_lease_agents  the agents of each group and the nodes they serve
+ * Version 3: compute_nodes.host_ip (DEFAULT.my_ip).
+ * Version 4: requests.result_pending (a final event not yet acknowledged).
+ * Version 5: requests.payload_digest (SHA-256 of the request's jsonb text).
  */
 #ifndef VC_DB_H
 #define VC_DB_H

@@ -139,6 +139,15 @@ static const struct db_migration db_schema[] = {
 	{ 4, "requests.result_pending",
 	"ALTER TABLE requests ADD COLUMN result_pending boolean NOT NULL DEFAULT false;"
 	"CREATE INDEX requests_result_pending ON requests (node) WHERE result_pending;" },
+	/*
+	 * A request id used again for other content must not run it under the
+	 * first one's record: the ledger keeps the SHA-256 of the request's
+	 * canonical JSON (jsonb's text), and a mismatch is rejected.
+	 */
+	{ 5, "requests.payload_digest",
+	"ALTER TABLE requests ADD COLUMN payload_digest text;"
+	"UPDATE requests SET payload_digest = encode(sha256(convert_to(payload::text,"
+	"  'UTF8')), 'hex');" },
 };
 
 const struct db_migration *

@@ -29,6 +29,10 @@ ledger_sql(PGconn *pg, const char *sql, int n, const char *const *params,
 	return 0;
 }
 
+/* SQL for the digest of the request text in parameter P: the SHA-256 of
+ * its jsonb text, which is canonical (key order, spacing). */
+#define LEDGER_DIGEST(p) "encode(sha256(convert_to(" p "::jsonb::text, 'UTF8')), 'hex')"
+
 int
 ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
     int64_t offset, const char *owner, enum ledger_state *state, char **result,
@@ -45,9 +49,9 @@ ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
 	snprintf(part, sizeof(part), "%d", partition);
 	snprintf(off, sizeof(off), "%lld", (long long)offset);
 	if (ledger_sql(pg, "INSERT INTO requests (request_id, type, node, instance_uuid, "
-	    "payload, owner, kafka_topic, kafka_partition, kafka_offset) VALUES ($1, $2, "
-	    "$3, $4, $5, $6, $7, $8, $9) ON CONFLICT (request_id) DO NOTHING "
-	    "RETURNING 1", 9, params, &res, why, wl) < 0)
+	    "payload, payload_digest, owner, kafka_topic, kafka_partition, kafka_offset) "
+	    "VALUES ($1, $2, $3, $4, $5, " LEDGER_DIGEST("$5") ", $6, $7, $8, $9) ON "
+	    "CONFLICT (request_id) DO NOTHING RETURNING 1", 9, params, &res, why, wl) < 0)
 		goto out;
 	if (PQntuples(res) == 1) {
 		*state = LEDGER_NEW;
@@ -56,14 +60,20 @@ ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
 	}
 	PQclear(res);
 	res = NULL;
-	if (ledger_sql(pg, "SELECT state, result FROM requests WHERE request_id = $1",
-	    1, params, &res, why, wl) < 0)
-		goto out;
+	{
+		const char *p2[2] = { r->request_id, payload };
+		if (ledger_sql(pg, "SELECT state, result, payload_digest IS NOT DISTINCT "
+		    "FROM " LEDGER_DIGEST("$2") " FROM requests WHERE request_id = $1",
+		    2, p2, &res, why, wl) < 0)
+			goto out;
+	}
 	if (PQntuples(res) != 1) {
 		snprintf(why, wl, "request %s vanished from the ledger", r->request_id);
 		goto out;
 	}
-	if (strcmp(PQgetvalue(res, 0, 0), "succeeded") == 0 ||
+	if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+		*state = LEDGER_OTHER;	/* the id, reused for other content */
+	else if (strcmp(PQgetvalue(res, 0, 0), "succeeded") == 0 ||
 	    strcmp(PQgetvalue(res, 0, 0), "failed") == 0) {
 		*state = LEDGER_DONE;
 		if (!PQgetisnull(res, 0, 1))

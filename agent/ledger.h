@@ -18,13 +18,15 @@
 
 #include "req.h"
 
-enum ledger_state { LEDGER_NEW, LEDGER_OPEN, LEDGER_DONE };
+enum ledger_state { LEDGER_NEW, LEDGER_OPEN, LEDGER_DONE, LEDGER_OTHER };
 
 /*
  * Record R (received from TOPIC/PARTITION/OFFSET by agent OWNER).  *STATE:
  * LEDGER_NEW when this is its first delivery; LEDGER_OPEN when a row exists
  * and is not finished (it is taken over); LEDGER_DONE when it finished,
- * with its last event in *RESULT.  0, or -1 with WHY (the database).
+ * with its last event in *RESULT; LEDGER_OTHER when the row holds another
+ * request under the same id (the digests of the payloads differ): nothing
+ * is recorded, it must be rejected.  0, or -1 with WHY (the database).
  */
 int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
     int64_t offset, const char *owner, enum ledger_state *state, char **result,

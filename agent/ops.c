@@ -322,8 +322,16 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 		    "%s is not carried out by this agent yet", req_type_name(r->type));
 		return -1;
 	}
-	/* the state asked for, reached already: done (a redelivery) */
-	if (rc < 0 && strcmp(err->fault, "InvalidPowerState") != 0)
+	/*
+	 * InvalidPowerState from PowerOnVM_Task (power_on, resume) means the VM
+	 * is on, and from a power-off that it is off: the state asked for,
+	 * reached already (a run again after a crash), so done.  For a reboot
+	 * or a suspend it means the VM is in a state the request cannot start
+	 * from (a powered-off VM rebooted): a failure, the row left as it is.
+	 */
+	if (rc < 0 && (strcmp(err->fault, "InvalidPowerState") != 0 ||
+	    (r->type != REQ_POWER_ON && r->type != REQ_RESUME &&
+	    r->type != REQ_POWER_OFF)))
 		return -1;
 	vcd_err_clear(err);
 	if (ledger_instance_state(pg, r->instance_uuid, vm.value, state, power, NULL, why,
@@ -332,6 +340,20 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	op->power_state = power;
 	op->vm_state = state;
 	return 0;
+}
+
+/* STATE (a power_state or vm_state read from a row) as a static string for
+ * an event; NULL when it is none of those the agent writes. */
+static const char *
+ops_state_name(const char *state)
+{
+	static const char *const known[] = { "running", "shutdown", "suspended",
+	    "nostate", "active", "stopped", "building", "error", "deleted" };
+
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(known[i], state) == 0)
+			return known[i];
+	return NULL;
 }
 
 /* To another cluster (its root pool, where DRS places the VM) or to one of
@@ -345,6 +367,7 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	struct vcd_moref vm;
 	PGresult *res;
 	char why[512], kind[8] = "cold";
+	const char *power = NULL, *state = NULL;
 	/* uuid, request, source, destination, kind, host */
 	const char *params[6] = { r->instance_uuid, r->request_id, r->node, r->dest_node,
 	    kind, r->dest_host[0] != '\0' ? r->dest_host : NULL };
@@ -359,11 +382,16 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	if ((res = pgc_exec(pg, "SELECT power_state FROM instances WHERE uuid = $1", 1,
-	    params, why, sizeof(why), NULL)) == NULL)
+	if ((res = pgc_exec(pg, "SELECT power_state, vm_state FROM instances WHERE "
+	    "uuid = $1", 1, params, why, sizeof(why), NULL)) == NULL)
 		return ops_db_err(err, r->instance_uuid, why);
-	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "running") == 0)
-		snprintf(kind, sizeof(kind), "live");
+	if (PQntuples(res) == 1) {
+		if (strcmp(PQgetvalue(res, 0, 0), "running") == 0)
+			snprintf(kind, sizeof(kind), "live");
+		/* a move keeps them: the succeeded event says what they are */
+		power = ops_state_name(PQgetvalue(res, 0, 0));
+		state = ops_state_name(PQgetvalue(res, 0, 1));
+	}
 	PQclear(res);
 	if ((res = pgc_exec(pg, "INSERT INTO migrations (instance_uuid, request_id, "
 	    "source_node, dest_node, kind, dest_host) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -395,6 +423,8 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 		PQclear(res);
 	log_info("instance %s moved to %s%s%s (%s migration)", r->instance_uuid,
 	    dest->name, r->dest_host[0] != '\0' ? ", host " : "", r->dest_host, kind);
+	op->power_state = power;
+	op->vm_state = state;
 	return 0;
 }
 

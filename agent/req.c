@@ -299,6 +299,28 @@ bad:
 }
 
 void
+req_ident(const char *buf, size_t len, struct req_ident *id)
+{
+	json_t *root = json_loadb(buf, len, 0, NULL);
+	char why[200], type[32];
+
+	memset(id, 0, sizeof(*id));
+	if (!json_is_object(root))
+		goto out;
+	if (req_str(root, "request_id", id->request_id, sizeof(id->request_id), why,
+	    sizeof(why), "") < 0)
+		id->request_id[0] = '\0';
+	if (req_str(root, "type", type, sizeof(type), why, sizeof(why), "") > 0)
+		for (size_t i = 0; i < REQ_NTYPES; i++)
+			if (strcmp(req_kinds[i].name, type) == 0)
+				snprintf(id->type, sizeof(id->type), "%s", type);
+	if (req_str(root, "node", id->node, sizeof(id->node), why, sizeof(why), "") < 0)
+		id->node[0] = '\0';
+out:
+	json_decref(root);
+}
+
+void
 req_free(struct req *r)
 {
 	json_decref(r->raw);

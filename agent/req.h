@@ -66,6 +66,18 @@ const char *req_type_name(enum req_type t);
 int req_parse(const char *buf, size_t len, struct req *r, char *why, size_t whylen);
 void req_free(struct req *r);
 
+/*
+ * What can be read of a message that may break the contract, for its
+ * rejected event: its request_id, its type (only one of the types in the
+ * table) and its node, each "" when absent or not valid.
+ */
+struct req_ident {
+	char	request_id[129];
+	char	type[32];
+	char	node[300];
+};
+void req_ident(const char *buf, size_t len, struct req_ident *id);
+
 /* What an event says besides the request. */
 struct req_outcome {
 	const char	*event;		/* accepted, started, succeeded, failed,

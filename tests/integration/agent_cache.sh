@@ -55,8 +55,11 @@ YAML
 config 3600 >"$T/agent.yaml"
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO OP_TOKEN=$TOKEN
 
-check "db upgrade creates the schema" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 0 -> 4'"
-check "db upgrade twice is a no-op" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version 4 -> 4'"
+# "version FROM -> TO (newest N)": the first upgrade applies every migration
+"$VCAGENT" -c "$T/agent.yaml" db upgrade >"$T/upgrade.out" 2>&1
+NEWEST=$(sed -n 's/.*(newest \([0-9]*\)).*/\1/p' "$T/upgrade.out")
+check "db upgrade creates the schema" grep -q "version 0 -> $NEWEST (newest $NEWEST)" "$T/upgrade.out"
+check "db upgrade twice is a no-op" sh -c "'$VCAGENT' -c '$T/agent.yaml' db upgrade | grep -q 'version $NEWEST -> $NEWEST'"
 
 "$VCAGENT" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
 AGENT_PID=$!

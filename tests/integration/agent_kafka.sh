@@ -186,7 +186,41 @@ check "two messages in the dead-letter topic" dead_letters
 check "the reason names what is wrong (JSON)" contains "$T/dead" "not JSON"
 check "the reason names what is wrong (vcpus)" contains "$T/dead" "flavor.vcpus must be an integer 1..768"
 check "an error event for the bad request" sh -c "grep -F '\"event\":\"rejected\"' '$T/results' | grep -q 'flavor.vcpus'"
+# field FILE ID EVENT KEY: member KEY (a.b for nested) of ID's EVENT event in FILE
+field() {
+	python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("request_id") == sys.argv[2] and e.get("event") == sys.argv[3]:
+        v = e
+        for k in sys.argv[4].split("."):
+            v = v.get(k) if isinstance(v, dict) else None
+        print(v)
+        break' "$@"
+}
+check "the rejected event names the request" test "$(field "$T/results" r-bad rejected type)/$(field "$T/results" r-bad rejected node)" = "spawn/$NODE"
+check "and the fault" test "$(field "$T/results" r-bad rejected error.fault)" = InvalidRequest
+check "the dead letter carries the fault" contains "$T/dead" "vcagent-fault=InvalidRequest"
 check "the instance is shut down" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = shutdown
+
+# a request id used again for other content: rejected, never run under the
+# first one's record (here a delete under the spawn's id)
+send "$U" "$(req r-spawn delete)"
+check "a reused request id with another payload is rejected" wait_result r-spawn rejected
+check "named RequestIdReused" test "$(field "$T/results" r-spawn rejected error.fault)" = RequestIdReused
+check "the reason says the payload differs" sh -c "kcat -C -b '$KAFKA_BOOTSTRAP' -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null | grep -F 'vcagent-fault=RequestIdReused' | grep -F '\"type\": \"delete\"' | grep -q 'request r-spawn (delete): request_id was used already for a different request'"
+check "the instance was not deleted" test "$(psql_v "SELECT count(*) FROM instances WHERE uuid = '$U' AND deleted_at IS NULL AND vm_moref = '$VM'")" = 1
+check "the ledger still holds the spawn, run once" test "$(psql_v "SELECT type || ' ' || state || ' ' || attempts FROM requests WHERE request_id = 'r-spawn'")" = "spawn succeeded 1"
+
+# a reboot of a VM that is off cannot be done: it fails, named, the row stays
+send "$U" "$(req r-reboot-off reboot '"hard": true')"
+check "reboot of a powered-off VM fails" wait_result r-reboot-off failed
+check "with InvalidPowerState named" test "$(field "$T/results" r-reboot-off failed error.fault)" = InvalidPowerState
+check "the row stays stopped and shut down" test "$(psql_v "SELECT vm_state || '/' || power_state FROM instances WHERE uuid = '$U'")" = stopped/shutdown
 
 send "$U" "$(req r-on power_on)"
 check "power on succeeds" wait_result r-on succeeded
@@ -237,6 +271,7 @@ check "named CannotResizeDisk" sh -c "grep -F '\"request_id\":\"r-shrink\"' '$T/
 # a live migration to the other cluster
 send "$U" "$(req r-migrate migrate "\"destination\": {\"node\": \"$NODE2\"}")"
 check "migrate succeeds" wait_result r-migrate succeeded
+check "its event gives the power and VM states" test "$(field "$T/results" r-migrate succeeded instance.power_state)/$(field "$T/results" r-migrate succeeded instance.vm_state)" = running/active
 check "the instance is on the other node" test "$(psql_v "SELECT node FROM instances WHERE uuid = '$U'")" = "$NODE2"
 check "the migration is recorded, live" test "$(psql_v "SELECT kind || ' ' || status FROM migrations WHERE request_id = 'r-migrate'")" = "live done"
 send "$U" "$(req r-migrate-bad migrate '"destination": {"node": "domain-c404.nowhere"}')"
@@ -286,7 +321,8 @@ check "the image is in the cache again" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG
 curl -s "$URL/metrics" >"$T/metrics"
 check "metrics count requests by type and outcome" grep -qx 'vcagent_requests_total{type="spawn",outcome="succeeded"} 3' "$T/metrics"
 check "metrics count failures" grep -qx 'vcagent_requests_total{type="power_on",outcome="failed"} 1' "$T/metrics"
-check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 2' "$T/metrics"
+check "metrics count rejected messages" grep -qx 'vcagent_requests_total{type="unknown",outcome="rejected"} 3' "$T/metrics"
+check "metrics show no dead letter failed" grep -qx 'vcagent_dead_letter_failures_total 0' "$T/metrics"
 check "metrics have the latency histogram" grep -qE '^vcagent_request_duration_seconds_count [1-9]' "$T/metrics"
 check "metrics have the consumer lag" grep -qx 'vcagent_kafka_consumer_lag 0' "$T/metrics"
 check "metrics count vCenter calls by method" grep -qx 'vcagent_vcenter_calls_total{method="UnregisterVM"} 1' "$T/metrics"
@@ -298,6 +334,12 @@ check "every request is in the ledger, finished" test "$(psql_v "SELECT count(*)
 # vcagentctl: the operator's way in
 CTL="${VCAGENT%/vcagent}/vcagentctl -c $T/agent.yaml -w 60"
 check "vcagentctl prefetch succeeds" sh -c "$CTL prefetch '$NODE' '$IMG' >'$T/ctl.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl.out'"
+printf '{"type": "resize", "node": "%s", "instance": {"uuid": "%s"}, "flavor": {"vcpus": 0, "memory_mb": 64, "root_gb": 0}}' "$NODE" "$U3" >"$T/bad.json"
+timeout 300 ${CTL% -w 60} -w 600 send "$T/bad.json" >"$T/ctl5.out" 2>"$T/ctl5.err"
+rc=$?
+check "vcagentctl send of a request the agent rejects returns with exit 1" test "$rc" -eq 1
+check "it prints the rejected event" contains "$T/ctl5.out" '"event":"rejected"'
+check "and says why" contains "$T/ctl5.err" "flavor.vcpus must be an integer 1..768"
 check "vcagentctl nodes lists the clusters" sh -c "$CTL -u '$URL' nodes | grep -qx 'DC0_C0 $NODE'"
 check "vcagentctl reports a failure with exit 1" sh -c "! $CTL power-on '$NODE' 6f1e2d3c-4b5a-4978-8e7d-00000000beef >'$T/ctl2.out' && grep -q '\"event\":\"failed\"' '$T/ctl2.out'"
 check "vcagentctl resize sends the flavor" sh -c "$CTL resize '$NODE' '$U3' 2 128 1 >'$T/ctl3.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl3.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT flavor->>'memory_mb' FROM instances WHERE uuid = '$U3'\")\" = 128"

@@ -230,6 +230,14 @@ test_checks(void **state)
 	    "kafka.bootstrap_servers: \"localhost\" is not host:port");
 	expect_error(BASE "glance:\n  insecure: true\n  num_retries: -1\n",
 	    "glance.num_retries: -1 is out of range");
+	/* dead letters' delivery reports are told from final events' by topic */
+	expect_error(BASE_VMWARE "kafka:\n  bootstrap_servers: 127.0.0.1:9092\n"
+	    "  dead_letter_topic: vcagent.results\ndatabase:\n  connection: x\n",
+	    "kafka.dead_letter_topic: \"vcagent.results\" is also the request or the "
+	    "result topic");
+	expect_error(BASE_VMWARE "kafka:\n  bootstrap_servers: 127.0.0.1:9092\n"
+	    "  request_topic: rq\n  dead_letter_topic: rq\ndatabase:\n  connection: x\n",
+	    "kafka.dead_letter_topic: \"rq\" is also the request or the result topic");
 }
 
 /* Regular expressions whose compilation would take gigabytes are refused

@@ -1,0 +1,42 @@
+#!/bin/bash
+# requests_doc.sh - doc/requests.md against the contract in the code: every
+# request type in req.c's table is described under "Types", the types its
+# examples name exist, every event req.h lists is in the events
+# table, and every fault a rejection names (agent_dead_letter's callers) is
+# documented.
+. "$(dirname "$0")/../integration/tap.sh"
+/usr/bin/python3 - "$VCAGENT_SRC" <<'PY'
+import re, sys
+src = sys.argv[1]
+req_c = open(src + "/agent/req.c").read()
+req_h = open(src + "/agent/req.h").read()
+kafka_c = open(src + "/agent/agent_kafka.c").read()
+doc = open(src + "/doc/requests.md").read()
+n = 0
+def check(ok, what):
+    global n
+    n += 1
+    print(("ok" if ok else "not ok") + " %d - %s" % (n, what))
+
+table = re.search(r'req_kinds\[REQ_NTYPES\] = \{(.*?)\n\};', req_c, re.S)
+check(table is not None, "req.c has the table of request types")
+types = re.findall(r'\{ "([a-z_]+)", REQ_', table.group(1)) if table else []
+check(len(types) >= 12, "the table lists the types (%d)" % len(types))
+sec = doc.split("\n## Types\n", 1)[-1].split("\n## Events\n", 1)[0]
+for t in types:
+    check(re.search(r'^`%s`|^`[a-z_]+`.* `%s`[:, ]' % (t, t), sec, re.M) is not None,
+          "type %s is described in doc/requests.md" % t)
+for t in sorted(set(re.findall(r'"type": "([a-z_]+)"', sec))):
+    check(t in types, "the documented type %s is in req.c's table" % t)
+outcome = re.search(r'const char\s+\*event;\s*/\*(.*?)\*/', req_h, re.S)
+events = re.findall(r'[a-z]+', outcome.group(1)) if outcome else []
+check(len(events) >= 5, "req.h lists the events (%s)" % ", ".join(events))
+for e in events:
+    check(re.search(r'^\| `%s` \|' % e, doc, re.M) is not None,
+          "event %s is in the events table" % e)
+faults = sorted(set(re.findall(r'agent_dead_letter\(a, m, "([A-Za-z]+)"', kafka_c)))
+check(len(faults) >= 2, "rejections name their faults (%s)" % ", ".join(faults))
+for f in faults:
+    check("`%s`" % f in doc, "the rejection fault %s is documented" % f)
+print("1..%d" % n)
+PY
