@@ -25,7 +25,9 @@ int vcd_invoke(struct vcd_session *s, const struct vim_method *method,
  * Invoke METHOD, which returns a Task, and wait up to TIMEOUT seconds for
  * it (VM, may be NULL, is the VM whose questions the wait answers).  RESULT
  * (may be NULL) gets a moref result.  A fault that names no object is made
- * to name OBJECT.  0, or -1 with ERR.
+ * to name OBJECT.  0, or -1 with ERR; a task still running after TIMEOUT
+ * is cancelled (CancelTask, where vCenter allows it) before VCD_E_TIMEOUT
+ * is returned, so a request that gives up on it leaves nothing running.
  */
 int vcd_invoke_task(struct vcd_session *s, const struct vim_method *method,
     const void *req, const struct vcd_moref *vm, const char *object,

@@ -518,7 +518,6 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 		if (vcd_mono() >= deadline) {
 			vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "task %s did not "
 			    "finish within %.0f s", task->value, timeout);
-			vcd_task_cancel(s, task);
 			snprintf(err->object, sizeof(err->object), "%s:%s",
 			    task->type, task->value);
 			goto done;
@@ -592,6 +591,8 @@ vcd_invoke_task(struct vcd_session *s, const struct vim_method *method,
 		goto out;
 	task = *resp->returnval;
 	ret = vcd_task_wait(s, &task, vm, timeout, result, err);
+	if (ret < 0 && err->code == VCD_E_TIMEOUT)
+		vcd_task_cancel(s, &task);	/* past its bound: not left running */
 	vcd_stat_record(s, method, true, vcd_mono() - t0, ret < 0);
 out:
 	if (ret < 0 && err->object[0] == '\0' && object != NULL)

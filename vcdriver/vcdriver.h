@@ -194,7 +194,8 @@ int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster
  * Returns 0 when the task succeeded (its result, when it is a MoRef, in
  * *RESULT if RESULT is not NULL), or -1 with ERR: the task's fault
  * (VCD_E_FAULT with the fault type and message), VCD_E_TIMEOUT after
- * TIMEOUT seconds, VCD_E_QUESTION, or a transport error.
+ * TIMEOUT seconds (the task left running: it may be waited on again),
+ * VCD_E_QUESTION, or a transport error.
  */
 int vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
     const struct vcd_moref *vm, double timeout, struct vcd_moref *result,

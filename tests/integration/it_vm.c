@@ -175,6 +175,37 @@ test_timeout(void **state)
 	vcd_close(s);
 }
 
+/* A VM task past its bound (vmware.task_timeout) is cancelled, not left
+ * running in vCenter; a plain wait that times out leaves it (above). */
+static void
+test_task_past_bound_cancelled(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM1");
+	struct vim_req_PowerOffVM_Task req;
+	struct vcd_err err;
+	struct buf tasks = BUF_INIT;
+	char *url = xasprintf("%s/tasks", tpeer_get(peers, "VCSIM_CTL"));
+
+	ctl(peers, "async?method=PowerOffVM_Task&delay=1h&count=1");
+	vim_init(&req, &vim_type_req_PowerOffVM_Task);
+	req._this = &vi.ref;
+	assert_int_equal(vcd_invoke_task(s, &vim_method_PowerOffVM_Task, &req, &vi.ref,
+	    "it", 1.0, NULL, &err), -1);
+	assert_int_equal(err.code, VCD_E_TIMEOUT);
+	/* the launcher no longer holds it: CancelTask ended it */
+	assert_int_equal(tpeer_http("GET", url, NULL, 0, NULL,
+	    tpeer_get(peers, "VCSIM_CA_FILE"), &tasks), 200);
+	if (strstr(buf_cstr(&tasks), "held ") != NULL)
+		fail_msg("the task is still running:\n%s", buf_cstr(&tasks));
+	buf_free(&tasks);
+	free(url);
+	ctl(peers, "reset");
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	vcd_close(s);
+}
+
 static void
 test_question_answered(void **state)
 {
@@ -651,6 +682,7 @@ main(void)
 		cmocka_unit_test(test_power_suspend_reset),
 		cmocka_unit_test(test_async_task),
 		cmocka_unit_test(test_timeout),
+		cmocka_unit_test(test_task_past_bound_cancelled),
 		cmocka_unit_test(test_question_answered),
 		cmocka_unit_test(test_question_refused),
 		cmocka_unit_test(test_question_pending_refused_first),
