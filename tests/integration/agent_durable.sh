@@ -98,7 +98,7 @@ check "all 8 wait for their power-on" until_ok 60 held_power_ons 8
 lines=$(wc -l <"$T/agent.log")
 bash "$PEERS/pg.sh" pause "$T"
 paused_at=$(date +%s)
-lost() { [ "$(tail -n +"$lines" "$T/agent.log" | grep -c 'request d-spawn-.*: the database went away while it ran')" -eq "$1" ]; }
+lost() { [ "$(tail -n +"$lines" "$T/agent.log" | grep -c 'request d-spawn-.*: the connection holding its lock was lost while it ran')" -eq "$1" ]; }
 check "each spawn meets the database gone, and says so" until_ok 90 lost 8
 # the outage lasts 12 s at least: the reconcile meets it too
 while [ "$(date +%s)" -lt $((paused_at + 12)) ]; do sleep 0.5; done
