@@ -145,14 +145,18 @@ ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl)
 	    "WHERE request_id = $1", 1, params, NULL, why, wl);
 }
 
-int
-ledger_results_pending(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
-    size_t *n, char *why, size_t wl)
+/*
+ * The rows SQL selects (NCOLS text columns) for the nodes NODES, passed as
+ * $1, a jsonb array: *OUT gets the values row by row (caller frees each
+ * and the array), *N the number of rows.  0, or -1 with WHY.
+ */
+static int
+ledger_node_rows(PGconn *pg, const char *sql, char *const *nodes, size_t nnodes,
+    int ncols, char ***out, size_t *n, char *why, size_t wl)
 {
-	char **v = NULL;
 	PGresult *res = NULL;
 	json_t *arr = json_array();
-	char *text;
+	char **v = NULL, *text;
 	const char *params[1];
 	size_t k = 0;
 	int ret = -1;
@@ -161,20 +165,16 @@ ledger_results_pending(PGconn *pg, char *const *nodes, size_t nnodes, char ***ou
 		json_array_append_new(arr, json_string(nodes[i]));
 	text = json_dumps(arr, JSON_COMPACT);
 	params[0] = text;
-	if (ledger_sql(pg, "SELECT request_id, coalesce(instance_uuid::text, ''), "
-	    "result::text FROM requests WHERE result_pending AND result IS NOT NULL "
-	    "AND state IN ('succeeded', 'failed') AND node IN "
-	    "(SELECT jsonb_array_elements_text($1::jsonb)) ORDER BY finished_at", 1,
-	    params, &res, why, wl) < 0)
+	if (ledger_sql(pg, sql, 1, params, &res, why, wl) < 0)
 		goto out;
-	v = xcalloc((size_t)PQntuples(res) * 3 + 1, sizeof(*v));
+	v = xcalloc((size_t)PQntuples(res) * (size_t)ncols + 1, sizeof(*v));
 	for (int i = 0; i < PQntuples(res); i++)
-		for (int c = 0; c < 3; c++)
+		for (int c = 0; c < ncols; c++)
 			v[k++] = xstrdup(PQgetvalue(res, i, c));
 	ret = 0;
 out:
 	*out = v;
-	*n = k / 3;
+	*n = k / (size_t)ncols;
 	PQclear(res);
 	free(text);
 	json_decref(arr);
@@ -182,36 +182,24 @@ out:
 }
 
 int
+ledger_results_pending(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
+    size_t *n, char *why, size_t wl)
+{
+	return ledger_node_rows(pg, "SELECT request_id, coalesce(instance_uuid::text, "
+	    "''), result::text FROM requests WHERE result_pending AND result IS NOT "
+	    "NULL AND state IN ('succeeded', 'failed') AND node IN (SELECT "
+	    "jsonb_array_elements_text($1::jsonb)) ORDER BY finished_at", nodes,
+	    nnodes, 3, out, n, why, wl);
+}
+
+int
 ledger_unfinished(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
     size_t *n, char *why, size_t wl)
 {
-	struct buf_list { char **v; size_t n; } l = { NULL, 0 };
-	PGresult *res = NULL;
-	json_t *arr = json_array();
-	char *text;
-	const char *params[1];
-	int ret = -1;
-
-	for (size_t i = 0; i < nnodes; i++)
-		json_array_append_new(arr, json_string(nodes[i]));
-	text = json_dumps(arr, JSON_COMPACT);
-	params[0] = text;
-	if (ledger_sql(pg, "SELECT payload FROM requests WHERE state IN ('accepted', "
-	    "'running') AND node IN (SELECT jsonb_array_elements_text($1::jsonb)) "
-	    "ORDER BY received_at, kafka_partition, kafka_offset", 1, params, &res,
-	    why, wl) < 0)
-		goto out;
-	l.v = xcalloc((size_t)PQntuples(res) + 1, sizeof(*l.v));
-	for (int i = 0; i < PQntuples(res); i++)
-		l.v[l.n++] = xstrdup(PQgetvalue(res, i, 0));
-	ret = 0;
-out:
-	*out = l.v;
-	*n = l.n;
-	PQclear(res);
-	free(text);
-	json_decref(arr);
-	return ret;
+	return ledger_node_rows(pg, "SELECT payload FROM requests WHERE state IN "
+	    "('accepted', 'running') AND node IN (SELECT "
+	    "jsonb_array_elements_text($1::jsonb)) ORDER BY received_at, "
+	    "kafka_partition, kafka_offset", nodes, nnodes, 1, out, n, why, wl);
 }
 
 int

@@ -84,15 +84,10 @@ struct ic_cache *
 ic_cache_new(struct vcd_session *s, const struct ic_glance *g,
     const char *cache_folder, const char *pg_conninfo)
 {
-	struct ic_cache *c = xcalloc(1, sizeof(*c));
+	struct ic_cache *c = ic_cache_new_pool(s, g, cache_folder,
+	    pgc_pool_new(pg_conninfo, 4));
 
-	c->s = s;
-	c->glance = *g;
-	c->folder = xstrdup(cache_folder);
-	c->pg = pgc_pool_new(pg_conninfo, 4);
 	c->own_pg = true;
-	pthread_mutex_init(&c->lock, NULL);
-	pthread_cond_init(&c->cond, NULL);
 	return c;
 }
 
