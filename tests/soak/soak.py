@@ -634,10 +634,18 @@ health:
     def cleanup_wave(self, w):
         """Delete every instance the soak made; then nothing may remain."""
         msgs = []
+        fin = self.finals(self.events())
+
+        def delete_failed(u):
+            # its last delete ended, truthfully, in failure (a fault, vCenter
+            # gone): the instance is still there, and is deleted again
+            dels = [s[0] for s in self.sent if s[1] == u and s[2] == "delete"]
+            return bool(dels) and bool(fin.get(dels[-1])) and \
+                all(e.get("event") != "succeeded" for e in fin[dels[-1]])
         for u, m in sorted(self.insts.items()):
             req = {"version": 1, "request_id": self.rid("delete"), "type": "delete",
                    "node": m["node"], "instance": {"uuid": u}}
-            if not m["alive"] and self.rng.random() < 0.8:
+            if not m["alive"] and not delete_failed(u) and self.rng.random() < 0.8:
                 continue        # most deleted ones again: a delete of a missing VM succeeds
             m["alive"] = False
             self.sent.append((req["request_id"], u, "delete", w))
@@ -657,8 +665,12 @@ health:
                 self.problem("leaked", "after deleting everything, VM %s (instance %s) is left"
                              % (v["moref"], v["uuid"]))
         live = [u for u, r in rows.items() if not r["deleted"] and u.startswith("50a40000-")]
+        fin = self.finals(self.events())
         for u in live:
-            self.problem("leaked", "after deleting everything, instance row %s is live" % u)
+            hist = ["%s:%s" % (s[0], "/".join(e.get("event", "?") for e in fin.get(s[0], []))
+                               or "none") for s in self.sent if s[1] == u]
+            self.problem("leaked", "after deleting everything, instance row %s is live "
+                         "(its requests: %s)" % (u, ", ".join(hist)))
 
     def soak(self):
         note("seed %d, %d requests (replay: tests/soak/soak.py %d %d)" %
