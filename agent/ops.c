@@ -179,7 +179,7 @@ again:
 power:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if ((fresh ? vcd_vm_power_on_created(a->vc, &vm, err) :
-	    vcd_vm_power_on(a->vc, &vm, err)) < 0 &&
+	    vcd_vm_power_on(a->vc, &vm, NULL, err)) < 0 &&
 	    strcmp(err->fault, "InvalidPowerState") != 0)
 		goto out;
 	vcd_err_clear(err);
@@ -245,7 +245,7 @@ again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "deleting",
 	    why, sizeof(why));
-	if (vcd_vm_delete(a->vc, &vm, &c->pl.datacenter, folder, sizeof(folder),
+	if (vcd_vm_delete(a->vc, &vm, NULL, &c->pl.datacenter, folder, sizeof(folder),
 	    err) < 0) {
 		if (!vcd_err_gone(err))
 			goto out;
@@ -301,20 +301,20 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	switch (r->type) {
 	case REQ_POWER_ON:
 	case REQ_RESUME:
-		rc = vcd_vm_power_on(a->vc, &vm, err);
+		rc = vcd_vm_power_on(a->vc, &vm, NULL, err);
 		power = "running", state = "active";
 		break;
 	case REQ_POWER_OFF:
-		rc = r->hard ? vcd_vm_power_off(a->vc, &vm, err) :
-		    vcd_vm_shutdown(a->vc, &vm, r->timeout, true, err);
+		rc = r->hard ? vcd_vm_power_off(a->vc, &vm, NULL, err) :
+		    vcd_vm_shutdown(a->vc, &vm, NULL, r->timeout, true, err);
 		power = "shutdown", state = "stopped";
 		break;
 	case REQ_REBOOT:
-		rc = vcd_vm_reboot(a->vc, &vm, r->hard, err);
+		rc = vcd_vm_reboot(a->vc, &vm, NULL, r->hard, err);
 		power = "running", state = "active";
 		break;
 	case REQ_SUSPEND:
-		rc = vcd_vm_suspend(a->vc, &vm, err);
+		rc = vcd_vm_suspend(a->vc, &vm, NULL, err);
 		power = "suspended", state = "suspended";
 		break;
 	default:
@@ -400,7 +400,7 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	PQclear(res);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "migrating",
 	    why, sizeof(why));
-	if (vcd_vm_relocate(a->vc, &vm, &rl, err) < 0) {
+	if (vcd_vm_relocate(a->vc, &vm, NULL, &rl, err) < 0) {
 		if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'failed', "
 		    "updated_at = now() WHERE request_id = $1", 1, &params[1], why,
 		    sizeof(why), NULL)) != NULL)
@@ -454,7 +454,7 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 		char *ptext = json_dumps(pj, JSON_COMPACT);
 		const char *params[2] = { r->instance_uuid, ptext };
 
-		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, &p, NULL, &added, err)) == 0) {
+		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, NULL, &p, NULL, &added, err)) == 0) {
 			/* the port as attached, with its MAC, appended to the row's ports */
 			json_t *stored = json_deep_copy(pj);
 			json_object_set_new(stored, "mac", json_string(added.mac));
@@ -472,7 +472,7 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 		return ret;
 	}
 	/* detach: by the port's id, or by its MAC */
-	if ((ret = np_detach(a->vc, &vm, r->port.id[0] ? r->port.id : r->port.mac,
+	if ((ret = np_detach(a->vc, &vm, NULL, r->port.id[0] ? r->port.id : r->port.mac,
 	    err)) == 0) {
 		const char *params[2] = { r->instance_uuid, r->port.id[0] ? r->port.id :
 		    r->port.mac };
@@ -584,7 +584,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	was_on = strcmp(rt.power, "poweredOn") == 0;
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
 	    why, sizeof(why));
-	if (was_on && vcd_vm_power_off(a->vc, &vm, err) < 0)
+	if (was_on && vcd_vm_power_off(a->vc, &vm, NULL, err) < 0)
 		goto fail;
 	off = was_on;
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
@@ -635,12 +635,12 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
 		}
 	}
-	if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0)
+	if (vcd_vm_reconfigure(a->vc, &vm, NULL, cs, err) < 0)
 		goto fail;
 	if (resized != NULL)
 		log_info("resize %s: root disk %s replaced by %s, %u GB", r->instance_uuid,
 		    rt.file, resized, r->root_gb);
-	if (was_on && vcd_vm_power_on(a->vc, &vm, err) < 0)
+	if (was_on && vcd_vm_power_on(a->vc, &vm, NULL, err) < 0)
 		goto fail;
 	off = false;
 	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
@@ -659,7 +659,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 fail:
 	if (off) {	/* as it was, if it can be */
 		struct vcd_err e2;
-		if (vcd_vm_power_on(a->vc, &vm, &e2) < 0)
+		if (vcd_vm_power_on(a->vc, &vm, NULL, &e2) < 0)
 			log_warnx("resize %s: %s stays off: %s", r->instance_uuid, vm.value,
 			    vcd_strerror(&e2, why, sizeof(why)));
 	}
