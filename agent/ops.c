@@ -82,6 +82,46 @@ ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
 }
 
 /*
+ * An operation on *VM failed with ERR.  When ERR says the instance's VM is
+ * not there (the MoRef is stale, or names a VM with another instance uuid:
+ * vcdriver checks it in each operation's first read), look the VM up by the
+ * instance's uuid, once (*LOOKED_UP): true with *VM the VM found, recorded
+ * in the row, to run the operation again on; false to give up with ERR (the
+ * first error when no VM has the uuid, so that it names the MoRef and both
+ * uuids).  One FindByUuid call, only on this path.
+ */
+static bool
+ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
+    bool *looked_up, struct vcd_err *err)
+{
+	struct vcd_moref found;
+	struct vcd_err ferr;
+	char why[512];
+	const char *params[2] = { uuid, found.value };
+	PGresult *res;
+
+	if (*looked_up || !vcd_err_gone(err))
+		return false;
+	*looked_up = true;
+	vcd_err_clear(&ferr);
+	if (vcd_vm_find(a->vc, uuid, &found, &ferr) < 0) {
+		if (ferr.code != VCD_E_NOTFOUND)
+			*err = ferr;
+		return false;
+	}
+	if (strcmp(found.value, vm->value) == 0)
+		return false;
+	log_warnx("instance %s: %s: VM %s has its uuid: acting on that one",
+	    uuid, vcd_strerror(err, why, sizeof(why)), found.value);
+	*vm = found;
+	vcd_err_clear(err);
+	if ((res = pgc_exec(pg, "UPDATE instances SET vm_moref = $2, updated_at = "
+	    "now() WHERE uuid = $1", 2, params, why, sizeof(why), NULL)) != NULL)
+		PQclear(res);
+	return true;
+}
+
+/*
  * A first attempt at a spawn whose instance row had no VM (the common case)
  * cannot have made one: it goes straight to CreateVM and powers the new VM
  * on without a pre-check, 4 calls.  Any other run first looks for a VM with
@@ -179,7 +219,7 @@ again:
 power:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if ((fresh ? vcd_vm_power_on_created(a->vc, &vm, err) :
-	    vcd_vm_power_on(a->vc, &vm, err)) < 0 &&
+	    vcd_vm_power_on(a->vc, &vm, r->instance_uuid, err)) < 0 &&
 	    strcmp(err->fault, "InvalidPowerState") != 0)
 		goto out;
 	vcd_err_clear(err);
@@ -245,18 +285,23 @@ again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "deleting",
 	    why, sizeof(why));
-	if (vcd_vm_delete(a->vc, &vm, &c->pl.datacenter, folder, sizeof(folder),
-	    err) < 0) {
+	if (vcd_vm_delete(a->vc, &vm, r->instance_uuid, &c->pl.datacenter, folder,
+	    sizeof(folder), err) < 0) {
 		if (!vcd_err_gone(err))
 			goto out;
-		/* the recorded VM is gone; another may carry the uuid (re-registered) */
-		if (!looked_up) {
-			looked_up = true;
-			vcd_err_clear(err);
-			if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0)
-				goto again;
-			if (err->code != VCD_E_NOTFOUND)
-				goto out;
+		/*
+		 * the recorded VM is gone, or is another instance's (a MoRef
+		 * given again); another may carry the uuid (re-registered)
+		 */
+		if (ops_vm_again(a, pg, r->instance_uuid, &vm, &looked_up, err))
+			goto again;
+		if (!vcd_err_gone(err))
+			goto out;
+		if (strcmp(err->fault, "InstanceUuidMismatch") == 0) {
+			char msg[800];
+
+			log_warnx("delete %s: %s; no VM has the uuid", r->instance_uuid,
+			    vcd_strerror(err, msg, sizeof(msg)));
 		}
 		goto gone;
 	}
@@ -291,30 +336,32 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 {
 	struct vcd_err *err = &op->err;
 	struct vcd_moref vm;
-	const char *power = NULL, *state = NULL;
+	const char *power = NULL, *state = NULL, *u = r->instance_uuid;
 	char why[512];
+	bool looked_up = false;
 	int rc;
 
 	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
+again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	switch (r->type) {
 	case REQ_POWER_ON:
 	case REQ_RESUME:
-		rc = vcd_vm_power_on(a->vc, &vm, err);
+		rc = vcd_vm_power_on(a->vc, &vm, u, err);
 		power = "running", state = "active";
 		break;
 	case REQ_POWER_OFF:
-		rc = r->hard ? vcd_vm_power_off(a->vc, &vm, err) :
-		    vcd_vm_shutdown(a->vc, &vm, r->timeout, true, err);
+		rc = r->hard ? vcd_vm_power_off(a->vc, &vm, u, err) :
+		    vcd_vm_shutdown(a->vc, &vm, u, r->timeout, true, err);
 		power = "shutdown", state = "stopped";
 		break;
 	case REQ_REBOOT:
-		rc = vcd_vm_reboot(a->vc, &vm, r->hard, err);
+		rc = vcd_vm_reboot(a->vc, &vm, u, r->hard, err);
 		power = "running", state = "active";
 		break;
 	case REQ_SUSPEND:
-		rc = vcd_vm_suspend(a->vc, &vm, err);
+		rc = vcd_vm_suspend(a->vc, &vm, u, err);
 		power = "suspended", state = "suspended";
 		break;
 	default:
@@ -322,6 +369,8 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 		    "%s is not carried out by this agent yet", req_type_name(r->type));
 		return -1;
 	}
+	if (rc < 0 && ops_vm_again(a, pg, u, &vm, &looked_up, err))
+		goto again;
 	/*
 	 * InvalidPowerState from PowerOnVM_Task (power_on, resume) means the VM
 	 * is on, and from a power-off that it is off: the state asked for,
@@ -368,6 +417,7 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	PGresult *res;
 	char why[512], kind[8] = "cold";
 	const char *power = NULL, *state = NULL;
+	bool looked_up = false;
 	/* uuid, request, source, destination, kind, host */
 	const char *params[6] = { r->instance_uuid, r->request_id, r->node, r->dest_node,
 	    kind, r->dest_host[0] != '\0' ? r->dest_host : NULL };
@@ -400,7 +450,11 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	PQclear(res);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "migrating",
 	    why, sizeof(why));
-	if (vcd_vm_relocate(a->vc, &vm, &rl, err) < 0) {
+	while (vcd_vm_relocate(a->vc, &vm, r->instance_uuid, &rl, err) < 0) {
+		if (ops_vm_again(a, pg, r->instance_uuid, &vm, &looked_up, err)) {
+			snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+			continue;
+		}
 		if ((res = pgc_exec(pg, "UPDATE migrations SET status = 'failed', "
 		    "updated_at = now() WHERE request_id = $1", 1, &params[1], why,
 		    sizeof(why), NULL)) != NULL)
@@ -437,11 +491,13 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 	struct vcd_moref vm;
 	PGresult *res;
 	char why[512];
+	bool looked_up = false;
 	int ret;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL ||
 	    ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
+again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if (r->type == REQ_ATTACH_INTERFACE) {
 		struct np_config npc = { op->cfg->vmware.vlan_interface,
@@ -454,7 +510,13 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 		char *ptext = json_dumps(pj, JSON_COMPACT);
 		const char *params[2] = { r->instance_uuid, ptext };
 
-		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, &p, NULL, &added, err)) == 0) {
+		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, r->instance_uuid, &p, NULL,
+		    &added, err)) < 0 && ops_vm_again(a, pg, r->instance_uuid, &vm,
+		    &looked_up, err)) {
+			free(ptext);
+			goto again;
+		}
+		if (ret == 0) {
 			/* the port as attached, with its MAC, appended to the row's ports */
 			json_t *stored = json_deep_copy(pj);
 			json_object_set_new(stored, "mac", json_string(added.mac));
@@ -472,8 +534,11 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 		return ret;
 	}
 	/* detach: by the port's id, or by its MAC */
-	if ((ret = np_detach(a->vc, &vm, r->port.id[0] ? r->port.id : r->port.mac,
-	    err)) == 0) {
+	if ((ret = np_detach(a->vc, &vm, r->instance_uuid, r->port.id[0] ? r->port.id :
+	    r->port.mac, err)) < 0 && ops_vm_again(a, pg, r->instance_uuid, &vm,
+	    &looked_up, err))
+		goto again;
+	if (ret == 0) {
 		const char *params[2] = { r->instance_uuid, r->port.id[0] ? r->port.id :
 		    r->port.mac };
 		if ((res = pgc_exec(pg, "UPDATE instances SET ports = coalesce((SELECT "
@@ -490,6 +555,7 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 struct ops_root {
 	struct vim_arena	*a;
 	char			 power[16];
+	char			 uuid[64];	/* config.instanceUuid */
 	struct vim_VirtualDisk	*disk;		/* a copy in A; NULL if none */
 	char			*file;		/* its backing's file (in A) */
 	bool			 linked;	/* its backing has a parent */
@@ -501,9 +567,12 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 	struct ops_root *rt = arg;
 	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
 	const char *ps = vcd_pc_str(oc, "runtime.powerState");
+	const char *uuid = vcd_pc_str(oc, "config.instanceUuid");
 
 	if (ps != NULL)
 		snprintf(rt->power, sizeof(rt->power), "%s", ps);
+	if (uuid != NULL)
+		snprintf(rt->uuid, sizeof(rt->uuid), "%s", uuid);
 	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems &&
 	    rt->disk == NULL; i++) {
 		struct vim_VirtualDisk *disk;
@@ -556,25 +625,43 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	struct vim_arena ar = VIM_ARENA_INIT;
 	struct vim_VirtualMachineConfigSpec *cs;
 	struct vim_VirtualDeviceConfigSpec **dv = NULL;
-	struct ops_root rt = { &ar, "", NULL, NULL, false };
+	struct ops_root rt = { &ar, "", "", NULL, NULL, false };
 	struct agent_cluster *c;
 	struct vcd_moref vm;
-	char *paths[] = { "config.hardware.device", "runtime.powerState" };
+	char *paths[] = { "config.hardware.device", "runtime.powerState",
+	    "config.instanceUuid" };
+	const char *u = r->instance_uuid;
 	char why[512], *flavor = NULL, *resized = NULL;
 	int64_t want_kb = (int64_t)r->root_gb << 20;
-	bool was_on, off = false;
+	bool was_on, off = false, looked_up = false;
 	const char *params[2];
 	PGresult *res;
-	int ret = -1;
+	int rc, ret = -1;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
 		return -1;
 	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
+again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	if (vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 2, ops_root_one, &rt,
-	    err) < 0)
+	/* the VM's uuid, read with its disk: is it the instance's? */
+	rc = vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 3, ops_root_one,
+	    &rt, err);
+	if (rc == 0 && rt.power[0] == '\0') {
+		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", vm.value,
+		    "virtual machine %s does not exist", vm.value);
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = vcd_vm_uuid_check(&vm, rt.uuid, u, err);
+	if (rc < 0) {
+		if (ops_vm_again(a, pg, u, &vm, &looked_up, err)) {
+			vim_arena_free(&ar);
+			rt = (struct ops_root){ &ar, "", "", NULL, NULL, false };
+			goto again;
+		}
 		goto out;
+	}
 	if (rt.disk != NULL && r->root_gb > 0 && want_kb < rt.disk->capacityInKB.v) {
 		vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
 		    "disk is %lld KB; a flavor's root_gb of %u would shrink it",
@@ -584,7 +671,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	was_on = strcmp(rt.power, "poweredOn") == 0;
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
 	    why, sizeof(why));
-	if (was_on && vcd_vm_power_off(a->vc, &vm, err) < 0)
+	if (was_on && vcd_vm_power_off(a->vc, &vm, u, err) < 0)
 		goto fail;
 	off = was_on;
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
@@ -635,12 +722,12 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
 		}
 	}
-	if (vcd_vm_reconfigure(a->vc, &vm, cs, err) < 0)
+	if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
 		goto fail;
 	if (resized != NULL)
 		log_info("resize %s: root disk %s replaced by %s, %u GB", r->instance_uuid,
 		    rt.file, resized, r->root_gb);
-	if (was_on && vcd_vm_power_on(a->vc, &vm, err) < 0)
+	if (was_on && vcd_vm_power_on(a->vc, &vm, u, err) < 0)
 		goto fail;
 	off = false;
 	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
@@ -659,7 +746,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 fail:
 	if (off) {	/* as it was, if it can be */
 		struct vcd_err e2;
-		if (vcd_vm_power_on(a->vc, &vm, &e2) < 0)
+		if (vcd_vm_power_on(a->vc, &vm, u, &e2) < 0)
 			log_warnx("resize %s: %s stays off: %s", r->instance_uuid, vm.value,
 			    vcd_strerror(&e2, why, sizeof(why)));
 	}

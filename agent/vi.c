@@ -288,21 +288,21 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	if (vi_resolve_vm(s, argv[1], &vm, err) < 0)
 		return -1;
 	if (strcmp(cmd, "power-on") == 0)
-		return vcd_vm_power_on(s, &vm, err);
+		return vcd_vm_power_on(s, &vm, NULL, err);
 	if (strcmp(cmd, "power-off") == 0)
-		return vcd_vm_power_off(s, &vm, err);
+		return vcd_vm_power_off(s, &vm, NULL, err);
 	if (strcmp(cmd, "suspend") == 0)
-		return vcd_vm_suspend(s, &vm, err);
+		return vcd_vm_suspend(s, &vm, NULL, err);
 	if (strcmp(cmd, "reset") == 0)
-		return vcd_vm_reset(s, &vm, err);
+		return vcd_vm_reset(s, &vm, NULL, err);
 	if (strcmp(cmd, "destroy") == 0)
 		return vcd_vm_destroy(s, &vm, err);
 	if (strcmp(cmd, "unregister") == 0)
 		return vcd_vm_unregister(s, &vm, err);
 	if (strcmp(cmd, "shutdown") == 0)
-		return vcd_vm_shutdown(s, &vm, argc > 2 ? atof(argv[2]) : 60, false, err);
+		return vcd_vm_shutdown(s, &vm, NULL, argc > 2 ? atof(argv[2]) : 60, false, err);
 	if (strcmp(cmd, "reboot") == 0)
-		return vcd_vm_reboot(s, &vm, argc > 2 && strcmp(argv[2], "hard") == 0, err);
+		return vcd_vm_reboot(s, &vm, NULL, argc > 2 && strcmp(argv[2], "hard") == 0, err);
 	if (strcmp(cmd, "relocate") == 0) {
 		struct vcd_relocate to;
 
@@ -320,7 +320,7 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 			else
 				goto usage;
 		}
-		return vcd_vm_relocate(s, &vm, &to, err);
+		return vcd_vm_relocate(s, &vm, NULL, &to, err);
 	}
 usage:
 	vi_usage(stderr);

@@ -155,13 +155,16 @@ struct np_nic {
 /* The NICs of VM.  Caller frees *OUT with free().  One call. */
 int np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
     struct np_nic **out, size_t *n, struct vcd_err *err);
-/* Add PORT's NIC to VM on CLUSTER (hot when powered on). */
+/* Add PORT's NIC to VM on CLUSTER (hot when powered on).  UUID (NULL: no
+ * check): the instance uuid VM must carry, read with its NICs; otherwise
+ * nothing is done and ERR is vcd_vm_uuid_check()'s. */
 int np_attach(struct vcd_session *s, const struct vcd_moref *cluster,
-    const struct np_config *cfg, const struct vcd_moref *vm,
+    const struct np_config *cfg, const struct vcd_moref *vm, const char *uuid,
     const struct np_port *port, const char *guest_id, struct np_nic *added,
     struct vcd_err *err);
-/* Remove the NIC whose port id (or MAC) is PORT_ID from VM. */
+/* Remove the NIC whose port id (or MAC) is PORT_ID from VM; UUID as for
+ * np_attach(). */
 int np_detach(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *port_id, struct vcd_err *err);
+    const char *uuid, const char *port_id, struct vcd_err *err);
 
 #endif

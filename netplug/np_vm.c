@@ -36,6 +36,7 @@ struct np_nics_ctx {
 	bool			 seen;
 	struct vim_arena	*a;	/* if not NULL: copy each NIC into devs */
 	struct vim_VirtualEthernetCard **devs;	/* parallel to v, in a */
+	char			 uuid[64];	/* config.instanceUuid, if asked */
 };
 
 static void
@@ -64,8 +65,11 @@ np_nics_one(void *arg, const struct vim_ObjectContent *oc)
 	struct np_nics_ctx *ctx = arg;
 	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
 	const struct vim_any *extra = vcd_pc_prop(oc, "config.extraConfig");
+	const char *uuid = vcd_pc_str(oc, "config.instanceUuid");
 
 	ctx->seen = true;
+	if (uuid != NULL)
+		snprintf(ctx->uuid, sizeof(ctx->uuid), "%s", uuid);
 	if (devs == NULL || devs->kind != VA_ARRAY)
 		return 0;
 	for (size_t i = 0; i < devs->nitems; i++) {
@@ -114,29 +118,36 @@ np_nics_one(void *arg, const struct vim_ObjectContent *oc)
 }
 
 /* np_vm_nics(), and with A not NULL each NIC's device as read in *DEVS
- * (caller frees the array; the devices are in A). */
+ * (caller frees the array; the devices are in A); with UUID not NULL, the
+ * VM's instance uuid read too, and checked (vcd_vm_uuid_check()). */
 static int
 np_vm_nics_devs(struct vcd_session *s, const struct vcd_moref *vm,
-    struct np_nic **out, size_t *n, struct vim_arena *a,
+    const char *uuid, struct np_nic **out, size_t *n, struct vim_arena *a,
     struct vim_VirtualEthernetCard ***devs, struct vcd_err *err)
 {
-	char *paths[] = { "config.hardware.device", "config.extraConfig" };
-	struct np_nics_ctx ctx = { NULL, 0, false, a, NULL };
+	char *paths[] = { "config.hardware.device", "config.extraConfig",
+	    "config.instanceUuid" };
+	struct np_nics_ctx ctx = { NULL, 0, false, a, NULL, "" };
 
 	*out = NULL;
 	*n = 0;
 	if (devs != NULL)
 		*devs = NULL;
-	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, 2, np_nics_one,
-	    &ctx, err) < 0) {
+	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, uuid != NULL ? 3 : 2,
+	    np_nics_one, &ctx, err) < 0) {
 		free(ctx.v);
 		free(ctx.devs);
 		return -1;
 	}
-	if (!ctx.seen) {
-		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
-		    "virtual machine %s does not exist", vm->value);
-		snprintf(err->object, sizeof(err->object), "%s:%s", vm->type, vm->value);
+	if (!ctx.seen || vcd_vm_uuid_check(vm, ctx.uuid, uuid, err) < 0) {
+		if (!ctx.seen) {
+			vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
+			    "virtual machine %s does not exist", vm->value);
+			snprintf(err->object, sizeof(err->object), "%s:%s", vm->type,
+			    vm->value);
+		}
+		free(ctx.v);
+		free(ctx.devs);
 		return -1;
 	}
 	*out = ctx.v;
@@ -152,12 +163,12 @@ int
 np_vm_nics(struct vcd_session *s, const struct vcd_moref *vm,
     struct np_nic **out, size_t *n, struct vcd_err *err)
 {
-	return np_vm_nics_devs(s, vm, out, n, NULL, NULL, err);
+	return np_vm_nics_devs(s, vm, NULL, out, n, NULL, NULL, err);
 }
 
 int
 np_attach(struct vcd_session *s, const struct vcd_moref *cluster,
-    const struct np_config *cfg, const struct vcd_moref *vm,
+    const struct np_config *cfg, const struct vcd_moref *vm, const char *uuid,
     const struct np_port *port, const char *guest_id, struct np_nic *added,
     struct vcd_err *err)
 {
@@ -170,7 +181,7 @@ np_attach(struct vcd_session *s, const struct vcd_moref *cluster,
 	const char *why;
 	int ret = -1;
 
-	if (np_vm_nics(s, vm, &nics, &n, err) < 0)
+	if (np_vm_nics_devs(s, vm, uuid, &nics, &n, NULL, NULL, err) < 0)
 		goto out;
 	if (port->port_id != NULL)
 		for (size_t i = 0; i < n; i++)
@@ -193,7 +204,7 @@ np_attach(struct vcd_session *s, const struct vcd_moref *cluster,
 			    "has a NIC with MAC address %s", vm->value, nics[i].mac);
 			goto out;
 		}
-	if (vcd_vm_reconfigure(s, vm, &cs, err) < 0)
+	if (vcd_vm_reconfigure(s, vm, uuid, &cs, err) < 0)
 		goto out;
 	if (added != NULL) {
 		memset(added, 0, sizeof(*added));
@@ -213,8 +224,8 @@ out:
 }
 
 int
-np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *port_id,
-    struct vcd_err *err)
+np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *uuid,
+    const char *port_id, struct vcd_err *err)
 {
 	struct vim_arena a = VIM_ARENA_INIT;
 	struct vim_VirtualMachineConfigSpec cs;
@@ -226,7 +237,7 @@ np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *port_id
 	char key[64];
 	int ret = -1;
 
-	if (np_vm_nics_devs(s, vm, &nics, &n, &a, &devs, err) < 0)
+	if (np_vm_nics_devs(s, vm, uuid, &nics, &n, &a, &devs, err) < 0)
 		goto out;
 	for (size_t i = 0; i < n && nic == NULL; i++)
 		if (strcmp(nics[i].port_id, port_id) == 0 ||
@@ -255,7 +266,7 @@ np_detach(struct vcd_session *s, const struct vcd_moref *vm, const char *port_id
 	ovv[0] = ov;
 	cs.extraConfig.v = ovv;
 	cs.extraConfig.len = 1;
-	if (vcd_vm_reconfigure(s, vm, &cs, err) < 0)
+	if (vcd_vm_reconfigure(s, vm, uuid, &cs, err) < 0)
 		goto out;
 	log_info("netplug: detached the NIC of %s (%s) from %s", port_id, nic->mac,
 	    vm->value);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -123,6 +124,7 @@ struct vcd_pre_ctx {
 	struct vcd_moref	 task;
 	char			 power[16];	/* runtime.powerState, if asked */
 	char			 vmx[512];	/* config.files.vmPathName, if asked */
+	char			 uuid[64];	/* config.instanceUuid, if asked */
 };
 
 static int
@@ -139,6 +141,8 @@ vcd_pre_one(void *arg, const struct vim_ObjectContent *oc)
 			snprintf(ctx->power, sizeof(ctx->power), "%s", v);
 		if ((v = vcd_pc_str(oc, "config.files.vmPathName")) != NULL)
 			snprintf(ctx->vmx, sizeof(ctx->vmx), "%s", v);
+		if ((v = vcd_pc_str(oc, "config.instanceUuid")) != NULL)
+			snprintf(ctx->uuid, sizeof(ctx->uuid), "%s", v);
 		if (q != NULL && q->kind == VA_OBJ) {
 			const struct vim_VirtualMachineQuestionInfo *qi =
 			    vim_cast(q->obj, &vim_type_VirtualMachineQuestionInfo);
@@ -156,23 +160,46 @@ vcd_pre_one(void *arg, const struct vim_ObjectContent *oc)
 	return 0;
 }
 
+int
+vcd_vm_uuid_check(const struct vcd_moref *vm, const char *have, const char *want,
+    struct vcd_err *err)
+{
+	if (want == NULL || strcasecmp(have, want) == 0)
+		return 0;
+	if (have[0] == '\0')	/* cannot tell whose it is: not ours to touch */
+		vcd_err_set(err, VCD_E_FAULT, "InstanceUuidMismatch", NULL,
+		    "virtual machine %s carries no instance uuid, %s expected: "
+		    "left alone", vm->value, want);
+	else
+		vcd_err_set(err, VCD_E_NOTFOUND, "InstanceUuidMismatch", NULL,
+		    "virtual machine %s carries instance uuid %s, %s expected: "
+		    "the MoRef names another VM", vm->value, have, want);
+	vcd_moref_str(err->object, sizeof(err->object), vm);
+	return -1;
+}
+
 /*
  * One call: the VM's runtime.question and the state of its recent tasks
- * (a traversal from the VM through recentTask), and with FULL its power
- * state and .vmx path too.  0 if the VM is free.
+ * (a traversal from the VM through recentTask), with UUID (not NULL) its
+ * config.instanceUuid, which must be UUID, and with FULL its instance
+ * uuid, power state and .vmx path too.  0 if the VM is the one expected
+ * and free.
  */
 static int
 vcd_vm_precheck_ctx(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *op, bool full, struct vcd_pre_ctx *ctx, struct vcd_err *err)
+    const char *uuid, const char *op, bool full, struct vcd_pre_ctx *ctx,
+    struct vcd_err *err)
 {
 	struct vim_PropertySpec pv, pt, *psv[2] = { &pv, &pt };
 	struct vim_TraversalSpec tr;
 	struct vim_SelectionSpec *sel[1] = { &tr.base };
-	char *vpaths[] = { "runtime.question", "runtime.powerState",
-	    "config.files.vmPathName" }, *tpaths[] = { "info.state" };
+	char *vpaths[] = { "runtime.question", "config.instanceUuid",
+	    "runtime.powerState", "config.files.vmPathName" },
+	    *tpaths[] = { "info.state" };
 
-	*ctx = (struct vcd_pre_ctx){ vm, false, false, false, "", { "", "" }, "", "" };
-	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, full ? 3 : 1);
+	*ctx = (struct vcd_pre_ctx){ vm, false, false, false, "", { "", "" }, "", "",
+	    "" };
+	vcd_pc_propspec(&pv, "VirtualMachine", vpaths, full ? 4 : uuid != NULL ? 2 : 1);
 	vcd_pc_propspec(&pt, "Task", tpaths, 1);
 	vcd_pc_traversal(&tr, "vmTasks", "VirtualMachine", "recentTask");
 	if (vcd_pc_retrieve_from(s, vm, psv, 2, sel, 1, vcd_pre_one, ctx, err) < 0)
@@ -183,6 +210,8 @@ vcd_vm_precheck_ctx(struct vcd_session *s, const struct vcd_moref *vm,
 		vcd_moref_str(err->object, sizeof(err->object), vm);
 		return -1;
 	}
+	if (vcd_vm_uuid_check(vm, ctx->uuid, uuid, err) < 0)
+		return -1;
 	if (ctx->question) {
 		vcd_err_set(err, VCD_E_QUESTION, "VmQuestion", NULL, "cannot %s: "
 		    "a question is pending on %s: \"%s\"", op, vm->value, ctx->qtext);
@@ -200,11 +229,11 @@ vcd_vm_precheck_ctx(struct vcd_session *s, const struct vcd_moref *vm,
 
 static int
 vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *op, struct vcd_err *err)
+    const char *uuid, const char *op, struct vcd_err *err)
 {
 	struct vcd_pre_ctx ctx;
 
-	return vcd_vm_precheck_ctx(s, vm, op, false, &ctx, err);
+	return vcd_vm_precheck_ctx(s, vm, uuid, op, false, &ctx, err);
 }
 
 /* Name the VM in a fault that does not name an object. */
@@ -230,12 +259,13 @@ vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
 
 #define VCD_VM_SIMPLE(fn, method, what)						\
 int										\
-fn(struct vcd_session *s, const struct vcd_moref *vm, struct vcd_err *err)	\
+fn(struct vcd_session *s, const struct vcd_moref *vm, const char *uuid,	\
+    struct vcd_err *err)							\
 {										\
 	struct vim_req_##method req;						\
 										\
 	vcd_err_clear(err);							\
-	if (vcd_vm_precheck(s, vm, what, err) < 0)				\
+	if (vcd_vm_precheck(s, vm, uuid, what, err) < 0)			\
 		return -1;							\
 	vim_init(&req, &vim_type_req_##method);					\
 	req._this = (struct vcd_moref *)vm;					\
@@ -299,7 +329,7 @@ out:
 
 int
 vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
-    double timeout, bool hard_after, struct vcd_err *err)
+    const char *uuid, double timeout, bool hard_after, struct vcd_err *err)
 {
 	struct vim_req_ShutdownGuest req;
 	struct vim_arena a = VIM_ARENA_INIT;
@@ -310,7 +340,7 @@ vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
 	int ret = -1;
 
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, "shut down", err) < 0)
+	if (vcd_vm_precheck(s, vm, uuid, "shut down", err) < 0)
 		return -1;
 	vim_init(&req, &vim_type_req_ShutdownGuest);
 	req._this = (struct vcd_moref *)vm;
@@ -319,7 +349,7 @@ vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
 		if (hard_after && err->code == VCD_E_FAULT) {
 			log_info("vcdriver: soft shutdown of %s failed (%s), powering "
 			    "off", vm->value, err->fault);
-			ret = vcd_vm_power_off(s, vm, err);
+			ret = vcd_vm_power_off(s, vm, uuid, err);
 		} else {
 			vcd_vm_err_object(err, vm);
 		}
@@ -339,7 +369,7 @@ vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
 	if (hard_after) {
 		log_info("vcdriver: %s did not shut down within %.0f s, powering off",
 		    vm->value, timeout);
-		ret = vcd_vm_power_off(s, vm, err);
+		ret = vcd_vm_power_off(s, vm, uuid, err);
 	} else {
 		vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "the guest of %s did "
 		    "not shut down within %.0f s", vm->value, timeout);
@@ -351,8 +381,8 @@ out:
 }
 
 int
-vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
-    struct vcd_err *err)
+vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, bool hard, struct vcd_err *err)
 {
 	struct vim_req_RebootGuest req;
 	struct vim_arena a = VIM_ARENA_INIT;
@@ -360,9 +390,9 @@ vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
 	int ret;
 
 	if (hard)
-		return vcd_vm_reset(s, vm, err);
+		return vcd_vm_reset(s, vm, uuid, err);
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, "reboot", err) < 0)
+	if (vcd_vm_precheck(s, vm, uuid, "reboot", err) < 0)
 		return -1;
 	vim_init(&req, &vim_type_req_RebootGuest);
 	req._this = (struct vcd_moref *)vm;
@@ -377,12 +407,13 @@ vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
 
 int
 vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vim_VirtualMachineConfigSpec *spec, struct vcd_err *err)
+    const char *uuid, struct vim_VirtualMachineConfigSpec *spec,
+    struct vcd_err *err)
 {
 	struct vim_req_ReconfigVM_Task req;
 
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, "reconfigure", err) < 0)
+	if (vcd_vm_precheck(s, vm, uuid, "reconfigure", err) < 0)
 		return -1;
 	vim_init(&req, &vim_type_req_ReconfigVM_Task);
 	req._this = (struct vcd_moref *)vm;
@@ -398,7 +429,7 @@ vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
 	struct vcd_pre_ctx ctx;
 
 	vcd_err_clear(err);
-	if (vcd_vm_precheck_ctx(s, vm, "destroy", true, &ctx, err) < 0)
+	if (vcd_vm_precheck_ctx(s, vm, NULL, "destroy", true, &ctx, err) < 0)
 		return -1;
 	if (strcmp(ctx.power, "poweredOff") != 0 && vcd_vm_power_off_now(s, vm, err) < 0)
 		return -1;
@@ -413,13 +444,15 @@ vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
  * VM's folder with DeleteDatastoreFile_Task.  The folder holds what the VM
  * owns (its .vmx, logs, and a linked clone's delta or a full copy); the
  * cached parent disk lives outside it, so it is never touched, whatever
- * the VM's disk chain says.  Calls: 1 read, 2 for a power off if on, 1
- * unregister, 2 for the folder.  A VM whose .vmx is at the datastore's root
- * has no folder of its own: it is destroyed instead.
+ * the VM's disk chain says.  Calls: 1 read (with UUID, the instance uuid
+ * checked in it), 2 for a power off if on, 1 unregister, 2 for the folder.
+ * A VM whose .vmx is at the datastore's root has no folder of its own: it
+ * is destroyed instead.
  */
 int
 vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
-    const struct vcd_moref *dc, char *folder, size_t flen, struct vcd_err *err)
+    const char *uuid, const struct vcd_moref *dc, char *folder, size_t flen,
+    struct vcd_err *err)
 {
 	struct vim_req_Destroy_Task req;
 	struct vcd_pre_ctx ctx;
@@ -430,7 +463,7 @@ vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
 	vcd_err_clear(err);
 	if (flen > 0)
 		folder[0] = '\0';
-	if (vcd_vm_precheck_ctx(s, vm, "delete", true, &ctx, err) < 0)
+	if (vcd_vm_precheck_ctx(s, vm, uuid, "delete", true, &ctx, err) < 0)
 		goto out;
 	if (vcd_dspath_parse(ctx.vmx, &p, &why) < 0) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, NULL, "%s has an unusable "
@@ -468,14 +501,14 @@ out:
 
 int
 vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
-    const struct vcd_relocate *to, struct vcd_err *err)
+    const char *uuid, const struct vcd_relocate *to, struct vcd_err *err)
 {
 	struct vim_req_RelocateVM_Task req;
 	struct vim_VirtualMachineRelocateSpec spec;
 	struct vcd_moref host, pool, ds;
 
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, "migrate", err) < 0)
+	if (vcd_vm_precheck(s, vm, uuid, "migrate", err) < 0)
 		return -1;
 	vim_init(&spec, &vim_type_VirtualMachineRelocateSpec);
 	if (to->host.value[0] != '\0') {

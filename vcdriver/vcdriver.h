@@ -258,30 +258,46 @@ struct vcd_vm_spec {
  * running task is refused (VCD_E_QUESTION, or fault TaskInProgress).  None
  * is sent twice: when the answer is lost after the request was sent, the
  * error is fault OutcomeUnknown; vcd_vm_create() then looks for the VM by
- * its instance uuid and, when it is there, returns it as made. */
+ * its instance uuid and, when it is there, returns it as made.
+ *
+ * UUID (NULL: no check): the instance uuid VM must carry.  A MoRef is only
+ * a name, which a vCenter restored from a backup can give another VM: each
+ * operation reads the VM's config.instanceUuid in its pre-check (no call
+ * of its own) and acts only when it is UUID, else fails as
+ * vcd_vm_uuid_check() says. */
+/*
+ * 0 if HAVE (a VM's config.instanceUuid, "" if it has none) is WANT, or WANT
+ * is NULL; else -1 with ERR naming VM, HAVE and WANT, fault
+ * InstanceUuidMismatch: code VCD_E_NOTFOUND (vcd_err_gone(): the instance's
+ * VM is not at that MoRef) when VM carries another uuid, VCD_E_FAULT when it
+ * carries none (whose it is cannot be told).  Makes no call.
+ */
+int vcd_vm_uuid_check(const struct vcd_moref *vm, const char *have,
+    const char *want, struct vcd_err *err);
 int vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *spec,
     struct vcd_moref *vm, struct vcd_err *err);
 int vcd_vm_power_on(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vcd_err *err);
+    const char *uuid, struct vcd_err *err);
 /* Power on a VM the caller has just created: no pre-check (it can have no
  * question and no other task yet). */
 int vcd_vm_power_on_created(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
 int vcd_vm_power_off(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vcd_err *err);
+    const char *uuid, struct vcd_err *err);
 /* Soft: ShutdownGuest, then wait up to TIMEOUT s for poweredOff; with
  * HARD_AFTER a hard power off follows a timeout or missing guest tools. */
 int vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
-    double timeout, bool hard_after, struct vcd_err *err);
+    const char *uuid, double timeout, bool hard_after, struct vcd_err *err);
 /* Soft (RebootGuest) or hard (ResetVM_Task). */
-int vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm, bool hard,
-    struct vcd_err *err);
+int vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, bool hard, struct vcd_err *err);
 int vcd_vm_reset(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vcd_err *err);
+    const char *uuid, struct vcd_err *err);
 int vcd_vm_suspend(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vcd_err *err);
+    const char *uuid, struct vcd_err *err);
 int vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
-    struct vim_VirtualMachineConfigSpec *spec, struct vcd_err *err);
+    const char *uuid, struct vim_VirtualMachineConfigSpec *spec,
+    struct vcd_err *err);
 /* Power off if needed, then Destroy_Task (which removes the VM's files). */
 int vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
@@ -292,7 +308,8 @@ int vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
  * a linked clone's cached parent, are left alone.  0, or -1 with ERR.
  */
 int vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
-    const struct vcd_moref *dc, char *folder, size_t flen, struct vcd_err *err);
+    const char *uuid, const struct vcd_moref *dc, char *folder, size_t flen,
+    struct vcd_err *err);
 
 /* A migration's destination: any of host, pool, datastore (empty: keep). */
 struct vcd_relocate {
@@ -300,7 +317,7 @@ struct vcd_relocate {
 };
 /* RelocateVM_Task: cold when the VM is off, live (vMotion) when on. */
 int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
-    const struct vcd_relocate *to, struct vcd_err *err);
+    const char *uuid, const struct vcd_relocate *to, struct vcd_err *err);
 
 /* ---- datastore files (vcd_ds.c) ---- */
 

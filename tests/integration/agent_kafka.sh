@@ -345,6 +345,51 @@ check "vcagentctl reports a failure with exit 1" sh -c "! $CTL power-on '$NODE' 
 check "vcagentctl resize sends the flavor" sh -c "$CTL resize '$NODE' '$U3' 2 128 1 >'$T/ctl3.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl3.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT flavor->>'memory_mb' FROM instances WHERE uuid = '$U3'\")\" = 128"
 check "vcagentctl migrate names a host" sh -c "$CTL migrate '$NODE' '$U3' '$NODE' DC0_C0_H0 >'$T/ctl4.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT host FROM instances WHERE uuid = '$U3'\")\" = DC0_C0_H0"
 
+# an instance row whose MoRef names another instance's VM (a vCenter
+# restored from a backup, a MoRef given again): the agent checks the VM's
+# instance uuid and acts on the instance's own VM, never on the other
+UA=6f1e2d3c-4b5a-4978-8e7d-00000000000a
+UB=6f1e2d3c-4b5a-4978-8e7d-00000000000b
+for u in $UA $UB; do
+	send "$u" "$(req r-spawn-$u spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"" | sed "s/$U/$u/")"
+done
+both_spawned() { wait_result "r-spawn-$UA" succeeded && wait_result "r-spawn-$UB" succeeded; }
+check "instances A and B are spawned" both_spawned
+VMA=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$UA'")
+VMB=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$UB'")
+vm_power() {	# vm_power MOREF: its power state in vCenter ("" when it is gone)
+	"$VIAGENT" -c "$T/agent.yaml" vms 2>>"$T/vi.out" | awk -F'\t' -v m="$1" '$1 == m { print $2 }'
+}
+check "A and B have VMs of their own, on" test -n "$VMA" -a -n "$VMB" -a "$VMA" != "$VMB" -a "$(vm_power "$VMA")/$(vm_power "$VMB")" = poweredOn/poweredOn
+psql_v "UPDATE instances SET vm_moref = '$VMB' WHERE uuid = '$UA'" >/dev/null
+send "$UA" "$(req r-off-a power_off '"hard": true' | sed "s/$U/$UA/")"
+check "power_off of A, its row naming B's VM, succeeds" wait_result r-off-a succeeded
+check "B's VM stays on" test "$(vm_power "$VMB")" = poweredOn
+check "A's VM is off" test "$(vm_power "$VMA")" = poweredOff
+check "the event names A's VM" test "$(field "$T/results" r-off-a succeeded instance.vm)" = "$VMA"
+check "A's row names its VM again" test "$(psql_v "SELECT vm_moref || ' ' || power_state FROM instances WHERE uuid = '$UA'")" = "$VMA shutdown"
+check "the mismatch is logged with both uuids" contains "$T/agent.log" "virtual machine $VMB carries instance uuid $UB, $UA expected"
+check "B's row is untouched" test "$(psql_v "SELECT vm_moref || ' ' || power_state FROM instances WHERE uuid = '$UB'")" = "$VMB running"
+psql_v "UPDATE instances SET vm_moref = '$VMB' WHERE uuid = '$UA'" >/dev/null
+send "$UA" "$(req r-delete-a delete | sed "s/$U/$UA/")"
+check "delete of A, its row naming B's VM, succeeds" wait_result r-delete-a succeeded
+check "B's VM survives, on" test "$(vm_power "$VMB")" = poweredOn
+check "A's VM is gone" test -z "$(vm_power "$VMA")"
+check "the delete event names A's VM" test "$(field "$T/results" r-delete-a succeeded instance.vm)/$(field "$T/results" r-delete-a succeeded instance.vm_state)" = "$VMA/deleted"
+check "the delete names the VM it removed" contains "$T/agent.log" "delete $UA: VM $VMA unregistered, [LocalDS_0] $UA removed"
+check "B's folder stays" sh -c "ls -d $T/vcsim/tmp/*/$UB"
+check "B's row is untouched" test "$(psql_v "SELECT vm_moref || ' ' || power_state || ' ' || coalesce(deleted_at::text, 'live') FROM instances WHERE uuid = '$UB'")" = "$VMB running live"
+# no VM carries the instance's uuid any more: the request fails, naming the
+# MoRef and both uuids, and B's VM is left alone
+VM3=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U3'")
+"$VIAGENT" -c "$T/agent.yaml" power-off "$VM3" >>"$T/vi.out" 2>&1
+"$VIAGENT" -c "$T/agent.yaml" unregister "$VM3" >>"$T/vi.out" 2>&1
+psql_v "UPDATE instances SET vm_moref = '$VMB' WHERE uuid = '$U3'" >/dev/null
+send "$U3" "$(req r-reboot-3 reboot '"hard": true' | sed "s/$U/$U3/")"
+check "reboot of an instance whose VM is gone, its row naming B's VM, fails" wait_result r-reboot-3 failed
+check "named InstanceUuidMismatch, with the MoRef and both uuids" test "$(field "$T/results" r-reboot-3 failed error.fault)|$(field "$T/results" r-reboot-3 failed error.object)|$(field "$T/results" r-reboot-3 failed error.message)" = "InstanceUuidMismatch|VirtualMachine:$VMB|virtual machine $VMB carries instance uuid $UB, $U3 expected: the MoRef names another VM"
+check "B's VM is still on" test "$(vm_power "$VMB")" = poweredOn
+
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"
 rc=$?

@@ -281,9 +281,9 @@ test_attach_detach(void **state)
 	assert_int_equal(np_vm_nics(s, &vm, &nics, &n0, &err), 0);
 	free(nics);
 	/* hot: the VM is powered on */
-	assert_int_equal(np_attach(s, &c, &npcfg, &vm, &p1, NULL, &added, &err), 0);
+	assert_int_equal(np_attach(s, &c, &npcfg, &vm, NULL, &p1, NULL, &added, &err), 0);
 	assert_int_equal(added.index, (int)n0);
-	assert_int_equal(np_attach(s, &c, &npcfg, &vm, &p2, NULL, NULL, &err), 0);
+	assert_int_equal(np_attach(s, &c, &npcfg, &vm, NULL, &p2, NULL, NULL, &err), 0);
 	assert_int_equal(np_vm_nics(s, &vm, &nics, &n, &err), 0);
 	assert_int_equal(n, n0 + 2);
 	assert_non_null(nic = nic_for(nics, n, "port-1"));
@@ -295,13 +295,18 @@ test_attach_detach(void **state)
 	free(nics);
 
 	/* the same port twice, or a MAC the VM already has */
-	assert_int_equal(np_attach(s, &c, &npcfg, &vm, &p1, NULL, NULL, &err), -1);
+	assert_int_equal(np_attach(s, &c, &npcfg, &vm, NULL, &p1, NULL, NULL, &err), -1);
 	assert_string_equal(err.fault, "AlreadyExists");
 	p2.port_id = "port-9";
-	assert_int_equal(np_attach(s, &c, &npcfg, &vm, &p2, NULL, NULL, &err), -1);
+	assert_int_equal(np_attach(s, &c, &npcfg, &vm, NULL, &p2, NULL, NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "already has a NIC with MAC address 00:50:56:01:02:03"));
 
-	assert_int_equal(np_detach(s, &vm, "port-1", &err), 0);
+	/* the VM is another instance's: nothing is detached, the error names both uuids */
+	assert_int_equal(np_detach(s, &vm, "6f1c9a7e-0d2b-4c55-9e1a-00000000beef", "port-1",
+	    &err), -1);
+	assert_string_equal(err.fault, "InstanceUuidMismatch");
+	assert_non_null(strstr(err.msg, "6f1c9a7e-0d2b-4c55-9e1a-00000000beef expected"));
+	assert_int_equal(np_detach(s, &vm, NULL, "port-1", &err), 0);
 	/* the NIC went as read back from the VM (as nova sends it), not as a
 	 * hand-made key: its type, MAC, backing and connection state */
 	{
@@ -326,8 +331,8 @@ test_attach_detach(void **state)
 	assert_int_equal(n, n0 + 1);
 	assert_null(nic_for(nics, n, "port-1"));
 	free(nics);
-	assert_int_equal(np_detach(s, &vm, "00:50:56:01:02:03", &err), 0);	/* by MAC */
-	assert_int_equal(np_detach(s, &vm, "port-1", &err), -1);
+	assert_int_equal(np_detach(s, &vm, NULL, "00:50:56:01:02:03", &err), 0);	/* by MAC */
+	assert_int_equal(np_detach(s, &vm, NULL, "port-1", &err), -1);
 	assert_int_equal(err.code, VCD_E_NOTFOUND);
 	vcd_close(s);
 }

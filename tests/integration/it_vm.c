@@ -98,31 +98,44 @@ test_power_suspend_reset(void **state)
 	unsigned long calls;
 
 	assert_string_equal(vi.power_state, "poweredOn");
+	assert_true(vi.instance_uuid[0] != '\0');
+	/* another instance's uuid expected: refused in the pre-check, which
+	 * names the MoRef and both uuids; the VM is left on */
 	calls = vcd_call_count(s);
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
-	/* pre-check, PowerOffVM_Task, one read of the finished task */
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, "6f1c9a7e-0d2b-4c55-9e1a-00000000beef",
+	    &err), -1);
+	assert_int_equal(vcd_call_count(s) - calls, 1);
+	assert_string_equal(err.fault, "InstanceUuidMismatch");
+	assert_true(vcd_err_gone(&err));
+	assert_non_null(strstr(err.object, vi.ref.value));
+	assert_non_null(strstr(err.msg, vi.instance_uuid));
+	assert_non_null(strstr(err.msg, "6f1c9a7e-0d2b-4c55-9e1a-00000000beef"));
+	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
+	calls = vcd_call_count(s);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, vi.instance_uuid, &err), 0);
+	/* pre-check (with the uuid), PowerOffVM_Task, one read of the finished task */
 	assert_int_equal(vcd_call_count(s) - calls, 3);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
 	/* a task that fails: InvalidPowerState, with the VM named */
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), -1);
 	assert_int_equal(err.code, VCD_E_FAULT);
 	assert_string_equal(err.fault, "InvalidPowerState");
 	assert_non_null(strstr(err.object, vi.ref.value));
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
-	assert_int_equal(vcd_vm_suspend(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
+	assert_int_equal(vcd_vm_suspend(s, &vi.ref, NULL, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "suspended");
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);	/* resume */
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, true, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);	/* resume */
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, true, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, false, &err), 0);	/* soft */
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, &err), 0);	/* soft */
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
-	assert_int_equal(vcd_vm_shutdown(s, &vi.ref, 10, false, &err), 0);
+	assert_int_equal(vcd_vm_shutdown(s, &vi.ref, NULL, 10, false, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
 	/* a soft reboot of a VM that is off */
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, false, &err), -1);
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, &err), -1);
 	assert_string_equal(err.fault, "InvalidPowerState");
 	assert_non_null(strstr(err.object, vi.ref.value));
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -137,13 +150,13 @@ test_async_task(void **state)
 
 	ctl(peers, "async?method=PowerOffVM_Task&delay=1s&count=1");
 	t0 = now();
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), 0);
 	assert_true(now() - t0 >= 0.9);		/* it really waited */
 	/* an asynchronous task that fails */
 	ctl(peers, "async?method=PowerOffVM_Task&delay=500ms&count=1");
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), -1);
 	assert_string_equal(err.fault, "InvalidPowerState");
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -171,7 +184,7 @@ test_timeout(void **state)
 	/* the same task, waited on long enough */
 	assert_int_equal(vcd_task_wait(s, &task, &vi.ref, 10.0, NULL, &err), 0);
 	vim_arena_free(&a);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -202,7 +215,7 @@ test_task_past_bound_cancelled(void **state)
 	buf_free(&tasks);
 	free(url);
 	ctl(peers, "reset");
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -215,12 +228,12 @@ test_question_answered(void **state)
 	struct vcd_err err;
 	char *q;
 
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), 0);
 	q = xasprintf("question?vm=%s&text=moved+or+copied%%3F&choices=Cancel,"
 	    "I+moved+it,I+copied+it&default=2", vi.ref.value);
 	ctl(peers, q);
 	free(q);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM2").power_state, "poweredOn");
 	vcd_close(s);
 }
@@ -234,12 +247,12 @@ test_question_refused(void **state)
 	struct vcd_err err;
 	char *q;
 
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), 0);
 	q = xasprintf("question?vm=%s&text=The+disk+is+locked&choices=Retry,Cancel",
 	    vi.ref.value);
 	ctl(peers, q);
 	free(q);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), -1);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), -1);
 	assert_int_equal(err.code, VCD_E_QUESTION);
 	assert_non_null(strstr(err.msg, "The disk is locked"));
 	assert_non_null(strstr(err.object, vi.ref.value));
@@ -247,7 +260,7 @@ test_question_refused(void **state)
 	vi = vm_named(s, "DC0_H0_VM3");
 	assert_string_equal(vi.power_state, "poweredOff");
 	assert_false(vi.has_question);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -264,7 +277,7 @@ test_question_pending_refused_first(void **state)
 	q = xasprintf("question?vm=%s&now=1&text=Pending", vi.ref.value);
 	ctl(peers, q);
 	free(q);
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), -1);
 	assert_int_equal(err.code, VCD_E_QUESTION);
 	assert_non_null(strstr(err.msg, "a question is pending"));
 	ctl(peers, "reset");
@@ -283,8 +296,8 @@ cycle(void *arg)
 	struct cycler *c = arg;
 	struct vcd_err err;
 
-	c->ok = vcd_vm_power_off(c->s, &c->vm, &err) == 0 &&
-	    vcd_vm_power_on(c->s, &c->vm, &err) == 0;
+	c->ok = vcd_vm_power_off(c->s, &c->vm, NULL, &err) == 0 &&
+	    vcd_vm_power_on(c->s, &c->vm, NULL, &err) == 0;
 	if (!c->ok)
 		fprintf(stderr, "# %s: %s %s\n", c->vm.value, err.fault, err.msg);
 	return NULL;
@@ -332,8 +345,8 @@ test_polling_fallback(void **state)
 	s = session(peers, false);
 	vi = vm_named(s, "DC0_H0_VM1");
 	ctl(peers, "async?method=PowerOffVM_Task&delay=700ms&count=1");
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
@@ -400,22 +413,22 @@ test_create_reconfigure_relocate_destroy(void **state)
 	/* reconfigure: 2 vCPUs */
 	vim_init(&cs, &vim_type_VirtualMachineConfigSpec);
 	cs.numCPUs = VIM_INT(2);
-	assert_int_equal(vcd_vm_reconfigure(s, &vm, &cs, &err), 0);
+	assert_int_equal(vcd_vm_reconfigure(s, &vm, NULL, &cs, &err), 0);
 
 	/* cold migration to the cluster's second host */
 	memset(&to, 0, sizeof(to));
 	to.host = hosts.second;
-	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), 0);
+	assert_int_equal(vcd_vm_relocate(s, &vm, NULL, &to, &err), 0);
 	vi = vm_named(s, "it-vm-1");
 	assert_string_equal(vi.host.value, hosts.second.value);
 	/* live: powered on, back to the first host */
-	assert_int_equal(vcd_vm_power_on(s, &vm, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vm, NULL, &err), 0);
 	to.host = hosts.ref;
-	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), 0);
+	assert_int_equal(vcd_vm_relocate(s, &vm, NULL, &to, &err), 0);
 	assert_string_equal(vm_named(s, "it-vm-1").host.value, hosts.ref.value);
 	/* nothing to migrate to */
 	memset(&to, 0, sizeof(to));
-	assert_int_equal(vcd_vm_relocate(s, &vm, &to, &err), -1);
+	assert_int_equal(vcd_vm_relocate(s, &vm, NULL, &to, &err), -1);
 	assert_int_equal(err.code, VCD_E_INVALID);
 
 	/* its folder on the datastore (vcsim keeps datastores in directories) */
@@ -430,7 +443,7 @@ test_create_reconfigure_relocate_destroy(void **state)
 	free(pattern);
 	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), -1);
 	assert_int_equal(err.code, VCD_E_NOTFOUND);
-	assert_int_equal(vcd_vm_power_on(s, &vm, &err), -1);
+	assert_int_equal(vcd_vm_power_on(s, &vm, NULL, &err), -1);
 	assert_string_equal(err.fault, "ManagedObjectNotFound");
 	/* an invalid spec is refused before anything is sent */
 	vs.vcpus = 0;
@@ -503,6 +516,7 @@ test_create_extra_delete(void **state)
 	struct vcd_placement pl;
 	struct vcd_moref vm, cluster;
 	struct extra_ctx x = { NULL, "", 0 };
+	unsigned long calls;
 	char folder[600], *pattern;
 	glob_t g;
 	struct vcd_err err;
@@ -526,18 +540,30 @@ test_create_extra_delete(void **state)
 	assert_non_null(extra_of(s, &vm, &x));
 	assert_string_equal(x.value, uuid);
 
-	assert_int_equal(vcd_vm_power_on(s, &vm, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vm, NULL, &err), 0);
 	pattern = xasprintf("%s/vcsim/tmp/*/it-vm-2", tpeer_dir(*state));
 	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
 	globfree(&g);
-	assert_int_equal(vcd_vm_delete(s, &vm, &pl.datacenter, folder, sizeof(folder),
+	/* the MoRef of another instance's VM: nothing is done */
+	calls = vcd_call_count(s);
+	assert_int_equal(vcd_vm_delete(s, &vm, "6f1c9a7e-0d2b-4c55-9e1a-00000000beef",
+	    &pl.datacenter, folder, sizeof(folder), &err), -1);
+	assert_int_equal(vcd_call_count(s) - calls, 1);
+	assert_string_equal(err.fault, "InstanceUuidMismatch");
+	assert_true(vcd_err_gone(&err));
+	assert_int_equal(glob(pattern, 0, NULL, &g), 0);
+	globfree(&g);
+	/* its own uuid: 1 read, 2 for the power off, 1 unregister, 2 for the folder */
+	calls = vcd_call_count(s);
+	assert_int_equal(vcd_vm_delete(s, &vm, uuid, &pl.datacenter, folder, sizeof(folder),
 	    &err), 0);
+	assert_int_equal(vcd_call_count(s) - calls, 6);
 	assert_string_equal(folder, "[LocalDS_0] it-vm-2");
 	assert_int_equal(glob(pattern, 0, NULL, &g), GLOB_NOMATCH);
 	assert_int_equal(vcd_vm_find(s, uuid, &vm, &err), -1);
 	assert_int_equal(err.code, VCD_E_NOTFOUND);
 	/* deleting it again says the VM is gone, in either of vCenter's ways */
-	assert_int_equal(vcd_vm_delete(s, &vm, &pl.datacenter, folder, sizeof(folder),
+	assert_int_equal(vcd_vm_delete(s, &vm, NULL, &pl.datacenter, folder, sizeof(folder),
 	    &err), -1);
 	assert_true(vcd_err_gone(&err));
 	free(pattern);
@@ -556,15 +582,15 @@ test_disabled_method(void **state)
 
 	ctl(peers, q);
 	free(q);
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), -1);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), -1);
 	assert_int_equal(err.code, VCD_E_FAULT);
 	assert_string_equal(err.fault, "MethodDisabled");
 	assert_non_null(strstr(err.object, vi.ref.value));
 	q = xasprintf("enable?moid=%s&method=PowerOffVM_Task", vi.ref.value);
 	ctl(peers, q);
 	free(q);
-	assert_int_equal(vcd_vm_power_off(s, &vi.ref, &err), 0);
-	assert_int_equal(vcd_vm_power_on(s, &vi.ref, &err), 0);
+	assert_int_equal(vcd_vm_power_off(s, &vi.ref, NULL, &err), 0);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
 	vcd_close(s);
 }
 
