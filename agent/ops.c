@@ -633,8 +633,8 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	const char *u = r->instance_uuid;
 	char why[512], *flavor = NULL, *resized = NULL;
 	int64_t want_kb = (int64_t)r->root_gb << 20;
-	bool was_on, off = false, looked_up = false;
-	const char *params[2];
+	bool was_on, vm_on, off = false, looked_up = false;
+	const char *params[3];
 	PGresult *res;
 	int rc, ret = -1;
 
@@ -668,10 +668,25 @@ again:
 		    (long long)rt.disk->capacityInKB.v, r->root_gb);
 		goto out;
 	}
-	was_on = strcmp(rt.power, "poweredOn") == 0;
+	/*
+	 * On again at the end if the instance was running before this request:
+	 * its row says so even when a crashed attempt of this resize left the
+	 * VM off (powered off, then killed before the power on), as nova's
+	 * finish_migration powers on what was running.
+	 */
+	vm_on = strcmp(rt.power, "poweredOn") == 0;
+	params[0] = u;
+	if ((res = pgc_exec(pg, "SELECT power_state FROM instances WHERE uuid = $1",
+	    1, params, why, sizeof(why), NULL)) == NULL) {
+		ops_db_err(err, u, why);
+		goto out;
+	}
+	was_on = vm_on || (PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "running") == 0);
+	PQclear(res);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
 	    why, sizeof(why));
-	if (was_on && vcd_vm_power_off(a->vc, &vm, u, err) < 0)
+	if (vm_on && vcd_vm_power_off(a->vc, &vm, u, err) < 0)
 		goto fail;
 	off = was_on;
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
@@ -733,8 +748,11 @@ again:
 	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
 	params[0] = r->instance_uuid;
 	params[1] = flavor;
-	res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, task_state = NULL, "
-	    "updated_at = now() WHERE uuid = $1", 2, params, why, sizeof(why), NULL);
+	params[2] = was_on ? "running" : NULL;	/* else as it was */
+	res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, power_state = "
+	    "coalesce($3, power_state), "
+	    "task_state = NULL, updated_at = now() WHERE uuid = $1", 3, params, why,
+	    sizeof(why), NULL);
 	if (res == NULL) {
 		ops_db_err(err, r->instance_uuid, why);
 		goto out;

@@ -216,6 +216,27 @@ check "the reconcile ran again for them" wait_log_since "$lines" 'reconcile: req
 check "the instance is off" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$(uuid 27)'")" = shutdown
 check "and has one VM" test "$(vms_of 27)" -eq 1
 
+# --- kill -9 while a resize has the VM off: its rerun powers it on again ---
+# (the soak found it: the rerun saw the VM off, left it off, and the row
+# went on saying running)
+vm_power_of() {	# vm_power_of N: the power state of instance N's VM in vCenter
+	"${VCAGENT%/vcagent}/vcagent-vi" -c "$T/a.yaml" vms 2>/dev/null |
+	    awk -F'\t' -v u="$(uuid "$1")" 'tolower($0) ~ u { print $2 }'
+}
+spawn z-spawn-33 33
+check "an instance to resize runs" wait_done z-spawn 1 60
+check "its VM is on" test "$(vm_power_of 33)" = poweredOn
+check "vcsim holds ReconfigVM_Task" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=1h")" = ok
+send "$(uuid 33)" "{\"version\": 1, \"request_id\": \"z-resize-33\", \"type\": \"resize\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 33)\"}, \"flavor\": {\"vcpus\": 2, \"memory_mb\": 128, \"root_gb\": 0}}"
+check "the resize powered the VM off and waits for its reconfigure" sh -c "for i in \$(seq 300); do curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/tasks' | grep -q '^held .* ReconfigVM_Task' && exit 0; sleep 0.2; done; exit 1"
+check "the VM is off meanwhile" test "$(vm_power_of 33)" = poweredOff
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null
+check "the held reconfigure is let go" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset")" = ok
+start_a
+check "after the restart the resize is done" wait_done z-resize 1 120
+check "the instance runs again: its VM is on" test "$(vm_power_of 33)" = poweredOn
+check "and its row says running" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$(uuid 33)'")" = running
+
 kill -TERM "$A_PID"
 wait "$A_PID"
 rc=$?
