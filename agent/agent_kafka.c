@@ -229,6 +229,46 @@ agent_event(struct agent *a, const struct req *r, const struct req_outcome *o)
 
 /* ---- the workers ---- */
 
+/*
+ * A worker's abort check (vcd_abort_set) while its request runs: its lock
+ * is held on the lease connection PG, which is never reset behind its
+ * back, so a connection that no longer answers means the lock is gone and
+ * another agent may run the request now.  vcdriver asks before every change
+ * it sends and while it waits for a task; PG is asked at most every 2 s,
+ * from the worker's own thread (a libpq connection is not shared).
+ */
+#define AGENT_LOCK_CHECK_SECS	2.0
+
+struct agent_lockchk {
+	PGconn		*pg;
+	const struct req *r;
+	struct timespec	 last;		/* last asked; 0: never */
+	bool		 lost;
+};
+
+static int
+agent_lock_lost(void *arg, char *why, size_t len)
+{
+	struct agent_lockchk *lc = arg;
+	struct timespec now;
+
+	if (!lc->lost) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (lc->last.tv_sec != 0 && (double)(now.tv_sec - lc->last.tv_sec) +
+		    (now.tv_nsec - lc->last.tv_nsec) / 1e9 < AGENT_LOCK_CHECK_SECS)
+			return 0;
+		lc->last = now;
+		if (pgc_alive(lc->pg))
+			return 0;
+		lc->lost = true;
+		log_warnx("request %s (%s %s): the connection holding its lock was "
+		    "lost: stopping its work", lc->r->request_id,
+		    req_type_name(lc->r->type), lc->r->instance_uuid);
+	}
+	snprintf(why, len, "the lock of request %s was lost", lc->r->request_id);
+	return 1;
+}
+
 static void
 agent_job_run(void *arg, void *jobp)
 {
@@ -241,6 +281,7 @@ agent_job_run(void *arg, void *jobp)
 	PGconn *pg = NULL;
 	struct outbox_dr *dr;
 	int rc, attempt;
+	struct agent_lockchk lc;
 
 	/* one runner per request, across agents (a takeover after a rebalance),
 	 * its lock on a connection that is never reset behind our back */
@@ -257,6 +298,9 @@ agent_job_run(void *arg, void *jobp)
 		    r->request_id);
 		goto out;
 	}
+	memset(&lc, 0, sizeof(lc));
+	lc.pg = pg;
+	lc.r = r;
 	pthread_mutex_lock(&a->flight_lock);
 	job->running = true;
 	pthread_mutex_unlock(&a->flight_lock);
@@ -268,7 +312,9 @@ agent_job_run(void *arg, void *jobp)
 		size_t b;
 
 		clock_gettime(CLOCK_MONOTONIC, &t0);
+		vcd_abort_set(agent_lock_lost, &lc);
 		rc = agent_op_run(a, pg, r, attempt, &op);
+		vcd_abort_set(NULL, NULL);
 		clock_gettime(CLOCK_MONOTONIC, &t1);
 		secs = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
 		for (b = 0; b < sizeof(bounds) / sizeof(bounds[0]) && secs > bounds[b]; b++)
@@ -305,7 +351,7 @@ agent_job_run(void *arg, void *jobp)
 	 */
 	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
 	    &o);
-	if (!pgc_alive(pg)) {
+	if (lc.lost || !pgc_alive(pg)) {
 		log_warnx("request %s (%s %s): the connection holding its lock was lost "
 		    "while it ran: its end is not known, no final event: the reconcile "
 		    "finishes it once the database is back", r->request_id,

@@ -561,9 +561,16 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 	PGconn *pg;
 	int64_t size = 0;
 	int ret = -1, present, locked;
+	int (*check)(void *, char *, size_t);
+	void *check_arg;
 
+	/* the disk is made under the image's lock, not the caller's: a
+	 * caller's abort check (a request whose lock was lost) does not stop
+	 * it half-way, nor its cleanup; the caller stops after it */
+	vcd_abort_get(&check, &check_arg);
+	vcd_abort_set(NULL, NULL);
 	if ((pg = ic_db_lease(c, err)) == NULL)
-		return -1;
+		goto restore;
 	if ((locked = ic_lock(pg, key, "pg_advisory_lock", err)) <= 0)
 		goto out;
 	if ((present = ic_row_use(c, pl->datastore, path, NULL, err)) < 0)
@@ -584,6 +591,8 @@ unlock:
 	ic_unlock(pg, key);
 out:
 	pgc_put(c->pg, pg, ret < 0 && pgc_broken(pg));
+restore:
+	vcd_abort_set(check, check_arg);
 	return ret;
 }
 

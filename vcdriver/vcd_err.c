@@ -60,3 +60,45 @@ vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m)
 {
 	snprintf(dst, len, "%s:%s", m->type, m->value);
 }
+
+/* ---- the calling thread's abort check ---- */
+
+static _Thread_local int (*vcd_abort_fn)(void *, char *, size_t);
+static _Thread_local void *vcd_abort_arg;
+static _Thread_local double vcd_abort_last;	/* last check from a wait */
+
+void
+vcd_abort_set(int (*check)(void *arg, char *why, size_t len), void *arg)
+{
+	vcd_abort_fn = check;
+	vcd_abort_arg = check != NULL ? arg : NULL;
+	vcd_abort_last = 0;
+}
+
+void
+vcd_abort_get(int (**check)(void *arg, char *why, size_t len), void **arg)
+{
+	*check = vcd_abort_fn;
+	*arg = vcd_abort_arg;
+}
+
+int
+vcd_abort_check(bool waiting, const char *what, struct vcd_err *err)
+{
+	char why[256] = "";
+	double now;
+
+	if (vcd_abort_fn == NULL)
+		return 0;
+	if (waiting) {
+		now = vcd_mono();
+		if (vcd_abort_last != 0 && now - vcd_abort_last < 1.0)
+			return 0;
+		vcd_abort_last = now;
+	}
+	if (vcd_abort_fn(vcd_abort_arg, why, sizeof(why)) == 0)
+		return 0;
+	vcd_err_set(err, VCD_E_ABORTED, NULL, what, "stopped before %s: %s", what,
+	    why[0] != '\0' ? why : "the caller's abort check said stop");
+	return -1;
+}

@@ -152,6 +152,14 @@ int vcd_login_conn(struct vcd_session *s, struct vcd_conn *c, struct vcd_err *er
 /* Count one call of M (TASK: its task) that took SECS; FAILED if it failed. */
 void vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
     double secs, bool failed);
+/*
+ * Ask the calling thread's abort check (vcd_abort_set) whether to stop
+ * before WHAT (a method's or a task's name): -1 with ERR (VCD_E_ABORTED,
+ * object WHAT) if it says stop, else 0.  WAITING: from a wait, where the
+ * check runs at most once a second (0 in between).
+ */
+int vcd_abort_check(bool waiting, const char *what, struct vcd_err *err);
+
 /* CLOCK_MONOTONIC in seconds. */
 double vcd_mono(void);
 

@@ -131,6 +131,11 @@ vcd_invoke(struct vcd_session *s, const struct vim_method *method,
 	int ret;
 
 	vcd_err_clear(err);
+	/* a change is not sent for work that must stop; reads always are (a
+	 * paged read's continuation is `once` only in that it cannot be resent) */
+	if (!method->idempotent && method != &vim_method_ContinueRetrievePropertiesEx &&
+	    vcd_abort_check(false, method->name, err) < 0)
+		return -1;
 	if ((c = vcd_conn_get(s, deadline, err)) == NULL) {
 		snprintf(err->object, sizeof(err->object), "%s", method->name);
 		return -1;

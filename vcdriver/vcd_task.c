@@ -515,6 +515,15 @@ vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
 			vcd_task_cancel(s, task);
 			goto done;
 		}
+		if (vcd_abort_check(true, task->value, err) < 0) {
+			/* its work must stop: the task is not left running */
+			log_warnx("vcdriver: cancelling task %s: %s", task->value,
+			    err->msg);
+			snprintf(err->object, sizeof(err->object), "%s:%s",
+			    task->type, task->value);
+			vcd_task_cancel(s, task);
+			goto done;
+		}
 		if (vcd_mono() >= deadline) {
 			vcd_err_set(err, VCD_E_TIMEOUT, NULL, NULL, "task %s did not "
 			    "finish within %.0f s", task->value, timeout);

@@ -31,6 +31,8 @@ enum vcd_errcode {
 	VCD_E_NOTFOUND,		/* a named object does not exist */
 	VCD_E_TIMEOUT,		/* a task did not finish in time */
 	VCD_E_QUESTION,		/* a task is blocked by a question not answered */
+	VCD_E_ABORTED,		/* the calling thread's abort check said stop
+				 * (vcd_abort_set); msg says why */
 };
 
 struct vcd_err {
@@ -39,6 +41,24 @@ struct vcd_err {
 	char	object[192];	/* object involved, "Type:value" or a name; "" if none */
 	char	msg[512];	/* human-readable; never contains a secret */
 };
+
+/*
+ * The calling thread's abort check: CHECK(ARG, WHY, LEN) returns nonzero,
+ * with a reason in WHY, when the work this thread does must stop (e.g. the
+ * lock it runs under was lost).  It is per thread (thread-local) and is
+ * called only from that thread: before a method that is not idempotent
+ * (`once` in vim25.spec; a paged read's ContinueRetrievePropertiesEx
+ * excepted) is sent, which then fails with VCD_E_ABORTED without being
+ * sent; and while vcd_task_wait waits, at most once a second, which then
+ * cancels the task (CancelTask) and fails with VCD_E_ABORTED.  Idempotent
+ * calls (reads, CancelTask, cleanup) are never stopped.  The caller owns
+ * ARG and keeps it valid until it clears the check (CHECK NULL), which it
+ * must do before the thread does other work.
+ */
+void vcd_abort_set(int (*check)(void *arg, char *why, size_t len), void *arg);
+/* The calling thread's abort check (NULL *CHECK: none), e.g. to set it
+ * aside for work that is not the check's and restore it after. */
+void vcd_abort_get(int (**check)(void *arg, char *why, size_t len), void **arg);
 
 /* A managed object reference: type and value kept exactly as sent. */
 struct vcd_moref {
@@ -195,7 +215,8 @@ int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster
  * *RESULT if RESULT is not NULL), or -1 with ERR: the task's fault
  * (VCD_E_FAULT with the fault type and message), VCD_E_TIMEOUT after
  * TIMEOUT seconds (the task left running: it may be waited on again),
- * VCD_E_QUESTION, or a transport error.
+ * VCD_E_QUESTION, VCD_E_ABORTED (the thread's abort check said stop:
+ * the task cancelled), or a transport error.
  */
 int vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
     const struct vcd_moref *vm, double timeout, struct vcd_moref *result,

@@ -6,7 +6,8 @@
 #  - the power-state sync does not write over a task_state set while it read
 #    vCenter (a slowed vCenter read opens the window);
 #  - the connection holding a request's lock is killed while the request
-#    runs: the work is abandoned with no final event and the reconcile
+#    waits for a long task: the worker stops within seconds, cancels the
+#    task and sends no further change, with no final event; the reconcile
 #    carries it out, once;
 #  - an agent of the same group serving other clusters is reported; a
 #    request for a node the group serves but this agent does not is
@@ -173,13 +174,45 @@ power_is() {	# power_is STATE
 check "once the task is over, the sync writes the power state" power_is shutdown
 
 # --- the connection holding a request's lock dies while it runs ---
-ctl "async?method=CreateVM_Task&delay=5000ms&count=1" >/dev/null
+# its CreateVM_Task is held 60 s; the lock's session is killed: the worker
+# stops at once (not when the task ends), cancels the task and sends nothing
+# more (the PowerOnVM_Task is held, so that who sent it can be counted); the
+# reconcile carries the request out, once
+ctl "async?method=CreateVM_Task&delay=60s&count=1" >/dev/null
 spawn t-spawn-5 5
 check "a slow spawn is running" wait_state t-spawn-5 running 30
+calls() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=$1"; }
+held_create() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q "^held .* CreateVM_Task "; }
+create_held() { local i; for ((i = 0; i < 150; i++)); do held_create && return 0; sleep 0.2; done; return 1; }
+check "its CreateVM_Task is held" create_held
+CANCELS=$(calls CancelTask) POWERONS=$(calls PowerOnVM_Task)
+ctl "hold?method=PowerOnVM_Task&count=1" >/dev/null
 lines=$(wc -l <"$T/a.log")
 KEY="('x' || left(encode(sha256(convert_to('request t-spawn-5', 'UTF8')), 'hex'), 16))::bit(64)::bigint"
 check "its lock's session is killed" test "$(psql_v "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND ((classid::bigint << 32) | objid::bigint) = $KEY")" = t
-check "the agent abandons the work" sh -c "for i in \$(seq 100); do tail -n +$lines '$T/a.log' | grep -qF 'request t-spawn-5 (spawn $(uuid 5)): the connection holding its lock was lost' && exit 0; sleep 0.2; done; exit 1"
+logged() {	# logged TEXT TRIES: TEXT in agent A's log since the kill
+	local i
+	for ((i = 0; i < $2; i++)); do tail -n +"$lines" "$T/a.log" | grep -qF "$1" && return 0; sleep 0.2; done
+	return 1
+}
+# the task would be held 60 s: 30 s tell a stop from the task's end
+check "the worker stops its work while the task runs" logged "request t-spawn-5 (spawn $(uuid 5)): the connection holding its lock was lost: stopping its work" 150
+cancelled() {
+	local i
+	for ((i = 0; i < 50; i++)); do
+		! held_create && [ "$(calls CancelTask)" -gt "$CANCELS" ] && return 0
+		sleep 0.2
+	done
+	curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | sed 's/^/# /'; return 1
+}
+check "and cancels its CreateVM_Task" cancelled
+check "the agent abandons the work" logged "request t-spawn-5 (spawn $(uuid 5)): the connection holding its lock was lost while it ran" 100
+check "the reconcile takes it up again" logged "reconcile: request t-spawn-5 (spawn $(uuid 5)) was left unfinished" 300
+poweron_held() { local i; for ((i = 0; i < 150; i++)); do [ "$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/held?method=PowerOnVM_Task")" = 1 ] && return 0; sleep 0.2; done; return 1; }
+check "its second attempt powers the VM on" poweron_held
+# the first attempt ended before the reconcile began the second, held now
+check "the stopped run sent no PowerOnVM_Task" test "$(( $(calls PowerOnVM_Task) - POWERONS ))" -eq 1
+ctl "release?method=PowerOnVM_Task" >/dev/null
 check "the reconcile carries it out" wait_state t-spawn-5 succeeded 60
 check "in a second attempt" test "$(psql_v "SELECT attempts FROM requests WHERE request_id = 't-spawn-5'")" = 2
 check "with one final event" test "$(events t-spawn-5 succeeded)/$(events t-spawn-5 failed)" = 1/0

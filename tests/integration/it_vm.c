@@ -4,7 +4,8 @@
  * tasks that finish asynchronously (waited on through PropertyCollector
  * updates, and by polling when the collector is disabled), a task that
  * fails, a timeout, a question answered and a question refused, and many
- * tasks waited on at once; extraConfig at creation, and a delete that
+ * tasks waited on at once; the thread's abort check (a waited task
+ * cancelled, a change not sent); extraConfig at creation, and a delete that
  * unregisters the VM and removes its folder.
  */
 #include "config.h"
@@ -216,6 +217,92 @@ test_task_past_bound_cancelled(void **state)
 	free(url);
 	ctl(peers, "reset");
 	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
+	vcd_close(s);
+}
+
+/* The thread's abort check: a task waited on is cancelled when it says stop,
+ * a change (a `once` method) is not sent, reads go on. */
+struct abort_ctx {
+	int	stop;
+	int	asked;
+};
+
+static int
+abort_check(void *arg, char *why, size_t len)
+{
+	struct abort_ctx *ac = arg;
+
+	ac->asked++;
+	if (ac->stop)
+		snprintf(why, len, "it: told to stop");
+	return ac->stop;
+}
+
+static long
+calls_of(const struct tpeer *peers, const char *method)
+{
+	char *url = xasprintf("%s/calls?method=%s", tpeer_get(peers, "VCSIM_CTL"), method);
+	struct buf b = BUF_INIT;
+	long n;
+
+	assert_int_equal(tpeer_http("GET", url, NULL, 0, NULL,
+	    tpeer_get(peers, "VCSIM_CA_FILE"), &b), 200);
+	n = strtol(buf_cstr(&b), NULL, 10);
+	buf_free(&b);
+	free(url);
+	return n;
+}
+
+static void
+test_abort_check(void **state)
+{
+	const struct tpeer *peers = *state;
+	struct vcd_session *s = session(peers, false);
+	struct vcd_vm_info vi = vm_named(s, "DC0_H0_VM3");
+	struct vim_req_PowerOffVM_Task req;
+	struct vim_resp_PowerOffVM_Task *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct abort_ctx ac = { 0, 0 };
+	struct vcd_moref task;
+	struct vcd_err err;
+	struct buf tasks = BUF_INIT;
+	char *url = xasprintf("%s/tasks", tpeer_get(peers, "VCSIM_CTL"));
+	long cancels = calls_of(peers, "CancelTask"), powerons;
+
+	ctl(peers, "async?method=PowerOffVM_Task&delay=1h&count=1");
+	vcd_abort_set(abort_check, &ac);
+	vim_init(&req, &vim_type_req_PowerOffVM_Task);
+	req._this = &vi.ref;
+	assert_int_equal(vcd_invoke(s, &vim_method_PowerOffVM_Task, &req, &a,
+	    (void **)&resp, &err), 0);
+	assert_int_equal(ac.asked, 1);		/* asked before the change */
+	task = *resp->returnval;
+	ac.stop = 1;
+	assert_int_equal(vcd_task_wait(s, &task, &vi.ref, 60.0, NULL, &err), -1);
+	assert_int_equal(err.code, VCD_E_ABORTED);
+	assert_non_null(strstr(err.msg, "it: told to stop"));
+	assert_non_null(strstr(err.object, task.value));
+	/* cancelled: the launcher no longer holds it */
+	assert_true(calls_of(peers, "CancelTask") > cancels);
+	assert_int_equal(tpeer_http("GET", url, NULL, 0, NULL,
+	    tpeer_get(peers, "VCSIM_CA_FILE"), &tasks), 200);
+	if (strstr(buf_cstr(&tasks), "held ") != NULL)
+		fail_msg("the task is still running:\n%s", buf_cstr(&tasks));
+	/* a change is not sent */
+	powerons = calls_of(peers, "PowerOnVM_Task");
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), -1);
+	assert_int_equal(err.code, VCD_E_ABORTED);
+	assert_non_null(strstr(err.msg, "PowerOnVM_Task"));
+	assert_int_equal(calls_of(peers, "PowerOnVM_Task"), powerons);
+	/* reads go on */
+	(void)vm_named(s, "DC0_H0_VM3");
+	vcd_abort_set(NULL, NULL);
+	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);
+	assert_int_equal(calls_of(peers, "PowerOnVM_Task"), powerons + 1);
+	buf_free(&tasks);
+	free(url);
+	vim_arena_free(&a);
+	ctl(peers, "reset");
 	vcd_close(s);
 }
 
@@ -709,6 +796,7 @@ main(void)
 		cmocka_unit_test(test_async_task),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_task_past_bound_cancelled),
+		cmocka_unit_test(test_abort_check),
 		cmocka_unit_test(test_question_answered),
 		cmocka_unit_test(test_question_refused),
 		cmocka_unit_test(test_question_pending_refused_first),
