@@ -34,6 +34,18 @@ options(const struct tpeer *peers, struct vcd_options *o)
 	o->api_retry_count = 2;
 }
 
+/* A session connected and logged in with O; the caller closes it. */
+static struct vcd_session *
+logged_in(const struct vcd_options *o)
+{
+	struct vcd_session *s = NULL;
+	struct vcd_err err;
+
+	assert_int_equal(vcd_connect(o, &s, &err), 0);
+	assert_int_equal(vcd_login(s, &err), 0);
+	return s;
+}
+
 static int
 setup(void **state)
 {
@@ -86,8 +98,7 @@ test_login_and_clusters(void **state)
 	const struct tpeer *peers = *state;
 
 	options(peers, &o);
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_true(vcd_logged_in(s));
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(n, 1);
@@ -196,8 +207,7 @@ test_cluster_resources(void **state)
 	size_t n = 0;
 
 	options(peers, &o);
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(n, 1);
 	before = vcd_call_count(s);
@@ -270,8 +280,7 @@ test_relogin_after_expiry(void **state)
 	options(peers, &o);
 	o.pool_size = 4;
 	ctl(peers, "idle-timeout?d=1s");
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_int_equal(vcd_login_count(s), 1);
 
 	/* idle past the timeout: the next call meets NotAuthenticated, logs
@@ -321,8 +330,7 @@ test_through_proxy(void **state)
 
 	options(peers, &o);
 	o.proxy = tpeer_get(peers, "PROXY_URL");
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	vcd_clusters_free(cl, n);
 	vcd_close(s);
@@ -401,8 +409,7 @@ test_create_timeout_not_repeated(void **state)
 	options(peers, &o);
 	o.call_timeout = 2;
 	o.api_retry_count = 3;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
 	vs = tpeer_vm_spec("it-retry-create", uuid, pl.folder, pl.pool);
@@ -455,8 +462,7 @@ test_presend_retried(void **state)
 
 	options(peers, &o);
 	o.api_retry_count = 2;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
 	vs = tpeer_vm_spec("it-retry-presend", uuid, pl.folder, pl.pool);
@@ -470,8 +476,7 @@ test_presend_retried(void **state)
 	vcd_close(s);
 	s = NULL;
 	o.api_retry_count = 1;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	ctl(peers, "tls-fail?count=2");
 	assert_int_equal(vcd_vm_destroy(s, &vm, &err), -1);
 	assert_int_equal(err.code, VCD_E_TRANSPORT);
@@ -499,8 +504,7 @@ test_read_timeout_retried(void **state)
 	options(peers, &o);
 	o.call_timeout = 3;
 	o.api_retry_count = 3;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	before = calls(peers, "RetrievePropertiesEx");
 	ctl(peers, "delay?method=RetrievePropertiesEx&delay=8s&count=1");
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
@@ -528,8 +532,7 @@ test_deadline(void **state)
 	o.call_timeout = 1;
 	o.call_deadline = 3;
 	o.api_retry_count = 20;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	before = calls(peers, "RetrievePropertiesEx");
 	ctl(peers, "delay?method=RetrievePropertiesEx&delay=2s");
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), -1);
@@ -576,8 +579,7 @@ test_pool_wait(void **state)
 	options(peers, &o);
 	o.pool_size = 1;
 	o.pool_wait = 1;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	before = calls(peers, "RetrievePropertiesEx");
 	/* long enough for the wait below to end first, whatever the load */
 	ctl(peers, "delay?method=RetrievePropertiesEx&delay=8s&count=1");
@@ -613,8 +615,7 @@ test_oversized_answer(void **state)
 
 	options(peers, &o);
 	o.max_response = 1024 * 1024;
-	assert_int_equal(vcd_connect(&o, &s, &err), 0);
-	assert_int_equal(vcd_login(s, &err), 0);
+	s = logged_in(&o);
 	before = calls(peers, "RetrievePropertiesEx");
 	ctl(peers, "pad?method=RetrievePropertiesEx&bytes=3000000&count=1");
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), -1);

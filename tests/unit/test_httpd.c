@@ -174,6 +174,26 @@ fake_end(void *h, bool complete, char *body, size_t bodylen)
 	return status;
 }
 
+/* Wait until an upload callback blocks (F.block set). */
+static void
+fake_wait_blocked(void)
+{
+	pthread_mutex_lock(&F.lock);
+	while (!F.blocked)
+		pthread_cond_wait(&F.cond, &F.lock);
+	pthread_mutex_unlock(&F.lock);
+}
+
+/* Let the blocked upload callback go on. */
+static void
+fake_unblock(void)
+{
+	pthread_mutex_lock(&F.lock);
+	F.block = false;
+	pthread_cond_broadcast(&F.cond);
+	pthread_mutex_unlock(&F.lock);
+}
+
 /* Wait until upload_end was called N times (or 5 s went). */
 static int
 fake_wait_ends(int n)
@@ -922,17 +942,11 @@ test_upload_blocked(void **state)
 	(void)state;
 	F.block = true;
 	assert_int_equal(pthread_create(&b.t, NULL, bg_upload, &b), 0);
-	pthread_mutex_lock(&F.lock);
-	while (!F.blocked)
-		pthread_cond_wait(&F.cond, &F.lock);
-	pthread_mutex_unlock(&F.lock);
+	fake_wait_blocked();
 	http("GET", "/healthz", NULL, NULL, &r);
 	assert_int_equal(r.status, 200);
 	resp_free(&r);
-	pthread_mutex_lock(&F.lock);
-	F.block = false;
-	pthread_cond_broadcast(&F.cond);
-	pthread_mutex_unlock(&F.lock);
+	fake_unblock();
 	pthread_join(b.t, NULL);
 	assert_int_equal(b.r.status, 201);
 	resp_free(&b.r);
@@ -1100,15 +1114,9 @@ test_upload_slow_datastore(void **state)
 	b.port = httpd_port(h);
 	F.block = true;
 	assert_int_equal(pthread_create(&b.t, NULL, bg_upload, &b), 0);
-	pthread_mutex_lock(&F.lock);
-	while (!F.blocked)
-		pthread_cond_wait(&F.cond, &F.lock);
-	pthread_mutex_unlock(&F.lock);
+	fake_wait_blocked();
 	sleep(3);	/* longer than both timeouts, while the callback blocks */
-	pthread_mutex_lock(&F.lock);
-	F.block = false;
-	pthread_cond_broadcast(&F.cond);
-	pthread_mutex_unlock(&F.lock);
+	fake_unblock();
 	pthread_join(b.t, NULL);
 	assert_int_equal(b.r.status, 201);
 	resp_free(&b.r);
