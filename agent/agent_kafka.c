@@ -301,6 +301,7 @@ agent_job_run(void *arg, void *jobp)
 	memset(&lc, 0, sizeof(lc));
 	lc.pg = pg;
 	lc.r = r;
+	clock_gettime(CLOCK_MONOTONIC, &lc.last);	/* the claim proved the lock */
 	pthread_mutex_lock(&a->flight_lock);
 	job->running = true;
 	pthread_mutex_unlock(&a->flight_lock);
@@ -351,7 +352,15 @@ agent_job_run(void *arg, void *jobp)
 	 */
 	ev = req_event(r->request_id, req_type_name(r->type), r->node, r->instance_uuid,
 	    &o);
-	if (lc.lost || !pgc_alive(pg)) {
+	/* the end written on the lock's own session is the proof that the lock
+	 * still holds: a lease connection is never reset, so a lost session
+	 * fails the write */
+	if (!lc.lost && !pgc_broken(pg) && ledger_finish(pg, r->request_id, rc == 0,
+	    ev, rc == 0 ? NULL : op.err.msg, why, sizeof(why)) == 0) {
+		dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
+		    r->request_id, ev);
+		agent_outbox_wait(a, pg, dr, r->request_id);
+	} else if (lc.lost || pgc_broken(pg)) {
 		log_warnx("request %s (%s %s): the connection holding its lock was lost "
 		    "while it ran: its end is not known, no final event: the reconcile "
 		    "finishes it once the database is back", r->request_id,
@@ -359,15 +368,10 @@ agent_job_run(void *arg, void *jobp)
 		if (rc != 0)
 			atomic_fetch_sub(&a->req_count[r->type][1], 1);	/* not its end */
 		atomic_store(&a->reconcile_again, true);
-	} else if (ledger_finish(pg, r->request_id, rc == 0, ev, rc == 0 ? NULL :
-	    op.err.msg, why, sizeof(why)) < 0) {
+	} else {
 		log_warnx("request %s: cannot record its end: %s; no final event: "
 		    "carried out again once the database is back", r->request_id, why);
 		atomic_store(&a->reconcile_again, true);
-	} else {
-		dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
-		    r->request_id, ev);
-		agent_outbox_wait(a, pg, dr, r->request_id);
 	}
 	if (!pgc_broken(pg))	/* else the lock went with the session */
 		ledger_release(pg, r->request_id);
