@@ -110,12 +110,12 @@ for line in open(req):
     ts, _, body = line.partition(" ")
     try: j = json.loads(body)
     except ValueError: continue
-    if j.get("request_id", "").startswith(prefix): sent[j["request_id"]] = int(ts)
+    if (j.get("request_id") or "").startswith(prefix): sent[j["request_id"]] = int(ts)
 for line in open(res):
     ts, _, body = line.partition(" ")
     try: j = json.loads(body)
     except ValueError: continue
-    if not j.get("request_id", "").startswith(prefix): continue
+    if not (j.get("request_id") or "").startswith(prefix): continue
     if j.get("event") == "succeeded":
         done[j["request_id"]] = int(ts)
     t = j.get("time", "")
