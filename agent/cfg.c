@@ -775,23 +775,30 @@ cfg_str(const struct cfg *cfg, const struct cfg_opt *o)
 }
 
 /*
- * About how many nodes glibc's regcomp() builds for the extended regular
- * expression S.  It copies what a repetition applies to ("x+" is "xx*",
- * "x{2,5}" five copies), so nested repetitions multiply: "a" and 40 "+"
- * or "((a{255}){255}){255}" take gigabytes and minutes (found by
- * tests/fuzz/fuzz_cfg).  Stops counting past LIMIT.
+ * What glibc's regcomp() would build for the extended regular expression S:
+ * about how many nodes (*nodes), and how many of them are epsilon nodes
+ * (*eps: groups, alternations, "*", "?", anchors), which it joins into
+ * closures at a cost that grows faster than their square.  It copies what
+ * a repetition applies to ("x+" is "xx*", "x{2,5}" five copies), so nested
+ * repetitions multiply: "a" and 40 "+" or "((a{255}){255}){255}" take
+ * gigabytes and minutes, and 2,000 "()*" take half a minute (each found by
+ * tests/fuzz/fuzz_cfg).  Stops counting once either passes its limit.
  */
 #define CFG_REGEX_NODES	10000
-static double
-cfg_regex_nodes(const char *s, double limit)
+#define CFG_REGEX_EPS	600
+#define CFG_REGEX_LEN	1024
+static void
+cfg_regex_cost(const char *s, double *nodes, double *eps)
 {
-	double saved[64], cur = 0, last = 0;	/* this group's, its last atom's */
+	/* this group's and its last atom's nodes and epsilon nodes */
+	double saved[64][2], cur = 0, ecur = 0, last = 0, elast = 0;
 	int depth = 0;
 
-	for (; *s != '\0' && cur <= limit; s++) {
+	for (; *s != '\0' && cur <= CFG_REGEX_NODES && ecur <= CFG_REGEX_EPS; s++) {
 		if (*s == '\\' && s[1] != '\0') {
 			s++;
 			cur += last = 1;
+			elast = 0;
 		} else if (*s == '[') {		/* a bracket expression: one atom */
 			const char *p = s + 1;
 			if (*p == '^')
@@ -804,46 +811,93 @@ cfg_regex_nodes(const char *s, double limit)
 				break;		/* regcomp() says what is wrong */
 			s = p;
 			cur += last = 1;
+			elast = 0;
 		} else if (*s == '(') {
-			if (depth == (int)(sizeof(saved) / sizeof(saved[0])))
-				return INFINITY;
-			saved[depth++] = cur;
-			cur = last = 0;
+			if (depth == (int)(sizeof(saved) / sizeof(saved[0]))) {
+				cur = ecur = INFINITY;
+				break;
+			}
+			saved[depth][0] = cur;
+			saved[depth++][1] = ecur;
+			cur = ecur = last = elast = 0;
 		} else if (*s == ')' && depth > 0) {
-			last = cur + 1;
-			cur = saved[--depth] + last;
+			last = cur + 2;
+			elast = ecur + 2;
+			depth--;
+			cur = saved[depth][0] + last;
+			ecur = saved[depth][1] + elast;
 		} else if (*s == '|') {
-			cur += 1;
-			last = 0;
+			cur++;
+			ecur++;
+			last = elast = 0;
+		} else if (*s == '*' || *s == '?') {
+			cur++;
+			ecur++;
+			last++;
+			elast++;
 		} else if (*s == '+') {
-			cur += last;
-			last *= 2;
+			cur += last + 1;
+			ecur += elast + 1;
+			last = last * 2 + 1;
+			elast = elast * 2 + 1;
 		} else if (*s == '{' && isdigit((unsigned char)s[1])) {
 			char *end;
-			double n = strtod(s + 1, &end);
-			if (*end == ',')
-				n = isdigit((unsigned char)end[1]) ? strtod(end + 1, &end) : n + 1;
+			double n = strtod(s + 1, &end), m = n;
+			if (*end == ',' && isdigit((unsigned char)end[1]))
+				m = strtod(end + 1, &end);
+			else if (*end == ',') {		/* {n,}: n copies, then a star */
+				m = n + 1;
+				end++;
+			}
 			if (*end != '}')
 				break;		/* regcomp() says what is wrong */
 			s = end;
-			cur += last * n;
-			last *= n + 1;
-		} else if (*s != '*' && *s != '?')
+			/* m copies in all, the last m - n of them optional */
+			cur += last * (m - 1) + (m - n);
+			ecur += elast * (m - 1) + (m - n);
+			last = last * m + (m - n);
+			elast = elast * m + (m - n);
+		} else if (*s == '^' || *s == '$') {
+			cur++;
+			ecur++;
+			last = elast = 1;
+		} else {
 			cur += last = 1;
+			elast = 0;
+		}
 	}
-	return cur;
+	while (depth > 0) {	/* unclosed groups: regcomp() refuses them */
+		depth--;
+		cur += saved[depth][0];
+		ecur += saved[depth][1];
+	}
+	*nodes = cur;
+	*eps = ecur;
 }
 
 static int
 cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 {
 	regex_t re;
+	double nodes, eps;
 	int rc;
 	char msg[256];
 
-	if (cfg_regex_nodes(cfg_str(cfg, o), CFG_REGEX_NODES) > CFG_REGEX_NODES) {
+	if (strlen(cfg_str(cfg, o)) > CFG_REGEX_LEN) {
+		buf_printf(why, "regular expression too long (%zu bytes; at most %d)",
+		    strlen(cfg_str(cfg, o)), CFG_REGEX_LEN);
+		return -1;
+	}
+	cfg_regex_cost(cfg_str(cfg, o), &nodes, &eps);
+	if (nodes > CFG_REGEX_NODES) {
 		buf_printf(why, "regular expression too complex: its nested or "
 		    "repeated repetitions (+, {n,m}) would take too much memory");
+		return -1;
+	}
+	if (eps > CFG_REGEX_EPS) {
+		buf_printf(why, "regular expression too complex: its groups, "
+		    "alternations and optional parts (*, ?, |, {0,n}) would take "
+		    "too long to compile");
 		return -1;
 	}
 	if ((rc = regcomp(&re, cfg_str(cfg, o), REG_EXTENDED | REG_NOSUB)) != 0) {

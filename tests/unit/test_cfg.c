@@ -247,9 +247,9 @@ test_regex_too_complex(void **state)
 {
 	static const char *const ok[] = {
 		"^(LocalDS_[0-9]+|nfs-.*)$", "^ds[[:digit:]]{1,3}-(ssd|hdd)+$",
-		"(ab){100}", "a{1000}", "[]+]+x+",
+		"(ab){100}", "a{1000}", "[]+]+x+", "^(ds|nfs)-[a-z]{2,}-[0-9]+$",
 	};
-	char text[512], pluses[41], *errors = NULL;
+	char text[2048], long_re[1100], pluses[41], *errors = NULL;
 	struct cfg *cfg;
 
 	(void)state;
@@ -262,6 +262,25 @@ test_regex_too_complex(void **state)
 	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
 	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"((a{255}){255}){255}\"\n",
 	    "vmware.datastore_regex: regular expression too complex");
+	/* An open interval is counted too: "{2,}" used to end the count. */
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: "
+	    "\"a{2,}++++++++++++++++++++++++++++++++++++++++\"\n",
+	    "vmware.datastore_regex: regular expression too complex");
+	/* 2,000 "()*" take glibc half a minute to compile (fuzz_cfg timeout);
+	 * 300 of them are refused before regcomp() runs, and so is a long one. */
+	snprintf(long_re, sizeof(long_re), "%s", "");
+	for (int i = 0; i < 300; i++)
+		strcat(long_re, "()*");
+	snprintf(text, sizeof(text), BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"%s\"\n", long_re);
+	expect_error(text, "vmware.datastore_regex: regular expression too complex: "
+	    "its groups, alternations and optional parts");
+	memset(long_re, 'a', 1025);
+	long_re[1025] = '\0';
+	snprintf(text, sizeof(text), BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  datastore_regex: \"%s\"\n", long_re);
+	expect_error(text, "vmware.datastore_regex: regular expression too long (1025 bytes; at most 1024)");
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		snprintf(text, sizeof(text), BASE_REST "vmware:\n  host_ip: a\n"
 		    "  host_username: u\n  host_password: p\n  cluster_name: c\n"
