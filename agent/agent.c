@@ -338,6 +338,7 @@ agent_refresh(struct agent *a, const struct cfg *cfg)
 	struct vcd_resources r;
 	struct vcd_err err;
 	char msg[800];
+	bool changed;
 
 	for (size_t i = 0; i < a->nclusters; i++) {
 		struct agent_cluster *c = &a->clusters[i];
@@ -350,7 +351,8 @@ agent_refresh(struct agent *a, const struct cfg *cfg)
 			    vcd_strerror(&err, msg, sizeof(msg)));
 			continue;
 		}
-		if (!c->have_res || memcmp(&r, &c->res, sizeof(r)) != 0)
+		changed = !c->have_res || memcmp(&r, &c->res, sizeof(r)) != 0;
+		if (changed)
 			log_info("cluster \"%s\": %lld vCPUs on %d/%d hosts (largest "
 			    "%lld), %lld MB memory (%lld used), %lld GB disk (%lld GB "
 			    "free, largest %s with %lld GB) on %d/%d datastores",
@@ -362,6 +364,10 @@ agent_refresh(struct agent *a, const struct cfg *cfg)
 			    r.largest_datastore[0] ? r.largest_datastore : "-",
 			    (long long)(r.max_disk_free_bytes >> 30),
 			    r.datastores_usable, r.datastores_total);
+		if (changed && r.datastores_regex_errors > 0)
+			log_warnx("cluster \"%s\": vmware.datastore_regex could "
+			    "not be matched against %d datastore name(s), not used "
+			    "(%s)", c->name, r.datastores_regex_errors, r.regex_error);
 		pthread_mutex_lock(&a->lock);
 		c->res = r;
 		c->have_res = true;

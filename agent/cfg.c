@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <regex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +30,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "pgc.h"
+#include "vcdriver/vcdriver.h"
 #include "xmalloc.h"
 
 enum cfg_type {
@@ -774,138 +774,19 @@ cfg_str(const struct cfg *cfg, const struct cfg_opt *o)
 	return *(char *const *)cfg_cfield(cfg, o);
 }
 
-/*
- * What glibc's regcomp() would build for the extended regular expression S:
- * about how many nodes (*nodes), and how many of them are epsilon nodes
- * (*eps: groups, alternations, "*", "?", anchors), which it joins into
- * closures at a cost that grows faster than their square.  It copies what
- * a repetition applies to ("x+" is "xx*", "x{2,5}" five copies), so nested
- * repetitions multiply: "a" and 40 "+" or "((a{255}){255}){255}" take
- * gigabytes and minutes, and 2,000 "()*" take half a minute (each found by
- * tests/fuzz/fuzz_cfg).  Stops counting once either passes its limit.
- */
-#define CFG_REGEX_NODES	10000
-#define CFG_REGEX_EPS	600
-#define CFG_REGEX_LEN	1024
-static void
-cfg_regex_cost(const char *s, double *nodes, double *eps)
-{
-	/* this group's and its last atom's nodes and epsilon nodes */
-	double saved[64][2], cur = 0, ecur = 0, last = 0, elast = 0;
-	int depth = 0;
-
-	for (; *s != '\0' && cur <= CFG_REGEX_NODES && ecur <= CFG_REGEX_EPS; s++) {
-		if (*s == '\\' && s[1] != '\0') {
-			s++;
-			cur += last = 1;
-			elast = 0;
-		} else if (*s == '[') {		/* a bracket expression: one atom */
-			const char *p = s + 1;
-			if (*p == '^')
-				p++;
-			if (*p == ']')
-				p++;
-			while (*p != '\0' && *p != ']')
-				p++;
-			if (*p == '\0')
-				break;		/* regcomp() says what is wrong */
-			s = p;
-			cur += last = 1;
-			elast = 0;
-		} else if (*s == '(') {
-			if (depth == (int)(sizeof(saved) / sizeof(saved[0]))) {
-				cur = ecur = INFINITY;
-				break;
-			}
-			saved[depth][0] = cur;
-			saved[depth++][1] = ecur;
-			cur = ecur = last = elast = 0;
-		} else if (*s == ')' && depth > 0) {
-			last = cur + 2;
-			elast = ecur + 2;
-			depth--;
-			cur = saved[depth][0] + last;
-			ecur = saved[depth][1] + elast;
-		} else if (*s == '|') {
-			cur++;
-			ecur++;
-			last = elast = 0;
-		} else if (*s == '*' || *s == '?') {
-			cur++;
-			ecur++;
-			last++;
-			elast++;
-		} else if (*s == '+') {
-			cur += last + 1;
-			ecur += elast + 1;
-			last = last * 2 + 1;
-			elast = elast * 2 + 1;
-		} else if (*s == '{' && isdigit((unsigned char)s[1])) {
-			char *end;
-			double n = strtod(s + 1, &end), m = n;
-			if (*end == ',' && isdigit((unsigned char)end[1]))
-				m = strtod(end + 1, &end);
-			else if (*end == ',') {		/* {n,}: n copies, then a star */
-				m = n + 1;
-				end++;
-			}
-			if (*end != '}')
-				break;		/* regcomp() says what is wrong */
-			s = end;
-			/* m copies in all, the last m - n of them optional */
-			cur += last * (m - 1) + (m - n);
-			ecur += elast * (m - 1) + (m - n);
-			last = last * m + (m - n);
-			elast = elast * m + (m - n);
-		} else if (*s == '^' || *s == '$') {
-			cur++;
-			ecur++;
-			last = elast = 1;
-		} else {
-			cur += last = 1;
-			elast = 0;
-		}
-	}
-	while (depth > 0) {	/* unclosed groups: regcomp() refuses them */
-		depth--;
-		cur += saved[depth][0];
-		ecur += saved[depth][1];
-	}
-	*nodes = cur;
-	*eps = ecur;
-}
-
+/* A datastore_regex as the driver will use it: vcd_regex_compile() says
+ * what it refuses (too long, or PCRE2's error and where). */
 static int
 cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 {
-	regex_t re;
-	double nodes, eps;
-	int rc;
-	char msg[256];
+	struct vcd_regex *re;
+	char msg[320];
 
-	if (strlen(cfg_str(cfg, o)) > CFG_REGEX_LEN) {
-		buf_printf(why, "regular expression too long (%zu bytes; at most %d)",
-		    strlen(cfg_str(cfg, o)), CFG_REGEX_LEN);
+	if ((re = vcd_regex_compile(cfg_str(cfg, o), msg, sizeof(msg))) == NULL) {
+		buf_printf(why, "%s", msg);
 		return -1;
 	}
-	cfg_regex_cost(cfg_str(cfg, o), &nodes, &eps);
-	if (nodes > CFG_REGEX_NODES) {
-		buf_printf(why, "regular expression too complex: its nested or "
-		    "repeated repetitions (+, {n,m}) would take too much memory");
-		return -1;
-	}
-	if (eps > CFG_REGEX_EPS) {
-		buf_printf(why, "regular expression too complex: its groups, "
-		    "alternations and optional parts (*, ?, |, {0,n}) would take "
-		    "too long to compile");
-		return -1;
-	}
-	if ((rc = regcomp(&re, cfg_str(cfg, o), REG_EXTENDED | REG_NOSUB)) != 0) {
-		regerror(rc, &re, msg, sizeof(msg));
-		buf_printf(why, "invalid regular expression: %s", msg);
-		return -1;
-	}
-	regfree(&re);
+	vcd_regex_free(re);
 	return 0;
 }
 

@@ -129,6 +129,11 @@ vi_clusters(struct vcd_session *s, const struct cfg *cfg, struct vcd_err *err)
 		    (long long)(r.disk_total_bytes >> 30),
 		    (long long)(r.disk_free_bytes >> 30), r.datastores_usable,
 		    r.datastores_total);
+		if (r.datastores_regex_errors > 0)
+			fprintf(stderr, "vcagent-vi: %s: vmware.datastore_regex could "
+			    "not be matched against %d datastore name(s), not used "
+			    "(%s)\n", cl[i].name, r.datastores_regex_errors,
+			    r.regex_error);
 	}
 	vcd_clusters_free(cl, n);
 	return 0;

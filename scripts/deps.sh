@@ -8,7 +8,7 @@ PKGS=(
 	autoconf automake make gcc pkg-config
 	# libraries vcagent links
 	libcurl4-openssl-dev libxml2-dev librdkafka-dev libyaml-dev libpq-dev
-	libmicrohttpd-dev libjansson-dev libssl-dev
+	libmicrohttpd-dev libjansson-dev libssl-dev libpcre2-dev
 	# tests; the fuzz harnesses (scripts/fuzz.sh): clang, its libFuzzer and
 	# sanitizer runtimes, llvm-symbolizer for readable stack traces
 	libcmocka-dev clang libclang-rt-dev llvm

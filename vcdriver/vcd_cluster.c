@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,8 +74,30 @@ vcd_clusters_free(struct vcd_cluster *v, size_t n)
 
 struct vcd_res_ctx {
 	struct vcd_resources	*r;
-	regex_t			*re;
+	struct vcd_regex	*re;
 };
+
+/* Whether datastore NAME is selected by the context's regex (if any); a
+ * match that hit a PCRE2 limit selects nothing and is recorded in R. */
+static int
+vcd_res_selected(struct vcd_res_ctx *ctx, const char *name)
+{
+	struct vcd_resources *r = ctx->r;
+	char why[192];
+	int rc;
+
+	if (ctx->re == NULL)
+		return 1;
+	if (name == NULL)
+		return 0;
+	if ((rc = vcd_regex_match(ctx->re, name, why, sizeof(why))) < 0) {
+		if (r->datastores_regex_errors++ == 0)
+			snprintf(r->regex_error, sizeof(r->regex_error),
+			    "datastore \"%.*s\": %s", 100, name, why);
+		return 0;
+	}
+	return rc;
+}
 
 static int
 vcd_res_one(void *arg, const struct vim_ObjectContent *oc)
@@ -117,8 +138,7 @@ vcd_res_one(void *arg, const struct vim_ObjectContent *oc)
 		r->datastores_total++;
 		if (!vcd_pc_bool(oc, "summary.accessible", 0) ||
 		    (mm != NULL && strcmp(mm, "normal") != 0) ||
-		    (ctx->re != NULL && (name == NULL ||
-		    regexec(ctx->re, name, 0, NULL, 0) != 0)))
+		    !vcd_res_selected(ctx, name))
 			return 0;
 		r->datastores_usable++;
 		r->disk_total_bytes += cap;
@@ -145,19 +165,16 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 	    "summary.runtime.connectionState", "summary.runtime.inMaintenanceMode" };
 	char *dpaths[] = { "summary.name", "summary.capacity", "summary.freeSpace",
 	    "summary.accessible", "summary.maintenanceMode" };
-	regex_t re;
 	struct vcd_res_ctx ctx = { r, NULL };
+	char why[320];
 	int ret = -1;
 
 	memset(r, 0, sizeof(*r));
 	vcd_err_clear(err);
-	if (datastore_regex != NULL) {
-		if (regcomp(&re, datastore_regex, REG_EXTENDED | REG_NOSUB) != 0) {
-			vcd_err_set(err, VCD_E_INVALID, NULL, datastore_regex,
-			    "invalid datastore_regex");
-			return -1;
-		}
-		ctx.re = &re;
+	if (datastore_regex != NULL &&
+	    (ctx.re = vcd_regex_compile(datastore_regex, why, sizeof(why))) == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, "datastore_regex", "%s", why);
+		return -1;
 	}
 	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 1);
 	vcd_pc_propspec(&ph, "HostSystem", hpaths,
@@ -179,8 +196,7 @@ vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
 	    s->about.version);
 	ret = 0;
 out:
-	if (ctx.re != NULL)
-		regfree(&re);
+	vcd_regex_free(ctx.re);
 	return ret;
 }
 

@@ -179,7 +179,10 @@ void vcd_clusters_free(struct vcd_cluster *v, size_t n);
  * it: CPU threads and memory of the hosts that are connected and not in
  * maintenance; capacity and free space of the datastores that are
  * accessible, not in maintenance and match datastore_regex (unlike nova, the
- * datastore's file system type is not filtered).
+ * datastore's file system type is not filtered).  A datastore whose name the
+ * regex could not be matched against (a PCRE2 limit, see vcd_regex_match)
+ * is not used either: it is counted in datastores_regex_errors, and the
+ * first one named in regex_error.
  */
 struct vcd_resources {
 	char	nodename[256];		/* "<cluster moid>.<vCenter instanceUuid>" */
@@ -192,15 +195,41 @@ struct vcd_resources {
 	int64_t	disk_total_bytes, disk_free_bytes;
 	int64_t	max_disk_free_bytes;	/* the largest datastore's free space */
 	char	largest_datastore[256];
+	int	datastores_regex_errors;
+	char	regex_error[320];	/* "datastore \"NAME\": WHY"; "" if none */
 };
 
 /*
  * Refresh CLUSTER's resources into *R with one RetrievePropertiesEx (more
- * only when the server pages).  DATASTORE_REGEX may be NULL.  0, or -1 with
- * ERR (VCD_E_NOTFOUND when the cluster does not exist).
+ * only when the server pages).  DATASTORE_REGEX may be NULL (every
+ * datastore); it is compiled with vcd_regex_compile() for the call.  0, or
+ * -1 with ERR (VCD_E_NOTFOUND when the cluster does not exist,
+ * VCD_E_INVALID when DATASTORE_REGEX does not compile).
  */
 int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err);
+
+/*
+ * vmware.datastore_regex as nova applies it: Python's re.match() on the
+ * datastore's name, i.e. anchored at its start and not at its end.  The
+ * pattern is PCRE2's (Perl's syntax, which Python's re follows), in UTF-8
+ * with Unicode character properties.  Compiling and matching are both
+ * bounded: at most VCD_REGEX_MAXLEN bytes and limited nesting; a match that
+ * backtracks too much or too deep fails instead of running on.
+ *
+ * vcd_regex_compile() returns a regex the caller owns and frees with
+ * vcd_regex_free(), or NULL with why in WHY ("regular expression too long
+ * (N bytes; at most 1024)" or "invalid regular expression at offset N:
+ * PCRE2's message").  A compiled regex is read-only: several threads may
+ * match with it at once.  vcd_regex_match() returns 1 when NAME matches,
+ * 0 when it does not, -1 with PCRE2's message in WHY when a limit was hit.
+ */
+#define VCD_REGEX_MAXLEN	1024
+struct vcd_regex;
+struct vcd_regex *vcd_regex_compile(const char *pattern, char *why, size_t whylen);
+int vcd_regex_match(const struct vcd_regex *re, const char *name, char *why,
+    size_t whylen);
+void vcd_regex_free(struct vcd_regex *re);
 
 /*
  * Wait for TASK to finish.  VM (may be NULL) is the virtual machine the task

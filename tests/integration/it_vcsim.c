@@ -233,6 +233,24 @@ test_cluster_resources(void **state)
 	assert_int_equal(r.datastores_total, 1);
 	assert_int_equal(r.datastores_usable, 0);
 	assert_int_equal(r.disk_total_bytes, 0);
+	/* as nova's re.match(): anchored at the start of the name only */
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref, "DS_0", &r, &err), 0);
+	assert_int_equal(r.datastores_usable, 0);
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref, "Local", &r, &err), 0);
+	assert_int_equal(r.datastores_usable, 1);
+	assert_string_equal(r.largest_datastore, "LocalDS_0");
+	assert_int_equal(r.datastores_regex_errors, 0);
+	/* a match that hits PCRE2's match limit selects nothing, and says so */
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref,
+	    "(.?)*(.?)*(.?)*(.?)*(.?)*(.?)*(.?)*(.?)*(.?)*LocalDS_0", &r, &err), 0);
+	assert_int_equal(r.datastores_usable, 0);
+	assert_int_equal(r.datastores_regex_errors, 1);
+	assert_string_equal(r.regex_error, "datastore \"LocalDS_0\": match limit exceeded");
+	/* a regex that does not compile */
+	assert_int_equal(vcd_cluster_resources(s, &cl[0].ref, "(ds", &r, &err), -1);
+	assert_int_equal(err.code, VCD_E_INVALID);
+	assert_string_equal(err.msg, "invalid regular expression at offset 3: "
+	    "missing closing parenthesis");
 	/* a cluster that does not exist */
 	struct vcd_moref bogus = { "ClusterComputeResource", "domain-c999999" };
 	assert_int_equal(vcd_cluster_resources(s, &bogus, NULL, &r, &err), -1);
