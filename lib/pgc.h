@@ -73,6 +73,15 @@ PGconn *pgc_lease(struct pgc_pool *p, char *errbuf, size_t len);
  * one. */
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
 /*
+ * Run SQL (with NPARAMS PARAMS, in a transaction of its own) on the lease
+ * C, then release every advisory lock of C, in one round trip (a pipeline):
+ * the locks outlive SQL's commit.  0 when SQL ran and its commit was
+ * confirmed; -1 with ERRBUF (LEN bytes).  Either way, once the locks are
+ * released, pgc_put() gives C back without another statement.
+ */
+int pgc_exec_unlock(PGconn *c, const char *sql, int nparams,
+    const char *const *params, char *errbuf, size_t len);
+/*
  * Is C's session still there (one round trip)?  On a lease from
  * pgc_lease(), false means its advisory locks are gone.
  */
