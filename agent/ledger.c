@@ -120,7 +120,6 @@ ledger_release(PGconn *pg, const char *request_id)
 	const char *params[1] = { request_id };
 	char why[256];
 
-	/* not folded into ledger_finish: the lock must outlive its commit */
 	(void)ledger_sql(pg, "SELECT pg_advisory_unlock(" PGC_LOCK_KEY("'request ' || $1")
 	    ")", 1, params, NULL, why, sizeof(why));
 }
@@ -131,18 +130,30 @@ ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
 {
 	const char *params[4] = { request_id, ok ? "succeeded" : "failed", event, error };
 
-	return ledger_sql(pg, "UPDATE requests SET state = $2, result = $3::jsonb, "
-	    "error = $4, finished_at = now(), result_pending = true "
-	    "WHERE request_id = $1", 4, params, NULL, why, wl);
+	/* its lock released after the commit, in the same round trip */
+	return pgc_exec_unlock(pg, "UPDATE requests SET state = $2, result = "
+	    "$3::jsonb, error = $4, finished_at = now(), result_pending = true "
+	    "WHERE request_id = $1", 4, params, why, wl);
 }
 
 int
-ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl)
+ledger_results_sent(PGconn *pg, char *const *ids, size_t n, char *why, size_t wl)
 {
-	const char *params[1] = { request_id };
+	json_t *arr = json_array();
+	const char *params[1];
+	char *text;
+	int ret;
 
-	return ledger_sql(pg, "UPDATE requests SET result_pending = false "
-	    "WHERE request_id = $1", 1, params, NULL, why, wl);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(ids[i]));
+	text = json_dumps(arr, JSON_COMPACT);
+	params[0] = text;
+	ret = ledger_sql(pg, "UPDATE requests SET result_pending = false WHERE "
+	    "request_id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND "
+	    "result_pending", 1, params, NULL, why, wl);
+	free(text);
+	json_decref(arr);
+	return ret;
 }
 
 /*
