@@ -267,9 +267,10 @@ ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl)
 	    "WHERE uuid = $1", 1, params, NULL, why, wl);
 }
 
-int
-ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
-    size_t dslen, char *why, size_t wl)
+/* ledger_instance_vm, with SQL selecting vm_moref, datastore of row $1 */
+static int
+ledger_instance_vm_sql(PGconn *pg, const char *sql, const char *uuid, char *vm,
+    size_t len, char *ds, size_t dslen, char *why, size_t wl)
 {
 	const char *params[1] = { uuid };
 	PGresult *res;
@@ -278,8 +279,7 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 	vm[0] = '\0';
 	if (dslen > 0)
 		ds[0] = '\0';
-	if (ledger_sql(pg, "SELECT vm_moref, datastore FROM instances WHERE uuid = $1 "
-	    "AND deleted_at IS NULL", 1, params, &res, why, wl) < 0)
+	if (ledger_sql(pg, sql, 1, params, &res, why, wl) < 0)
 		return -1;
 	ret = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
 	if (ret)
@@ -288,6 +288,23 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 		snprintf(ds, dslen, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return ret;
+}
+
+int
+ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
+    size_t dslen, char *why, size_t wl)
+{
+	return ledger_instance_vm_sql(pg, "SELECT vm_moref, datastore FROM instances "
+	    "WHERE uuid = $1 AND deleted_at IS NULL", uuid, vm, len, ds, dslen, why, wl);
+}
+
+int
+ledger_instance_deleting(PGconn *pg, const char *uuid, char *vm, size_t len,
+    char *ds, size_t dslen, char *why, size_t wl)
+{
+	return ledger_instance_vm_sql(pg, "UPDATE instances SET task_state = "
+	    "'deleting', updated_at = now() WHERE uuid = $1 AND deleted_at IS NULL "
+	    "RETURNING vm_moref, datastore", uuid, vm, len, ds, dslen, why, wl);
 }
 
 int

@@ -110,5 +110,9 @@ int ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl);
  * into DS (DSLEN, may be 0; "" if none); 1 found, 0 not, -1. */
 int ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len,
     char *ds, size_t dslen, char *why, size_t wl);
+/* As ledger_instance_vm, and set its task_state to deleting, in the same
+ * statement. */
+int ledger_instance_deleting(PGconn *pg, const char *uuid, char *vm, size_t len,
+    char *ds, size_t dslen, char *why, size_t wl);
 
 #endif
