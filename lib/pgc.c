@@ -30,6 +30,7 @@ struct pgc_pool {
 	int		 nopen, peak;	/* idle and lent */
 	int		 max_open;	/* -1: no cap */
 	int		 nlease;	/* lent by pgc_lease() */
+	unsigned long	 nconnects;	/* sessions opened, ever */
 	double		 timeout;	/* seconds to wait for one */
 };
 
@@ -103,6 +104,17 @@ pgc_pool_count(struct pgc_pool *p, int *open, int *peak)
 	*open = p->nopen;
 	*peak = p->peak;
 	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned long
+pgc_pool_connects(struct pgc_pool *p)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->nconnects;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void
@@ -462,6 +474,9 @@ pgc_lend(struct pgc_pool *p, bool lease, char *errbuf, size_t len)
 		c = NULL;
 	}
 	if (c == NULL) {
+		pthread_mutex_lock(&p->lock);
+		p->nconnects++;
+		pthread_mutex_unlock(&p->lock);
 		c = PQconnectdb(p->conninfo);
 		if (PQstatus(c) != CONNECTION_OK ||
 		    !PQregisterEventProc(c, pgc_event, "pgc", NULL)) {

@@ -46,6 +46,8 @@ void pgc_pool_cap(struct pgc_pool *p, int max_pool_size, int max_overflow,
     double pool_timeout);
 /* Connections open now (idle and lent), and the most ever open at once. */
 void pgc_pool_count(struct pgc_pool *p, int *open, int *peak);
+/* Sessions the pool has opened (tried to) since it was made. */
+unsigned long pgc_pool_connects(struct pgc_pool *p);
 
 /*
  * A session advisory lock's bigint key for the text parameter P (SQL text,
