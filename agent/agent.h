@@ -119,6 +119,7 @@ struct agent {
 	struct outbox_msg	*outbox_acked;	/* owned, under outbox_lock: final
 						 * events Kafka acknowledged, their
 						 * rows not cleared yet (outbox.c) */
+	time_t			 outbox_retry_at;	/* the cron's: a clear failed */
 	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 #include "ledger.h"
@@ -19,6 +20,8 @@
 #include "outbox.h"
 #include "pgc.h"
 #include "xmalloc.h"
+
+#define OUTBOX_RETRY	1	/* seconds between clears that failed */
 
 struct outbox_msg {
 	struct outbox_msg	*next;
@@ -105,12 +108,12 @@ agent_outbox_send(struct agent *a, const char *key, const char *text,
 	return 0;
 }
 
-size_t
+long
 agent_outbox_clear(struct agent *a, PGconn *pg)
 {
 	struct outbox_msg *list, *m, **tail;
 	char **ids = NULL, why[512];
-	size_t n = 0;
+	long n = 0;
 
 	if (a->producer != NULL)
 		rd_kafka_poll(a->producer, 0);	/* the reports due */
@@ -122,17 +125,17 @@ agent_outbox_clear(struct agent *a, PGconn *pg)
 		return 0;
 	for (m = list; m != NULL; m = m->next)
 		n++;
-	ids = xcalloc(n, sizeof(*ids));
+	ids = xcalloc((size_t)n, sizeof(*ids));
 	n = 0;
 	for (m = list; m != NULL; m = m->next)
 		ids[n++] = m->request_id;
-	if (ledger_results_sent(pg, ids, n, why, sizeof(why)) == 0) {
+	if (ledger_results_sent(pg, ids, (size_t)n, why, sizeof(why)) == 0) {
 		outbox_list_free(list);
 		goto out;
 	}
-	log_warnx("cannot record that %zu final event(s) were sent (tried again; "
+	log_warnx("cannot record that %ld final event(s) were sent (tried again; "
 	    "should the agent stop first, they are published again): %s", n, why);
-	n = 0;
+	n = -1;
 	/* filed again, for the next turn */
 	for (tail = &list; *tail != NULL; tail = &(*tail)->next)
 		;
@@ -148,6 +151,7 @@ out:
 void
 agent_outbox_tick(struct agent *a)
 {
+	time_t now = time(NULL);
 	bool any;
 	char why[512];
 	PGconn *pg;
@@ -157,14 +161,16 @@ agent_outbox_tick(struct agent *a)
 	pthread_mutex_lock(&a->outbox_lock);
 	any = a->outbox_acked != NULL;
 	pthread_mutex_unlock(&a->outbox_lock);
-	if (!any || a->db == NULL)
+	if (!any || a->db == NULL || now < a->outbox_retry_at)
 		return;
 	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
 		log_warnx("cannot record that final events were sent (tried again): %s",
 		    why);
+		a->outbox_retry_at = now + OUTBOX_RETRY;
 		return;
 	}
-	(void)agent_outbox_clear(a, pg);
+	if (agent_outbox_clear(a, pg) < 0)
+		a->outbox_retry_at = now + OUTBOX_RETRY;
 	pgc_put(a->db, pg, pgc_broken(pg));
 }
 
@@ -172,7 +178,8 @@ void
 agent_outbox_resend(struct agent *a, PGconn *pg, char *const *nodes, size_t nn)
 {
 	char **v = NULL, why[512];
-	size_t n = 0, sent = 0, queued = 0;
+	size_t n = 0, queued = 0;
+	long sent;
 
 	if (a->producer == NULL)
 		return;
@@ -201,9 +208,10 @@ agent_outbox_resend(struct agent *a, PGconn *pg, char *const *nodes, size_t nn)
 	}
 	rd_kafka_flush(a->producer, 5000);
 	sent = agent_outbox_clear(a, pg);
-	if (sent < n) {
+	if (sent < (long)n) {
 		log_warnx("reconcile: %zu of %zu final events not acknowledged yet "
-		    "(%zu queued): tried again at the next turn", n - sent, n, queued);
+		    "(%zu queued): tried again at the next turn", sent < 0 ? n :
+		    n - (size_t)sent, n, queued);
 		atomic_store(&a->reconcile_again, true);
 	}
 out:

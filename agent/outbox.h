@@ -37,11 +37,11 @@ void agent_outbox_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque);
 int agent_outbox_send(struct agent *a, const char *key, const char *text,
     const char *request_id);
 /* Serve the producer's delivery reports and clear, on PG, the final events
- * Kafka acknowledged so far; how many were cleared (those that could not
- * be stay filed for the next call). */
-size_t agent_outbox_clear(struct agent *a, PGconn *pg);
+ * Kafka acknowledged so far: how many were cleared, or -1 when the database
+ * refused (they stay filed for the next call). */
+long agent_outbox_clear(struct agent *a, PGconn *pg);
 /* The cron's turn: agent_outbox_clear on a pooled connection, when there
- * is anything to clear. */
+ * is anything to clear (after a failure, a second later). */
 void agent_outbox_tick(struct agent *a);
 /* Publish again the pending final events of NODES (the reconcile). */
 void agent_outbox_resend(struct agent *a, PGconn *pg, char *const *nodes, size_t nn);
