@@ -92,7 +92,7 @@ loglines() { wc -l <"$PGLOG"; }
 echo "peers: vcsim, librdkafka mock cluster, PostgreSQL 15 (fsync off), Glance; binary $BIN"
 
 # --- statements per request, one at a time, one worker ---
-start_agent 1 pgtrips-1
+start_agent 1 pgtrips
 spawn_line warm 0 | produce; wait_n spawn 1
 sleep 1
 NS=10
@@ -103,23 +103,23 @@ for n in $(seq 1 $NS); do
 	m0=$(loglines); spawn_line one "$n" | produce; wait_n spawn $((1 + n)); sleep 0.3; m1=$(loglines)
 done
 l1=$(loglines)
-between "$m0" "$m1" >"$T/spawn.sql"
+between "$m0" "$m1" >"$T/spawn.sql"; sl="$m0..$m1"
 for n in $(seq 1 $NS); do
 	m0=$(loglines); delete_line one "$n" | produce; wait_n delete "$n"; sleep 0.3; m1=$(loglines)
 done
 l2=$(loglines)
-between "$m0" "$m1" >"$T/delete.sql"
+between "$m0" "$m1" >"$T/delete.sql"; dl="$m0..$m1"
 echo "statements per cached spawn (one at a time, every session, the cron's included): $(python3 -c "print(round($(between "$l0" "$l1" | wc -l) / $NS, 1))")"
 echo "statements per delete: $(python3 -c "print(round($(between "$l1" "$l2" | wc -l) / $NS, 1))")"
-echo "--- the last spawn's statements ([backend pid] statement) ---"
+echo "--- the last spawn's statements (server log lines $sl; [backend pid] statement) ---"
 sed -E 's/^[^[]*(\[[0-9]+\]) LOG:  (statement|execute [^:]*): /\1 /' "$T/spawn.sql" | cut -c1-150 | sed 's/^/  /'
-echo "--- the last delete's ---"
+echo "--- the last delete's (lines $dl) ---"
 sed -E 's/^[^[]*(\[[0-9]+\]) LOG:  (statement|execute [^:]*): /\1 /' "$T/delete.sql" | cut -c1-150 | sed 's/^/  /'
 stop_agent
 
 # --- sessions and commits over N spawns + N deletes sent at once ---
 for w in 1 4 16; do
-	start_agent "$w" "pgtrips-thr-$w"
+	start_agent "$w" pgtrips
 	read -r s0 x0 < <(stats)
 	b=$(date +%s.%N)
 	for n in $(seq 1 "$N"); do spawn_line "t$w" $((1000 * w + n)); done | produce
