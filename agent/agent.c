@@ -22,6 +22,7 @@
 #include "agent.h"
 #include "httpd.h"
 #include "ledger.h"
+#include "outbox.h"
 #include "req.h"
 #include "pgc.h"
 #include "log.h"
@@ -46,6 +47,7 @@ agent_new(struct cfg *cfg, int sigfd)
 	pthread_cond_init(&a->precache_cond, NULL);
 	pthread_mutex_init(&a->lock, NULL);
 	pthread_mutex_init(&a->flight_lock, NULL);
+	agent_outbox_init(a);
 	return a;
 }
 
@@ -118,6 +120,7 @@ agent_free(struct agent *a)
 		return;
 	agent_cron_stop(a);	/* first: the cron publishes and uses the cache */
 	agent_kafka_stop(a);	/* then: workers and endpoints use the cache */
+	agent_outbox_tick(a);	/* the last acknowledgements */
 	agent_http_stop(a);
 	agent_lease_stop(a);
 	agent_cache_stop(a);
@@ -135,6 +138,7 @@ agent_free(struct agent *a)
 	pthread_cond_destroy(&a->precache_cond);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->flight_lock);
+	agent_outbox_free(a);
 	free(a);
 }
 
@@ -418,6 +422,7 @@ agent_cron(struct agent *a, const struct cfg *cfg)
 	time_t now = time(NULL);
 
 	agent_lease_renew(a);	/* cluster leases (lease.c) */
+	agent_outbox_tick(a);	/* final events Kafka acknowledged (outbox.c) */
 	/* the clusters' resource records */
 	if (now >= a->next_refresh) {
 		atomic_store(&a->usage_changed, false);
@@ -545,5 +550,6 @@ agent_run(struct agent *a)
 	log_info("shutting down");
 	agent_cron_stop(a);	/* first: its jobs publish through the producer */
 	agent_kafka_stop(a);
+	agent_outbox_tick(a);	/* the last acknowledgements */
 	return atomic_load(&a->failed) ? 1 : 0;
 }

@@ -54,6 +54,7 @@ struct agent_cluster {
 
 struct agent_job;
 struct agent_hold;
+struct outbox_msg;
 struct json_t;
 struct agent_lease;
 struct buf;
@@ -114,6 +115,11 @@ struct agent {
 						 * read again, seek pending */
 	bool			 reconciled;	/* unfinished requests resumed */
 	atomic_bool		 reconcile_again;	/* a worker could not claim one */
+	pthread_mutex_t		 outbox_lock;
+	struct outbox_msg	*outbox_acked;	/* owned, under outbox_lock: final
+						 * events Kafka acknowledged, their
+						 * rows not cleared yet (outbox.c) */
+	time_t			 outbox_retry_at;	/* the cron's: a clear failed */
 	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */

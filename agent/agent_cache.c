@@ -28,9 +28,25 @@ agent_cache_start(struct agent *a)
 		return 0;
 	}
 	if (a->db == NULL) {
-		a->db = pgc_pool_new(cfg->database.connection, cfg->database.max_pool_size);
-		pgc_pool_cap(a->db, cfg->database.max_pool_size,
-		    cfg->database.max_overflow, cfg->database.pool_timeout);
+		/*
+		 * Kept open: what the workers use at once (a lease each, and the
+		 * image cache's connection beside it) and the main, cron and
+		 * endpoint threads, or max_pool_size if more, within the cap
+		 * (max_pool_size + max_overflow): no connection is closed and
+		 * opened again between two requests.
+		 */
+		int workers = cfg->def.max_concurrent_builds > 0 ?
+		    cfg->def.max_concurrent_builds : 10, keep = 2 * workers + 3;
+
+		if (keep < cfg->database.max_pool_size)
+			keep = cfg->database.max_pool_size;
+		if (cfg->database.max_overflow >= 0 && keep >
+		    cfg->database.max_pool_size + cfg->database.max_overflow)
+			keep = cfg->database.max_pool_size + cfg->database.max_overflow;
+		a->db = pgc_pool_new(cfg->database.connection, keep);
+		pgc_pool_cap(a->db, keep, cfg->database.max_overflow < 0 ? -1 :
+		    cfg->database.max_pool_size + cfg->database.max_overflow - keep,
+		    cfg->database.pool_timeout);
 	}
 	a->next_db_try = time(NULL) + (cfg->database.retry_interval > 0 ?
 	    cfg->database.retry_interval : 10);

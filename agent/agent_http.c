@@ -230,6 +230,17 @@ agent_metrics_requests(struct agent *a, struct buf *out)
 	    atomic_load(&a->req_lat_ms_sum) / 1000.0);
 	agent_metric(out, "vcagent_requests_in_flight", "gauge",
 	    "requests queued or running", a->work != NULL ? (long long)work_pending(a->work) : 0);
+	if (a->db != NULL) {
+		int open, peak;
+
+		pgc_pool_count(a->db, &open, &peak);
+		agent_metric(out, "vcagent_db_connections", "gauge", "PostgreSQL "
+		    "connections open (idle and in use)", open);
+		agent_metric(out, "vcagent_db_connections_peak", "gauge", "the most "
+		    "PostgreSQL connections open at once", peak);
+		agent_metric(out, "vcagent_db_connects_total", "counter", "PostgreSQL "
+		    "sessions opened", (long long)pgc_pool_connects(a->db));
+	}
 	if (a->consumer != NULL && rd_kafka_assignment(a->consumer, &as) == 0 && as != NULL) {
 		rd_kafka_position(a->consumer, as);
 		for (int i = 0; i < as->cnt; i++) {

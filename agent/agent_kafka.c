@@ -279,7 +279,6 @@ agent_job_run(void *arg, void *jobp)
 	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL };
 	char why[512], *ev;
 	PGconn *pg = NULL;
-	struct outbox_dr *dr;
 	int rc, attempt;
 	struct agent_lockchk lc;
 
@@ -357,9 +356,9 @@ agent_job_run(void *arg, void *jobp)
 	 * fails the write */
 	if (!lc.lost && !pgc_broken(pg) && ledger_finish(pg, r->request_id, rc == 0,
 	    ev, rc == 0 ? NULL : op.err.msg, why, sizeof(why)) == 0) {
-		dr = agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
-		    r->request_id, ev);
-		agent_outbox_wait(a, pg, dr, r->request_id);
+		/* not waited for: the acknowledgement clears it (outbox.c) */
+		(void)agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
+		    r->request_id, ev, r->request_id);
 	} else if (lc.lost || pgc_broken(pg)) {
 		log_warnx("request %s (%s %s): the connection holding its lock was lost "
 		    "while it ran: its end is not known, no final event: the reconcile "
@@ -373,8 +372,8 @@ agent_job_run(void *arg, void *jobp)
 		    "carried out again once the database is back", r->request_id, why);
 		atomic_store(&a->reconcile_again, true);
 	}
-	if (!pgc_broken(pg))	/* else the lock went with the session */
-		ledger_release(pg, r->request_id);
+	/* ledger_finish released the lock; else pgc_put does (or it went
+	 * with the session) */
 	free(ev);
 out:
 	if (pg != NULL)

@@ -120,7 +120,6 @@ ledger_release(PGconn *pg, const char *request_id)
 	const char *params[1] = { request_id };
 	char why[256];
 
-	/* not folded into ledger_finish: the lock must outlive its commit */
 	(void)ledger_sql(pg, "SELECT pg_advisory_unlock(" PGC_LOCK_KEY("'request ' || $1")
 	    ")", 1, params, NULL, why, sizeof(why));
 }
@@ -131,18 +130,30 @@ ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
 {
 	const char *params[4] = { request_id, ok ? "succeeded" : "failed", event, error };
 
-	return ledger_sql(pg, "UPDATE requests SET state = $2, result = $3::jsonb, "
-	    "error = $4, finished_at = now(), result_pending = true "
-	    "WHERE request_id = $1", 4, params, NULL, why, wl);
+	/* its lock released after the commit, in the same round trip */
+	return pgc_exec_unlock(pg, "UPDATE requests SET state = $2, result = "
+	    "$3::jsonb, error = $4, finished_at = now(), result_pending = true "
+	    "WHERE request_id = $1", 4, params, why, wl);
 }
 
 int
-ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl)
+ledger_results_sent(PGconn *pg, char *const *ids, size_t n, char *why, size_t wl)
 {
-	const char *params[1] = { request_id };
+	json_t *arr = json_array();
+	const char *params[1];
+	char *text;
+	int ret;
 
-	return ledger_sql(pg, "UPDATE requests SET result_pending = false "
-	    "WHERE request_id = $1", 1, params, NULL, why, wl);
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_string(ids[i]));
+	text = json_dumps(arr, JSON_COMPACT);
+	params[0] = text;
+	ret = ledger_sql(pg, "UPDATE requests SET result_pending = false WHERE "
+	    "request_id IN (SELECT jsonb_array_elements_text($1::jsonb)) AND "
+	    "result_pending", 1, params, NULL, why, wl);
+	free(text);
+	json_decref(arr);
+	return ret;
 }
 
 /*
@@ -256,9 +267,10 @@ ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl)
 	    "WHERE uuid = $1", 1, params, NULL, why, wl);
 }
 
-int
-ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
-    size_t dslen, char *why, size_t wl)
+/* ledger_instance_vm, with SQL selecting vm_moref, datastore of row $1 */
+static int
+ledger_instance_vm_sql(PGconn *pg, const char *sql, const char *uuid, char *vm,
+    size_t len, char *ds, size_t dslen, char *why, size_t wl)
 {
 	const char *params[1] = { uuid };
 	PGresult *res;
@@ -267,8 +279,7 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 	vm[0] = '\0';
 	if (dslen > 0)
 		ds[0] = '\0';
-	if (ledger_sql(pg, "SELECT vm_moref, datastore FROM instances WHERE uuid = $1 "
-	    "AND deleted_at IS NULL", 1, params, &res, why, wl) < 0)
+	if (ledger_sql(pg, sql, 1, params, &res, why, wl) < 0)
 		return -1;
 	ret = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
 	if (ret)
@@ -277,6 +288,23 @@ ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
 		snprintf(ds, dslen, "%s", PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return ret;
+}
+
+int
+ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len, char *ds,
+    size_t dslen, char *why, size_t wl)
+{
+	return ledger_instance_vm_sql(pg, "SELECT vm_moref, datastore FROM instances "
+	    "WHERE uuid = $1 AND deleted_at IS NULL", uuid, vm, len, ds, dslen, why, wl);
+}
+
+int
+ledger_instance_deleting(PGconn *pg, const char *uuid, char *vm, size_t len,
+    char *ds, size_t dslen, char *why, size_t wl)
+{
+	return ledger_instance_vm_sql(pg, "UPDATE instances SET task_state = "
+	    "'deleting', updated_at = now() WHERE uuid = $1 AND deleted_at IS NULL "
+	    "RETURNING vm_moref, datastore", uuid, vm, len, ds, dslen, why, wl);
 }
 
 int

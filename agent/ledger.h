@@ -41,13 +41,19 @@ int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partit
  */
 int ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
     size_t wl);
-/* Give the claim back (after ledger_finish). */
+/* Give the claim back (when it is not finished by ledger_finish). */
 void ledger_release(PGconn *pg, const char *request_id);
-/* Finish it with its final event EVENT (JSON) and ERROR (NULL on success). */
+/*
+ * Finish it with its final event EVENT (JSON) and ERROR (NULL on success),
+ * then release every advisory lock of PG (the claim outlives the commit),
+ * in one round trip (pgc_exec_unlock).  0 once the end is committed.
+ */
 int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
     const char *error, char *why, size_t wl);
-/* Its final event was acknowledged by Kafka (outbox.c). */
-int ledger_result_sent(PGconn *pg, const char *request_id, char *why, size_t wl);
+/* The final events of the N requests IDS were acknowledged by Kafka
+ * (outbox.c): one statement. */
+int ledger_results_sent(PGconn *pg, char *const *ids, size_t n, char *why,
+    size_t wl);
 /*
  * The finished requests of NODES whose final event Kafka has not
  * acknowledged (a crash, or Kafka down, after ledger_finish), oldest first:
@@ -103,6 +109,10 @@ int ledger_instance_deleted(PGconn *pg, const char *uuid, char *why, size_t wl);
 /* The VM moref value recorded for UUID into VM (LEN), and its datastore
  * into DS (DSLEN, may be 0; "" if none); 1 found, 0 not, -1. */
 int ledger_instance_vm(PGconn *pg, const char *uuid, char *vm, size_t len,
+    char *ds, size_t dslen, char *why, size_t wl);
+/* As ledger_instance_vm, and set its task_state to deleting, in the same
+ * statement. */
+int ledger_instance_deleting(PGconn *pg, const char *uuid, char *vm, size_t len,
     char *ds, size_t dslen, char *why, size_t wl);
 
 #endif

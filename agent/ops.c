@@ -55,14 +55,15 @@ ops_db_err(struct vcd_err *err, const char *uuid, const char *why)
 }
 
 /* The instance's VM: the recorded one, else found by its uuid; its
- * datastore into DS (DSLEN may be 0). */
+ * datastore into DS (DSLEN may be 0).  DELETING: its row's task_state is
+ * set to deleting by the same statement. */
 static int
 ops_vm_ds(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
-    char *ds, size_t dslen, struct vcd_err *err)
+    char *ds, size_t dslen, bool deleting, struct vcd_err *err)
 {
 	char val[64], why[512];
-	int rc = ledger_instance_vm(pg, uuid, val, sizeof(val), ds, dslen, why,
-	    sizeof(why));
+	int rc = (deleting ? ledger_instance_deleting : ledger_instance_vm)(pg, uuid,
+	    val, sizeof(val), ds, dslen, why, sizeof(why));
 
 	if (rc < 0)
 		return ops_db_err(err, uuid, why);
@@ -78,7 +79,7 @@ static int
 ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
     struct vcd_err *err)
 {
-	return ops_vm_ds(a, pg, uuid, vm, NULL, 0, err);
+	return ops_vm_ds(a, pg, uuid, vm, NULL, 0, false, err);
 }
 
 /*
@@ -276,15 +277,14 @@ ops_delete(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
 		return -1;
-	if (ops_vm_ds(a, pg, r->instance_uuid, &vm, ds, sizeof(ds), err) < 0) {
+	/* its row says deleting from here on, until it is deleted */
+	if (ops_vm_ds(a, pg, r->instance_uuid, &vm, ds, sizeof(ds), true, err) < 0) {
 		if (err->code != VCD_E_NOTFOUND)
 			goto out;
 		goto gone;
 	}
 again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "deleting",
-	    why, sizeof(why));
 	if (vcd_vm_delete(a->vc, &vm, r->instance_uuid, &c->pl.datacenter, folder,
 	    sizeof(folder), err) < 0) {
 		if (!vcd_err_gone(err))

@@ -29,6 +29,8 @@ struct pgc_pool {
 	int		 nidle, max_idle;
 	int		 nopen, peak;	/* idle and lent */
 	int		 max_open;	/* -1: no cap */
+	int		 nlease;	/* lent by pgc_lease() */
+	unsigned long	 nconnects;	/* sessions opened, ever */
 	double		 timeout;	/* seconds to wait for one */
 };
 
@@ -45,12 +47,24 @@ pgc_event(PGEventId id, void *info, void *pass)
 	return 1;
 }
 
-static char pgc_lease_mark;
+static char pgc_lease_mark;	/* a lease that may hold locks */
+static char pgc_lease_free;	/* a lease whose locks were released */
 
 static bool
 pgc_is_lease(const PGconn *c)
 {
-	return PQinstanceData(c, pgc_event) != NULL;
+	return PQinstanceData(c, pgc_event) == &pgc_lease_mark;
+}
+
+/*
+ * Leases may take half of a capped pool: the holder of one may need a
+ * second connection meanwhile (the image cache's own), and must find it.
+ */
+static bool
+pgc_lease_room(const struct pgc_pool *p)
+{
+	return p->max_open < 0 || p->nlease < (p->max_open / 2 > 0 ?
+	    p->max_open / 2 : 1);
 }
 
 struct pgc_pool *
@@ -90,6 +104,17 @@ pgc_pool_count(struct pgc_pool *p, int *open, int *peak)
 	*open = p->nopen;
 	*peak = p->peak;
 	pthread_mutex_unlock(&p->lock);
+}
+
+unsigned long
+pgc_pool_connects(struct pgc_pool *p)
+{
+	unsigned long n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->nconnects;
+	pthread_mutex_unlock(&p->lock);
+	return n;
 }
 
 void
@@ -382,7 +407,7 @@ pgc_msg(char *errbuf, size_t len, const char *what, const char *msg,
 /* A connection slot: an idle connection in *C, or room for a new one
  * (*C NULL).  -1 when none came back within the pool's timeout. */
 static int
-pgc_slot(struct pgc_pool *p, PGconn **c, char *errbuf, size_t len)
+pgc_slot(struct pgc_pool *p, bool lease, PGconn **c, char *errbuf, size_t len)
 {
 	struct timespec until;
 	int ret = 0;
@@ -397,35 +422,43 @@ pgc_slot(struct pgc_pool *p, PGconn **c, char *errbuf, size_t len)
 	}
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		if (p->nidle > 0) {
+		if (lease && !pgc_lease_room(p))
+			;	/* wait for a lease to come back */
+		else if (p->nidle > 0) {
 			*c = p->idle[--p->nidle];
 			break;
-		}
-		if (p->max_open < 0 || p->nopen < p->max_open) {
+		} else if (p->max_open < 0 || p->nopen < p->max_open) {
 			if (++p->nopen > p->peak)
 				p->peak = p->nopen;
 			break;
 		}
 		if (pthread_cond_timedwait(&p->cond, &p->lock, &until) == ETIMEDOUT &&
-		    p->nidle == 0 && p->nopen >= p->max_open) {
+		    (lease && !pgc_lease_room(p) ? true : p->nidle == 0 &&
+		    p->nopen >= p->max_open)) {
 			snprintf(errbuf, len, "no PostgreSQL connection free: all %d "
-			    "(database.max_pool_size + max_overflow) in use for %g s "
-			    "(database.pool_timeout)", p->max_open, p->timeout);
+			    "(database.max_pool_size + max_overflow%s) in use for %g s "
+			    "(database.pool_timeout)", lease ? (p->max_open / 2 > 0 ?
+			    p->max_open / 2 : 1) : p->max_open, lease ? ", halved for "
+			    "connections holding locks" : "", p->timeout);
 			ret = -1;
 			break;
 		}
 	}
+	if (ret == 0 && lease)
+		p->nlease++;
 	pthread_mutex_unlock(&p->lock);
 	return ret;
 }
 
-/* Give a slot back: its connection was closed. */
+/* Give a slot back: its connection was closed; LEASE: it was a lease's. */
 static void
-pgc_unslot(struct pgc_pool *p)
+pgc_unslot(struct pgc_pool *p, bool lease)
 {
 	pthread_mutex_lock(&p->lock);
 	p->nopen--;
-	pthread_cond_signal(&p->cond);
+	if (lease)
+		p->nlease--;
+	pthread_cond_broadcast(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -434,20 +467,23 @@ pgc_lend(struct pgc_pool *p, bool lease, char *errbuf, size_t len)
 {
 	PGconn *c;
 
-	if (pgc_slot(p, &c, errbuf, len) < 0)
+	if (pgc_slot(p, lease, &c, errbuf, len) < 0)
 		return NULL;
 	if (c != NULL && PQstatus(c) != CONNECTION_OK) {
 		PQfinish(c);		/* its slot is reused */
 		c = NULL;
 	}
 	if (c == NULL) {
+		pthread_mutex_lock(&p->lock);
+		p->nconnects++;
+		pthread_mutex_unlock(&p->lock);
 		c = PQconnectdb(p->conninfo);
 		if (PQstatus(c) != CONNECTION_OK ||
 		    !PQregisterEventProc(c, pgc_event, "pgc", NULL)) {
 			pgc_msg(errbuf, len, "cannot connect to PostgreSQL",
 			    PQerrorMessage(c), p->conninfo, c);
 			PQfinish(c);
-			pgc_unslot(p);
+			pgc_unslot(p, lease);
 			return NULL;
 		}
 	}
@@ -470,8 +506,13 @@ pgc_lease(struct pgc_pool *p, char *errbuf, size_t len)
 void
 pgc_put(struct pgc_pool *p, PGconn *c, bool broken)
 {
+	bool lease;
+
 	if (c == NULL)
 		return;
+	lease = PQinstanceData(c, pgc_event) != NULL;
+	if (PQpipelineStatus(c) != PQ_PIPELINE_OFF)
+		broken = true;		/* left mid-pipeline: not reusable */
 	if (!broken && PQstatus(c) == CONNECTION_OK &&
 	    PQtransactionStatus(c) == PQTRANS_IDLE && pgc_is_lease(c)) {
 		/* a lease's locks end with it, even one its holder forgot */
@@ -486,13 +527,15 @@ pgc_put(struct pgc_pool *p, PGconn *c, bool broken)
 		if (p->nidle < p->max_idle) {
 			p->idle[p->nidle++] = c;
 			c = NULL;
-			pthread_cond_signal(&p->cond);
+			if (lease)
+				p->nlease--;
+			pthread_cond_broadcast(&p->cond);
 		}
 		pthread_mutex_unlock(&p->lock);
 	}
 	if (c != NULL) {
 		PQfinish(c);
-		pgc_unslot(p);
+		pgc_unslot(p, lease);
 	}
 }
 
@@ -553,4 +596,62 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 	    PQerrorMessage(c), NULL, c);
 	PQclear(r);
 	return NULL;
+}
+
+int
+pgc_exec_unlock(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *errbuf, size_t len)
+{
+	PGresult *r;
+	ExecStatusType st;
+	int syncs = 0, ret = -1, got = 0, nulls = 0;
+	bool unlocked = false;
+
+	snprintf(errbuf, len, "PostgreSQL: no answer");
+	if (PQtransactionStatus(c) != PQTRANS_IDLE || !PQenterPipelineMode(c)) {
+		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
+		return -1;
+	}
+	/* two transactions, one round trip: SQL commits before the locks go */
+	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) ||
+	    !PQpipelineSync(c) || !PQsendQueryParams(c, "SELECT "
+	    "pg_advisory_unlock_all()", 0, NULL, NULL, NULL, NULL, 0) ||
+	    !PQpipelineSync(c)) {
+		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
+		goto out;
+	}
+	while (syncs < 2) {
+		if ((r = PQgetResult(c)) == NULL) {
+			if (PQstatus(c) != CONNECTION_OK || ++nulls > 2)
+				break;
+			continue;	/* the end of one query's results */
+		}
+		st = PQresultStatus(r);
+		if (st == PGRES_PIPELINE_SYNC)
+			syncs++;
+		else if (syncs == 0 && got++ == 0) {
+			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+				ret = 0;
+			else
+				pgc_msg(errbuf, len, "PostgreSQL",
+				    PQresultErrorMessage(r), NULL, c);
+		} else if (syncs == 1 && st == PGRES_TUPLES_OK)
+			unlocked = true;
+		else if (st == PGRES_FATAL_ERROR && PQstatus(c) != CONNECTION_OK) {
+			if (ret == 0 || got == 0)
+				pgc_msg(errbuf, len, "PostgreSQL",
+				    PQresultErrorMessage(r), NULL, c);
+			PQclear(r);
+			break;
+		}
+		PQclear(r);
+	}
+out:
+	if (syncs == 2)
+		(void)PQexitPipelineMode(c);
+	if (syncs < 2 && ret == 0)
+		ret = -1;	/* its commit not confirmed */
+	if (unlocked && PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		PQsetInstanceData(c, pgc_event, &pgc_lease_free);	/* no lock left */
+	return ret;
 }

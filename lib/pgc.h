@@ -46,6 +46,8 @@ void pgc_pool_cap(struct pgc_pool *p, int max_pool_size, int max_overflow,
     double pool_timeout);
 /* Connections open now (idle and lent), and the most ever open at once. */
 void pgc_pool_count(struct pgc_pool *p, int *open, int *peak);
+/* Sessions the pool has opened (tried to) since it was made. */
+unsigned long pgc_pool_connects(struct pgc_pool *p);
 
 /*
  * A session advisory lock's bigint key for the text parameter P (SQL text,
@@ -72,6 +74,15 @@ PGconn *pgc_lease(struct pgc_pool *p, char *errbuf, size_t len);
  * lease's advisory locks are released first, should its holder have left
  * one. */
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
+/*
+ * Run SQL (with NPARAMS PARAMS, in a transaction of its own) on the lease
+ * C, then release every advisory lock of C, in one round trip (a pipeline):
+ * the locks outlive SQL's commit.  0 when SQL ran and its commit was
+ * confirmed; -1 with ERRBUF (LEN bytes).  Either way, once the locks are
+ * released, pgc_put() gives C back without another statement.
+ */
+int pgc_exec_unlock(PGconn *c, const char *sql, int nparams,
+    const char *const *params, char *errbuf, size_t len);
 /*
  * Is C's session still there (one round trip)?  On a lease from
  * pgc_lease(), false means its advisory locks are gone.

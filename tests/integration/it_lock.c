@@ -279,6 +279,96 @@ test_cap(void **state)
 	free(conninfo);
 }
 
+static void
+cmd(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		fail_msg("%s: %s", sql, PQerrorMessage(c));
+	PQclear(r);
+}
+
+/*
+ * pgc_exec_unlock: the statement commits, then the lease's locks go, in
+ * one round trip; a failed statement still releases them; the connection
+ * goes back to the pool as a plain one.
+ */
+static void
+test_exec_unlock(void **state)
+{
+	const struct tpeer *t = *state;
+	struct pgc_pool *p = pgc_pool_new(tpeer_get(t, "PG_CONNINFO"), 2);
+	PGconn *watch = PQconnectdb(tpeer_get(t, "PG_CONNINFO")), *c;
+	const char *params[1] = { "it-unlock" };
+	char why[512], *v;
+	int open, peak;
+
+	assert_non_null(c = pgc_lease(p, why, sizeof(why)));
+	cmd(c, "CREATE TABLE IF NOT EXISTS it_unlock (k text)");
+	free(one(c, "SELECT pg_advisory_lock(4242)"));
+	free(one(c, "SELECT pg_advisory_lock(4243)"));
+	v = one(watch, "SELECT pg_try_advisory_lock(4242)");
+	assert_string_equal(v, "f");
+	free(v);
+	assert_int_equal(pgc_exec_unlock(c, "INSERT INTO it_unlock VALUES ($1)", 1,
+	    params, why, sizeof(why)), 0);
+	v = one(watch, "SELECT count(*) FROM it_unlock WHERE k = 'it-unlock'");
+	assert_string_equal(v, "1");		/* committed */
+	free(v);
+	v = one(watch, "SELECT pg_try_advisory_lock(4242) AND pg_try_advisory_lock(4243)");
+	assert_string_equal(v, "t");		/* both released */
+	free(v);
+	free(one(watch, "SELECT pg_advisory_unlock_all()"));
+	assert_int_equal(PQpipelineStatus(c), PQ_PIPELINE_OFF);
+	pgc_put(p, c, pgc_broken(c));
+
+	/* a statement that fails: -1 with why, the locks released anyway */
+	assert_non_null(c = pgc_lease(p, why, sizeof(why)));
+	free(one(c, "SELECT pg_advisory_lock(4242)"));
+	assert_int_equal(pgc_exec_unlock(c, "SELECT 1 / 0", 0, NULL, why,
+	    sizeof(why)), -1);
+	assert_non_null(strstr(why, "division by zero"));
+	v = one(watch, "SELECT pg_try_advisory_lock(4242)");
+	assert_string_equal(v, "t");
+	free(v);
+	free(one(watch, "SELECT pg_advisory_unlock_all()"));
+	pgc_put(p, c, pgc_broken(c));
+	pgc_pool_count(p, &open, &peak);
+	assert_int_equal(open, 1);		/* kept, reused */
+	assert_int_equal(pgc_pool_connects(p), 1);
+	cmd(watch, "DROP TABLE it_unlock");
+	pgc_pool_free(p);
+	PQfinish(watch);
+}
+
+/* Leases take at most half of a capped pool: a lease's holder finds the
+ * second connection it may need. */
+static void
+test_lease_half(void **state)
+{
+	const struct tpeer *t = *state;
+	struct pgc_pool *p = pgc_pool_new(tpeer_get(t, "PG_CONNINFO"), 2);
+	PGconn *l[2], *g[2], *x;
+	char why[512];
+
+	pgc_pool_cap(p, 2, 2, 0.3);		/* 4 at most, 2 of them leases */
+	assert_non_null(l[0] = pgc_lease(p, why, sizeof(why)));
+	assert_non_null(l[1] = pgc_lease(p, why, sizeof(why)));
+	x = pgc_lease(p, why, sizeof(why));
+	assert_null(x);
+	assert_non_null(strstr(why, "halved"));
+	assert_non_null(g[0] = pgc_get(p, why, sizeof(why)));
+	assert_non_null(g[1] = pgc_get(p, why, sizeof(why)));
+	pgc_put(p, l[0], false);		/* a lease back: room for one */
+	assert_non_null(x = pgc_lease(p, why, sizeof(why)));
+	pgc_put(p, x, false);
+	pgc_put(p, l[1], false);
+	pgc_put(p, g[0], false);
+	pgc_put(p, g[1], false);
+	pgc_pool_free(p);
+}
+
 int
 main(void)
 {
@@ -286,6 +376,8 @@ main(void)
 		cmocka_unit_test(test_collision),
 		cmocka_unit_test(test_lease_lost),
 		cmocka_unit_test(test_cap),
+		cmocka_unit_test(test_exec_unlock),
+		cmocka_unit_test(test_lease_half),
 	};
 
 	return cmocka_run_group_tests_name("lock", tests, setup, tpeer_teardown);
