@@ -23,7 +23,9 @@
  *
  * A hit also looks for the file (one HEAD) unless this agent saw it less
  * than IC_SEEN_TTL seconds ago: the row is the truth between agents, the
- * look guards against a file removed behind the cache's back.  A spawn
+ * look guards against a file removed behind the cache's back.  A disk this
+ * agent has just made counts as seen, and its maker takes what it made
+ * (or the row it found under the lock) without reading the row again.  A spawn
  * that still meets a missing parent calls ic_cache_suspect() and retries.
  */
 #include "config.h"
@@ -573,7 +575,7 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		goto restore;
 	if ((locked = ic_lock(pg, key, "pg_advisory_lock", err)) <= 0)
 		goto out;
-	if ((present = ic_row_use(c, pl->datastore, path, NULL, err)) < 0)
+	if ((present = ic_row_use(c, pl->datastore, path, img, err)) < 0)
 		goto unlock;
 	if (present && (present = ic_present(c, pl, path, err)) < 0)
 		goto unlock;
@@ -640,10 +642,12 @@ ic_ensure_path(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		c->stats.misses++;
 		pthread_mutex_unlock(&c->lock);
 		ret = ic_make_locked(c, pl, path, key, img, make, &f->progress, err);
+		if (ret == 0)	/* made (or found) just now: no HEAD for it */
+			ic_seen_set(c, key, true);
+		img->hit = false;
 		ic_flight_leave(c, f, true, ret, err);
-		if (ret < 0)
-			goto out;
-		ret = -1;
+		/* IMG is what was made or what its row says: no second look */
+		goto out;
 	}
 out:
 	free(key);

@@ -122,7 +122,8 @@ http_wire() {
 	soap=$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP%20POST%20/sdk")
 	echo $((all - soap))
 }
-HTTP_M0=$(http_metric) HTTP_W0=$(http_wire)
+head_wire() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP%20HEAD%20/folder"; }
+HTTP_M0=$(http_metric) HTTP_W0=$(http_wire) HEAD0=$(head_wire)
 
 # prefetch from Glance: fetched once, then found
 GID=$(bash "$PEERS/glance.sh" image "$T" 524288)
@@ -133,6 +134,8 @@ check "prefetch again finds it" sh -c "[ \"\$(curl -s -o '$T/body2' -w '%{http_c
 HTTP_M=$(($(http_metric) - HTTP_M0)) HTTP_W=$(($(http_wire) - HTTP_W0))
 check "a fetch makes datastore HTTP requests ($HTTP_W on the wire)" test "$HTTP_W" -gt 0
 check "metrics count every one of them ($HTTP_M of $HTTP_W)" test "$HTTP_M" = "$HTTP_W"
+# the disk the agent has just made is not looked for again (a HEAD) when it is used
+check "a fetch and a use right after it send no HEAD" test "$(($(head_wire) - HEAD0))" = 0
 check "prefetch of an unknown image is 404" test "$(code POST /v1/images/0e9f4c5a-0000-4000-8000-00000000dead/prefetch -H "X-Auth-Token: $TOKEN")" = 404
 
 curl -s "$URL/metrics" >"$T/metrics"
