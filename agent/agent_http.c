@@ -152,8 +152,8 @@ agent_metrics_vcenter(struct agent *a, struct buf *out)
 		const char *name, *type, *help;
 	} fam[] = {
 		{ "vcagent_vcenter_calls_total", "counter", "Requests made to vCenter: "
-		    "SOAP calls, and other HTTP requests as \"HTTP VERB /folder\" "
-		    "(datastore files) or \"HTTP PUT /nfc\"" },
+		    "SOAP calls by method, other HTTP requests as http_get_folder, "
+		    "http_put_folder, http_head_folder (datastore files) and http_put_nfc" },
 		{ "vcagent_vcenter_call_errors_total", "counter", "Requests to vCenter "
 		    "that failed: a fault, an HTTP error, or the transport" },
 		{ "vcagent_vcenter_call_duration_seconds", "histogram", "Request "

@@ -332,9 +332,10 @@ vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
 	}
 }
 
-/* The names of HTTP requests outside SOAP, after the methods in mstat[]. */
+/* The names of HTTP requests outside SOAP, after the methods in mstat[]:
+ * lower case, so no SOAP method's, and no spaces, for naive parsers. */
 static const char *const vcd_http_kinds[VCD_HTTP_NKINDS] = {
-	"HTTP GET /folder", "HTTP PUT /folder", "HTTP HEAD /folder", "HTTP PUT /nfc",
+	"http_get_folder", "http_put_folder", "http_head_folder", "http_put_nfc",
 };
 
 void

@@ -115,7 +115,7 @@ check "the agent still serves" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
 
 # HTTP requests to vCenter other than SOAP: as the agent counts them (metrics), and as
 # vcsim's launcher saw them on the wire (every request outside /ctl, less SOAP's POSTs)
-http_metric() { curl -s "$URL/metrics" | awk '/^vcagent_vcenter_calls_total\{method="HTTP / { n += $NF } END { print n + 0 }'; }
+http_metric() { curl -s "$URL/metrics" | awk '/^vcagent_vcenter_calls_total\{method="http_/ { n += $NF } END { print n + 0 }'; }
 http_wire() {
 	local all soap
 	all=$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP")
