@@ -151,10 +151,12 @@ agent_metrics_vcenter(struct agent *a, struct buf *out)
 	static const struct {
 		const char *name, *type, *help;
 	} fam[] = {
-		{ "vcagent_vcenter_calls_total", "counter", "SOAP calls made to vCenter" },
-		{ "vcagent_vcenter_call_errors_total", "counter", "SOAP calls that "
-		    "failed: a fault, or the transport" },
-		{ "vcagent_vcenter_call_duration_seconds", "histogram", "SOAP call "
+		{ "vcagent_vcenter_calls_total", "counter", "Requests made to vCenter: "
+		    "SOAP calls by method, other HTTP requests as http_get_folder, "
+		    "http_put_folder, http_head_folder (datastore files) and http_put_nfc" },
+		{ "vcagent_vcenter_call_errors_total", "counter", "Requests to vCenter "
+		    "that failed: a fault, an HTTP error, or the transport" },
+		{ "vcagent_vcenter_call_duration_seconds", "histogram", "Request "
 		    "latency, request out to answer decoded" },
 		{ "vcagent_vcenter_task_duration_seconds", "histogram", "vCenter task "
 		    "durations, from the call to the task's end" },

@@ -6,6 +6,9 @@
 #                Kafka messages' timestamps (CreateTime) - median and p90
 #   SOAP calls   vcagent_vcenter_calls_total (all methods) per spawn and per
 #                delete
+#   first spawn  BENCH_ROUNDS (5) spawns one at a time, each from a fresh
+#                16 MiB Glance image; compared with bench_fetch's driver-level
+#                figure (bench/first_spawn_driver.ms): target <= 1.2x
 #   throughput   N spawns sent at once, with 1, 4 and 16 workers
 #                (max_concurrent_builds): first request to last result, from
 #                the Kafka timestamps
@@ -45,6 +48,7 @@ DEFAULT:
   host: bench
   max_concurrent_builds: $1
   sync_power_state_interval: -1
+  debug: ${BENCH_DEBUG:-false}
 vmware:
   host_ip: $VCSIM_HOST
   host_port: $VCSIM_PORT
@@ -72,13 +76,18 @@ YAML
 	for _ in $(seq 300); do grep -q "kafka: assigned" "$T/agent.log" && break; sleep 0.1; done
 	NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 }
-stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=; }
+stop_agent() {
+	kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
+	# BENCH_LOG_DIR: keep each agent's log there (with BENCH_DEBUG=true: stage timings)
+	[ -z "${BENCH_LOG_DIR:-}" ] || cp "$T/agent.log" "$BENCH_LOG_DIR/agent-$AGENT_PID.log"
+	AGENT_PID=
+}
 calls() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^vcagent_vcenter_calls_total\{/ { n += $2 } END { print n + 0 }'; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$AGENT_PID/status"; }
 uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
-spawn_line() {	# spawn_line RUN N
+spawn_line() {	# spawn_line RUN N [IMAGE]
 	printf '%s|{"version":1,"request_id":"%s-s-%d","type":"spawn","node":"%s","instance":{"uuid":"%s","name":"b%d"},"flavor":{"vcpus":1,"memory_mb":64,"root_gb":0},"image_id":"%s"}\n' \
-	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")" "$2" "$IMG"
+	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")" "$2" "${3:-$IMG}"
 }
 delete_line() {
 	printf '%s|{"version":1,"request_id":"%s-d-%d","type":"delete","node":"%s","instance":{"uuid":"%s"}}\n' \
@@ -147,9 +156,31 @@ read -r med p90 cnt wmed _ < <(latencies lat-s)
 read -r dmed dp90 dcnt dwmed _ < <(latencies lat-d)
 echo "cached-image spawn, request in to result out ($cnt spawns, one at a time): median ${med} ms, p90 ${p90} ms (target: median <= 25 ms); of which accepted -> succeeded in the agent: median ${wmed} ms"
 echo "SOAP calls per spawn: $(python3 -c "print(round(($c1 - $c0) / $NLAT, 1))") (target <= 10); per delete: $(python3 -c "print(round(($c2 - $c1) / $NLAT, 1))") (target <= 6); delete median ${dmed} ms"
+
+# --- first spawn: a fresh 16 MiB image from Glance each time, one at a time ---
+NFIRST=${BENCH_ROUNDS:-5}
+FIRST_IMGS=()
+for n in $(seq 1 "$NFIRST"); do FIRST_IMGS+=("$(bash "$PEERS/glance.sh" image "$T" 16777216)"); done
+c0=$(calls)
+for n in $(seq 1 "$NFIRST"); do
+	spawn_line first $((500 + n)) "${FIRST_IMGS[$((n - 1))]}" | produce; wait_events first-s "$n"
+done
+c1=$(calls)
+read -r fmed fp90 fcnt fwmed _ < <(latencies first-s)
+echo "first spawn with a 16 MiB image from Glance ($fcnt spawns, a fresh image each): request in to result out median ${fmed} ms, p90 ${fp90} ms; accepted -> succeeded in the agent: median ${fwmed} ms; $(python3 -c "print(round(($c1 - $c0) / $NFIRST, 1))") vCenter requests (SOAP and HTTP) per spawn"
+DRV=$(cat "$BUILD/bench/first_spawn_driver.ms" 2>/dev/null || true)
+if [ -n "$DRV" ] && [ "$fwmed" != "-" ]; then
+	python3 -c "
+a, d = float('$fwmed'), float('$DRV')
+print('first spawn, agent / driver (bench_fetch: median %.1f ms): %.2fx (target <= 1.2x): %s' % (d, a / d, 'met' if a <= 1.2 * d else 'not met'))"
+else
+	echo "first spawn, agent / driver: no driver figure (run bench/bench_fetch first): not met"
+fi
 stop_agent
 
 # --- throughput ---
+# BENCH_THROUGHPUT_N=0 stops here (no throughput, no memory figure)
+[ "$NTHR" -gt 0 ] || exit 0
 for w in 1 4 16; do
 	start_agent "$w" "bench-thr-$w"
 	for n in $(seq 1 "$NTHR"); do spawn_line "thr$w" $((1000 * w + n)); done | produce

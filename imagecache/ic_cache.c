@@ -23,7 +23,9 @@
  *
  * A hit also looks for the file (one HEAD) unless this agent saw it less
  * than IC_SEEN_TTL seconds ago: the row is the truth between agents, the
- * look guards against a file removed behind the cache's back.  A spawn
+ * look guards against a file removed behind the cache's back.  A disk this
+ * agent has just made counts as seen, and its maker takes what it made
+ * (or the row it found under the lock) without reading the row again.  A spawn
  * that still meets a missing parent calls ic_cache_suspect() and retries.
  */
 #include "config.h"
@@ -150,6 +152,15 @@ ic_cache_transfers(struct ic_cache *c, struct ic_transfer *out, size_t max)
 	}
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+double
+ic_ms(double t0)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6 - t0;
 }
 
 /* ---- PostgreSQL ---- */
@@ -495,15 +506,19 @@ ic_make_fetch(struct ic_cache *c, const struct ic_place *pl, const char *path,
 {
 	struct ic_image_meta m;
 	struct ic_disk_info info;
+	double t0 = ic_ms(0), t1;
 
 	if (ic_glance_meta(&c->glance, img->id, &m, err) < 0)
 		return -1;
+	t1 = ic_ms(0);
 	{
 		struct ic_fetch_req r = { &c->glance, &m, pl->dc_name, pl->dc,
 		    pl->datastore, path, pl->pool, pl->folder, prog, 0, 0, &info };
 		if (ic_fetch(c->s, &r, err) < 0)
 			return -1;
 	}
+	log_debug("imagecache: image %s: Glance metadata %.1f ms, fetch %.1f ms",
+	    img->id, t1 - t0, ic_ms(t1));
 	snprintf(img->disk_type, sizeof(img->disk_type), "%s", info.disk_type);
 	snprintf(img->adapter, sizeof(img->adapter), "%s", info.adapter);
 	img->capacity_kb = info.capacity_kb;
@@ -560,6 +575,7 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 {
 	PGconn *pg;
 	int64_t size = 0;
+	double t[6] = { 0 };
 	int ret = -1, present, locked;
 	int (*check)(void *, char *, size_t);
 	void *check_arg;
@@ -569,12 +585,16 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 	 * it half-way, nor its cleanup; the caller stops after it */
 	vcd_abort_get(&check, &check_arg);
 	vcd_abort_set(NULL, NULL);
+	t[0] = ic_ms(0);
 	if ((pg = ic_db_lease(c, err)) == NULL)
 		goto restore;
+	t[1] = ic_ms(0);
 	if ((locked = ic_lock(pg, key, "pg_advisory_lock", err)) <= 0)
 		goto out;
-	if ((present = ic_row_use(c, pl->datastore, path, NULL, err)) < 0)
+	t[2] = ic_ms(0);
+	if ((present = ic_row_use(c, pl->datastore, path, img, err)) < 0)
 		goto unlock;
+	t[3] = ic_ms(0);
 	if (present && (present = ic_present(c, pl, path, err)) < 0)
 		goto unlock;
 	if (present) {
@@ -586,9 +606,16 @@ ic_make_locked(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		ic_dir_cleanup(c, pg, pl, img->id);
 		goto unlock;
 	}
+	t[4] = ic_ms(0);
 	ret = ic_row_ready(c, pg, pl, path, img, size, err);
+	t[5] = ic_ms(0);
 unlock:
 	ic_unlock(pg, key);
+	if (ret == 0 && t[5] > 0)
+		log_debug("imagecache: [%s] %s made: connection %.1f ms, lock %.1f ms, "
+		    "row %.1f ms, making %.1f ms, row written %.1f ms, unlock %.1f ms",
+		    pl->datastore, path, t[1] - t[0], t[2] - t[1], t[3] - t[2],
+		    t[4] - t[3], t[5] - t[4], ic_ms(t[5]));
 out:
 	pgc_put(c->pg, pg, ret < 0 && pgc_broken(pg));
 restore:
@@ -640,10 +667,12 @@ ic_ensure_path(struct ic_cache *c, const struct ic_place *pl, const char *path,
 		c->stats.misses++;
 		pthread_mutex_unlock(&c->lock);
 		ret = ic_make_locked(c, pl, path, key, img, make, &f->progress, err);
+		if (ret == 0)	/* made (or found) just now: no HEAD for it */
+			ic_seen_set(c, key, true);
+		img->hit = false;
 		ic_flight_leave(c, f, true, ret, err);
-		if (ret < 0)
-			goto out;
-		ret = -1;
+		/* IMG is what was made or what its row says: no second look */
+		goto out;
 	}
 out:
 	free(key);

@@ -49,6 +49,7 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 	CURLcode rc = CURLE_FAILED_INIT;
 	char *url = NULL;
 	size_t bl;
+	double t0, t1;
 	int ret = -1;
 
 	vcd_err_clear(err);
@@ -80,8 +81,10 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 			    m->hash_value : NULL,
 			.progress = r->progress, .buffer = r->buffer,
 		};
+		t0 = ic_ms(0);
 		if ((dl.st = ic_stream_open(s, &t, err)) == NULL)
 			return -1;
+		t1 = ic_ms(0);
 	}
 	bl = strlen(g->servers[0]);
 	url = xasprintf("%.*s/v2/images/%s/file", (int)(bl > 0 &&
@@ -104,6 +107,8 @@ ic_fetch(struct vcd_session *s, const struct ic_fetch_req *r, struct vcd_err *er
 		rc = curl_easy_perform(c);
 		curl_easy_cleanup(c);
 	}
+	log_debug("imagecache: image %s: target opened %.1f ms, download %.1f ms",
+	    m->id, t1 - t0, ic_ms(t1));
 	ret = ic_stream_close(dl.st, rc == CURLE_OK, r->info, &serr);
 	if (ret < 0) {
 		if (rc != CURLE_OK && !dl.stopped)	/* the download's reason first */

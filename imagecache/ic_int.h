@@ -11,6 +11,10 @@
 /* TLS settings for the image service on handle C: cafile, or insecure. */
 void ic_glance_tls(CURL *c, const struct ic_glance *g);
 
+/* Milliseconds since T0 (an ic_ms(0) of before), CLOCK_MONOTONIC: for the
+ * debug log's stage timings. */
+double ic_ms(double t0);
+
 /*
  * Remove DSPATH (DISK: a virtual disk with its extents, else a file or a
  * folder); already gone is fine, any other failure is logged.  For cleanup

@@ -554,6 +554,7 @@ ic_stream_close(struct ic_stream *st, bool complete, struct ic_disk_info *info,
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned mdlen = 0;
 	bool data_written = st->up_started;
+	double t0 = 0;
 	int ret = -1;
 
 	memset(&di, 0, sizeof(di));
@@ -569,6 +570,7 @@ ic_stream_close(struct ic_stream *st, bool complete, struct ic_disk_info *info,
 	if (st->hash_started)
 		pthread_join(st->hash_th, NULL);
 	st->up_started = st->hash_started = false;
+	t0 = ic_ms(0);
 	vcd_err_clear(err);
 	if (st->overflow || (complete && st->produced != t->size)) {
 		vcd_err_set(err, VCD_E_PROTOCOL, NULL, t->id, "image %s: %s bytes came, "
@@ -649,6 +651,7 @@ ic_stream_close(struct ic_stream *st, bool complete, struct ic_disk_info *info,
 	} else
 		ret = ic_publish_import(st, err);
 	if (ret == 0) {
+		log_debug("imagecache: image %s: publishing %.1f ms", t->id, ic_ms(t0));
 		ic_progress(st, true);
 		log_info("imagecache: image %s is in [%s] %s (%s verified, %s, %s)",
 		    t->id, t->datastore, t->path, st->sha512 ? "SHA-512" : "MD5",

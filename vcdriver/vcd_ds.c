@@ -143,6 +143,7 @@ vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
 	char *url = NULL, *ct = NULL, obj[400];
 	CURLcode rc;
 	long status = 0;
+	double t0;
 	int ret = -1;
 
 	vcd_err_clear(err);
@@ -176,6 +177,7 @@ vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
 		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &cb);
 	}
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, hdrs);
+	t0 = vcd_mono();
 	rc = curl_easy_perform(c->curl);
 	if (rc == CURLE_OK)
 		curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -194,6 +196,8 @@ vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
 	}
 	ret = 0;
 out:
+	/* every request to vCenter counts, as SOAP calls do */
+	vcd_stat_http(s, method, dc == NULL, vcd_mono() - t0, ret < 0);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
 	vcd_conn_free(c);

@@ -47,6 +47,10 @@ struct vcd_conn {
 typedef int (*vcd_post_fn)(struct vcd_session *s, struct vcd_conn *c,
     long *status, struct vcd_err *err);
 
+/* HTTP requests that are not SOAP calls, counted apart by kind (the
+ * names vcd_stats() gives them are in vcd_session.c). */
+#define VCD_HTTP_NKINDS	4
+
 struct vcd_session {
 	/*
 	 * The transport: vcd_http_post, or in unit tests a function serving
@@ -82,10 +86,11 @@ struct vcd_session {
 	atomic_bool	 logged_in;
 
 	atomic_ulong	 ncalls;
-	struct vcd_mstat {			/* per method, by vim_method.index */
+	struct vcd_mstat {			/* per method, by vim_method.index,
+						 * then HTTP requests by kind */
 		atomic_ulong	calls, errors, sum_us, bucket[VCD_LAT_NB + 1];
 		atomic_ulong	tasks, task_errors, tsum_us, tbucket[VCD_LAT_NB + 1];
-	}		 mstat[VIM_NMETHODS];
+	}		 mstat[VIM_NMETHODS + VCD_HTTP_NKINDS];
 	atomic_ulong	 opid_seq;
 	unsigned	 opid_tag;		/* random, per session */
 	_Atomic time_t	 last_call;
@@ -151,6 +156,10 @@ int vcd_login_conn(struct vcd_session *s, struct vcd_conn *c, struct vcd_err *er
 
 /* Count one call of M (TASK: its task) that took SECS; FAILED if it failed. */
 void vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
+    double secs, bool failed);
+/* Count one HTTP request other than SOAP (METHOD "GET", "PUT" or "HEAD";
+ * NFC: to an NFC lease's URL, else to /folder) that took SECS. */
+void vcd_stat_http(struct vcd_session *s, const char *method, bool nfc,
     double secs, bool failed);
 /*
  * Ask the calling thread's abort check (vcd_abort_set) whether to stop

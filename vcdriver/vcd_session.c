@@ -312,7 +312,7 @@ vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
 	struct vcd_mstat *ms;
 	size_t b;
 
-	if (m->index >= VIM_NMETHODS)
+	if (m->index >= VIM_NMETHODS + VCD_HTTP_NKINDS)
 		return;
 	ms = &s->mstat[m->index];
 	for (b = 0; b < VCD_LAT_NB && secs > vcd_lat_bounds[b]; b++)
@@ -332,12 +332,29 @@ vcd_stat_record(struct vcd_session *s, const struct vim_method *m, bool task,
 	}
 }
 
+/* The names of HTTP requests outside SOAP, after the methods in mstat[]:
+ * lower case, so no SOAP method's, and no spaces, for naive parsers. */
+static const char *const vcd_http_kinds[VCD_HTTP_NKINDS] = {
+	"http_get_folder", "http_put_folder", "http_head_folder", "http_put_nfc",
+};
+
+void
+vcd_stat_http(struct vcd_session *s, const char *method, bool nfc, double secs,
+    bool failed)
+{
+	struct vim_method m = { .name = method };
+
+	m.index = VIM_NMETHODS + (nfc ? 3 : strcmp(method, "PUT") == 0 ? 1 :
+	    strcmp(method, "HEAD") == 0 ? 2 : 0);
+	vcd_stat_record(s, &m, false, secs, failed);
+}
+
 size_t
 vcd_stats(struct vcd_session *s, struct vcd_method_stats *out, size_t n)
 {
 	size_t k = 0;
 
-	for (size_t i = 0; i < VIM_NMETHODS; i++) {
+	for (size_t i = 0; i < VIM_NMETHODS + VCD_HTTP_NKINDS; i++) {
 		struct vcd_mstat *ms = &s->mstat[i];
 		struct vcd_method_stats *o;
 
@@ -349,7 +366,8 @@ vcd_stats(struct vcd_session *s, struct vcd_method_stats *out, size_t n)
 		}
 		o = &out[k++];
 		memset(o, 0, sizeof(*o));
-		o->method = vim_methods[i]->name;
+		o->method = i < VIM_NMETHODS ? vim_methods[i]->name :
+		    vcd_http_kinds[i - VIM_NMETHODS];
 		o->errors = atomic_load(&ms->errors);
 		o->call.count = atomic_load(&ms->calls);
 		o->call.sum = (double)atomic_load(&ms->sum_us) / 1e6;

@@ -113,12 +113,29 @@ check "a cut upload is reported" wait_for "$T/agent.log" "upload of image $ID3 f
 check "a cut upload leaves nothing" absent "$DS" "_base/$ID3/*"
 check "the agent still serves" sh -c "[ \"\$(curl -s $URL/healthz)\" = ok ]"
 
+# HTTP requests to vCenter other than SOAP: as the agent counts them (metrics), and as
+# vcsim's launcher saw them on the wire (every request outside /ctl, less SOAP's POSTs)
+http_metric() { curl -s "$URL/metrics" | awk '/^vcagent_vcenter_calls_total\{method="http_/ { n += $NF } END { print n + 0 }'; }
+http_wire() {
+	local all soap
+	all=$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP")
+	soap=$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP%20POST%20/sdk")
+	echo $((all - soap))
+}
+head_wire() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=HTTP%20HEAD%20/folder"; }
+HTTP_M0=$(http_metric) HTTP_W0=$(http_wire) HEAD0=$(head_wire)
+
 # prefetch from Glance: fetched once, then found
 GID=$(bash "$PEERS/glance.sh" image "$T" 524288)
 check "prefetch without a token is 401" test "$(code POST /v1/images/$GID/prefetch)" = 401
 check "prefetch fetches" test "$(code POST "/v1/images/$GID/prefetch?datastore=LocalDS_0" -H "X-Auth-Token: $TOKEN")" = 200
 check "prefetch says it was not cached before" contains "$T/body" '"cached_before": false'
 check "prefetch again finds it" sh -c "[ \"\$(curl -s -o '$T/body2' -w '%{http_code}' -X POST -H 'X-Auth-Token: $TOKEN' '$URL/v1/images/$GID/prefetch')\" = 200 ] && grep -q '\"cached_before\": true' '$T/body2'"
+HTTP_M=$(($(http_metric) - HTTP_M0)) HTTP_W=$(($(http_wire) - HTTP_W0))
+check "a fetch makes datastore HTTP requests ($HTTP_W on the wire)" test "$HTTP_W" -gt 0
+check "metrics count every one of them ($HTTP_M of $HTTP_W)" test "$HTTP_M" = "$HTTP_W"
+# the disk the agent has just made is not looked for again (a HEAD) when it is used
+check "a fetch and a use right after it send no HEAD" test "$(($(head_wire) - HEAD0))" = 0
 check "prefetch of an unknown image is 404" test "$(code POST /v1/images/0e9f4c5a-0000-4000-8000-00000000dead/prefetch -H "X-Auth-Token: $TOKEN")" = 404
 
 curl -s "$URL/metrics" >"$T/metrics"

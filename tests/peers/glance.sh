@@ -251,8 +251,10 @@ cmd_image() {
 	    -d "{\"name\": \"test-$2\", \"disk_format\": \"vmdk\", \"container_format\": \"bare\", \"vmware_disktype\": \"${3:-preallocated}\"}" \
 	    "$url/v2/images" | python3 -c 'import json, sys; print(json.load(sys.stdin)["id"])') ||
 	    peer_die "cannot create an image"
-	head -c "$2" /dev/urandom | curl -sf -X PUT -H 'Content-Type: application/octet-stream' \
-	    --data-binary @- "$url/v2/images/$id/file" || peer_die "cannot upload image $id"
+	# -T - streams (chunked): --data-binary @- would read it all into memory first, and
+	# curl refuses that for 1 GiB and more ("out of memory")
+	head -c "$2" /dev/urandom | curl -sf -T - -H 'Content-Type: application/octet-stream' \
+	    "$url/v2/images/$id/file" || peer_die "cannot upload image $id"
 	echo "$id"
 }
 

@@ -37,7 +37,9 @@
 //	                                         their answer is held for D (a slow vCenter); delay=0 clears
 //	POST /ctl/pad?method=M&bytes=B[&count=N] the next N (default: all) answers to M get B bytes of
 //	                                         whitespace after the envelope; bytes=0 clears
-//	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go)
+//	GET  /ctl/calls?method=M                 how many calls of M the launcher has seen (slow.go);
+//	                                         M "HTTP": every HTTP request outside /ctl, SOAP
+//	                                         included; "HTTP VERB /SEG": those to /SEG/...
 //	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
 //	POST /ctl/tls-fail?count=N               the next N TLS handshakes fail (nothing is sent)
 //	POST /ctl/stall?method=M&delay=D[&count=N][&match=S]
@@ -463,6 +465,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	for _, h := range hosts {
 		mux.HandleFunc(h+"/sdk", p.slowHook(p.serveSDK))
 		mux.HandleFunc(h+"/sdk/vimService", p.slowHook(p.serveSDK))
+		mux.HandleFunc(h+"/", countHTTP(mux)) // slow.go: /folder, /nfc, ...
 	}
 	p.mountSlow(mux) // slow.go: /ctl/delay, /ctl/pad, /ctl/calls
 	mux.HandleFunc("/ctl/healthz", func(w http.ResponseWriter, r *http.Request) { ok(w) })

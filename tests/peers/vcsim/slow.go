@@ -13,7 +13,10 @@ package main
 //	     after the SOAP envelope (valid XML, just big); bytes=0 clears M
 //	GET  /ctl/calls?method=M
 //	     how many calls of M reached the launcher so far (a number and a
-//	     newline), counted before any other hook, held or not
+//	     newline), counted before any other hook, held or not. M "HTTP":
+//	     every HTTP request to the launcher's loopback names outside /ctl
+//	     (SOAP too); "HTTP VERB /SEG" (e.g. "HTTP HEAD /folder"): those with
+//	     that verb whose path starts with /SEG/ ("HTTP POST /sdk" for SOAP)
 //	POST /ctl/tls-fail?count=N
 //	     the next N TLS handshakes (new connections, to any path) fail: the
 //	     client's request is never sent; count=0 clears
@@ -32,6 +35,7 @@ import (
 	"log"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,9 +192,37 @@ func (b *bufWriter) WriteHeader(code int) {
 	}
 }
 
+// noteHTTP counts one HTTP request: under "HTTP" and "HTTP VERB /SEG".
+func noteHTTP(r *http.Request) {
+	seg := strings.TrimPrefix(r.URL.Path, "/")
+	if i := strings.IndexByte(seg, '/'); i >= 0 {
+		seg = seg[:i]
+	}
+	slow.Lock()
+	slow.calls["HTTP"]++
+	slow.calls["HTTP "+r.Method+" /"+seg]++
+	slow.Unlock()
+}
+
+// countHTTP counts a request to a loopback name outside /sdk (served by
+// slowHook), then serves it as the mux would without our host patterns:
+// /ctl by ours, /folder, /nfc and the rest by the simulator's.
+func countHTTP(mux *http.ServeMux) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/ctl/") {
+			noteHTTP(r)
+		}
+		r2 := r.Clone(r.Context())
+		r2.Host = "" // matches no host pattern: the generic ones answer
+		h, _ := mux.Handler(r2)
+		h.ServeHTTP(w, r)
+	}
+}
+
 // slowHook counts SOAP calls and applies /ctl/delay and /ctl/pad around next.
 func (p *peer) slowHook(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		noteHTTP(r)
 		if r.Method != http.MethodPost {
 			next(w, r)
 			return
