@@ -48,6 +48,7 @@ vmware:
   cluster_name: [DC0_C0]
 kafka:
   bootstrap_servers: $KAFKA_BOOTSTRAP
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
   group_id: it-batch
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
