@@ -31,6 +31,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "kbatch.h"
 #include "ledger.h"
 #include "outbox.h"
 #include "log.h"
@@ -662,6 +663,16 @@ struct agent_msg {
 	enum lease_verdict	 lease;
 	char			 why[600];	/* AGENT_M_BAD, or the lease's */
 	struct ledger_item	*item;		/* LEASE_OURS: its ledger answer */
+	int			 rc;		/* agent_message()'s; 1 not
+						 * asked (its partition stopped) */
+};
+
+/* kb_walk()'s handler: one message of the batch (struct agent_walk). */
+struct agent_walk {
+	struct agent		*a;
+	struct agent_msg	*b;
+	const char		*ledger_why;
+	struct agent_out	*out;
 };
 
 /* A node's lease verdict, asked once per batch. */
@@ -669,14 +680,6 @@ struct agent_node_verdict {
 	const char		*node;		/* a request's */
 	enum lease_verdict	 v;
 	char			 why[600];
-};
-
-/* A partition of the batch: its first message not handled stops it. */
-struct agent_part {
-	const char	*topic;
-	int32_t		 partition;
-	int64_t		 next;		/* to commit; -1: nothing */
-	bool		 stopped;
 };
 
 /* What goes out once the batch is walked (or before a dead letter, which
@@ -816,22 +819,12 @@ agent_msg_lease(struct agent *a, struct agent_msg *bm, struct agent_node_verdict
 	snprintf(bm->why, sizeof(bm->why), "%s", v[i].why);
 }
 
-static struct agent_part *
-agent_part_of(struct agent_part *parts, size_t *np, const rd_kafka_message_t *m)
+static int
+agent_walk_one(void *arg, size_t i)
 {
-	const char *topic = rd_kafka_topic_name(m->rkt);
-	size_t i;
+	struct agent_walk *w = arg;
 
-	for (i = 0; i < *np; i++)
-		if (parts[i].partition == m->partition && strcmp(parts[i].topic,
-		    topic) == 0)
-			return &parts[i];
-	parts[i].topic = topic;
-	parts[i].partition = m->partition;
-	parts[i].next = -1;
-	parts[i].stopped = false;
-	(*np)++;
-	return &parts[i];
+	return w->b[i].rc = agent_message(w->a, &w->b[i], w->ledger_why, w->out);
 }
 
 static bool agent_kafka_reseek(struct agent *a);
@@ -843,8 +836,10 @@ agent_batch(struct agent *a, rd_kafka_message_t **ms, size_t n, time_t now)
 	struct agent_msg *b = xcalloc(n, sizeof(*b));
 	struct ledger_item *items = xcalloc(n, sizeof(*items));
 	struct agent_node_verdict *nodes = xcalloc(n, sizeof(*nodes));
-	struct agent_part *parts = xcalloc(n, sizeof(*parts));
+	struct kb_part *parts = xcalloc(n, sizeof(*parts));
+	struct kb_msg *km = xcalloc(n, sizeof(*km));
 	struct agent_out *out = xcalloc(1, sizeof(*out));
+	struct agent_walk w = { a, b, NULL, out };
 	rd_kafka_topic_partition_list_t *commit = NULL;
 	const char *ledger_why = NULL;
 	char why[600];
@@ -858,6 +853,7 @@ agent_batch(struct agent *a, rd_kafka_message_t **ms, size_t n, time_t now)
 
 		bm->m = ms[i];
 		bm->kind = AGENT_M_ERROR;
+		bm->rc = 1;		/* not handled (yet) */
 		if (bm->m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
 			continue;
 		if (req_parse(bm->m->payload, bm->m->len, &bm->r, bm->why,
@@ -888,35 +884,29 @@ agent_batch(struct agent *a, rd_kafka_message_t **ms, size_t n, time_t now)
 		} else
 			pgc_put(a->db, pg, false);
 	}
+	w.ledger_why = ledger_why;
 	/* in order; a partition stops at its first message not handled */
 	for (size_t i = 0; i < n; i++) {
-		struct agent_msg *bm = &b[i];
-		const rd_kafka_message_t *m = bm->m;
-		struct agent_part *p;
-		int rc;
-
-		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				log_warnx("kafka: %s", rd_kafka_message_errstr(m));
-			continue;
-		}
-		if ((p = agent_part_of(parts, &np, m))->stopped)
-			continue;	/* read again after the one that stopped it */
-		if ((rc = agent_message(a, bm, ledger_why, out)) == 0) {
-			p->next = m->offset + 1;
-			continue;
-		}
-		p->stopped = true;
-		if (rc == -2) {
+		km[i].topic = rd_kafka_topic_name(b[i].m->rkt);
+		km[i].partition = b[i].m->partition;
+		km[i].offset = b[i].m->offset;
+		if ((km[i].skip = b[i].m->err != RD_KAFKA_RESP_ERR_NO_ERROR) &&
+		    b[i].m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("kafka: %s", rd_kafka_message_errstr(b[i].m));
+	}
+	np = kb_walk(km, n, agent_walk_one, &w, parts);
+	/* each stopped partition: by its message that was not handled */
+	for (size_t k = 0; k < n; k++) {
+		if (b[k].rc == -2)
 			held = true;	/* agent_hold: sought back, paused */
-			continue;
+		else if (b[k].rc == -1) {
+			/* not recorded: read it again once the database is back */
+			db_failed = true;
+			if (a->reseek == NULL)
+				a->reseek = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(a->reseek, km[k].topic,
+			    km[k].partition)->offset = km[k].offset;
 		}
-		/* not recorded: read it again once the database is back */
-		db_failed = true;
-		if (a->reseek == NULL)
-			a->reseek = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(a->reseek, p->topic,
-		    p->partition)->offset = m->offset;
 	}
 	agent_out_flush(a, out);
 	/* committed once, per partition up to what was handled */
@@ -948,6 +938,7 @@ agent_batch(struct agent *a, rd_kafka_message_t **ms, size_t n, time_t now)
 	for (size_t i = 0; i < ni; i++)
 		free(items[i].result);
 	free(out);
+	free(km);
 	free(parts);
 	free(nodes);
 	free(items);
