@@ -675,11 +675,9 @@ struct agent_walk {
 	struct agent_out	*out;
 };
 
-/* A node's lease verdict, asked once per batch. */
+/* A node that is ours, asked once per batch. */
 struct agent_node_verdict {
 	const char		*node;		/* a request's */
-	enum lease_verdict	 v;
-	char			 why[600];
 };
 
 /* What goes out once the batch is walked (or before a dead letter, which
@@ -800,7 +798,8 @@ agent_message(struct agent *a, struct agent_msg *bm, const char *ledger_why,
 	}
 }
 
-/* BM's lease verdict: its node's, asked once per batch (V, *NV). */
+/* BM's lease verdict; a node found ours is not asked again in the batch
+ * (V, *NV). */
 static void
 agent_msg_lease(struct agent *a, struct agent_msg *bm, struct agent_node_verdict *v,
     size_t *nv)
@@ -808,15 +807,14 @@ agent_msg_lease(struct agent *a, struct agent_msg *bm, struct agent_node_verdict
 	size_t i;
 
 	for (i = 0; i < *nv; i++)
-		if (strcmp(v[i].node, bm->r.node) == 0)
-			break;
-	if (i == *nv) {
-		v[i].node = bm->r.node;
-		v[i].v = agent_lease_check(a, bm->r.node, v[i].why, sizeof(v[i].why));
-		(*nv)++;
-	}
-	bm->lease = v[i].v;
-	snprintf(bm->why, sizeof(bm->why), "%s", v[i].why);
+		if (strcmp(v[i].node, bm->r.node) == 0) {
+			bm->lease = LEASE_OURS;
+			return;
+		}
+	/* only ours is remembered: the others are counted per request */
+	if ((bm->lease = agent_lease_check(a, bm->r.node, bm->why,
+	    sizeof(bm->why))) == LEASE_OURS)
+		v[(*nv)++].node = bm->r.node;
 }
 
 static int

@@ -122,6 +122,7 @@ su_psql "ALTER SYSTEM SET log_statement = 'all'" && su_psql "SELECT pg_reload_co
 sleep 1
 x0=$(su_psql "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = '$PG_DB'")
 l0=$(wc -l <"$PGLOG")
+a0=$(wc -l <"$T/agent.log")
 start_agent
 for _ in $(seq 600); do
 	[ "$(psql -X -tA -d "$PG_CONNINFO" -c "SELECT count(*) FROM requests WHERE request_id LIKE 'c-%' AND state IN ('succeeded', 'failed') AND NOT result_pending")" -ge "$N" ] && break
@@ -139,6 +140,7 @@ echo "burst of $N requests read at start (4 partitions, 4 workers):"
 awk -v n="$N" -v a="$all" -v i="$ins" -v l="$lease" -v x=$((x1 - x0)) 'BEGIN {
 	printf "  statements per request: %.2f (consumer: ledger inserts %.3f, lease upserts %.3f)\n", a / n, i / n, l / n
 	printf "  ledger insert statements: %d, lease upserts: %d, transactions per request: %.2f\n", i, l, x / n }'
+echo "  consumer paused $(tail -n +"$((a0 + 1))" "$T/agent.log" | grep -c 'kafka: paused') times (backpressure)"
 echo "  statements by kind, per request:"
 sed 's/.*LOG:  [^:]*: //' "$T/stmts" | grep -v 'pg_stat_database\|pg_reload_conf\|ALTER SYSTEM\|count(\*) FROM requests' |
     cut -c1-50 | sort | uniq -c | sort -rn | head -10 | awk -v n="$N" '{ c = $1; $1 = ""; printf "    %5.2f %s\n", c / n, $0 }'
@@ -160,6 +162,9 @@ for line in open(sys.argv[2]):
     if j.get("event") in ("succeeded", "failed"): fin.setdefault(rid, int(ts))
 if not fin: print("  no final events"); sys.exit(1)
 a0 = min(acc.values())
+ts = sorted(acc.values())
+gaps = sorted((ts[i + 1] - ts[i] for i in range(len(ts) - 1)), reverse=True)[:5]
+print("  largest gaps between accepted events (ms):", *gaps)
 print("  accepted events: %d; final events: %d; first accepted to last accepted %d ms, to last final %d ms (wall, rough)"
       % (len(acc), len(fin), max(acc.values()) - a0, max(fin.values()) - a0))
 PY
