@@ -653,6 +653,8 @@ out:
  * records none of the batch, so none of its requests is committed.
  */
 #define AGENT_BATCH_MAX		64
+/* How long a full workers' queue holds the consumer before it pauses. */
+#define AGENT_FULL_WAIT_MS	2000
 
 enum agent_kind { AGENT_M_ERROR, AGENT_M_BAD, AGENT_M_REQ };
 
@@ -1136,6 +1138,29 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		a->next_reconcile = now + (a->cfg->database.retry_interval > 0 ?
 		    a->cfg->database.retry_interval : 10);
 	}
+	/*
+	 * A full queue first waits, without fetching more, until it is half
+	 * empty (a batch of half the mark then) or AGENT_FULL_WAIT_MS have
+	 * passed; only then do the partitions pause: a resume costs
+	 * librdkafka up to a second before it fetches again (its broker thread
+	 * learns of it at its next wake-up), and a burst drains in less.
+	 */
+	if (work_pending(a->work) >= (a->full_since_ms != 0 ? high / 2 : high) &&
+	    !a->paused && now >= a->db_wait_until) {
+		struct timespec ts;
+		long long t;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (a->full_since_ms == 0)
+			a->full_since_ms = t;
+		if (t - a->full_since_ms < AGENT_FULL_WAIT_MS) {
+			struct timespec nap = { 0, 5 * 1000000L };
+			nanosleep(&nap, NULL);
+			return;
+		}
+	} else
+		a->full_since_ms = 0;
 	/* backpressure, and waiting out the database */
 	if ((work_pending(a->work) >= high || now < a->db_wait_until) && !a->paused) {
 		rd_kafka_topic_partition_list_t *as = NULL;
