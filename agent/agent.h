@@ -123,6 +123,10 @@ struct agent {
 	time_t			 next_reconcile;	/* database down: try again then */
 	bool			 paused;	/* consumption paused */
 	bool			 kafka_ok;	/* a message was handled */
+	unsigned		 rebalances;	/* assignments and revocations
+						 * seen (the poll thread's) */
+	long long		 full_since_ms;	/* the workers' queue full since
+						 * (monotonic ms); 0: not full */
 	time_t			 db_wait_until;	/* database down: paused until */
 	atomic_bool		 usage_changed;	/* a worker changed what a cluster holds: recount */
 	atomic_bool		 kafka_up;	/* assigned, and brokers reachable */

@@ -31,6 +31,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "kbatch.h"
 #include "ledger.h"
 #include "outbox.h"
 #include "log.h"
@@ -634,75 +635,313 @@ out:
 	}
 	return ret;
 }
-/* 0: handled (commit); -1: the database failed (do not commit, retry);
- * -2: it could not be dead-lettered (held: do not commit). */
-static int
-agent_message(struct agent *a, const rd_kafka_message_t *m)
-{
-	struct req r;
-	enum ledger_state st;
-	char why[600], *result = NULL;
-	PGconn *pg;
-	int ret = -1;
+/*
+ * ---- one poll's messages as a batch ----
+ *
+ * The messages one poll brings (up to AGENT_BATCH_MAX, and no more than
+ * the workers' queue has room for) are handled together: each is parsed
+ * and its node's lease checked (once per node and batch); the requests
+ * that are ours are recorded in the ledger in one statement (one round
+ * trip, one transaction); then, in the order they came, each is handled
+ * as it was recorded, the events of the batch go out in one produce and
+ * the requests to the workers, and the offsets are committed once, per
+ * partition up to the first message that was not handled.  A message that
+ * is not handled (the database failed, a dead letter not acknowledged)
+ * stops its partition there: it is sought back to it, and the messages
+ * after it in the batch are read again with it.  A failed ledger statement
+ * records none of the batch, so none of its requests is committed.
+ */
+#define AGENT_BATCH_MAX		64
+/* How long a full workers' queue holds the consumer before it pauses. */
+#define AGENT_FULL_WAIT_MS	2000
 
-	if (req_parse(m->payload, m->len, &r, why, sizeof(why)) < 0)
-		return agent_dead_letter(a, m, "InvalidRequest", why) == 0 ? 0 : -2;
-	switch (agent_lease_check(a, r.node, why, sizeof(why))) {
+enum agent_kind { AGENT_M_ERROR, AGENT_M_BAD, AGENT_M_REQ };
+
+struct agent_msg {
+	rd_kafka_message_t	*m;		/* owned */
+	enum agent_kind		 kind;
+	struct req		 r;		/* AGENT_M_REQ: owned until moved */
+	enum lease_verdict	 lease;
+	char			 why[600];	/* AGENT_M_BAD, or the lease's */
+	struct ledger_item	*item;		/* LEASE_OURS: its ledger answer */
+	int			 rc;		/* agent_message()'s; 1 not
+						 * asked (its partition stopped) */
+};
+
+/* kb_walk()'s handler: one message of the batch (struct agent_walk). */
+struct agent_walk {
+	struct agent		*a;
+	struct agent_msg	*b;
+	const char		*ledger_why;
+	struct agent_out	*out;
+};
+
+/* A node that is ours, asked once per batch. */
+struct agent_node_verdict {
+	const char		*node;		/* a request's */
+};
+
+/* What goes out once the batch is walked (or before a dead letter, which
+ * publishes on its own): events to the results topic, in order, and then
+ * the requests to the workers. */
+struct agent_out {
+	rd_kafka_message_t	 ev[AGENT_BATCH_MAX];
+	size_t			 nev;
+	struct req		 jobs[AGENT_BATCH_MAX];
+	size_t			 njobs;
+};
+
+static void
+agent_out_event(struct agent_out *o, const char *key, char *text)
+{
+	rd_kafka_message_t *e = &o->ev[o->nev++];
+
+	memset(e, 0, sizeof(*e));
+	e->key = xstrdup(key);
+	e->key_len = strlen(key);
+	e->payload = text;		/* owned here until the flush */
+	e->len = strlen(text);
+}
+
+/* The events in one produce, then the jobs: a request's accepted event is
+ * queued before its worker can publish "started". */
+static void
+agent_out_flush(struct agent *a, struct agent_out *o)
+{
+	rd_kafka_topic_t *rkt;
+	int sent;
+
+	if (o->nev > 0 && (rkt = rd_kafka_topic_new(a->producer,
+	    a->cfg->kafka.result_topic, NULL)) != NULL) {
+		sent = rd_kafka_produce_batch(rkt, RD_KAFKA_PARTITION_UA,
+		    RD_KAFKA_MSG_F_COPY, o->ev, (int)o->nev);
+		if (sent != (int)o->nev)
+			for (size_t i = 0; i < o->nev; i++)
+				if (o->ev[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+					log_warnx("kafka: cannot publish to %s: %s",
+					    a->cfg->kafka.result_topic,
+					    rd_kafka_err2str(o->ev[i].err));
+		rd_kafka_topic_destroy(rkt);
+	} else if (o->nev > 0)
+		log_warnx("kafka: cannot publish to %s: %s", a->cfg->kafka.result_topic,
+		    rd_kafka_err2str(rd_kafka_last_error()));
+	for (size_t i = 0; i < o->nev; i++) {
+		free(o->ev[i].key);
+		free(o->ev[i].payload);
+	}
+	o->nev = 0;
+	for (size_t i = 0; i < o->njobs; i++)
+		agent_submit(a, &o->jobs[i]);
+	o->njobs = 0;
+}
+
+/* 0: handled (commit); -1: the database failed (do not commit, retry);
+ * -2: it could not be dead-lettered (held: do not commit).  LEDGER_WHY:
+ * the ledger statement of the batch failed. */
+static int
+agent_message(struct agent *a, struct agent_msg *bm, const char *ledger_why,
+    struct agent_out *out)
+{
+	const rd_kafka_message_t *m = bm->m;
+	struct req *r = &bm->r;
+	char why[600];
+
+	if (bm->kind == AGENT_M_BAD) {
+		agent_out_flush(a, out);
+		return agent_dead_letter(a, m, "InvalidRequest", bm->why) == 0 ? 0 : -2;
+	}
+	switch (bm->lease) {
 	case LEASE_OURS:
 		break;
 	case LEASE_OTHER:	/* that group's agents carry it out */
-		log_warnx("request %s is not ours: %s", r.request_id, why);
-		req_free(&r);
+		log_warnx("request %s is not ours: %s", r->request_id, bm->why);
 		return 0;
 	case LEASE_NOBODY:	/* would be lost: keep it where it can be seen */
-		req_free(&r);
-		return agent_dead_letter(a, m, "NodeNotServed", why) == 0 ? 0 : -2;
+		agent_out_flush(a, out);
+		return agent_dead_letter(a, m, "NodeNotServed", bm->why) == 0 ? 0 : -2;
 	default:
 		log_warnx("request %s: the ledger is unreachable (cluster leases): %s",
-		    r.request_id, why);
-		req_free(&r);
+		    r->request_id, bm->why);
 		return -1;
 	}
-	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
-		log_warnx("request %s: the ledger is unreachable: %s", r.request_id,
-		    a->db == NULL ? "no database" : why);
-		req_free(&r);
+	if (ledger_why != NULL) {
+		log_warnx("request %s: the ledger: %s", r->request_id, ledger_why);
 		return -1;
 	}
-	if (ledger_accept(pg, &r, rd_kafka_topic_name(m->rkt), m->partition, m->offset,
-	    a->cfg->def.host != NULL ? a->cfg->def.host : "vcagent", &st, &result, why,
-	    sizeof(why)) < 0) {
-		log_warnx("request %s: the ledger: %s", r.request_id, why);
-		pgc_put(a->db, pg, true);
-		req_free(&r);
-		return -1;
-	}
-	pgc_put(a->db, pg, false);
-	if (st == LEDGER_OTHER) {
+	switch (bm->item->state) {
+	case LEDGER_OTHER:
 		/* never run under another request's record */
 		snprintf(why, sizeof(why), "request %s (%s): request_id was used already "
 		    "for a different request: the payload differs from the one in the "
-		    "ledger", r.request_id, req_type_name(r.type));
-		req_free(&r);
+		    "ledger", r->request_id, req_type_name(r->type));
+		agent_out_flush(a, out);
 		return agent_dead_letter(a, m, "RequestIdReused", why) == 0 ? 0 : -2;
-	}
-	if (st == LEDGER_DONE) {
+	case LEDGER_DONE:
 		log_info("request %s was carried out already: its result again",
-		    r.request_id);
-		if (result != NULL)
-			agent_publish(a, a->cfg->kafka.result_topic, r.instance_uuid[0] ?
-			    r.instance_uuid : r.request_id, result);
-		free(result);
-		req_free(&r);
+		    r->request_id);
+		if (bm->item->result != NULL) {
+			agent_out_event(out, r->instance_uuid[0] ? r->instance_uuid :
+			    r->request_id, bm->item->result);
+			bm->item->result = NULL;
+		}
+		return 0;
+	default: {
+		struct req_outcome o = { "accepted", NULL, NULL, NULL, NULL, NULL,
+		    NULL };
+		agent_out_event(out, r->instance_uuid[0] ? r->instance_uuid :
+		    r->request_id, req_event(r->request_id, req_type_name(r->type),
+		    r->node, r->instance_uuid, &o));
+		out->jobs[out->njobs++] = *r;	/* moved */
+		memset(r, 0, sizeof(*r));
+		bm->kind = AGENT_M_ERROR;	/* nothing of it left to free */
 		return 0;
 	}
-	{
-		struct req_outcome o = { "accepted", NULL, NULL, NULL, NULL, NULL, NULL };
-		agent_event(a, &r, &o);
 	}
-	agent_submit(a, &r);
-	ret = 0;
-	return ret;
+}
+
+/* BM's lease verdict; a node found ours is not asked again in the batch
+ * (V, *NV). */
+static void
+agent_msg_lease(struct agent *a, struct agent_msg *bm, struct agent_node_verdict *v,
+    size_t *nv)
+{
+	size_t i;
+
+	for (i = 0; i < *nv; i++)
+		if (strcmp(v[i].node, bm->r.node) == 0) {
+			bm->lease = LEASE_OURS;
+			return;
+		}
+	/* only ours is remembered: the others are counted per request */
+	if ((bm->lease = agent_lease_check(a, bm->r.node, bm->why,
+	    sizeof(bm->why))) == LEASE_OURS)
+		v[(*nv)++].node = bm->r.node;
+}
+
+static int
+agent_walk_one(void *arg, size_t i)
+{
+	struct agent_walk *w = arg;
+
+	return w->b[i].rc = agent_message(w->a, &w->b[i], w->ledger_why, w->out);
+}
+
+static bool agent_kafka_reseek(struct agent *a);
+
+/* Handle the N messages MS (they are freed here). */
+static void
+agent_batch(struct agent *a, rd_kafka_message_t **ms, size_t n, time_t now)
+{
+	struct agent_msg *b = xcalloc(n, sizeof(*b));
+	struct ledger_item *items = xcalloc(n, sizeof(*items));
+	struct agent_node_verdict *nodes = xcalloc(n, sizeof(*nodes));
+	struct kb_part *parts = xcalloc(n, sizeof(*parts));
+	struct kb_msg *km = xcalloc(n, sizeof(*km));
+	struct agent_out *out = xcalloc(1, sizeof(*out));
+	struct agent_walk w = { a, b, NULL, out };
+	rd_kafka_topic_partition_list_t *commit = NULL;
+	const char *ledger_why = NULL;
+	char why[600];
+	size_t ni = 0, nv = 0, np = 0;
+	bool db_failed = false, held = false;
+	PGconn *pg;
+
+	/* what each one is, and whose */
+	for (size_t i = 0; i < n; i++) {
+		struct agent_msg *bm = &b[i];
+
+		bm->m = ms[i];
+		bm->kind = AGENT_M_ERROR;
+		bm->rc = 1;		/* not handled (yet) */
+		if (bm->m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			continue;
+		if (req_parse(bm->m->payload, bm->m->len, &bm->r, bm->why,
+		    sizeof(bm->why)) < 0) {
+			bm->kind = AGENT_M_BAD;
+			continue;
+		}
+		bm->kind = AGENT_M_REQ;
+		agent_msg_lease(a, bm, nodes, &nv);
+		if (bm->lease == LEASE_OURS) {
+			bm->item = &items[ni++];
+			bm->item->r = &bm->r;
+			bm->item->topic = rd_kafka_topic_name(bm->m->rkt);
+			bm->item->partition = bm->m->partition;
+			bm->item->offset = bm->m->offset;
+		}
+	}
+	/* recorded, all in one statement */
+	if (ni > 0) {
+		if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+			if (a->db == NULL)
+				snprintf(why, sizeof(why), "no database");
+			ledger_why = why;
+		} else if (ledger_accept_batch(pg, items, ni, a->cfg->def.host != NULL ?
+		    a->cfg->def.host : "vcagent", why, sizeof(why)) < 0) {
+			pgc_put(a->db, pg, true);
+			ledger_why = why;
+		} else
+			pgc_put(a->db, pg, false);
+	}
+	w.ledger_why = ledger_why;
+	/* in order; a partition stops at its first message not handled */
+	for (size_t i = 0; i < n; i++) {
+		km[i].topic = rd_kafka_topic_name(b[i].m->rkt);
+		km[i].partition = b[i].m->partition;
+		km[i].offset = b[i].m->offset;
+		if ((km[i].skip = b[i].m->err != RD_KAFKA_RESP_ERR_NO_ERROR) &&
+		    b[i].m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			log_warnx("kafka: %s", rd_kafka_message_errstr(b[i].m));
+	}
+	np = kb_walk(km, n, agent_walk_one, &w, parts);
+	/* each stopped partition: by its message that was not handled */
+	for (size_t k = 0; k < n; k++) {
+		if (b[k].rc == -2)
+			held = true;	/* agent_hold: sought back, paused */
+		else if (b[k].rc == -1) {
+			/* not recorded: read it again once the database is back */
+			db_failed = true;
+			if (a->reseek == NULL)
+				a->reseek = rd_kafka_topic_partition_list_new(1);
+			rd_kafka_topic_partition_list_add(a->reseek, km[k].topic,
+			    km[k].partition)->offset = km[k].offset;
+		}
+	}
+	agent_out_flush(a, out);
+	/* committed once, per partition up to what was handled */
+	for (size_t i = 0; i < np; i++) {
+		if (parts[i].next < 0)
+			continue;
+		if (commit == NULL)
+			commit = rd_kafka_topic_partition_list_new((int)np);
+		rd_kafka_topic_partition_list_add(commit, parts[i].topic,
+		    parts[i].partition)->offset = parts[i].next;
+		if (a->holds != NULL)
+			agent_hold_done(a, parts[i].topic, parts[i].partition);
+	}
+	if (commit != NULL) {
+		rd_kafka_commit(a->consumer, commit, 1);
+		rd_kafka_topic_partition_list_destroy(commit);
+		a->kafka_ok = true;
+		atomic_store(&a->kafka_up, true);
+	}
+	if (held || db_failed)
+		agent_kafka_reseek(a);
+	if (db_failed)
+		a->db_wait_until = now + agent_retry_secs(a);
+	for (size_t i = 0; i < n; i++) {
+		if (b[i].kind == AGENT_M_REQ)
+			req_free(&b[i].r);
+		rd_kafka_message_destroy(b[i].m);
+	}
+	for (size_t i = 0; i < ni; i++)
+		free(items[i].result);
+	free(out);
+	free(km);
+	free(parts);
+	free(nodes);
+	free(items);
+	free(b);
 }
 
 /* Brokers all down: not ready until a message or an assignment comes. */
@@ -723,6 +962,7 @@ agent_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 {
 	struct agent *a = opaque;
 
+	a->rebalances++;	/* a batch being read stops there */
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		log_info("kafka: assigned %d partition(s)", parts->cnt);
 		atomic_store(&a->kafka_up, true);
@@ -743,13 +983,18 @@ int
 agent_kafka_start(struct agent *a)
 {
 	/*
-	 * Defaults that kafka.properties may override.  fetch.wait.max.ms: a
-	 * broker that holds an empty fetch for its whole wait (librdkafka's
-	 * mock cluster does) would add up to 500 ms to every request; a control
-	 * plane wants the request now.  The producer waits at most 2 ms to
-	 * batch events, and every event is acknowledged by all replicas.
+	 * Defaults that kafka.properties may override.  A broker answers a
+	 * fetch as soon as fetch.min.bytes (1) are there, so fetch.wait.max.ms
+	 * only bounds how often an idle consumer asks: 500 ms costs no latency
+	 * and about 2 fetches a second.  (At 10 ms the idle agent's consumer
+	 * thread woke 100 times a second: 12-14 ms of CPU per second, 9 of 10
+	 * of it there.  librdkafka's mock cluster, the tests' broker, holds an
+	 * empty fetch for its whole wait: the tests set 10 ms.)  The producer
+	 * waits at most 2 ms to batch events, and every event is acknowledged
+	 * by all replicas.
 	 */
-	static const char *const cdef[] = { "fetch.wait.max.ms", "10", NULL };
+	static const char *const cdef[] = { "fetch.wait.max.ms", "500",
+	    "fetch.min.bytes", "1", NULL };
 	static const char *const pdef[] = { "acks", "all", "linger.ms", "2", NULL };
 	const struct cfg *cfg = a->cfg;
 	rd_kafka_conf_t *cc = agent_kafka_conf(cfg, "consumer", cdef), *pc;
@@ -871,13 +1116,14 @@ agent_kafka_reseek(struct agent *a)
 void
 agent_kafka_poll(struct agent *a, int timeout_ms)
 {
-	rd_kafka_message_t *m;
+	rd_kafka_message_t *m, *ms[AGENT_BATCH_MAX];
+	size_t n = 1, room;
+	unsigned rebalances;
 	/* bounded, but deep enough that a burst does not pause and resume the
 	 * partitions (each resume costs a fetch round trip) at every request */
 	size_t high = (size_t)(a->cfg->def.max_concurrent_builds > 0 ?
 	    a->cfg->def.max_concurrent_builds : 10) * 16;
 	time_t now = time(NULL);
-	int rc;
 
 	if (high < 64)
 		high = 64;
@@ -891,6 +1137,29 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 		a->next_reconcile = now + (a->cfg->database.retry_interval > 0 ?
 		    a->cfg->database.retry_interval : 10);
 	}
+	/*
+	 * A full queue first waits, without fetching more, until it is half
+	 * empty (a batch of half the mark then) or AGENT_FULL_WAIT_MS have
+	 * passed; only then do the partitions pause: a resume costs
+	 * librdkafka up to a second before it fetches again (its broker thread
+	 * learns of it at its next wake-up), and a burst drains in less.
+	 */
+	if (work_pending(a->work) >= (a->full_since_ms != 0 ? high / 2 : high) &&
+	    !a->paused && now >= a->db_wait_until) {
+		struct timespec ts;
+		long long t;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (a->full_since_ms == 0)
+			a->full_since_ms = t;
+		if (t - a->full_since_ms < AGENT_FULL_WAIT_MS) {
+			struct timespec nap = { 0, 5 * 1000000L };
+			nanosleep(&nap, NULL);
+			return;
+		}
+	} else
+		a->full_since_ms = 0;
 	/* backpressure, and waiting out the database */
 	if ((work_pending(a->work) >= high || now < a->db_wait_until) && !a->paused) {
 		rd_kafka_topic_partition_list_t *as = NULL;
@@ -918,29 +1187,16 @@ agent_kafka_poll(struct agent *a, int timeout_ms)
 	}
 	if ((m = rd_kafka_consumer_poll(a->consumer, timeout_ms)) == NULL)
 		return;
-	if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-			log_warnx("kafka: %s", rd_kafka_message_errstr(m));
-	} else if ((rc = agent_message(a, m)) == 0) {
-		rd_kafka_commit_message(a->consumer, m, 1);
-		if (a->holds != NULL)
-			agent_hold_done(a, rd_kafka_topic_name(m->rkt), m->partition);
-		a->kafka_ok = true;
-		atomic_store(&a->kafka_up, true);
-	} else if (rc == -2) {
-		/* held (agent_hold): sought back, its partition paused */
-		agent_kafka_reseek(a);
-	} else {
-		/* not recorded: read it again once the database is back */
-		if (a->reseek == NULL)
-			a->reseek = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(a->reseek, rd_kafka_topic_name(m->rkt),
-		    m->partition)->offset = m->offset;
-		agent_kafka_reseek(a);
-		a->db_wait_until = now + (a->cfg->database.retry_interval > 0 ?
-		    a->cfg->database.retry_interval : 10);
-	}
-	rd_kafka_message_destroy(m);
+	/* and what else is there already, as far as the workers have room */
+	ms[0] = m;
+	room = work_pending(a->work) < high ? high - work_pending(a->work) : 1;
+	if (room > AGENT_BATCH_MAX)
+		room = AGENT_BATCH_MAX;
+	rebalances = a->rebalances;
+	while (n < room && a->rebalances == rebalances &&
+	    (m = rd_kafka_consumer_poll(a->consumer, 0)) != NULL)
+		ms[n++] = m;
+	agent_batch(a, ms, n, now);
 }
 
 void

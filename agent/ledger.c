@@ -87,6 +87,94 @@ out:
 	return ret;
 }
 
+/*
+ * The batch as one statement: the items go as a jsonb array (I is the
+ * item's index); the INSERT returns the rows it made, told apart by their
+ * Kafka position, and the rows that were there already are read from the
+ * statement's snapshot (taken before the INSERT).  An item that is in
+ * neither (ok NULL) is answered by ledger_accept().
+ */
+int
+ledger_accept_batch(PGconn *pg, struct ledger_item *items, size_t n,
+    const char *owner, char *why, size_t wl)
+{
+	json_t *arr = json_array();
+	const char *params[2];
+	char *text = NULL;
+	PGresult *res = NULL;
+	int ret = -1;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct req *r = items[i].r;
+
+		items[i].result = NULL;
+		json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:O, "
+		    "s:s, s:i, s:I}", "i", (json_int_t)i, "request_id", r->request_id,
+		    "type", req_type_name(r->type), "node", r->node, "instance_uuid",
+		    r->instance_uuid[0] ? r->instance_uuid : NULL, "payload", r->raw,
+		    "kafka_topic", items[i].topic, "kafka_partition", items[i].partition,
+		    "kafka_offset", (json_int_t)items[i].offset));
+	}
+	text = json_dumps(arr, JSON_COMPACT);
+	params[0] = text;
+	params[1] = owner;
+	if (ledger_sql(pg, "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+	    "x(i int, request_id text, type text, node text, instance_uuid uuid, "
+	    "payload jsonb, kafka_topic text, kafka_partition int, kafka_offset "
+	    "bigint)), ins AS (INSERT INTO requests (request_id, type, node, "
+	    "instance_uuid, payload, payload_digest, owner, kafka_topic, "
+	    "kafka_partition, kafka_offset) SELECT request_id, type, node, "
+	    "instance_uuid, payload, " LEDGER_DIGEST("payload") ", $2, kafka_topic, "
+	    "kafka_partition, kafka_offset FROM x ORDER BY i ON CONFLICT (request_id) "
+	    "DO NOTHING RETURNING request_id, kafka_topic, kafka_partition, "
+	    "kafka_offset) SELECT x.i, ins.request_id IS NOT NULL, r.state, r.result, "
+	    "r.payload_digest IS NOT DISTINCT FROM " LEDGER_DIGEST("x.payload") " "
+	    "FROM x LEFT JOIN ins ON ins.request_id = x.request_id AND ins.kafka_topic "
+	    "= x.kafka_topic AND ins.kafka_partition = x.kafka_partition AND "
+	    "ins.kafka_offset = x.kafka_offset LEFT JOIN requests r ON r.request_id = "
+	    "x.request_id ORDER BY x.i", 2, params, &res, why, wl) < 0)
+		goto out;
+	if ((size_t)PQntuples(res) != n) {
+		snprintf(why, wl, "the ledger answered %d rows for a batch of %zu",
+		    PQntuples(res), n);
+		goto out;
+	}
+	for (int k = 0; k < PQntuples(res); k++) {
+		size_t i = (size_t)atol(PQgetvalue(res, k, 0));
+		const char *st = PQgetvalue(res, k, 2);
+
+		if (i >= n)
+			continue;
+		if (strcmp(PQgetvalue(res, k, 1), "t") == 0)
+			items[i].state = LEDGER_NEW;
+		else if (PQgetisnull(res, k, 2)) {
+			/* not in this statement's snapshot: asked on its own */
+			if (ledger_accept(pg, items[i].r, items[i].topic,
+			    items[i].partition, items[i].offset, owner, &items[i].state,
+			    &items[i].result, why, wl) < 0)
+				goto out;
+		} else if (strcmp(PQgetvalue(res, k, 4), "t") != 0)
+			items[i].state = LEDGER_OTHER;
+		else if (strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0) {
+			items[i].state = LEDGER_DONE;
+			if (!PQgetisnull(res, k, 3))
+				items[i].result = xstrdup(PQgetvalue(res, k, 3));
+		} else
+			items[i].state = LEDGER_OPEN;
+	}
+	ret = 0;
+out:
+	if (ret < 0)
+		for (size_t i = 0; i < n; i++) {
+			free(items[i].result);
+			items[i].result = NULL;
+		}
+	PQclear(res);
+	free(text);
+	json_decref(arr);
+	return ret;
+}
+
 int
 ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
     size_t wl)

@@ -31,6 +31,25 @@ enum ledger_state { LEDGER_NEW, LEDGER_OPEN, LEDGER_DONE, LEDGER_OTHER };
 int ledger_accept(PGconn *pg, const struct req *r, const char *topic, int partition,
     int64_t offset, const char *owner, enum ledger_state *state, char **result,
     char *why, size_t wl);
+/* One request of a batch for ledger_accept_batch(): what it was read as,
+ * where from; the answer in STATE and RESULT (the caller frees RESULT). */
+struct ledger_item {
+	const struct req	*r;
+	const char		*topic;
+	int			 partition;
+	int64_t			 offset;
+	enum ledger_state	 state;
+	char			*result;
+};
+/*
+ * ledger_accept() for the N items ITEMS, in one statement (one round trip,
+ * one transaction): all are recorded, or none and -1 with WHY.  Only an
+ * item whose answer that statement cannot see (its id twice in the batch,
+ * or recorded at the same moment by another agent) costs a ledger_accept()
+ * of its own, after it.
+ */
+int ledger_accept_batch(PGconn *pg, struct ledger_item *items, size_t n,
+    const char *owner, char *why, size_t wl);
 /*
  * Claim it: take its advisory lock (one runner per request, across agents;
  * keyed by 64 bits of a SHA-256 of its id; hold PG from pgc_lease(), so the

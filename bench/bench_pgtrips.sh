@@ -60,6 +60,7 @@ kafka:
   group_id: $2
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
 database:
   connection: {env: PG_DSN}
 health:

@@ -54,6 +54,7 @@ kafka:
   heartbeat_interval_ms: 500
   properties:
     message.timeout.ms: "4000"
+    fetch.wait.max.ms: "10"  # the mock broker holds an empty fetch that long
 database:
   connection: {env: PG_DSN}
   retry_interval: 1

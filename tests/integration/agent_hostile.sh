@@ -49,6 +49,7 @@ glance:
   api_servers: [$GLANCE_URL]
 kafka:
   bootstrap_servers: $KAFKA_BOOTSTRAP
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
   group_id: it-hostile
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500

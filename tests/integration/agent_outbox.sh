@@ -53,6 +53,7 @@ kafka:
   group_id: it-outbox
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
 database:
   connection: {env: PG_DSN}
   retry_interval: 1
