@@ -24,11 +24,13 @@
 # first phase, writing "CreateTime body" lines to a file.
 #
 # Environment:
-#   BENCH_QUICK=1        a smoke run: tiny counts, one round each, the small
-#                        model with fsync off only (unless set below)
-#   BENCH_MODELS         "small big" (default): big is -cluster 1 -host 8 -vm 500
-#   BENCH_PG             "off on" (default): PostgreSQL's fsync,
-#                        synchronous_commit, full_page_writes (on: data on disk)
+#   BENCH_QUICK=1        a smoke run: tiny counts, one round each, small:off
+#                        only (unless BENCH_CONFIGS says otherwise)
+#   BENCH_CONFIGS        MODEL:FSYNC ... (default "small:off big:off small:on",
+#                        within ~10 minutes; big:on can be added): MODEL small
+#                        (vcsim's default inventory) or big (-cluster 1 -host 8
+#                        -vm 500); FSYNC PostgreSQL's fsync, synchronous_commit,
+#                        full_page_writes off or on (on: its data on disk)
 # Progress and each phase's wall time go to stderr.
 #   BENCH_FIRST_SPAWN_DRIVER_MS  the driver-level first spawn (16 MiB image)
 #                        to compare with; "not measured" without it
@@ -42,10 +44,10 @@ export VCAGENT_BUILD=$BUILD	# kafka.sh finds vckafkamock there
 [ -x "$BUILD/bench/bench_produce" ] || { echo "bench: no $BUILD/bench/bench_produce (make bench builds it)" >&2; exit 1; }
 if [ "${BENCH_QUICK:-0}" = 1 ]; then
 	LAT_ROUNDS=1 LAT_N=3 THR_ROUNDS=1 THR_N=8 FIRST_N=1 WAIT_S=60 MEM=0
-	MODELS=${BENCH_MODELS:-small} PGMODES=${BENCH_PG:-off}
+	CONFIGS=${BENCH_CONFIGS:-small:off}
 else
 	LAT_ROUNDS=5 LAT_N=40 THR_ROUNDS=3 THR_N=160 FIRST_N=3 WAIT_S=120 MEM=1
-	MODELS=${BENCH_MODELS:-small big} PGMODES=${BENCH_PG:-off on}
+	CONFIGS=${BENCH_CONFIGS:-small:off big:off small:on}
 fi
 CMD="make bench (bench/bench_spawn.sh$([ "${BENCH_QUICK:-0}" = 1 ] && echo ", BENCH_QUICK=1"))"
 GOVMOMI=$(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null)
@@ -105,10 +107,12 @@ start_peers() {	# start_peers MODEL PGMODE
 	"$BUILD/bench/bench_produce" "$KAFKA_BOOTSTRAP" vcagent.requests <"$T/produce" 2>"$T/produce.log" &
 	KC_PIDS="$KC_PIDS $!"
 	exec 7>"$T/produce"
-	# the two topics, read once each by a long-running kcat
-	kcat -C -u -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -o beginning -q -f '%T %s\n' >"$T/req.ts" 2>/dev/null &
+	# the two topics, read once each by a long-running kcat; the mock
+	# broker holds an empty fetch for fetch.wait.max.ms (500 ms by default),
+	# which would add to every wait (not to the figures: CreateTimes)
+	kcat -C -u -X fetch.wait.max.ms=5 -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -o beginning -q -f '%T %s\n' >"$T/req.ts" 2>/dev/null &
 	KC_PIDS="$KC_PIDS $!"
-	kcat -C -u -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -q -f '%T %s\n' >"$T/res.ts" 2>/dev/null &
+	kcat -C -u -X fetch.wait.max.ms=5 -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -q -f '%T %s\n' >"$T/res.ts" 2>/dev/null &
 	KC_PIDS="$KC_PIDS $!"
 }
 
@@ -338,8 +342,9 @@ first_phase() {
 }
 
 phase() { echo "bench: $* (${SECONDS} s)" >&2; }
-for pgmode in $PGMODES; do
-	for model in $MODELS; do
+for conf in $CONFIGS; do
+	model=${conf%%:*} pgmode=${conf#*:}
+	{
 		phase "peers: model $model, fsync $pgmode"
 		start_peers "$model" "$pgmode"
 		phase "agent"
@@ -372,7 +377,7 @@ for pgmode in $PGMODES; do
 		fi
 		phase "peers stop"
 		cleanup
-	done
+	}
 done
 phase "done"
 echo "bench: $FIGURES figure line(s), $EMPTY empty"
