@@ -55,7 +55,7 @@ FIGURES=0 EMPTY=0
 T= AGENT_PID= KC_PIDS=
 cleanup() {
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	exec 7>&- 2>/dev/null	# the producer's input: it ends
+	exec 7>&-	# the producer's input: it ends (no 2>/dev/null: that would stay)
 	for p in $KC_PIDS; do kill "$p" 2>/dev/null; done
 	if [ -n "$T" ]; then
 		bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
@@ -344,6 +344,7 @@ first_phase() {
 phase() { echo "bench: $* (${SECONDS} s)" >&2; }
 for conf in $CONFIGS; do
 	model=${conf%%:*} pgmode=${conf#*:}
+	[ "$conf" = none ] && continue	# BENCH_CONFIGS=none: no figure (must fail)
 	{
 		phase "peers: model $model, fsync $pgmode"
 		start_peers "$model" "$pgmode"
