@@ -271,7 +271,8 @@ int agent_lease_ready(struct agent *a, struct buf *out);
 /* Requests found to be another group's (NOT_OURS) or nobody's (UNSERVED). */
 void agent_lease_counts(struct agent *a, unsigned long *not_ours,
     unsigned long *unserved);
-/* At shutdown: this agent leaves its group's record (the lease stays). */
+/* At a clean shutdown: this agent leaves its group's record; the last live
+ * agent of the group serving a node ends the group's lease of it now. */
 void agent_lease_stop(struct agent *a);
 
 /* ---- the operator endpoints (agent_http.c) ---- */

@@ -294,13 +294,15 @@ agent_lease_renew(struct agent *a)
 	}
 	pthread_mutex_lock(&l->lock);
 	lease_nodes(a, l);
+	/* first this agent's record: a last agent of our group stopping now
+	 * sees it and leaves the lease to us (agent_lease_stop) */
+	lease_agents(a, l, pg);
 	for (size_t i = 0; i < l->nnodes; i++)
 		if (lease_take(a, pg, &l->nodes[i], why, sizeof(why)) < 0) {
 			log_warnx("cluster \"%s\": lease not renewed: %s",
 			    l->nodes[i].cluster, why);
 			break;
 		}
-	lease_agents(a, l, pg);
 	pthread_mutex_unlock(&l->lock);
 	pgc_put(a->db, pg, pgc_broken(pg));
 }
@@ -419,6 +421,14 @@ agent_lease_counts(struct agent *a, unsigned long *not_ours, unsigned long *unse
 	*unserved = a->lease != NULL ? atomic_load(&a->lease->unserved) : 0;
 }
 
+/*
+ * At a clean stop: this agent leaves its group's record; when it was the
+ * last live agent of its group serving a node, the group's lease of that
+ * node ends now (it expires at once), so that another group takes the
+ * cluster over without waiting for it.  A killed agent leaves the lease to
+ * expire.  The work this agent left unfinished stays in the ledger: the
+ * next group reconciles it, as after an expired lease.
+ */
 void
 agent_lease_stop(struct agent *a)
 {
@@ -426,16 +436,40 @@ agent_lease_stop(struct agent *a)
 	char why[512];
 	PGconn *pg;
 	PGresult *r;
+	bool broken = false;
 
 	if (a->lease == NULL || a->db == NULL || a->cache == NULL)
 		return;
 	params[0] = a->cfg->kafka.group_id;
 	params[1] = lease_agent_name(a);
-	/* the group's lease stays until it expires; this agent leaves it */
-	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL)
+	if ((pg = pgc_get(a->db, why, sizeof(why))) == NULL) {
+		log_warnx("cluster leases: not released: %s", why);
 		return;
-	r = pgc_exec(pg, "DELETE FROM cluster_lease_agents WHERE group_id = $1 AND "
-	    "agent = $2", 2, params, why, sizeof(why), NULL);
+	}
+	if ((r = pgc_exec(pg, "DELETE FROM cluster_lease_agents WHERE group_id = $1 "
+	    "AND agent = $2", 2, params, why, sizeof(why), NULL)) == NULL) {
+		log_warnx("cluster leases: not released: %s", why);
+		broken = true;
+		goto out;
+	}
 	PQclear(r);
-	pgc_put(a->db, pg, r == NULL);
+	/* a separate statement: it must see the row deleted above gone, and
+	 * any agent of the group that recorded itself meanwhile */
+	if ((r = pgc_exec(pg, "UPDATE cluster_leases AS l SET expires_at = now(), "
+	    "renewed_at = now() WHERE l.group_id = $1 AND l.expires_at > now() AND "
+	    "NOT EXISTS (SELECT 1 FROM cluster_lease_agents g WHERE g.group_id = "
+	    "l.group_id AND g.expires_at > now() AND g.nodes ? l.node) RETURNING "
+	    "l.cluster, l.node", 1, params, why, sizeof(why), NULL)) == NULL) {
+		log_warnx("cluster leases: not released: %s", why);
+		broken = true;
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+		log_info("cluster \"%s\" (node %s): lease released by consumer group "
+		    "\"%s\": this agent (%s) was its last live agent serving it",
+		    PQgetvalue(r, i, 0), PQgetvalue(r, i, 1), a->cfg->kafka.group_id,
+		    lease_agent_name(a));
+	PQclear(r);
+out:
+	pgc_put(a->db, pg, broken && pgc_broken(pg));
 }

@@ -1,54 +1,129 @@
 #!/bin/bash
-# bench_spawn.sh - cached-image spawns through the whole agent: Kafka in,
-# vcsim (vCenter), PostgreSQL, Kafka out.
+# bench_spawn.sh - spawns and deletes through the whole agent: Kafka in,
+# vcsim (vCenter), PostgreSQL, Kafka out.  Whatever agent $VCAGENT_BUILD
+# holds is measured; nothing here knows its insides.
 #
-#   latency      one spawn at a time; request in to result out, from the two
-#                Kafka messages' timestamps (CreateTime) - median and p90
-#   SOAP calls   vcagent_vcenter_calls_total (all methods) per spawn and per
-#                delete
-#   first spawn  BENCH_ROUNDS (5) spawns one at a time, each from a fresh
-#                16 MiB Glance image; compared with bench_fetch's driver-level
-#                figure (bench/first_spawn_driver.ms): target <= 1.2x
-#   throughput   N spawns sent at once, with 1, 4 and 16 workers
-#                (max_concurrent_builds): first request to last result, from
-#                the Kafka timestamps
-#   memory       the agent's RSS idle, and with 10,000 instances tracked
+#   latency      one request at a time (cached image): request CreateTime ->
+#                accepted event time (Kafka in, ledger write) -> succeeded
+#                event time (the agent's share) -> the succeeded event's
+#                CreateTime (Kafka out); median, p90, p99 per round and
+#                pooled over every round
+#   SOAP calls   per spawn and per delete, on the wire (the vcsim launcher's
+#                /ctl/calls, every method) and as the agent counts them
+#                (vcagent_vcenter_calls_total)
+#   throughput   N spawns produced at once, 1, 4 and 16 workers
+#                (max_concurrent_builds): first request CreateTime to last
+#                result CreateTime; median over the rounds.  Each round's
+#                VMs are deleted afterwards, untimed.
+#   first spawn  a new 16 MiB image each sample: accepted -> succeeded
+#   memory       the agent's RSS idle (and with 10,000 instances, once)
 #
-# Peers: vcsim (govmomi), librdkafka's mock cluster, PostgreSQL 15, Glance,
-# all on 127.0.0.1.  Command: make bench (or bash bench/bench_spawn.sh with
-# VCAGENT_SRC and VCAGENT_BUILD set).
+# Each configuration (model x PostgreSQL durability) has its own peers and
+# one consumer group for all its phases: a phase never replays another's
+# requests.  Results are read by one kcat per topic, started before the
+# first phase, writing "CreateTime body" lines to a file.
+#
+# Environment:
+#   BENCH_QUICK=1        a smoke run: tiny counts, one round each, small:off
+#                        only (unless BENCH_CONFIGS says otherwise)
+#   BENCH_CONFIGS        MODEL:FSYNC ... (default "small:off big:off small:on",
+#                        within ~10 minutes; big:on can be added): MODEL small
+#                        (vcsim's default inventory) or big (-cluster 1 -host 8
+#                        -vm 500); FSYNC PostgreSQL's fsync, synchronous_commit,
+#                        full_page_writes off or on (on: its data on disk)
+# Progress and each phase's wall time go to stderr.
+#   BENCH_FIRST_SPAWN_DRIVER_MS  the driver-level first spawn (16 MiB image)
+#                        to compare with; default: what bench/bench_fetch
+#                        measured (BUILD/bench/first_spawn_driver.ms, which
+#                        make bench runs first); "not measured" without either
+#   BENCH_BREAK=1        match no request (tests that an empty figure fails)
+# Exit status: 0 only when every figure line was printed with a value.
 set -u
 SRC=${VCAGENT_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${VCAGENT_BUILD:-$SRC}
 PEERS=$SRC/tests/peers
-NLAT=${BENCH_LATENCY_N:-40}
-NTHR=${BENCH_THROUGHPUT_N:-160}
-T=$(mktemp -d /dev/shm/vcagent-bench-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-AGENT_PID=
+export VCAGENT_BUILD=$BUILD	# kafka.sh finds vckafkamock there
+[ -x "$BUILD/bench/bench_produce" ] || { echo "bench: no $BUILD/bench/bench_produce (make bench builds it)" >&2; exit 1; }
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	LAT_ROUNDS=1 LAT_N=3 THR_ROUNDS=1 THR_N=8 FIRST_N=1 WAIT_S=60 MEM=0
+	CONFIGS=${BENCH_CONFIGS:-small:off}
+else
+	LAT_ROUNDS=5 LAT_N=40 THR_ROUNDS=3 THR_N=160 FIRST_N=5 WAIT_S=120 MEM=1
+	CONFIGS=${BENCH_CONFIGS:-small:off big:off small:on}
+fi
+CMD="make bench (bench/bench_spawn.sh$([ "${BENCH_QUICK:-0}" = 1 ] && echo ", BENCH_QUICK=1"))"
+GOVMOMI=$(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null)
+FIGURES=0 EMPTY=0
+T= AGENT_PID= KC_PIDS=
 cleanup() {
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
+	exec 7>&-	# the producer's input: it ends (no 2>/dev/null: that would stay)
+	for p in $KC_PIDS; do kill "$p" 2>/dev/null; done
+	if [ -n "$T" ]; then
+		bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
+		bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
+		rm -rf "$T"
+	fi
+	T= KC_PIDS=
 }
 trap cleanup EXIT
+die() { echo "bench: $*" >&2; [ -n "$T" ] && [ -f "$T/agent.log" ] && tail -n 20 "$T/agent.log" >&2; exit 1; }
 
-bash "$PEERS/peers.sh" start "$T" vcsim glance pg >/dev/null 2>&1 || { echo "bench: peers"; exit 1; }
-bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:16 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >/dev/null 2>&1 || { echo "bench: kafka"; exit 1; }
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
-IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576)
-PORT=$(python3 "$PEERS/freeport")
-export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+# figure TEXT VALUE...: print a figure line (with the peers, model and
+# command) unless a value is empty or "-": then count it as empty
+figure() {
+	local text=$1 v; shift
+	for v; do
+		if [ -z "$v" ] || [ "$v" = - ]; then
+			echo "EMPTY FIGURE: $text | $CONF" ; EMPTY=$((EMPTY + 1)); return
+		fi
+	done
+	echo "$text | $CONF"; FIGURES=$((FIGURES + 1))
+}
 
-start_agent() {	# start_agent WORKERS GROUP
+start_peers() {	# start_peers MODEL PGMODE
+	local flags=
+	[ "$1" = big ] && flags="-cluster 1 -host 8 -vm 500"
+	if [ "$2" = on ]; then	# on a disk: tmpfs makes fsync free
+		T=$(mktemp -d /var/tmp/vcagent-bench-XXXXXX)
+	else
+		T=$(mktemp -d /dev/shm/vcagent-bench-XXXXXX 2>/dev/null || mktemp -d)
+	fi
+	chmod 755 "$T"
+	# shellcheck disable=SC2086
+	bash "$PEERS/vcsim.sh" start "$T" $flags >"$T/vcsim.out" 2>&1 || die "vcsim: $(tail -3 "$T/vcsim.out")"
+	VCAGENT_PG_DURABLE=$([ "$2" = on ] && echo 1 || echo 0) \
+	    bash "$PEERS/peers.sh" start "$T" glance pg >"$T/peers.out" 2>&1 || die "peers: $(tail -3 "$T/peers.out")"
+	bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:16 -t vcagent.results:1 \
+	    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1 || die "kafka"
+	. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+	IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576) || die "glance image"
+	PORT=$(python3 "$PEERS/freeport")
+	export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+	MODEL="model: $1 (vcsim ${flags:-default}, cluster DC0_C0)"
+	CONF="peers: vcsim govmomi $GOVMOMI, librdkafka mock, PostgreSQL 15 fsync $2 ($([ "$2" = on ] && echo disk || echo tmpfs)), Glance; loopback | $MODEL | command: $CMD"
+	# the scheduler's side: one producer (bench_produce) for the whole run,
+	# fed lines on fd 7, each sent at once (linger.ms 0), so that a
+	# request's timestamp is when it reached Kafka
+	mkfifo "$T/produce"
+	"$BUILD/bench/bench_produce" "$KAFKA_BOOTSTRAP" vcagent.requests <"$T/produce" 2>"$T/produce.log" &
+	KC_PIDS="$KC_PIDS $!"
+	exec 7>"$T/produce"
+	# the two topics, read once each by a long-running kcat; the mock
+	# broker holds an empty fetch for fetch.wait.max.ms (500 ms by default),
+	# which would add to every wait (not to the figures: CreateTimes)
+	kcat -C -u -X fetch.wait.max.ms=5 -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -o beginning -q -f '%T %s\n' >"$T/req.ts" 2>/dev/null &
+	KC_PIDS="$KC_PIDS $!"
+	kcat -C -u -X fetch.wait.max.ms=5 -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -q -f '%T %s\n' >"$T/res.ts" 2>/dev/null &
+	KC_PIDS="$KC_PIDS $!"
+}
+
+start_agent() {	# start_agent WORKERS: the one consumer group of this configuration
 	cat >"$T/agent.yaml" <<YAML
 DEFAULT:
   host: bench
   max_concurrent_builds: $1
   sync_power_state_interval: -1
-  debug: ${BENCH_DEBUG:-false}
 vmware:
   host_ip: $VCSIM_HOST
   host_port: $VCSIM_PORT
@@ -63,28 +138,44 @@ glance:
   api_servers: [$GLANCE_URL]
 kafka:
   bootstrap_servers: $KAFKA_BOOTSTRAP
-  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
-  group_id: $2
+  group_id: bench
   session_timeout_ms: 3000
   heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
 database:
   connection: {env: PG_DSN}
 health:
   bind_port: $PORT
 YAML
-	"$BUILD/agent/vcagent" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
+	local i lines
+	lines=$(cat "$T/agent.log" 2>/dev/null | wc -l)
+	"$BUILD/agent/vcagent" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
-	for _ in $(seq 300); do grep -q "kafka: assigned" "$T/agent.log" && break; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do
+		tail -n +"$((lines + 1))" "$T/agent.log" | grep -q "kafka: assigned" &&
+		    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/readyz")" = 200 ] && break
+		kill -0 "$AGENT_PID" 2>/dev/null || die "the agent exited"
+		sleep 0.1
+	done
+	[ "$i" -lt 300 ] || die "the agent is not ready"
 	NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+	[ -n "$NODE" ] || die "no node in the agent's log"
 }
-stop_agent() {
-	kill -TERM "$AGENT_PID"; wait "$AGENT_PID"
-	# BENCH_LOG_DIR: keep each agent's log there (with BENCH_DEBUG=true: stage timings)
-	[ -z "${BENCH_LOG_DIR:-}" ] || cp "$T/agent.log" "$BENCH_LOG_DIR/agent-$AGENT_PID.log"
-	AGENT_PID=
+stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=; }
+
+# SOAP calls: the agent's counter, and the launcher's per method (every
+# method the agent names, and those a client may send without naming)
+agent_calls() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^vcagent_vcenter_calls_total\{/ { n += $2 } END { print n + 0 }'; }
+WIRE_METHODS="RetrieveServiceContent Login Logout SessionIsActive CurrentTime RetrieveProperties RetrievePropertiesEx ContinueRetrievePropertiesEx CreateFilter DestroyPropertyFilter WaitForUpdatesEx CreateContainerView DestroyView"
+wire_calls() {	# one curl, one connection: a URL per method
+	local m urls=()
+	WIRE_METHODS="$WIRE_METHODS $(curl -s "http://127.0.0.1:$PORT/metrics" |
+	    sed -n 's/^vcagent_vcenter_calls_total{.*method="\([^"]*\)".*/\1/p' | sort -u | tr '\n' ' ')"
+	for m in $(echo "$WIRE_METHODS" | tr ' ' '\n' | sort -u); do urls+=("$VCSIM_CTL/calls?method=$m"); done
+	curl -s --cacert "$VCSIM_CA_FILE" "${urls[@]}" | awk '{ n += $1 } END { print n + 0 }'
 }
-calls() { curl -s "http://127.0.0.1:$PORT/metrics" | awk '/^vcagent_vcenter_calls_total\{/ { n += $2 } END { print n + 0 }'; }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$AGENT_PID/status"; }
+
 uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
 spawn_line() {	# spawn_line RUN N [IMAGE]
 	printf '%s|{"version":1,"request_id":"%s-s-%d","type":"spawn","node":"%s","instance":{"uuid":"%s","name":"b%d"},"flavor":{"vcpus":1,"memory_mb":64,"root_gb":0},"image_id":"%s"}\n' \
@@ -94,107 +185,204 @@ delete_line() {
 	printf '%s|{"version":1,"request_id":"%s-d-%d","type":"delete","node":"%s","instance":{"uuid":"%s"}}\n' \
 	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")"
 }
-# The scheduler's side: requests are sent at once (linger.ms 0), so that a
-# request's timestamp is when it reached Kafka, not when it began to wait
-# in the producer's batch.
-produce() { kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|' -X linger.ms=0; }
-# done_events PREFIX: final events of requests PREFIX* so far
-done_events() {
-	kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null |
-	    grep -F "\"request_id\":\"$1" | grep -cE '"event":"(succeeded|failed)"'
+# produce FILE: its lines (built before) to the long-running producer
+produce() { cat "$1" >&7; }
+# finals PREFIX: final events of requests PREFIX* so far (from the file)
+finals() { grep -F "\"request_id\":\"$1" "$T/res.ts" | grep -cE '"event":"(succeeded|failed)"'; }
+wait_finals() {	# wait_finals PREFIX N
+	local i
+	for ((i = 0; i < WAIT_S * 50; i++)); do
+		[ "$(finals "$1")" -ge "$2" ] && return 0
+		sleep 0.02
+	done
+	die "timed out waiting for $2 results of $1* ($(finals "$1") so far)"
 }
-wait_events() {	# wait_events PREFIX N
-	for _ in $(seq 3000); do [ "$(done_events "$1")" -ge "$2" ] && return 0; sleep 0.05; done
-	echo "bench: timed out waiting for $1"; exit 1
-}
+failed_count() { grep -F "\"request_id\":\"$1" "$T/res.ts" | grep -cF '"event":"failed"'; }
 
-# request in -> result out, from Kafka timestamps; prints median p90 (ms)
-latencies() {	# latencies PREFIX
-	kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -o beginning -e -q -f '%T %s\n' 2>/dev/null >"$T/req.ts"
-	kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q -f '%T %s\n' 2>/dev/null >"$T/res.ts"
-	python3 - "$1" "$T/req.ts" "$T/res.ts" <<'PY'
-import json, sys
-prefix, req, res = sys.argv[1:]
-sent, done, acc, fin = {}, {}, {}, {}
-for line in open(req):
-    ts, _, body = line.partition(" ")
-    try: j = json.loads(body)
-    except ValueError: continue
-    if (j.get("request_id") or "").startswith(prefix): sent[j["request_id"]] = int(ts)
-for line in open(res):
-    ts, _, body = line.partition(" ")
-    try: j = json.loads(body)
-    except ValueError: continue
-    if not (j.get("request_id") or "").startswith(prefix): continue
-    if j.get("event") == "succeeded":
-        done[j["request_id"]] = int(ts)
-    t = j.get("time", "")
-    ms = int(t[11:13]) * 3600000 + int(t[14:16]) * 60000 + int(t[17:19]) * 1000 + int(t[20:23]) if len(t) >= 23 else 0
-    if j.get("event") == "accepted": acc[j["request_id"]] = ms
-    if j.get("event") == "succeeded": fin[j["request_id"]] = ms
-lat = sorted(done[k] - sent[k] for k in done if k in sent)
-work = sorted(fin[k] - acc[k] for k in fin if k in acc)
-if not lat: print("- - 0 - -"); sys.exit()
-# the span: first request produced to last result produced
-span = max(done[k] for k in done if k in sent) - min(sent[k] for k in done if k in sent)
-print(lat[len(lat) // 2], lat[int(len(lat) * 0.9)], len(lat), work[len(work) // 2], span)
+# stats MODE PREFIX...: figures from the two files (python, after the clock)
+stats() {
+	python3 - "$T/req.ts" "$T/res.ts" "$@" <<'PY'
+import json, sys, datetime
+req, res, mode, prefixes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+def load(path):
+    for line in open(path):
+        ts, _, body = line.partition(" ")
+        try: yield int(ts), json.loads(body)
+        except ValueError: continue
+def ms(t):
+    try: return datetime.datetime.strptime(t, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp() * 1000
+    except (TypeError, ValueError): return None
+def ours(rid, p): return isinstance(rid, str) and rid.startswith(p)
+def pct(v, q):
+    if not v: return "-"
+    v = sorted(v); return "%.1f" % v[min(len(v) - 1, int(len(v) * q))]
+def med(v): return pct(v, 0.5)
+rows = []
+for p in prefixes:
+    sent, acc, fin, fin_ct = {}, {}, {}, {}
+    for ts, j in load(req):
+        if ours(j.get("request_id"), p): sent[j["request_id"]] = ts
+    for ts, j in load(res):
+        rid = j.get("request_id")
+        if not ours(rid, p): continue
+        if j.get("event") == "accepted": acc[rid] = ms(j.get("time"))
+        if j.get("event") == "succeeded": fin[rid], fin_ct[rid] = ms(j.get("time")), ts
+    ids = [k for k in fin if k in sent and k in acc and fin[k] is not None and acc[k] is not None]
+    rows.append(dict(
+        e2e=[fin_ct[k] - sent[k] for k in ids], kin=[acc[k] - sent[k] for k in ids],
+        agent=[fin[k] - acc[k] for k in ids], kout=[fin_ct[k] - fin[k] for k in ids],
+        span=(max(fin_ct[k] for k in ids) - min(sent[k] for k in ids)) if ids else None,
+        n=len(ids)))
+if mode == "latency":	# per round medians of the agent's share; pooled figures
+    pool = {k: sum((r[k] for r in rows), []) for k in ("e2e", "kin", "agent", "kout")}
+    print(" ".join(med(r["agent"]) for r in rows) or "-",
+          len(pool["agent"]) or "-",
+          *(pct(pool[k], q) for k in ("agent", "e2e", "kin", "kout") for q in (0.5, 0.9, 0.99)),
+          sep="|")
+elif mode == "throughput":	# per round spawns/s, their median
+    rates = [r["n"] * 1000.0 / r["span"] for r in rows if r["span"]]
+    print(" ".join("%.1f" % x for x in rates) or "-", med(rates), sum(r["n"] for r in rows) or "-", sep="|")
+elif mode == "first":
+    a = sum((r["agent"] for r in rows), [])
+    print(" ".join("%.0f" % x for x in a) or "-", med(a), sep="|")
 PY
 }
+met() {	# met VALUE OP LIMIT: "met" or "NOT MET"
+	python3 -c "import sys; v, op, l = float(sys.argv[1]), sys.argv[2], float(sys.argv[3]); print('met' if (v <= l if op == '<=' else v >= l) else 'NOT MET')" "$@" 2>/dev/null || echo "NOT MET"
+}
+BREAK=
+[ "${BENCH_BREAK:-0}" = 1 ] && BREAK=nomatch-
 
-echo "peers: vcsim (govmomi $(dpkg-query -W -f='${Version}' golang-github-vmware-govmomi-dev 2>/dev/null)), librdkafka mock cluster (vckafkamock), PostgreSQL 15, Glance; all on 127.0.0.1"
-echo "command: make bench (bench/bench_spawn.sh); requests produced by kcat with linger.ms=0"
+# latency KIND: one request at a time, LAT_ROUNDS rounds of LAT_N (spawns,
+# then the same instances' deletes)
+latency_phase() {
+	local r n k pre c0 c1 w0 w1 cd0 wd0 cd1 wd1 prefixes_s= prefixes_d=
+	c0=$(agent_calls) w0=$(wire_calls)
+	for ((r = 1; r <= LAT_ROUNDS; r++)); do
+		for ((n = 1; n <= LAT_N; n++)); do
+			k=$((r * 1000 + n))
+			spawn_line "lat$r" "$k" >"$T/line"
+			produce "$T/line"; wait_finals "lat$r-s-$k" 1
+		done
+		prefixes_s="$prefixes_s ${BREAK}lat$r-s-"
+	done
+	c1=$(agent_calls) w1=$(wire_calls)
+	for ((r = 1; r <= LAT_ROUNDS; r++)); do
+		for ((n = 1; n <= LAT_N; n++)); do
+			k=$((r * 1000 + n))
+			delete_line "lat$r" "$k" >"$T/line"
+			produce "$T/line"; wait_finals "lat$r-d-$k" 1
+		done
+		prefixes_d="$prefixes_d ${BREAK}lat$r-d-"
+	done
+	cd1=$(agent_calls) wd1=$(wire_calls)
+	local total=$((LAT_ROUNDS * LAT_N)) f
+	f=$(failed_count lat)
+	[ "$f" -eq 0 ] || echo "bench: $f latency requests failed"
+	for kind in spawn delete; do
+		local pf lim99= lim50 res
+		if [ $kind = spawn ]; then pf=$prefixes_s lim50=8 lim99=15; else pf=$prefixes_d lim50=6; fi
+		# shellcheck disable=SC2086
+		IFS='|' read -r rounds cnt a50 a90 a99 e50 e90 e99 i50 i90 i99 o50 o90 o99 < <(stats latency $pf)
+		res="target median <= $lim50 ms: $(met "$a50" '<=' "$lim50")"
+		[ -n "$lim99" ] && res="$res, p99 <= $lim99 ms: $(met "$a99" '<=' "$lim99")"
+		figure "cached-image $kind, the agent's share (accepted -> succeeded event times), $cnt ${kind}s one at a time in $LAT_ROUNDS round(s) of $LAT_N: per-round medians [$rounds] ms; pooled median $a50 ms, p90 $a90 ms, p99 $a99 ms | $res" \
+		    "$rounds" "$cnt" "$a50" "$a90" "$a99"
+		figure "cached-image $kind, Kafka in to result out (CreateTimes): median $e50 ms, p90 $e90 ms, p99 $e99 ms; of which request -> accepted (Kafka in, ledger write) median $i50 / p90 $i90 / p99 $i99 ms, succeeded -> its CreateTime (Kafka out) median $o50 / p90 $o90 / p99 $o99 ms | target: none (the agent's share is the target)" \
+		    "$e50" "$e90" "$e99" "$i50" "$o50"
+	done
+	local sa sw da dw
+	sa=$(python3 -c "print(round(($c1 - $c0) / $total, 2))") sw=$(python3 -c "print(round(($w1 - $w0) / $total, 2))")
+	da=$(python3 -c "print(round(($cd1 - $c1) / $total, 2))") dw=$(python3 -c "print(round(($wd1 - $w1) / $total, 2))")
+	[ -n "$BREAK" ] && sa=-
+	figure "SOAP calls per cached spawn: $sw on the wire (vcsim /ctl/calls), $sa counted by the agent (vcagent_vcenter_calls_total); per delete: $dw on the wire, $da counted | target per spawn <= 10: $(met "$sw" '<=' 10), per delete <= 6: $(met "$dw" '<=' 6)" \
+	    "$sa" "$sw" "$da" "$dw"
+}
 
-# --- latency and calls, one worker, one request at a time ---
-start_agent 1 bench-lat
-echo "idle agent RSS: $(( $(rss_kib) / 1024 )) MiB"
-spawn_line warm 0 | produce; wait_events warm-s 1	# the image is cached now
-c0=$(calls)
-for n in $(seq 1 "$NLAT"); do spawn_line lat "$n" | produce; wait_events lat-s "$n"; done
-c1=$(calls)
-for n in $(seq 1 "$NLAT"); do delete_line lat "$n" | produce; wait_events lat-d "$n"; done
-c2=$(calls)
-read -r med p90 cnt wmed _ < <(latencies lat-s)
-read -r dmed dp90 dcnt dwmed _ < <(latencies lat-d)
-echo "cached-image spawn, request in to result out ($cnt spawns, one at a time): median ${med} ms, p90 ${p90} ms (target: median <= 25 ms); of which accepted -> succeeded in the agent: median ${wmed} ms"
-echo "SOAP calls per spawn: $(python3 -c "print(round(($c1 - $c0) / $NLAT, 1))") (target <= 10); per delete: $(python3 -c "print(round(($c2 - $c1) / $NLAT, 1))") (target <= 6); delete median ${dmed} ms"
+# throughput W: THR_ROUNDS rounds of THR_N spawns produced at once; each
+# round's VMs deleted afterwards (untimed)
+throughput_phase() {
+	local w=$1 r n k pf=
+	for ((r = 1; r <= THR_ROUNDS; r++)); do
+		for ((n = 1; n <= THR_N; n++)); do spawn_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/spawns"
+		for ((n = 1; n <= THR_N; n++)); do delete_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/deletes"
+		produce "$T/spawns"; wait_finals "thr$w.$r-s-" "$THR_N"
+		produce "$T/deletes"; wait_finals "thr$w.$r-d-" "$THR_N"
+		pf="$pf ${BREAK}thr$w.$r-s-"
+	done
+	local f
+	f=$(failed_count "thr$w.")
+	[ "$f" -eq 0 ] || echo "bench: $f throughput requests failed at $w worker(s)"
+	# shellcheck disable=SC2086
+	IFS='|' read -r rates m cnt < <(stats throughput $pf)
+	local tgt="target: none at $w worker(s) (>= 250/s at 16)"
+	[ "$w" = 16 ] && tgt="target >= 250 spawns/s at 16 workers: $(met "$m" '>=' 250)"
+	figure "throughput, $w worker(s) (max_concurrent_builds): $THR_ROUNDS round(s) of $THR_N cached spawns produced at once (first request CreateTime -> last result CreateTime; each round's VMs deleted after, untimed): per round [$rates] spawns/s; median $m spawns/s ($cnt spawns) | $tgt" \
+	    "$rates" "$m" "$cnt"
+}
 
-# --- first spawn: a fresh 16 MiB image from Glance each time, one at a time ---
-NFIRST=${BENCH_ROUNDS:-5}
-FIRST_IMGS=()
-for n in $(seq 1 "$NFIRST"); do FIRST_IMGS+=("$(bash "$PEERS/glance.sh" image "$T" 16777216)"); done
-c0=$(calls)
-for n in $(seq 1 "$NFIRST"); do
-	spawn_line first $((500 + n)) "${FIRST_IMGS[$((n - 1))]}" | produce; wait_events first-s "$n"
+# first spawn: a new 16 MiB image per sample, the agent's share
+first_phase() {
+	local i img pf=
+	for ((i = 1; i <= FIRST_N; i++)); do
+		img=$(bash "$PEERS/glance.sh" image "$T" 16777216) || die "glance 16 MiB image"
+		spawn_line "first$i" $((900000 + i)) "$img" >"$T/line"
+		produce "$T/line"; wait_finals "first$i-s-" 1
+		delete_line "first$i" $((900000 + i)) >"$T/line"
+		produce "$T/line"; wait_finals "first$i-d-" 1
+		pf="$pf ${BREAK}first$i-s-"
+	done
+	# shellcheck disable=SC2086
+	IFS='|' read -r all m < <(stats first $pf)
+	local drv=${BENCH_FIRST_SPAWN_DRIVER_MS:-$(cat "$BUILD/bench/first_spawn_driver.ms" 2>/dev/null)} tgt
+	if [ -n "$drv" ]; then
+		tgt="target <= 1.2 x the driver-level $drv ms = $(python3 -c "print(round(1.2 * $drv, 1))") ms: $(met "$m" '<=' "$(python3 -c "print(1.2 * $drv)")")"
+	else
+		tgt="target <= 1.2 x the driver-level figure: not measured (no driver-level first spawn: run bench/bench_fetch, or set BENCH_FIRST_SPAWN_DRIVER_MS)"
+	fi
+	figure "first spawn of a 16 MiB image from Glance, the agent's share (accepted -> succeeded), $FIRST_N sample(s): [$all] ms, median $m ms | $tgt" "$all" "$m"
+}
+
+phase() { echo "bench: $* (${SECONDS} s)" >&2; }
+for conf in $CONFIGS; do
+	model=${conf%%:*} pgmode=${conf#*:}
+	[ "$conf" = none ] && continue	# BENCH_CONFIGS=none: no figure (must fail)
+	{
+		phase "peers: model $model, fsync $pgmode"
+		start_peers "$model" "$pgmode"
+		phase "agent"
+		start_agent 1
+		figure "idle agent RSS: $(( $(rss_kib) / 1024 )) MiB | target <= 20 MiB: $(met $(( $(rss_kib) / 1024 )) '<=' 20)" "$(rss_kib)"
+		spawn_line warm 1 >"$T/line"; produce "$T/line"; wait_finals warm-s- 1	# the image is cached now
+		delete_line warm 1 >"$T/line"; produce "$T/line"; wait_finals warm-d- 1
+		phase latency
+		latency_phase
+		phase "throughput at 1"
+		throughput_phase 1
+		stop_agent
+		for w in 4 16; do
+			phase "agent"; start_agent "$w"
+			phase "throughput at $w"; throughput_phase "$w"
+			stop_agent
+		done
+		phase "agent"; start_agent 4
+		phase "first spawn"; first_phase
+		stop_agent
+		phase "memory"
+		if [ "$MEM" = 1 ]; then
+			bash "$PEERS/pg.sh" psql "$T" -qc "INSERT INTO instances (uuid, name, node, vm_state, power_state) SELECT ('c0000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'i' || g, '$NODE', 'active', 'running' FROM generate_series(1, 10000) g" >/dev/null
+			start_agent 4
+			sleep 2
+			curl -s "http://127.0.0.1:$PORT/metrics" >/dev/null
+			figure "agent RSS with 10,000 instances in the database: $(( $(rss_kib) / 1024 )) MiB | target <= 64 MiB: $(met $(( $(rss_kib) / 1024 )) '<=' 64)" "$(rss_kib)"
+			stop_agent
+			MEM=0	# once: it does not depend on the model
+		fi
+		phase "peers stop"
+		cleanup
+	}
 done
-c1=$(calls)
-read -r fmed fp90 fcnt fwmed _ < <(latencies first-s)
-echo "first spawn with a 16 MiB image from Glance ($fcnt spawns, a fresh image each): request in to result out median ${fmed} ms, p90 ${fp90} ms; accepted -> succeeded in the agent: median ${fwmed} ms; $(python3 -c "print(round(($c1 - $c0) / $NFIRST, 1))") vCenter requests (SOAP and HTTP) per spawn"
-DRV=$(cat "$BUILD/bench/first_spawn_driver.ms" 2>/dev/null || true)
-if [ -n "$DRV" ] && [ "$fwmed" != "-" ]; then
-	python3 -c "
-a, d = float('$fwmed'), float('$DRV')
-print('first spawn, agent / driver (bench_fetch: median %.1f ms): %.2fx (target <= 1.2x): %s' % (d, a / d, 'met' if a <= 1.2 * d else 'not met'))"
-else
-	echo "first spawn, agent / driver: no driver figure (run bench/bench_fetch first): not met"
-fi
-stop_agent
-
-# --- throughput ---
-# BENCH_THROUGHPUT_N=0 stops here (no throughput, no memory figure)
-[ "$NTHR" -gt 0 ] || exit 0
-for w in 1 4 16; do
-	start_agent "$w" "bench-thr-$w"
-	for n in $(seq 1 "$NTHR"); do spawn_line "thr$w" $((1000 * w + n)); done | produce
-	wait_events "thr$w-s" "$NTHR"
-	read -r _ _ cnt _ span < <(latencies "thr$w-s")
-	echo "throughput, $w worker(s): $cnt spawns in $span ms (first request to last result, Kafka timestamps) = $(python3 -c "print(round($cnt * 1000 / $span, 1))") spawns/s (target >= 80 at some concurrency)"
-	stop_agent
-done
-
-# --- memory with 10,000 instances tracked ---
-bash "$PEERS/pg.sh" psql "$T" -qc "INSERT INTO instances (uuid, name, node, vm_state, power_state) SELECT ('c0000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, 'i' || g, '$NODE', 'active', 'running' FROM generate_series(1, 10000) g" >/dev/null
-start_agent 4 bench-mem
-sleep 2
-curl -s "http://127.0.0.1:$PORT/metrics" >/dev/null
-echo "agent RSS with 10,000 instances in the database: $(( $(rss_kib) / 1024 )) MiB (targets: idle <= 20 MiB, 10,000 instances <= 64 MiB)"
-stop_agent
+phase "done"
+echo "bench: $FIGURES figure line(s), $EMPTY empty"
+[ "$FIGURES" -gt 0 ] && [ "$EMPTY" -eq 0 ]

@@ -15,7 +15,12 @@
 #  - a second agent in another consumer group on the same cluster is refused
 #    (its log and /readyz name the cluster, the owner and the expiry) while
 #    the first serves on: no duplicate events, no leaked VM; after the first
-#    stops and its lease expires, the second takes over and serves.
+#    is killed (kill -9) and its lease expires, the second takes over and
+#    serves;
+#  - an agent that stops cleanly as the last live agent of its group releases
+#    its group's lease: another group serves the cluster at once (the lease
+#    time is 600 s, so only the release explains it); while a second agent
+#    of the group lives, a clean stop does not release it.
 . "$(dirname "$0")/tap.sh"
 set -u
 T=$(mktemp -d /dev/shm/vcagent-fence-XXXXXX 2>/dev/null || mktemp -d)
@@ -281,11 +286,11 @@ check "agent B carried out nothing" lacks "$T/b.log" "succeeded"
 check "no VM leaked, none duplicated" test "$(vms_of 1)/$(vms_of 3)/$(vms_of 4)" = 0/1/1
 check "no row is active with deleted_at set" test "$(psql_v "SELECT count(*) FROM instances WHERE deleted_at IS NOT NULL AND vm_state <> 'deleted'")" = 0
 
-# --- the first agent stops: the second takes over once the lease expired ---
+# --- the first agent is killed: the second takes over once the lease expired ---
 # agent A's lease runs at least until EXP (a last renewal may extend it)
 EXP=$(psql_v "SELECT expires_at FROM cluster_leases WHERE node = '$NODE' AND group_id = 'it-fence-a'")
-kill -TERM "$A_PID"; wait "$A_PID"; rc=$?; A_PID=
-check "agent A exits 0" test "$rc" -eq 0
+kill -9 "$A_PID"; wait "$A_PID" 2>/dev/null; A_PID=
+check "agent A, killed, released nothing" lacks "$T/a.log" "lease released"
 check "agent B takes the cluster over" wait_for "$T/b.log" "cluster \"DC0_C0\" (node $NODE): leased by consumer group \"it-fence-b\"" 30
 check "only after agent A's lease expired" test "$(psql_v "SELECT group_id = 'it-fence-b' AND acquired_at >= '$EXP'::timestamptz FROM cluster_leases WHERE node = '$NODE'")" = t
 check "agent B is ready" ready_is "$URL_B" 200
@@ -293,8 +298,50 @@ spawn l-spawn-6 6
 check "agent B serves the cluster" wait_state l-spawn-6 succeeded 60
 check "it was agent B" grep -q 'request l-spawn-6 .* succeeded' "$T/b.log"
 
+# --- a clean stop of a group's last agent releases the lease at once ---
+# agents D1 and D2 (group it-fence-d) and E (group it-fence-e) lease for
+# 600 s: E can serve the cluster within the test only if D's lease is
+# released
+config600() { config "$@" | sed 's/cluster_lease_time: 3/cluster_lease_time: 600/'; }
+config600 agent-d1 it-fence-d >"$T/d1.yaml"
+config600 agent-d2 it-fence-d >"$T/d2.yaml"
+config600 agent-e it-fence-e >"$T/e.yaml"
 kill -TERM "$B_PID"; wait "$B_PID"; rc=$?; B_PID=
 check "SIGTERM exits 0" test "$rc" -eq 0
+check "agent B, the last of its group, releases its lease" contains "$T/b.log" "cluster \"DC0_C0\" (node $NODE): lease released by consumer group \"it-fence-b\": this agent (agent-b) was its last live agent serving it"
+check "its lease row has expired" test "$(psql_v "SELECT group_id = 'it-fence-b' AND expires_at <= now() FROM cluster_leases WHERE node = '$NODE'")" = t
+"$VCAGENT" -c "$T/d1.yaml" >"$T/d1.log" 2>&1 & A_PID=$!
+check "agent D1 leases the cluster at once" wait_for "$T/d1.log" "cluster \"DC0_C0\" (node $NODE): leased by consumer group \"it-fence-d\" for 600 s" 30
+"$VCAGENT" -c "$T/d2.yaml" >"$T/d2.log" 2>&1 & B_PID=$!
+check "agent D2 joins group it-fence-d" wait_for "$T/d2.log" "kafka: assigned 1 partition(s)" 30
+check "and holds the lease with D1" wait_for "$T/d2.log" "cluster \"DC0_C0\" (node $NODE): lease held by consumer group \"it-fence-d\"" 30
+"$VCAGENT" -c "$T/e.yaml" >"$T/e.log" 2>&1 & C_PID=$!
+check "agent E is refused the cluster" wait_for "$T/e.log" "cluster \"DC0_C0\" (node $NODE) is leased to consumer group \"it-fence-d\"" 30
+lines=$(wc -l <"$T/d2.log")
+kill -TERM "$A_PID"; wait "$A_PID"; rc=$?; A_PID=
+check "agent D1 exits 0" test "$rc" -eq 0
+check "agent D1, with D2 alive, does not release the lease" lacks "$T/d1.log" "lease released"
+check "the lease stays group it-fence-d's, for minutes" test "$(psql_v "SELECT group_id = 'it-fence-d' AND expires_at > now() + interval '500 s' FROM cluster_leases WHERE node = '$NODE'")" = t
+d2_all() { for ((i = 0; i < 150; i++)); do tail -n +"$lines" "$T/d2.log" | grep -qF "kafka: assigned 2 partition(s)" && return 0; sleep 0.2; done; return 1; }
+check "agent D2 has every partition" d2_all
+spawn d-spawn-10 10
+check "agent D2 serves the cluster" wait_state d-spawn-10 succeeded 60
+check "it was agent D2" grep -q 'request d-spawn-10 .* succeeded' "$T/d2.log"
+e_not_ours() { for ((i = 0; i < 150; i++)); do grep -qF 'request d-spawn-10 is not ours: cluster "DC0_C0"' "$T/e.log" && return 0; sleep 0.2; done; return 1; }
+check "agent E still counts the requests as another group's" e_not_ours
+kill -TERM "$B_PID"; wait "$B_PID"; rc=$?; B_PID=
+check "agent D2 exits 0" test "$rc" -eq 0
+check "agent D2, the last of its group, releases the lease" contains "$T/d2.log" "cluster \"DC0_C0\" (node $NODE): lease released by consumer group \"it-fence-d\": this agent (agent-d2) was its last live agent serving it"
+# agent E's cron retries the lease every 200 s (a third of 600 s): its next
+# request takes it
+spawn e-spawn-11 11
+check "agent E serves a request for the cluster" wait_state e-spawn-11 succeeded 60
+check "having taken the lease over, long before 600 s" contains "$T/e.log" "cluster \"DC0_C0\" (node $NODE): leased by consumer group \"it-fence-e\" for 600 s"
+check "it was agent E" grep -q 'request e-spawn-11 .* succeeded' "$T/e.log"
+e_not_dead() { ! kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q 2>/dev/null | grep -qF e-spawn-11; }
+check "and did not dead-letter it" e_not_dead
+kill -TERM "$C_PID"; wait "$C_PID"; rc=$?; C_PID=
+check "agent E exits 0" test "$rc" -eq 0
 check "kafka stops clean" bash "$PEERS/kafka.sh" stop "$T"
 check "peers stop clean" bash "$PEERS/peers.sh" stop "$T"
 tap_done

@@ -9,7 +9,9 @@
 #   pg.sh resume DIR         start it again on the same socket and port
 #
 # The server listens on a unix socket only (listen_addresses=''); the port just names the socket
-# file. It runs as the `postgres` user with trust authentication, fsync off. Role `vcagent` owns
+# file. It runs as the `postgres` user with trust authentication, fsync, synchronous_commit and
+# full_page_writes off; VCAGENT_PG_DURABLE=1 at start turns them on (for benchmarks: put DIR on
+# a disk, not tmpfs, or the fsyncs cost nothing). Role `vcagent` owns
 # database `vcagent`; the superuser is `postgres` (user=postgres in the conninfo).
 #
 # Speed: the first start on a machine runs initdb, creates the role and database, stops the
@@ -87,8 +89,10 @@ server_start() {
 	local data=$1 sock=$2 port=$3 logdir=$4
 	# dynamic_shared_memory_type=mmap keeps DSM segments inside DATA, so even a killed server
 	# leaves nothing behind in /dev/shm once DATA is removed.
-	local pgopts="-k '$sock' -p $port -c listen_addresses='' -c fsync=off -c synchronous_commit=off"
-	pgopts+=" -c full_page_writes=off -c dynamic_shared_memory_type=mmap"
+	local pgopts="-k '$sock' -p $port -c listen_addresses=''" sync=off
+	[ "${VCAGENT_PG_DURABLE:-0}" = 1 ] && sync=on
+	pgopts+=" -c fsync=$sync -c synchronous_commit=$sync -c full_page_writes=$sync"
+	pgopts+=" -c dynamic_shared_memory_type=mmap"
 	if ! as_pg "$PGBIN/pg_ctl" -w -t 60 -D "$data" -l "$logdir/postgres.log" -o "$pgopts" start \
 		>"$logdir/pg_ctl.log" 2>&1; then
 		peer_log "pg_ctl start failed:"
