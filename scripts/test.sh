@@ -17,6 +17,7 @@ cd "$ROOT"
 passed=0
 failed=0
 status=0
+CHECK_JOBS=${CHECK_JOBS:-2}	# make check -j; CHECK_JOBS=1 runs one test at a time
 
 # Add the counts of a build tree's test-suite.log to the totals.  Skipped
 # test cases, and unexpected passes, are failures; so is a run of no tests.
@@ -56,7 +57,9 @@ step "build (warnings are errors)"
 if bash scripts/build.sh "$ROOT/build"; then
 	step "tests"
 	rm -f build/test-suite.log
-	make -C build -s check VERBOSE=1 >build/check.out 2>&1 || status=1
+	# two tests at a time: most of a test's time is waiting on its peers
+	# (each test starts its own, on free ports, in its own directory)
+	make -C build -s -j"$CHECK_JOBS" check VERBOSE=1 >build/check.out 2>&1 || status=1
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build/check.out
 	count build
 else
@@ -73,7 +76,7 @@ if bash scripts/build.sh "$ROOT/build-asan" $SAN; then
 	# sanitizers, keeps CI within its time
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
 	SOAK_SEEDS=${SOAK_SEEDS_ASAN:-4} \
-		make -C build-asan -s check VERBOSE=1 >build-asan/check.out 2>&1 || status=1
+		make -C build-asan -s -j"$CHECK_JOBS" check VERBOSE=1 >build-asan/check.out 2>&1 || status=1
 	grep -E '^(PASS|FAIL|ERROR|XPASS|SKIP):' build-asan/check.out | sed 's/^/asan /'
 	count build-asan
 else
