@@ -22,9 +22,17 @@
  *     naming the method and its object: the call may have run, and only a
  *     look at vCenter (find the VM by uuid...) can tell;
  *   - a 503 (vCenter's proxy refusing the call) is retried for every method.
- * A method that is not idempotent is always sent on a fresh connection: on
- * a reused keep-alive connection the server may have closed, libcurl
- * itself would send the request again when nothing came back.
+ * A method that is not idempotent is never sent twice by libcurl either.
+ * On a reused keep-alive connection that dies before any byte of the answer
+ * came, libcurl sends the request again on a new connection by itself; the
+ * server may have run the first.  Every request libcurl is about to send
+ * passes vcd_http_prereq(), which refuses a second one for such a method:
+ * the call fails with "OutcomeUnknown", as when its answer is lost.  Such a
+ * method reuses a connection only if that connection's last answer came
+ * within reuse_window (1 s), far under any server's keep-alive timeout, so
+ * a server closing it as idle cannot be the cause; otherwise it gets a
+ * fresh one.  (A fresh connection is a TCP and TLS handshake: 1.5-3 ms on
+ * loopback, twice per spawn.)
  * Certificate errors are never retried.  An answer longer than
  * max_response bytes is refused (the transfer is stopped) and not retried.
  */
@@ -101,6 +109,23 @@ vcd_http_init(struct vcd_session *s, struct vcd_err *err)
 	return 0;
 }
 
+/*
+ * libcurl calls this once a connection is ready (made or reused), just
+ * before it sends a request.  A second request in one attempt is libcurl
+ * resending on its own after a reused connection died unanswered: refused
+ * for a call that must not run twice.
+ */
+static int
+vcd_http_prereq(void *arg, char *ip, char *local_ip, int port, int local_port)
+{
+	struct vcd_conn *c = arg;
+
+	(void)ip; (void)local_ip; (void)port; (void)local_port;
+	if (++c->sends > 1 && c->once)
+		return CURL_PREREQFUNC_ABORT;
+	return CURL_PREREQFUNC_OK;
+}
+
 struct vcd_conn *
 vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 {
@@ -123,8 +148,8 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_COOKIEFILE, "");	/* enable the engine */
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* one connection per handle: the fresh one a call that must not run
-	 * twice gets replaces the old, which is closed */
+	/* one connection per handle: a fresh one replaces the old, which is
+	 * closed */
 	curl_easy_setopt(h, CURLOPT_MAXCONNECTS, 1L);
 	curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)(s->connect_timeout * 1000));
@@ -132,6 +157,8 @@ vcd_conn_new(struct vcd_session *s, struct vcd_err *err)
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, vcd_http_write);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(h, CURLOPT_USERAGENT, "vcagent/" PACKAGE_VERSION);
+	curl_easy_setopt(h, CURLOPT_PREREQFUNCTION, vcd_http_prereq);
+	curl_easy_setopt(h, CURLOPT_PREREQDATA, c);
 	if (s->ca_file != NULL) {
 		curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
 	} else if (s->insecure) {
@@ -307,7 +334,9 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, c->req.data);
 	curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE, (long)c->req.len);
 	/* a call that must not run twice never meets a stale connection */
-	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, idem ? 0L : 1L);
+	c->once = !idem;
+	curl_easy_setopt(c->curl, CURLOPT_FRESH_CONNECT, !idem && (s->reuse_window < 0 ||
+	    c->answered == 0 || t0 - c->answered > s->reuse_window) ? 1L : 0L);
 
 	for (attempt = 0; ; attempt++) {
 		if ((left = deadline - vcd_mono()) <= 0.001) {
@@ -324,10 +353,22 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 		    (long)((per < s->connect_timeout ? per : s->connect_timeout) * 1000) + 1);
 		buf_reset(&c->resp);
 		c->too_big = false;
+		c->sends = 0;
 		*status = 0;
 		rc = curl_easy_perform(c->curl);
+		c->answered = rc == CURLE_OK ? vcd_mono() : 0;
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
+		if (rc == CURLE_ABORTED_BY_CALLBACK && c->once && c->sends > 1) {
+			vcd_err_set(err, VCD_E_TRANSPORT, "OutcomeUnknown",
+			    c->object[0] != '\0' ? c->object : s->url, "%s on %s may "
+			    "have run in vCenter: the kept-alive connection closed "
+			    "with no answer after the request was sent; not sent "
+			    "again, as it must not run twice: check its effect "
+			    "(e.g. find the VM by its uuid) before repeating it", mname,
+			    c->object[0] != '\0' ? c->object : s->host);
+			goto out;
+		}
 		if (rc == CURLE_OK && *status != 503)
 			break;
 		if (c->too_big) {

@@ -34,6 +34,11 @@ struct vcd_conn {
 	const struct vim_method *method;
 	char		 object[192];		/* its _this, "Type:value" */
 	double		 deadline;		/* vcd_mono(); 0: none set */
+	bool		 once;			/* the call must not be sent twice */
+	int		 sends;			/* requests libcurl began, this attempt */
+	/* vcd_mono() when this handle's connection last gave a whole answer;
+	 * 0: it has none, or it failed since */
+	double		 answered;
 	struct vcd_conn	*next;
 };
 
@@ -98,6 +103,7 @@ struct vcd_session {
 	double		 task_poll_interval;
 	double		 task_timeout;
 	bool		 auto_answer;
+	double		 reuse_window;		/* seconds; < 0: never (vcd_options) */
 	struct vcd_waiter *waiter;		/* vcd_task.c; NULL until needed */
 	pthread_mutex_t	 waiter_lock;		/* guards creating it */
 

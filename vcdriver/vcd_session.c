@@ -112,6 +112,8 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	s->task_poll_interval = opt->task_poll_interval > 0 ? opt->task_poll_interval : 0.5;
 	s->task_timeout = opt->task_timeout > 0 ? opt->task_timeout : 3600;
 	s->auto_answer = opt->auto_answer;
+	s->reuse_window = opt->reuse_window > 0 ? opt->reuse_window :
+	    opt->reuse_window < 0 ? -1 : VCD_REUSE_WINDOW;
 	pthread_mutex_init(&s->login_lock, NULL);
 	pthread_mutex_init(&s->waiter_lock, NULL);
 	if (getrandom(&s->opid_tag, sizeof(s->opid_tag), GRND_NONBLOCK) < 0)

@@ -96,7 +96,14 @@ struct vcd_options {
 						 * (RetrieveOptions.maxObjects), as
 						 * oslo.vmware's maximum_objects;
 						 * 0: vCenter's default */
+	/* Seconds: a call that must not run twice is sent on a kept-alive
+	 * connection only if that connection's last answer came within this
+	 * (0: VCD_REUSE_WINDOW; < 0: never, always a fresh connection).  It
+	 * is never sent a second time either way (vcd_http.c). */
+	double		 reuse_window;
 };
+
+#define VCD_REUSE_WINDOW	1.0
 
 /* The default limit on an answer's size: far above the largest page of
  * properties vcagent asks for, far below what would hurt the agent. */

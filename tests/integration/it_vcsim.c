@@ -460,7 +460,7 @@ test_create_timeout_not_repeated(void **state)
 
 /*
  * An error from before the request was sent (here the TLS handshake of
- * the fresh connection a CreateVM_Task always gets) is retried even for a
+ * the fresh connection a CreateVM_Task gets with reuse_window < 0) is retried even for a
  * method that must not run twice; within api_retry_count.
  */
 static void
@@ -480,6 +480,7 @@ test_presend_retried(void **state)
 
 	options(peers, &o);
 	o.api_retry_count = 2;
+	o.reuse_window = -1;	/* each CreateVM_Task on a fresh connection */
 	s = logged_in(&o);
 	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
 	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
@@ -503,6 +504,102 @@ test_presend_retried(void **state)
 	assert_int_equal(vms_named(s, "it-retry-presend"), 1);
 	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
 	assert_int_equal(vms_named(s, "it-retry-presend"), 0);
+	vcd_clusters_free(cl, n);
+	vcd_close(s);
+}
+
+/* the power state of the VM named NAME */
+static void
+power_state_of(struct vcd_session *s, const char *name, char *out, size_t len)
+{
+	struct vcd_vm_info *v = NULL;
+	struct vcd_err err;
+	size_t n = 0;
+
+	out[0] = '\0';
+	assert_int_equal(vcd_vm_list(s, &v, &n, &err), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, name) == 0)
+			snprintf(out, len, "%s", v[i].power_state);
+	vcd_vm_list_free(v);
+}
+
+/*
+ * A call that must not run twice reuses a connection that answered within
+ * reuse_window (no TLS handshake), and gets a fresh one otherwise.  When
+ * the reused connection closes unanswered after the call ran (the
+ * launcher's /ctl/drop), libcurl would send it again on a new connection:
+ * it is not sent again, and the call fails with OutcomeUnknown (a
+ * CreateVM_Task then finds its VM by uuid, as after a lost answer).
+ */
+static void
+test_reused_conn_not_resent(void **state)
+{
+	const struct tpeer *peers = *state;
+	const char *uuid = "2b7d0c1e-6a3f-4e8b-9c2d-7f1e0a9b8c13";
+	struct vcd_options o;
+	struct vcd_session *s = NULL;
+	struct vcd_cluster *cl = NULL;
+	struct vcd_placement pl;
+	struct vcd_vm_spec vs;
+	struct vcd_moref vm, vm2, found;
+	struct vcd_err err;
+	char power[16], object[300];
+	long before, tls, own;
+	size_t n;
+
+	options(peers, &o);
+	o.reuse_window = 30;	/* a slow machine is not a stale connection */
+	s = logged_in(&o);
+	assert_int_equal(vcd_clusters_list(s, &cl, &n, &err), 0);
+	assert_int_equal(vcd_cluster_placement(s, &cl[0].ref, &pl, &err), 0);
+	vs = tpeer_vm_spec("it-reuse", uuid, pl.folder, pl.pool);
+	/* the first: the task waiter's own connection is made */
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+
+	/* reused: only calls()'s own handshakes are counted */
+	tls = calls(peers, "TLS");
+	own = calls(peers, "TLS") - tls;
+	tls = calls(peers, "TLS");
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	assert_int_equal(calls(peers, "TLS"), tls + own);
+
+	/* dropped after it ran: sent once, and the VM found by its uuid */
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	before = calls(peers, "CreateVM_Task");
+	(void)vms_named(s, "it-reuse");	/* an answer just now */
+	ctl(peers, "drop?method=CreateVM_Task");
+	assert_int_equal(vcd_vm_create(s, &vs, &vm, &err), 0);
+	assert_int_equal(calls(peers, "CreateVM_Task"), before + 1);
+	assert_int_equal(vms_named(s, "it-reuse"), 1);
+	assert_int_equal(vcd_vm_find(s, uuid, &found, &err), 0);
+	assert_string_equal(found.value, vm.value);
+
+	/* a power on likewise: once, and the error says it may have run */
+	before = calls(peers, "PowerOnVM_Task");
+	ctl(peers, "drop?method=PowerOnVM_Task");
+	assert_int_equal(vcd_vm_power_on_created(s, &vm, &err), -1);
+	assert_int_equal(err.code, VCD_E_TRANSPORT);
+	assert_string_equal(err.fault, "OutcomeUnknown");
+	assert_non_null(strstr(err.msg, "PowerOnVM_Task"));
+	assert_non_null(strstr(err.msg, "may have run"));
+	snprintf(object, sizeof(object), "VirtualMachine:%s", vm.value);
+	assert_string_equal(err.object, object);
+	assert_int_equal(calls(peers, "PowerOnVM_Task"), before + 1);
+	power_state_of(s, "it-reuse", power, sizeof(power));
+	assert_string_equal(power, "poweredOn");	/* it had run */
+	assert_int_equal(vcd_vm_destroy(s, &vm, &err), 0);
+	vcd_close(s);
+
+	/* reuse_window < 0: a fresh connection for each such call */
+	o.reuse_window = -1;
+	s = logged_in(&o);
+	assert_int_equal(vcd_vm_create(s, &vs, &vm2, &err), 0);
+	tls = calls(peers, "TLS");
+	assert_int_equal(vcd_vm_destroy(s, &vm2, &err), 0);
+	assert_true(calls(peers, "TLS") > tls + own);
+	assert_int_equal(vms_named(s, "it-reuse"), 0);
 	vcd_clusters_free(cl, n);
 	vcd_close(s);
 }
@@ -676,6 +773,7 @@ main(void)
 		cmocka_unit_test(test_through_proxy),
 		cmocka_unit_test(test_create_timeout_not_repeated),
 		cmocka_unit_test(test_presend_retried),
+		cmocka_unit_test(test_reused_conn_not_resent),
 		cmocka_unit_test(test_read_timeout_retried),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_pool_wait),

@@ -42,6 +42,8 @@
 //	                                         included; "HTTP VERB /SEG": those to /SEG/...
 //	GET  /ctl/last?method=M                  the body of the last request of M (404: none yet)
 //	POST /ctl/tls-fail?count=N               the next N TLS handshakes fail (nothing is sent)
+//	POST /ctl/drop?method=M[&count=N]        the next N calls of M (default 1) run, then their
+//	                                         connection is closed unanswered (slow.go)
 //	POST /ctl/stall?method=M&delay=D[&count=N][&match=S]
 //	                                         the next N calls (default 1; delay=0 or count=0
 //	                                         clears M) of SOAP method M whose body contains S

@@ -16,10 +16,15 @@ package main
 //	     newline), counted before any other hook, held or not. M "HTTP":
 //	     every HTTP request to the launcher's loopback names outside /ctl
 //	     (SOAP too); "HTTP VERB /SEG" (e.g. "HTTP HEAD /folder"): those with
-//	     that verb whose path starts with /SEG/ ("HTTP POST /sdk" for SOAP)
+//	     that verb whose path starts with /SEG/ ("HTTP POST /sdk" for SOAP);
+//	     "TLS": TLS handshakes begun (new connections, /ctl's own included)
 //	POST /ctl/tls-fail?count=N
 //	     the next N TLS handshakes (new connections, to any path) fail: the
 //	     client's request is never sent; count=0 clears
+//	POST /ctl/drop?method=M[&count=N]
+//	     the next N (default 1) calls of M run, as usual, but no answer is
+//	     written: their connection is closed, as when a vCenter or its
+//	     proxy fails after doing the work; count=0 clears M
 //	GET  /ctl/last?method=M
 //	     the body of the last request of M (404 if none yet): what the
 //	     client sent, e.g. the device of a ReconfigVM_Task
@@ -52,10 +57,11 @@ var slow = struct {
 	sync.Mutex
 	delay   map[string]*slowRule
 	pad     map[string]*slowRule
+	drop    map[string]*slowRule
 	calls   map[string]int
 	last    map[string][]byte
 	tlsFail int
-}{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, calls: map[string]int{},
+}{delay: map[string]*slowRule{}, pad: map[string]*slowRule{}, drop: map[string]*slowRule{}, calls: map[string]int{},
 	last: map[string][]byte{}}
 
 func (p *peer) mountSlow(mux *http.ServeMux) {
@@ -79,6 +85,29 @@ func (p *peer) mountSlow(mux *http.ServeMux) {
 		}
 		slow.Lock()
 		slow.tlsFail = n
+		slow.Unlock()
+		ok(w)
+	}))
+	mux.HandleFunc("/ctl/drop", post(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		method, n := q.Get("method"), 1
+		if method == "" {
+			http.Error(w, "method is required", http.StatusBadRequest)
+			return
+		}
+		if c := q.Get("count"); c != "" {
+			var err error
+			if n, err = strconv.Atoi(c); err != nil || n < 0 {
+				http.Error(w, "count must be a number >= 0", http.StatusBadRequest)
+				return
+			}
+		}
+		slow.Lock()
+		if n == 0 {
+			delete(slow.drop, method)
+		} else {
+			slow.drop[method] = &slowRule{count: n}
+		}
 		slow.Unlock()
 		ok(w)
 	}))
@@ -151,6 +180,7 @@ func ctlSlow(w http.ResponseWriter, r *http.Request, isDelay bool) {
 func tlsHook(*tls.ClientHelloInfo) (*tls.Config, error) {
 	slow.Lock()
 	defer slow.Unlock()
+	slow.calls["TLS"]++
 	if slow.tlsFail > 0 {
 		slow.tlsFail--
 		return nil, errors.New("handshake refused by /ctl/tls-fail")
@@ -239,18 +269,29 @@ func (p *peer) slowHook(next http.HandlerFunc) http.HandlerFunc {
 		slow.calls[method]++
 		slow.last[method] = body
 		delay, pad := takeSlow(slow.delay, method), takeSlow(slow.pad, method)
+		drop := takeSlow(slow.drop, method)
 		slow.Unlock()
 		if path := badPath(method, body); path != "" { // paths.go
 			log.Printf("%s: InvalidProperty %s, as vCenter answers", method, path)
 			writeFault(w, "InvalidProperty: "+path, &types.InvalidProperty{Name: path})
 			return
 		}
-		if delay == nil && pad == nil {
+		if delay == nil && pad == nil && drop == nil {
 			next(w, r)
 			return
 		}
 		bw := &bufWriter{header: http.Header{}}
 		next(bw, r)
+		if drop != nil {
+			log.Printf("%s ran: dropping its connection unanswered", method)
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					_ = conn.Close()
+					return
+				}
+			}
+			panic(http.ErrAbortHandler) // closes the connection too
+		}
 		if pad != nil {
 			bw.body.Write(bytes.Repeat([]byte(" "), pad.pad))
 		}
