@@ -30,6 +30,7 @@
 
 #include "cfg.h"
 #include "imagecache/imagecache.h"
+#include "ledger.h"
 #include "vcdriver/vcdriver.h"
 
 struct pgc_pool;
@@ -150,6 +151,9 @@ struct agent_op {
 	char		 vm[128];		/* the VM's moref value */
 	const char	*power_state;		/* static strings, or NULL */
 	const char	*vm_state;
+	/* the instance row its success leaves (uuid NULL: none, or written
+	 * already), written with the request's end in one transaction */
+	struct ledger_inst inst;
 	const struct cfg *cfg;			/* the run's snapshot, set and
 						 * released by agent_op_run */
 };

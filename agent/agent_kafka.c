@@ -356,7 +356,8 @@ agent_job_run(void *arg, void *jobp)
 	 * still holds: a lease connection is never reset, so a lost session
 	 * fails the write */
 	if (!lc.lost && !pgc_broken(pg) && ledger_finish(pg, r->request_id, rc == 0,
-	    ev, rc == 0 ? NULL : op.err.msg, why, sizeof(why)) == 0) {
+	    ev, rc == 0 ? NULL : op.err.msg, rc == 0 ? &op.inst : NULL, why,
+	    sizeof(why)) == 0) {
 		/* not waited for: the acknowledgement clears it (outbox.c) */
 		(void)agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
 		    r->request_id, ev, r->request_id);

@@ -214,14 +214,30 @@ ledger_release(PGconn *pg, const char *request_id)
 
 int
 ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
-    const char *error, char *why, size_t wl)
+    const char *error, const struct ledger_inst *inst, char *why, size_t wl)
 {
 	const char *params[4] = { request_id, ok ? "succeeded" : "failed", event, error };
+	const char *ip[4] = { NULL, NULL, NULL, NULL };
+	struct pgc_stmt st[2];
+	int n = 0;
 
-	/* its lock released after the commit, in the same round trip */
-	return pgc_exec_unlock(pg, "UPDATE requests SET state = $2, result = "
+	if (inst != NULL && inst->uuid != NULL) {
+		ip[0] = inst->uuid, ip[1] = inst->vm, ip[2] = inst->vm_state;
+		ip[3] = inst->power_state;
+		st[n++] = inst->deleted ? (struct pgc_stmt){ "UPDATE instances SET "
+		    "deleted_at = now(), vm_state = 'deleted', power_state = 'nostate', "
+		    "task_state = NULL, updated_at = now() WHERE uuid = $1", 1, ip } :
+		    (struct pgc_stmt){ "UPDATE instances SET vm_moref = coalesce($2, "
+		    "vm_moref), vm_state = coalesce($3, vm_state), power_state = "
+		    "coalesce($4, power_state), task_state = NULL, updated_at = now() "
+		    "WHERE uuid = $1", 4, ip };
+	}
+	st[n++] = (struct pgc_stmt){ "UPDATE requests SET state = $2, result = "
 	    "$3::jsonb, error = $4, finished_at = now(), result_pending = true "
-	    "WHERE request_id = $1", 4, params, why, wl);
+	    "WHERE request_id = $1", 4, params };
+	/* one transaction; its lock released after the commit, in the same
+	 * round trip */
+	return pgc_exec_unlock(pg, st, n, why, wl);
 }
 
 int

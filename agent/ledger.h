@@ -63,12 +63,25 @@ int ledger_claim(PGconn *pg, const char *request_id, int *attempts, char *why,
 /* Give the claim back (when it is not finished by ledger_finish). */
 void ledger_release(PGconn *pg, const char *request_id);
 /*
+ * The instance row a request's end writes, in the end's own transaction
+ * (ledger_finish): the state its operation reached.  Strings are the
+ * caller's; NULL leaves a column as it is (task_state is always cleared).
+ */
+struct ledger_inst {
+	const char	*uuid;		/* NULL: no row to write */
+	const char	*vm;		/* vm_moref */
+	const char	*vm_state;
+	const char	*power_state;
+	bool		 deleted;	/* mark it deleted instead */
+};
+/*
  * Finish it with its final event EVENT (JSON) and ERROR (NULL on success),
- * then release every advisory lock of PG (the claim outlives the commit),
- * in one round trip (pgc_exec_unlock).  0 once the end is committed.
+ * with INST's row (may be NULL) in the same transaction, then release every
+ * advisory lock of PG (the claim outlives the commit), in one round trip
+ * (pgc_exec_unlock).  0 once the end is committed; else neither is.
  */
 int ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
-    const char *error, char *why, size_t wl);
+    const char *error, const struct ledger_inst *inst, char *why, size_t wl);
 /* The final events of the N requests IDS were acknowledged by Kafka
  * (outbox.c): one statement. */
 int ledger_results_sent(PGconn *pg, char *const *ids, size_t n, char *why,

@@ -212,11 +212,12 @@ again:
 			goto parent;
 		fresh = true;
 	}
-	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "building", "shutdown",
-	    "spawning", why, sizeof(why)) < 0) {
-		ops_db_err(err, r->instance_uuid, why);
-		goto out;
-	}
+	/*
+	 * The new VM is not recorded before it is powered on: its row says
+	 * spawning, and whoever finds no VM recorded looks it up by the
+	 * instance uuid (a crash here: the spawn again adopts it, a delete
+	 * finds it).  Its end records it, in the end's own transaction.
+	 */
 power:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if ((fresh ? vcd_vm_power_on_created(a->vc, &vm, err) :
@@ -224,13 +225,10 @@ power:
 	    strcmp(err->fault, "InvalidPowerState") != 0)
 		goto out;
 	vcd_err_clear(err);
-	if (ledger_instance_state(pg, r->instance_uuid, vm.value, "active", "running",
-	    NULL, why, sizeof(why)) < 0) {
-		ops_db_err(err, r->instance_uuid, why);
-		goto out;
-	}
 	op->vm_state = "active";
 	op->power_state = "running";
+	op->inst = (struct ledger_inst){ r->instance_uuid, op->vm, op->vm_state,
+	    op->power_state, false };
 	ret = 0;
 	goto out;
 parent:
@@ -255,8 +253,8 @@ parent:
 	}
 out:
 	if (ret < 0 && pgc_broken(pg) == false)
-		(void)ledger_instance_state(pg, r->instance_uuid, NULL, "error", NULL, NULL,
-		    why, sizeof(why));
+		(void)ledger_instance_state(pg, r->instance_uuid, op->vm[0] != '\0' ?
+		    op->vm : NULL, "error", NULL, NULL, why, sizeof(why));
 	free(copy);
 	free(ports);
 	free(nets);
@@ -271,7 +269,7 @@ ops_delete(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	struct vcd_err *err = &op->err;
 	struct agent_cluster *c;
 	struct vcd_moref vm;
-	char ds[256], folder[600], why[512];
+	char ds[256], folder[600];
 	bool looked_up = false;
 	int ret = -1;
 
@@ -320,12 +318,9 @@ gone:
 		vcd_err_clear(err);
 	}
 done:
-	if (ledger_instance_deleted(pg, r->instance_uuid, why, sizeof(why)) < 0) {
-		ops_db_err(err, r->instance_uuid, why);
-		goto out;
-	}
 	op->vm_state = "deleted";
 	op->power_state = "nostate";
+	op->inst = (struct ledger_inst){ r->instance_uuid, NULL, NULL, NULL, true };
 	ret = 0;
 out:
 	return ret;
@@ -337,7 +332,6 @@ ops_power(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 	struct vcd_err *err = &op->err;
 	struct vcd_moref vm;
 	const char *power = NULL, *state = NULL, *u = r->instance_uuid;
-	char why[512];
 	bool looked_up = false;
 	int rc;
 
@@ -383,11 +377,10 @@ again:
 	    r->type != REQ_POWER_OFF)))
 		return -1;
 	vcd_err_clear(err);
-	if (ledger_instance_state(pg, r->instance_uuid, vm.value, state, power, NULL, why,
-	    sizeof(why)) < 0)
-		return ops_db_err(err, r->instance_uuid, why);
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	op->power_state = power;
 	op->vm_state = state;
+	op->inst = (struct ledger_inst){ r->instance_uuid, op->vm, state, power, false };
 	return 0;
 }
 

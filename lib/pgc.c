@@ -1,5 +1,14 @@
 /*
  * pgc.c - a small pool of PostgreSQL connections.
+ *
+ * A statement with parameters is prepared on a connection the first time
+ * it runs there (PQprepare: one more round trip, once) and executed by
+ * name afterwards: the server parses and plans it once per session, not
+ * at every call.  Each connection keeps the set of what it prepared (up to
+ * PGC_MAX_PREPARED texts; further ones run unprepared), cleared when libpq
+ * resets the session.  A prepared statement a schema change has made
+ * stale ("cached plan must not change result type") is run once more
+ * unprepared and prepared again at its next use.
  */
 #include "config.h"
 
@@ -45,6 +54,139 @@ pgc_event(PGEventId id, void *info, void *pass)
 	(void)info;
 	(void)pass;
 	return 1;
+}
+
+/* ---- prepared statements, per connection ---- */
+
+#define PGC_MAX_PREPARED	64
+
+struct pgc_prep {
+	int		 n;
+	char		*sql[PGC_MAX_PREPARED];	/* owned copies; index = name */
+};
+
+/* The second event procedure: its instance data is the connection's
+ * struct pgc_prep (NULL until something is prepared). */
+static int
+pgc_prep_event(PGEventId id, void *info, void *pass)
+{
+	struct pgc_prep *pp = NULL;
+	PGconn *c = NULL;
+
+	(void)pass;
+	if (id == PGEVT_CONNRESET)
+		c = ((PGEventConnReset *)info)->conn;
+	else if (id == PGEVT_CONNDESTROY)
+		c = ((PGEventConnDestroy *)info)->conn;
+	if (c != NULL && (pp = PQinstanceData(c, pgc_prep_event)) != NULL) {
+		/* a new session has none of them */
+		for (int i = 0; i < pp->n; i++)
+			free(pp->sql[i]);
+		pp->n = 0;
+		if (id == PGEVT_CONNDESTROY) {
+			free(pp);
+			PQsetInstanceData(c, pgc_prep_event, NULL);
+		}
+	}
+	return 1;
+}
+
+/* The name SQL was prepared under on C ("pgc_N" in NAME), or -1 if not. */
+static int
+pgc_prep_find(PGconn *c, const char *sql, char *name, size_t len)
+{
+	struct pgc_prep *pp = PQinstanceData(c, pgc_prep_event);
+
+	for (int i = 0; pp != NULL && i < pp->n; i++)
+		if (pp->sql[i] != NULL && strcmp(pp->sql[i], sql) == 0) {
+			snprintf(name, len, "pgc_%d", i);
+			return i;
+		}
+	return -1;
+}
+
+/* Prepare SQL on C if there is room: 0 with its NAME, else -1 (run it
+ * unprepared; an error in SQL then shows there). */
+static int
+pgc_prep_add(PGconn *c, const char *sql, int nparams, char *name, size_t len)
+{
+	struct pgc_prep *pp = PQinstanceData(c, pgc_prep_event);
+	PGresult *r;
+	int i;
+
+	if (pp == NULL) {
+		pp = xcalloc(1, sizeof(*pp));
+		if (!PQsetInstanceData(c, pgc_prep_event, pp)) {
+			free(pp);	/* no event procedure: never prepared */
+			return -1;
+		}
+	}
+	for (i = 0; i < pp->n && pp->sql[i] != NULL; i++)
+		;
+	if (i == PGC_MAX_PREPARED)
+		return -1;
+	snprintf(name, len, "pgc_%d", i);
+	r = PQprepare(c, name, sql, nparams, NULL);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	pp->sql[i] = xstrdup(sql);
+	if (i == pp->n)
+		pp->n++;
+	return 0;
+}
+
+/* Forget (and deallocate) the statement prepared as slot I on C. */
+static void
+pgc_prep_drop(PGconn *c, int i)
+{
+	struct pgc_prep *pp = PQinstanceData(c, pgc_prep_event);
+	char sql[32];
+	PGresult *r;
+
+	if (pp == NULL || i < 0 || i >= pp->n)
+		return;
+	free(pp->sql[i]);
+	pp->sql[i] = NULL;
+	snprintf(sql, sizeof(sql), "DEALLOCATE pgc_%d", i);
+	r = PQexec(c, sql);
+	PQclear(r);
+}
+
+/*
+ * Run SQL with NPARAMS parameters on C: prepared when it has parameters
+ * (prepared now if it was not yet); a stale prepared plan is dropped and
+ * the statement run unprepared.
+ */
+static PGresult *
+pgc_run(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	char name[24];
+	PGresult *r;
+	const char *state;
+	int slot;
+
+	if (nparams == 0)
+		return PQexec(c, sql);
+	if ((slot = pgc_prep_find(c, sql, name, sizeof(name))) < 0 &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    pgc_prep_add(c, sql, nparams, name, sizeof(name)) == 0)
+		slot = pgc_prep_find(c, sql, name, sizeof(name));
+	if (slot < 0)
+		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(c) == CONNECTION_OK &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    (state = PQresultErrorField(r, PG_DIAG_SQLSTATE)) != NULL &&
+	    strcmp(state, "0A000") == 0) {
+		/* "cached plan must not change result type": a schema change */
+		PQclear(r);
+		pgc_prep_drop(c, slot);
+		r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+	return r;
 }
 
 static char pgc_lease_mark;	/* a lease that may hold locks */
@@ -479,7 +621,8 @@ pgc_lend(struct pgc_pool *p, bool lease, char *errbuf, size_t len)
 		pthread_mutex_unlock(&p->lock);
 		c = PQconnectdb(p->conninfo);
 		if (PQstatus(c) != CONNECTION_OK ||
-		    !PQregisterEventProc(c, pgc_event, "pgc", NULL)) {
+		    !PQregisterEventProc(c, pgc_event, "pgc", NULL) ||
+		    !PQregisterEventProc(c, pgc_prep_event, "pgc_prep", NULL)) {
 			pgc_msg(errbuf, len, "cannot connect to PostgreSQL",
 			    PQerrorMessage(c), p->conninfo, c);
 			PQfinish(c);
@@ -565,8 +708,7 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 {
 	bool autocommit = PQtransactionStatus(c) == PQTRANS_IDLE;
 	/* without parameters SQL may hold several statements (migrations) */
-	PGresult *r = nparams == 0 ? PQexec(c, sql) :
-	    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *r = pgc_run(c, sql, nparams, params);
 	ExecStatusType st = PQresultStatus(r);
 	const char *state;
 
@@ -580,8 +722,7 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 		PQreset(c);
 		if (PQstatus(c) == CONNECTION_OK) {
 			PQclear(r);
-			r = nparams == 0 ? PQexec(c, sql) :
-			    PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+			r = pgc_run(c, sql, nparams, params);
 			st = PQresultStatus(r);
 		}
 	}
@@ -599,22 +740,43 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 }
 
 int
-pgc_exec_unlock(PGconn *c, const char *sql, int nparams, const char *const *params,
-    char *errbuf, size_t len)
+pgc_exec_unlock(PGconn *c, const struct pgc_stmt *stmts, int n, char *errbuf,
+    size_t len)
 {
 	PGresult *r;
 	ExecStatusType st;
-	int syncs = 0, ret = -1, got = 0, nulls = 0;
-	bool unlocked = false;
+	int syncs = 0, ret = -1, got = 0, ok = 0, nulls = 0;
+	bool unlocked = false, failed = false;
 
 	snprintf(errbuf, len, "PostgreSQL: no answer");
+	/* prepared before the pipeline, the first time on this connection */
+	for (int i = 0; i < n && PQtransactionStatus(c) == PQTRANS_IDLE; i++) {
+		char name[24];
+
+		if (stmts[i].nparams > 0 && pgc_prep_find(c, stmts[i].sql, name,
+		    sizeof(name)) < 0)
+			(void)pgc_prep_add(c, stmts[i].sql, stmts[i].nparams, name,
+			    sizeof(name));
+	}
 	if (PQtransactionStatus(c) != PQTRANS_IDLE || !PQenterPipelineMode(c)) {
 		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
 		return -1;
 	}
-	/* two transactions, one round trip: SQL commits before the locks go */
-	if (!PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0) ||
-	    !PQpipelineSync(c) || !PQsendQueryParams(c, "SELECT "
+	/* the statements are one transaction (no sync between them); it
+	 * commits at the first sync, before the locks go */
+	for (int i = 0; i < n; i++) {
+		char name[24];
+
+		if (stmts[i].nparams > 0 && pgc_prep_find(c, stmts[i].sql, name,
+		    sizeof(name)) >= 0 ? !PQsendQueryPrepared(c, name,
+		    stmts[i].nparams, stmts[i].params, NULL, NULL, 0) :
+		    !PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL,
+		    stmts[i].params, NULL, NULL, 0)) {
+			pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
+			goto out;
+		}
+	}
+	if (!PQpipelineSync(c) || !PQsendQueryParams(c, "SELECT "
 	    "pg_advisory_unlock_all()", 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(c)) {
 		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
@@ -626,19 +788,23 @@ pgc_exec_unlock(PGconn *c, const char *sql, int nparams, const char *const *para
 				break;
 			continue;	/* the end of one query's results */
 		}
+		nulls = 0;
 		st = PQresultStatus(r);
 		if (st == PGRES_PIPELINE_SYNC)
 			syncs++;
-		else if (syncs == 0 && got++ == 0) {
+		else if (syncs == 0 && got < n) {
+			got++;
 			if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-				ret = 0;
-			else
+				ok++;
+			else if (!failed) {	/* the first error; the rest were skipped */
+				failed = true;
 				pgc_msg(errbuf, len, "PostgreSQL",
 				    PQresultErrorMessage(r), NULL, c);
+			}
 		} else if (syncs == 1 && st == PGRES_TUPLES_OK)
 			unlocked = true;
 		else if (st == PGRES_FATAL_ERROR && PQstatus(c) != CONNECTION_OK) {
-			if (ret == 0 || got == 0)
+			if (!failed)
 				pgc_msg(errbuf, len, "PostgreSQL",
 				    PQresultErrorMessage(r), NULL, c);
 			PQclear(r);
@@ -646,6 +812,8 @@ pgc_exec_unlock(PGconn *c, const char *sql, int nparams, const char *const *para
 		}
 		PQclear(r);
 	}
+	if (ok == n && syncs >= 1)
+		ret = 0;
 out:
 	if (syncs == 2)
 		(void)PQexitPipelineMode(c);

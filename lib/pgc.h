@@ -74,15 +74,22 @@ PGconn *pgc_lease(struct pgc_pool *p, char *errbuf, size_t len);
  * lease's advisory locks are released first, should its holder have left
  * one. */
 void pgc_put(struct pgc_pool *p, PGconn *c, bool broken);
+/* One statement with NPARAMS text parameters (the caller's). */
+struct pgc_stmt {
+	const char		*sql;
+	int			 nparams;
+	const char *const	*params;
+};
 /*
- * Run SQL (with NPARAMS PARAMS, in a transaction of its own) on the lease
+ * Run the N statements ST (in one transaction: all or none) on the lease
  * C, then release every advisory lock of C, in one round trip (a pipeline):
- * the locks outlive SQL's commit.  0 when SQL ran and its commit was
- * confirmed; -1 with ERRBUF (LEN bytes).  Either way, once the locks are
- * released, pgc_put() gives C back without another statement.
+ * the locks outlive the commit.  0 when every statement ran and the commit
+ * was confirmed; -1 with ERRBUF (LEN bytes), naming the first that failed.
+ * Either way, once the locks are released, pgc_put() gives C back without
+ * another statement.
  */
-int pgc_exec_unlock(PGconn *c, const char *sql, int nparams,
-    const char *const *params, char *errbuf, size_t len);
+int pgc_exec_unlock(PGconn *c, const struct pgc_stmt *st, int n, char *errbuf,
+    size_t len);
 /*
  * Is C's session still there (one round trip)?  On a lease from
  * pgc_lease(), false means its advisory locks are gone.

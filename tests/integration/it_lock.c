@@ -290,8 +290,9 @@ cmd(PGconn *c, const char *sql)
 }
 
 /*
- * pgc_exec_unlock: the statement commits, then the lease's locks go, in
- * one round trip; a failed statement still releases them; the connection
+ * pgc_exec_unlock: the statements commit together, then the lease's locks
+ * go, in one round trip; a failed statement undoes the others and still
+ * releases them; the connection
  * goes back to the pool as a plain one.
  */
 static void
@@ -311,10 +312,16 @@ test_exec_unlock(void **state)
 	v = one(watch, "SELECT pg_try_advisory_lock(4242)");
 	assert_string_equal(v, "f");
 	free(v);
-	assert_int_equal(pgc_exec_unlock(c, "INSERT INTO it_unlock VALUES ($1)", 1,
-	    params, why, sizeof(why)), 0);
-	v = one(watch, "SELECT count(*) FROM it_unlock WHERE k = 'it-unlock'");
-	assert_string_equal(v, "1");		/* committed */
+	{
+		const char *p2[1] = { "it-unlock-2" };
+		struct pgc_stmt st[2] = {
+			{ "INSERT INTO it_unlock VALUES ($1)", 1, params },
+			{ "INSERT INTO it_unlock VALUES ($1)", 1, p2 },
+		};
+		assert_int_equal(pgc_exec_unlock(c, st, 2, why, sizeof(why)), 0);
+	}
+	v = one(watch, "SELECT count(*) FROM it_unlock WHERE k LIKE 'it-unlock%'");
+	assert_string_equal(v, "2");		/* both committed */
 	free(v);
 	v = one(watch, "SELECT pg_try_advisory_lock(4242) AND pg_try_advisory_lock(4243)");
 	assert_string_equal(v, "t");		/* both released */
@@ -326,9 +333,20 @@ test_exec_unlock(void **state)
 	/* a statement that fails: -1 with why, the locks released anyway */
 	assert_non_null(c = pgc_lease(p, why, sizeof(why)));
 	free(one(c, "SELECT pg_advisory_lock(4242)"));
-	assert_int_equal(pgc_exec_unlock(c, "SELECT 1 / 0", 0, NULL, why,
-	    sizeof(why)), -1);
+	{
+		const char *p3[1] = { "it-unlock-3" };
+		struct pgc_stmt st[3] = {
+			{ "INSERT INTO it_unlock VALUES ($1)", 1, p3 },
+			{ "SELECT 1 / 0", 0, NULL },
+			{ "INSERT INTO it_unlock VALUES ('it-unlock-4')", 0, NULL },
+		};
+		assert_int_equal(pgc_exec_unlock(c, st, 3, why, sizeof(why)), -1);
+	}
 	assert_non_null(strstr(why, "division by zero"));
+	/* one transaction: the statement before the failure is undone too */
+	v = one(watch, "SELECT count(*) FROM it_unlock WHERE k LIKE 'it-unlock%'");
+	assert_string_equal(v, "2");
+	free(v);
 	v = one(watch, "SELECT pg_try_advisory_lock(4242)");
 	assert_string_equal(v, "t");
 	free(v);
@@ -338,6 +356,95 @@ test_exec_unlock(void **state)
 	assert_int_equal(open, 1);		/* kept, reused */
 	assert_int_equal(pgc_pool_connects(p), 1);
 	cmd(watch, "DROP TABLE it_unlock");
+	pgc_pool_free(p);
+	PQfinish(watch);
+}
+
+/* pgc_exec on C: one value, or fail */
+static char *
+one_p(PGconn *c, const char *sql, int n, const char *const *params)
+{
+	char why[512], *v;
+	PGresult *r = pgc_exec(c, sql, n, params, why, sizeof(why), NULL);
+
+	if (r == NULL)
+		fail_msg("%s: %s", sql, why);
+	v = xstrdup(PQntuples(r) > 0 ? PQgetvalue(r, 0, PQnfields(r) - 1) : "");
+	PQclear(r);
+	return v;
+}
+
+/*
+ * A statement with parameters is prepared on its connection at first use
+ * and run by name after; a schema change that makes its plan stale does
+ * not fail it; a reset session prepares it again; pgc_exec_unlock's
+ * statements are prepared too.
+ */
+static void
+test_prepared(void **state)
+{
+	const struct tpeer *t = *state;
+	struct pgc_pool *p = pgc_pool_new(tpeer_get(t, "PG_CONNINFO"), 2);
+	PGconn *watch = PQconnectdb(tpeer_get(t, "PG_CONNINFO")), *c;
+	const char *params[1] = { "41" }, *k[1] = { "it-prep" };
+	char why[512], *v, *pid, sql[96];
+
+	assert_non_null(c = pgc_get(p, why, sizeof(why)));
+	for (int i = 0; i < 3; i++) {
+		v = one_p(c, "SELECT $1::int + 1", 1, params);
+		assert_string_equal(v, "42");
+		free(v);
+	}
+	v = one(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+	    "'SELECT $1::int + 1'");
+	assert_string_equal(v, "1");	/* prepared once, used three times */
+	free(v);
+
+	/* a stale plan: SELECT * of a table that gained a column */
+	cmd(watch, "CREATE TABLE it_prep (k text, a int)");
+	cmd(watch, "INSERT INTO it_prep VALUES ('it-prep', 1)");
+	v = one_p(c, "SELECT * FROM it_prep WHERE k = $1", 1, k);
+	assert_string_equal(v, "1");
+	free(v);
+	cmd(watch, "ALTER TABLE it_prep ADD COLUMN b int DEFAULT 7");
+	v = one_p(c, "SELECT * FROM it_prep WHERE k = $1", 1, k);
+	assert_string_equal(v, "7");	/* the new column, no error */
+	free(v);
+	v = one_p(c, "SELECT * FROM it_prep WHERE k = $1", 1, k);	/* prepared anew */
+	assert_string_equal(v, "7");
+	free(v);
+
+	/* the session ends: the pool's connection resets and prepares again */
+	pid = one(c, "SELECT pg_backend_pid()");
+	snprintf(sql, sizeof(sql), "SELECT pg_terminate_backend(%s)", pid);
+	free(one(watch, sql));
+	free(pid);
+	v = one_p(c, "SELECT $1::int + 1", 1, params);
+	assert_string_equal(v, "42");
+	free(v);
+	v = one(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+	    "'SELECT $1::int + 1'");
+	assert_string_equal(v, "1");
+	free(v);
+	pgc_put(p, c, pgc_broken(c));
+
+	/* a lease's end statements */
+	assert_non_null(c = pgc_lease(p, why, sizeof(why)));
+	{
+		struct pgc_stmt st[1] = { { "UPDATE it_prep SET a = a + 1 WHERE k = $1",
+		    1, k } };
+		assert_int_equal(pgc_exec_unlock(c, st, 1, why, sizeof(why)), 0);
+		assert_int_equal(pgc_exec_unlock(c, st, 1, why, sizeof(why)), 0);
+	}
+	v = one(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement = "
+	    "'UPDATE it_prep SET a = a + 1 WHERE k = $1'");
+	assert_string_equal(v, "1");
+	free(v);
+	v = one(watch, "SELECT a FROM it_prep");
+	assert_string_equal(v, "3");
+	free(v);
+	pgc_put(p, c, pgc_broken(c));
+	cmd(watch, "DROP TABLE it_prep");
 	pgc_pool_free(p);
 	PQfinish(watch);
 }
@@ -377,6 +484,7 @@ main(void)
 		cmocka_unit_test(test_lease_lost),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_exec_unlock),
+		cmocka_unit_test(test_prepared),
 		cmocka_unit_test(test_lease_half),
 	};
 
