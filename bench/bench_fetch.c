@@ -9,11 +9,20 @@
  *     metadata, ic_fetch into the cache, a linked clone, power on), one
  *     fresh image per sample: median and p90, also written to
  *     $VCAGENT_BUILD/bench/first_spawn_driver.ms for bench_spawn.sh's ratio.
+ *   - the SOAP floor of a cached spawn and of a delete with the agent's
+ *     exact VM spec (what bench_spawn.sh's requests make: 1 vCPU, 64 MB,
+ *     a linked clone of the cached disk, no NIC), through vcdriver alone:
+ *     one at a time (median, p90, p99 of BENCH_SPAWN_N) and spawns/s with
+ *     1, 4 and 16 threads on one session of 16 connections, as the
+ *     agent's workers are (BENCH_THR_N spawns each, deleted after,
+ *     untimed).  Written to $VCAGENT_BUILD/bench/spawn_driver.txt.
  * Asserts nothing (tests do that).  Usage: make bench
  * (BENCH_FETCH_MIB, BENCH_ROUNDS change the size and the rounds.)
  */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,7 +251,7 @@ out:
 
 /* 2. The first spawn of a fresh 16 MiB image, at the driver level. */
 static int
-bench_first_spawn(struct bench *b, int rounds)
+bench_first_spawn(struct bench *b, int rounds, char **last, struct ic_disk_info *last_info)
 {
 	const size_t len = 16 * MIB;
 	unsigned char *data = xmalloc(len);
@@ -287,7 +296,11 @@ bench_first_spawn(struct bench *b, int rounds)
 		v[i] = now() - t0;
 		calls += vcd_call_count(b->s) - c0;
 		vim_arena_free(&ar);
-		free(dspath);
+		if (rc == 0 && i == rounds - 1) {	/* the cached disk part 3 uses */
+			*last = dspath;
+			*last_info = info;
+		} else
+			free(dspath);
 		free(id);
 		if (rc != 0)
 			goto out;
@@ -315,6 +328,209 @@ out:
 	return ret;
 }
 
+/* 3. The cached spawn and the delete at the driver level, the agent's spec. */
+struct floor {
+	struct bench		*b;
+	struct vcd_session	*s;
+	const char		*dspath;	/* the cached disk */
+	const struct ic_disk_info *info;
+	int			 base, n;	/* uuids base .. base + n - 1 */
+	atomic_int		 next;
+	atomic_int		 failed;
+	struct vcd_moref	*vms;		/* [n] */
+};
+
+static void
+floor_uuid(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "6f6f6f6f-0000-4000-8000-%012d", i);
+}
+
+/* One spawn as ops_spawn makes it on a cache hit, first attempt: 0 or -1. */
+static int
+floor_spawn(struct floor *f, int i, struct vcd_moref *vm)
+{
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
+	struct vim_list_OptionValue extra = { NULL, 0 };
+	struct vcd_err err;
+	char uuid[40];
+	int ret = -1;
+
+	floor_uuid(uuid, sizeof(uuid), f->base + i);
+	if (ic_root_disk_specs(&ar, f->dspath, f->info->adapter, f->info->capacity_kb,
+	    true, NULL, &dev, &err) == 0) {
+		struct vcd_vm_spec vs = {
+			.name = uuid, .instance_uuid = uuid, .guest_id = NULL,
+			.firmware = NULL, .vcpus = 1, .memory_mb = 64,
+			.datastore = "LocalDS_0", .folder = f->b->pl.folder,
+			.pool = f->b->pl.pool, .host = { "", "" }, .devices = &dev,
+			.extra = &extra,
+		};
+		if (vcd_vm_create(f->s, &vs, vm, &err) == 0 &&
+		    vcd_vm_power_on_created(f->s, vm, &err) == 0)
+			ret = 0;
+	}
+	if (ret < 0)
+		fprintf(stderr, "bench: spawn %s: %s\n", uuid, err.msg);
+	vim_arena_free(&ar);
+	return ret;
+}
+
+static int
+floor_delete(struct floor *f, int i)
+{
+	struct vcd_err err;
+	char uuid[40], folder[512];
+
+	floor_uuid(uuid, sizeof(uuid), f->base + i);
+	if (vcd_vm_delete(f->s, &f->vms[i], uuid, &f->b->pl.datacenter, folder,
+	    sizeof(folder), &err) < 0) {
+		fprintf(stderr, "bench: delete %s: %s\n", uuid, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static void *
+floor_worker(void *arg)
+{
+	struct floor *f = arg;
+	int i;
+
+	while ((i = atomic_fetch_add(&f->next, 1)) < f->n)
+		if (floor_spawn(f, i, &f->vms[i]) < 0)
+			atomic_fetch_add(&f->failed, 1);
+	return NULL;
+}
+
+static void *
+floor_deleter(void *arg)
+{
+	struct floor *f = arg;
+	int i;
+
+	while ((i = atomic_fetch_add(&f->next, 1)) < f->n)
+		if (floor_delete(f, i) < 0)
+			atomic_fetch_add(&f->failed, 1);
+	return NULL;
+}
+
+/* Run FN on THREADS threads over f's n items; wall seconds. */
+static double
+floor_run(struct floor *f, int threads, void *(*fn)(void *))
+{
+	pthread_t tid[16];
+	double t0 = now();
+
+	atomic_store(&f->next, 0);
+	for (int i = 0; i < threads; i++)
+		pthread_create(&tid[i], NULL, fn, f);
+	for (int i = 0; i < threads; i++)
+		pthread_join(tid[i], NULL);
+	return now() - t0;
+}
+
+static int
+bench_floor(struct bench *b, const char *dspath, const struct ic_disk_info *info)
+{
+	int lat_n = env_int("BENCH_SPAWN_N", 40, 1), thr_n = env_int("BENCH_THR_N", 160, 1);
+	static const int threads[] = { 1, 4, 16 };
+	struct vcd_options o = b->o;
+	struct floor f;
+	double *ts = xcalloc((size_t)lat_n, sizeof(double));
+	double *td = xcalloc((size_t)lat_n, sizeof(double));
+	double rate[3], m[3], p90[3], p99[3];
+	unsigned long c0, c1, c2;
+	struct vcd_err err;
+	char line[3][512];
+	int ret = -1;
+
+	memset(&f, 0, sizeof(f));
+	o.pool_size = 16;	/* as bench_spawn.sh's agent: connection_pool_size 16 */
+	if (vcd_connect(&o, &f.s, &err) < 0 || vcd_login(f.s, &err) < 0) {
+		fprintf(stderr, "bench: %s\n", err.msg);
+		goto out;
+	}
+	f.b = b, f.dspath = dspath, f.info = info;
+	f.vms = xcalloc((size_t)(lat_n > thr_n ? lat_n : thr_n) + 1, sizeof(*f.vms));
+	/* one at a time, after a warm-up (not counted) */
+	f.base = 0, f.n = lat_n;
+	if (floor_spawn(&f, lat_n, &f.vms[lat_n]) < 0 || floor_delete(&f, lat_n) < 0)
+		goto out;
+	c0 = vcd_call_count(f.s);
+	for (int i = 0; i < lat_n; i++) {
+		double t0 = now();
+
+		if (floor_spawn(&f, i, &f.vms[i]) < 0)
+			goto out;
+		ts[i] = now() - t0;
+	}
+	c1 = vcd_call_count(f.s);
+	for (int i = 0; i < lat_n; i++) {
+		double t0 = now();
+
+		if (floor_delete(&f, i) < 0)
+			goto out;
+		td[i] = now() - t0;
+	}
+	c2 = vcd_call_count(f.s);
+	for (int k = 0; k < 2; k++) {
+		double *v = k == 0 ? ts : td;
+
+		qsort(v, (size_t)lat_n, sizeof(double), cmp_double);
+		m[k] = v[lat_n / 2] * 1e3, p90[k] = v[(int)(lat_n * 0.9)] * 1e3;
+		p99[k] = v[(int)(lat_n * 0.99)] * 1e3;
+	}
+	snprintf(line[0], sizeof(line[0]), "3a. cached spawn at the driver level, the "
+	    "agent's spec (CreateVM_Task of a linked clone, PowerOnVM_Task, their task "
+	    "reads), %d one at a time: median %.1f ms, p90 %.1f ms, p99 %.1f ms, %.1f "
+	    "SOAP calls", lat_n, m[0], p90[0], p99[0], (double)(c1 - c0) / lat_n);
+	snprintf(line[1], sizeof(line[1]), "3b. delete at the driver level "
+	    "(vcd_vm_delete, as the agent), %d one at a time: median %.1f ms, p90 %.1f "
+	    "ms, p99 %.1f ms, %.1f SOAP calls", lat_n, m[1], p90[1], p99[1],
+	    (double)(c2 - c1) / lat_n);
+	/* spawns/s with 1, 4, 16 threads */
+	f.n = thr_n;
+	for (int k = 0; k < 3; k++) {
+		f.base = 1000 * (k + 1);
+		atomic_store(&f.failed, 0);
+		rate[k] = thr_n / floor_run(&f, threads[k], floor_worker);
+		if (atomic_load(&f.failed) > 0)
+			goto out;
+		floor_run(&f, threads[k], floor_deleter);
+		if (atomic_load(&f.failed) > 0)
+			goto out;
+	}
+	snprintf(line[2], sizeof(line[2]), "3c. cached spawns/s at the driver level, "
+	    "the agent's spec, %d spawns on 1 / 4 / 16 threads (one session, 16 "
+	    "connections; deleted after, untimed): %.1f / %.1f / %.1f", thr_n, rate[0],
+	    rate[1], rate[2]);
+	for (int k = 0; k < 3; k++)
+		printf("%s\n", line[k]);
+	{
+		const char *bd = getenv("VCAGENT_BUILD");
+		char *fn = xasprintf("%s/bench/spawn_driver.txt", bd ? bd : ".");
+		FILE *fp = fopen(fn, "w");
+
+		if (fp != NULL) {
+			fprintf(fp, "spawn_ms %.1f %.1f %.1f\ndelete_ms %.1f %.1f %.1f\n"
+			    "spawns_per_s %.1f %.1f %.1f\n", m[0], p90[0], p99[0], m[1],
+			    p90[1], p99[1], rate[0], rate[1], rate[2]);
+			fclose(fp);
+		}
+		free(fn);
+	}
+	ret = 0;
+out:
+	if (f.s != NULL)
+		vcd_close(f.s);
+	free(f.vms);
+	free(ts);
+	free(td);
+	return ret;
+}
+
 int
 main(void)
 {
@@ -322,6 +538,8 @@ main(void)
 	struct bench b;
 	struct vcd_cluster *cl;
 	struct vcd_err err;
+	struct ic_disk_info info;
+	char *cached = NULL;
 	size_t n;
 	int rounds = env_int("BENCH_ROUNDS", 5, 1), ret = 1;
 
@@ -343,12 +561,14 @@ main(void)
 	}
 	vcd_clusters_free(cl, n);
 	if (bench_stream(&b, env_int("BENCH_FETCH_MIB", IMG_MIB, 1), rounds) < 0 ||
-	    bench_first_spawn(&b, rounds) < 0)
+	    bench_first_spawn(&b, rounds, &cached, &info) < 0 ||
+	    bench_floor(&b, cached, &info) < 0)
 		goto out;
 	ret = 0;
 out:
 	if (ret != 0)
 		printf("bench_fetch: FAILED (see above)\n");
+	free(cached);
 	vcd_close(b.s);
 	tpeer_stop(b.t);
 	return ret;
