@@ -17,7 +17,8 @@
  *     agent's workers are (BENCH_THR_N spawns each, deleted after,
  *     untimed).  Written to $VCAGENT_BUILD/bench/spawn_driver.txt.
  * Asserts nothing (tests do that).  Usage: make bench
- * (BENCH_FETCH_MIB, BENCH_ROUNDS change the size and the rounds.)
+ * (BENCH_FETCH_MIB, BENCH_ROUNDS change the size and the rounds of part 1,
+ * BENCH_FIRST_N the samples of part 2: 9, as bench_spawn.sh's.)
  */
 #include "config.h"
 
@@ -561,7 +562,7 @@ main(void)
 	}
 	vcd_clusters_free(cl, n);
 	if (bench_stream(&b, env_int("BENCH_FETCH_MIB", IMG_MIB, 1), rounds) < 0 ||
-	    bench_first_spawn(&b, rounds, &cached, &info) < 0 ||
+	    bench_first_spawn(&b, env_int("BENCH_FIRST_N", 9, 1), &cached, &info) < 0 ||
 	    bench_floor(&b, cached, &info) < 0)
 		goto out;
 	ret = 0;

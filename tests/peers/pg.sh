@@ -10,8 +10,9 @@
 #
 # The server listens on a unix socket only (listen_addresses=''); the port just names the socket
 # file. It runs as the `postgres` user with trust authentication, fsync, synchronous_commit and
-# full_page_writes off; VCAGENT_PG_DURABLE=1 at start turns them on (for benchmarks: put DIR on
-# a disk, not tmpfs, or the fsyncs cost nothing). Role `vcagent` owns
+# full_page_writes off; VCAGENT_PG_DURABLE=1 at start turns them on (for benchmarks: put the
+# server's state on a disk, not tmpfs, or the fsyncs cost nothing: VCAGENT_PG_STATE=/var/tmp
+# keeps it in a directory made there, DIR/pg a symlink to it, removed at stop). Role `vcagent` owns
 # database `vcagent`; the superuser is `postgres` (user=postgres in the conninfo).
 #
 # Speed: the first start on a machine runs initdb, creates the role and database, stops the
@@ -159,7 +160,13 @@ cmd_start() {
 	# shellcheck disable=SC2154 # rc is assigned inside the trap
 	trap 'rc=$?; if [ $rc -ne 0 ]; then cmd_stop "'"$dir"'"; fi; exit $rc' EXIT
 
-	if make_traversable "$dir"; then
+	if [ -n "${VCAGENT_PG_STATE:-}" ]; then
+		# only the server's state there (a disk), the rest of DIR where it is
+		local ext
+		ext=$(mktemp -d "$VCAGENT_PG_STATE/vcagent-pg.XXXXXX") || return 1
+		chmod 755 "$ext"
+		ln -s "$ext" "$s"
+	elif make_traversable "$dir"; then
 		mkdir "$s"
 	else
 		# The postgres user cannot reach DIR (e.g. an ancestor we may not chmod): keep the state
