@@ -43,21 +43,31 @@ func mountHold(mux *http.ServeMux) {
 	})
 }
 
-// ctlHold: POST /ctl/hold?method=M[&count=N].
-func ctlHold(w http.ResponseWriter, r *http.Request) {
+// methodCount reads ?method=M[&count=N] (N >= 0, default 1); false when
+// the request was answered with a 400.
+func methodCount(w http.ResponseWriter, r *http.Request) (string, int, bool) {
 	q := r.URL.Query()
 	method, count := q.Get("method"), 1
 	if method == "" {
 		http.Error(w, "method is required", http.StatusBadRequest)
-		return
+		return "", 0, false
 	}
 	if c := q.Get("count"); c != "" {
 		n, err := strconv.Atoi(c)
 		if err != nil || n < 0 {
 			http.Error(w, "count must be a whole number", http.StatusBadRequest)
-			return
+			return "", 0, false
 		}
 		count = n
+	}
+	return method, count, true
+}
+
+// ctlHold: POST /ctl/hold?method=M[&count=N].
+func ctlHold(w http.ResponseWriter, r *http.Request) {
+	method, count, valid := methodCount(w, r)
+	if !valid {
+		return
 	}
 	holds.mu.Lock()
 	if count == 0 {

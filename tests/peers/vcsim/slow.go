@@ -89,18 +89,9 @@ func (p *peer) mountSlow(mux *http.ServeMux) {
 		ok(w)
 	}))
 	mux.HandleFunc("/ctl/drop", post(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		method, n := q.Get("method"), 1
-		if method == "" {
-			http.Error(w, "method is required", http.StatusBadRequest)
+		method, n, valid := methodCount(w, r) // hold.go
+		if !valid {
 			return
-		}
-		if c := q.Get("count"); c != "" {
-			var err error
-			if n, err = strconv.Atoi(c); err != nil || n < 0 {
-				http.Error(w, "count must be a number >= 0", http.StatusBadRequest)
-				return
-			}
 		}
 		slow.Lock()
 		if n == 0 {
