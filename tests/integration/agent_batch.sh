@@ -13,26 +13,10 @@
 #    takes them, carries out each request once.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-batch-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init batch
 AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	[ "$tap_failed" -gt 0 ] && { echo "# --- agent.log"; sed 's/^/# /' "$T/agent.log" | tail -n 150; }
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/peers.sh" start "$T" vcsim pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:2 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 2 vcsim pg
 
 cat >"$T/agent.yaml" <<YAML
 DEFAULT:
@@ -61,7 +45,6 @@ YAML
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=; }
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
 # produce PARTITION: the lines of stdin (KEY|VALUE) to that partition, at once
 produce() { kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -p "$1" -K '|'; }
 results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }

@@ -11,26 +11,11 @@
 #    lost: a restarted agent reads it again; other partitions are served.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-durable-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=200
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init durable
 AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	[ "$tap_failed" -gt 0 ] && { echo "# --- agent.log"; sed 's/^/# /' "$T/agent.log" | tail -n 200; }
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 4 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 cat >"$T/agent.yaml" <<YAML
@@ -64,10 +49,6 @@ YAML
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 # the operator endpoints of the agent started last
-url() { sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | tail -1; }
-kafka_ctl() { [ "$(bash "$PEERS/kafka.sh" ctl "$T" "$@" 2>&1)" = ok ]; }
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
-send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
 results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
 dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }
 # until SECONDS COMMAND...: COMMAND succeeds within SECONDS (tried every 0.2 s)

@@ -11,26 +11,11 @@
 #    carried out once it is back, without a restart.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-fo-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=100000
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init fo
 A_PID= B_PID=
-cleanup() {
-	for p in $A_PID $B_PID; do kill -9 "$p" 2>/dev/null; done
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	[ "$tap_failed" -gt 0 ] && for f in "$T"/*.log; do echo "# --- $f"; sed 's/^/# /' "$f"; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 4 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 
@@ -67,8 +52,6 @@ config agent-b >"$T/b.yaml"
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 start_a() { "$VCAGENT" -c "$T/a.yaml" >>"$T/a.log" 2>&1 & A_PID=$!; }
 start_b() { "$VCAGENT" -c "$T/b.yaml" >>"$T/b.log" 2>&1 & B_PID=$!; }
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
-send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
 # done_count PREFIX: requests whose id starts with PREFIX that succeeded (ledger)
 done_count() { psql_v "SELECT count(*) FROM requests WHERE request_id LIKE '$1%' AND state = 'succeeded'"; }
 wait_done() {	# wait_done PREFIX N SECONDS

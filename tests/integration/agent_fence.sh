@@ -23,27 +23,11 @@
 #    of the group lives, a clean stop does not release it.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-fence-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=80
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init fence
 A_PID= B_PID= C_PID=
-cleanup() {
-	for p in $A_PID $B_PID $C_PID; do kill -9 "$p" 2>/dev/null; done
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	[ "$tap_failed" -gt 0 ] && for f in "$T"/*.log; do echo "# --- $f"; tail -n 80 "$f" | sed 's/^/# /'; done
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/vcsim.sh" start "$T" -cluster 2 >"$T/vcsim.out" 2>&1 ||
-    ! bash "$PEERS/peers.sh" start "$T" glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:2 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T"/*.out; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 2 vcsim glance pg -- -cluster 2
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 
@@ -79,9 +63,7 @@ YAML
 config agent-a it-fence-a >"$T/a.yaml"
 config agent-b it-fence-b >"$T/b.yaml"
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
 ctl() { curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/$1"; }
-send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
 results() { kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
 # events ID EVENT: how many EVENT events request ID has on the results topic
 events() { results; grep -F "\"request_id\":\"$1\"" "$T/results" | grep -cF "\"event\":\"$2\""; }

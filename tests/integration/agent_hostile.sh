@@ -9,27 +9,12 @@
 # no folder behind; a request id with a newline is logged on one line.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-hostile-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=0
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init hostile
 AGENT_PID=
 HELPER_PIDS=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	for p in $HELPER_PIDS; do kill -9 "$p" 2>/dev/null; done
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:1 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 1 vcsim glance pg
 PORT=$(python3 "$PEERS/freeport")
 TOKEN=op-Token-$RANDOM$RANDOM
 URL=http://127.0.0.1:$PORT

@@ -6,26 +6,11 @@
 # dead-letter topic with the reason while good ones are served.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-kafka-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=0
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init kafka
 AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
-}
-trap cleanup EXIT
-
-if ! bash "$PEERS/vcsim.sh" start "$T" -cluster 2 >"$T/vcsim.out" 2>&1 ||
-    ! bash "$PEERS/peers.sh" start "$T" glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/vcsim.out" "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 4 vcsim glance pg -- -cluster 2
 DS="$T/vcsim/tmp/govcsim-DC0-LocalDS_0-*"	# where vcsim keeps LocalDS_0 (a glob)
 
 # an image in Glance
@@ -95,7 +80,6 @@ req() {	# req ID TYPE [EXTRA JSON MEMBERS]
 	printf '{"version": 1, "request_id": "%s", "type": "%s", "node": "%s", "instance": {"uuid": "%s", "name": "vm-one"}%s}' \
 	    "$1" "$2" "$NODE" "$U" "${3:+, $3}"
 }
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
 
 SPAWN=$(req r-spawn spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 128, \"root_gb\": 1}, \"image_id\": \"$IMG\", \"ports\": []")
 send "$U" "$SPAWN"

@@ -10,26 +10,14 @@
 # SIGHUP and SIGTERM are still handled.  Under ASan the agent reports nothing.
 . "$(dirname "$0")/tap.sh"
 set -u
-T=$(mktemp -d /dev/shm/vcagent-reload-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-PEERS=$VCAGENT_SRC/tests/peers
+LOG_TAIL=0
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init reload
 AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
+cleanup_extra() {
 	[ -n "${VCSIM_CTL:-}" ] && curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/release?method=CurrentTime" >/dev/null 2>&1
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
 }
-trap cleanup EXIT
-
-if ! bash "$PEERS/peers.sh" start "$T" vcsim glance pg >"$T/peers.out" 2>&1 ||
-    ! bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:1 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
-	not_ok "peers start"; sed 's/^/# /' "$T/peers.out" "$T/kafka.out"; tap_done
-fi
-ok "peers start"
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+agent_peers 1 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 OLD=old-Token-$RANDOM$RANDOM
@@ -78,7 +66,6 @@ check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 1 par
 NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 URL=$(sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | head -1)
 
-send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
 results() { kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
 wait_result() {	# wait_result ID EVENT
 	local i
@@ -107,7 +94,6 @@ code() {	# code TOKEN: the status of a token-protected call
 	curl -s -o /dev/null -w '%{http_code}' -X POST -H "X-Auth-Token: $1" \
 	    "$URL/v1/images/0e9f4c5a-0000-4000-8000-00000000dead/prefetch"
 }
-psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
 
 # 1. SIGHUP with the file unchanged, then a spawn of an image not in the cache
 kill -HUP "$AGENT_PID"

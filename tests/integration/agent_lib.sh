@@ -1,0 +1,82 @@
+# agent_lib.sh - what the agent_*.sh tests share, sourced after tap.sh:
+# a scratch directory, the peers on loopback and their teardown, and small
+# helpers.
+#
+#   agent_lib_init NAME     T (on tmpfs when it can be), PEERS, the EXIT trap:
+#                           kill -9 every agent the test started (AGENT_PID,
+#                           A_PID, B_PID, C_PID, HELPER_PIDS), run the test's
+#                           cleanup_extra if it defines one, stop the peers,
+#                           show the tail of each $T/*.log (LOG_TAIL lines,
+#                           default 150; 0: none) when a test failed, and
+#                           remove T
+#   agent_peers PARTS [PEER...] [-- VCSIM_FLAGS...]
+#                           start the peers (vcsim, glance, pg: peers.sh; with
+#                           VCSIM_FLAGS vcsim is started apart with them) and
+#                           the Kafka mock with vcagent.requests (PARTS
+#                           partitions), vcagent.results and
+#                           vcagent.dead-letter; "peers start" is a test
+#                           point (a failure ends the test); their env files
+#                           are sourced
+#   psql_v SQL              one value from the agent's database
+#   send KEY JSON           a request, produced with key KEY
+#   kafka_ctl ARGS...       kafka.sh ctl: true when it says ok
+#   url                     the operator endpoints of the agent started last
+#                           (from $T/agent.log)
+
+agent_lib_cleanup() {
+	local p f
+	for p in ${AGENT_PID:-} ${A_PID:-} ${B_PID:-} ${C_PID:-} ${HELPER_PIDS:-}; do
+		kill -9 "$p" 2>/dev/null
+	done
+	declare -F cleanup_extra >/dev/null && cleanup_extra
+	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
+	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
+	if [ "$tap_failed" -gt 0 ] && [ "${LOG_TAIL:-150}" -gt 0 ]; then
+		for f in "$T"/*.log; do
+			[ -f "$f" ] || continue
+			echo "# --- $(basename "$f")"
+			tail -n "${LOG_TAIL:-150}" "$f" | sed 's/^/# /'
+		done
+	fi
+	rm -rf "$T"
+}
+
+agent_lib_init() {
+	T=$(mktemp -d "/dev/shm/vcagent-$1-XXXXXX" 2>/dev/null || mktemp -d)
+	chmod 755 "$T"
+	PEERS=$VCAGENT_SRC/tests/peers
+	trap agent_lib_cleanup EXIT
+}
+
+agent_peers() {
+	local parts=$1 peers=() vflags=() e out=()
+	shift
+	while [ $# -gt 0 ] && [ "$1" != -- ]; do peers+=("$1"); shift; done
+	[ "${1:-}" = -- ] && { shift; vflags=("$@"); }
+	if [ ${#vflags[@]} -gt 0 ]; then
+		local rest=()
+		for e in "${peers[@]}"; do [ "$e" = vcsim ] || rest+=("$e"); done
+		peers=("${rest[@]}")
+		out+=("$T/vcsim.out")
+		if ! bash "$PEERS/vcsim.sh" start "$T" "${vflags[@]}" >"$T/vcsim.out" 2>&1; then
+			not_ok "peers start"; sed 's/^/# /' "${out[@]}"; tap_done
+		fi
+	fi
+	out+=("$T/peers.out" "$T/kafka.out")
+	if { [ ${#peers[@]} -gt 0 ] &&
+	    ! bash "$PEERS/peers.sh" start "$T" "${peers[@]}" >"$T/peers.out" 2>&1; } ||
+	    ! bash "$PEERS/kafka.sh" start "$T" -t "vcagent.requests:$parts" \
+	    -t vcagent.results:1 -t vcagent.dead-letter:1 >"$T/kafka.out" 2>&1; then
+		not_ok "peers start"; sed 's/^/# /' "${out[@]}" 2>/dev/null; tap_done
+	fi
+	ok "peers start"
+	for e in vcsim glance pg kafka; do
+		# shellcheck disable=SC1090
+		[ -f "$T/$e.env" ] && . "$T/$e.env"
+	done
+}
+
+psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
+send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
+kafka_ctl() { [ "$(bash "$PEERS/kafka.sh" ctl "$T" "$@" 2>&1)" = ok ]; }
+url() { sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | tail -1; }
