@@ -7,8 +7,8 @@
  *   - how much this process's peak memory grew during one fetch;
  *   - the first spawn with a 16 MiB image at the driver level (the image's
  *     metadata, ic_fetch into the cache, a linked clone, power on), one
- *     fresh image per sample: median and p90, also written to
- *     $VCAGENT_BUILD/bench/first_spawn_driver.ms for bench_spawn.sh's ratio.
+ *     fresh image per sample: median and p90 (bench_spawn.sh takes its own
+ *     driver-level samples with bench_first, on its peers, for its ratio).
  *   - the SOAP floor of a cached spawn and of a delete with the agent's
  *     exact VM spec (what bench_spawn.sh's requests make: 1 vCPU, 64 MB,
  *     a linked clone of the cached disk, no NIC), through vcdriver alone:
@@ -311,17 +311,6 @@ bench_first_spawn(struct bench *b, int rounds, char **last, struct ic_disk_info 
 	    "ic_fetch into the cache, linked clone, power on; a fresh image each, %d "
 	    "samples): median %.1f ms, p90 %.1f ms, %.1f SOAP calls\n", rounds, med * 1e3,
 	    p90 * 1e3, (double)calls / rounds);
-	{
-		const char *bd = getenv("VCAGENT_BUILD");
-		char *f = xasprintf("%s/bench/first_spawn_driver.ms", bd ? bd : ".");
-		FILE *fp = fopen(f, "w");
-
-		if (fp != NULL) {
-			fprintf(fp, "%.1f\n", med * 1e3);
-			fclose(fp);
-		}
-		free(f);
-	}
 	ret = 0;
 out:
 	free(v);
