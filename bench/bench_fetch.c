@@ -17,7 +17,8 @@
  *     agent's workers are (BENCH_THR_N spawns each, deleted after,
  *     untimed).  Written to $VCAGENT_BUILD/bench/spawn_driver.txt.
  * Asserts nothing (tests do that).  Usage: make bench
- * (BENCH_FETCH_MIB, BENCH_ROUNDS change the size and the rounds of part 1,
+ * (BENCH_VCSIM_FLAGS: vcsim's model, e.g. "-cluster 1 -host 8 -vm 500";
+ * BENCH_FETCH_MIB, BENCH_ROUNDS change the size and the rounds of part 1,
  * BENCH_FIRST_N the samples of part 2: 9, as bench_spawn.sh's.)
  */
 #include "config.h"
@@ -498,7 +499,7 @@ bench_floor(struct bench *b, const char *dspath, const struct ic_disk_info *info
 	    rate[1], rate[2]);
 	for (int k = 0; k < 3; k++)
 		printf("%s\n", line[k]);
-	{
+	if (getenv("BENCH_VCSIM_FLAGS") == NULL) {	/* bench_spawn.sh's, default model */
 		const char *bd = getenv("VCAGENT_BUILD");
 		char *fn = xasprintf("%s/bench/spawn_driver.txt", bd ? bd : ".");
 		FILE *fp = fopen(fn, "w");
@@ -524,7 +525,10 @@ out:
 int
 main(void)
 {
-	static const char *const specs[] = { "vcsim", "glance", NULL };
+	const char *flags = getenv("BENCH_VCSIM_FLAGS");
+	char *vcsim = xasprintf("vcsim%s%s", flags != NULL ? " " : "", flags != NULL ?
+	    flags : "");
+	const char *const specs[] = { vcsim, "glance", NULL };
 	struct bench b;
 	struct vcd_cluster *cl;
 	struct vcd_err err;
@@ -534,12 +538,14 @@ main(void)
 	int rounds = env_int("BENCH_ROUNDS", 5, 1), ret = 1;
 
 	memset(&b, 0, sizeof(b));
-	if ((b.t = tpeer_start(specs)) == NULL)
+	if ((b.t = tpeer_start(specs)) == NULL) {
+		free(vcsim);
 		return 1;
+	}
 	b.servers[0] = tpeer_get(b.t, "GLANCE_URL");
 	b.g = (struct ic_glance){ b.servers, 1, 0, NULL, 0, 0 };
-	printf("peers: vcsim (govmomi 0.24.2) and Glance (python3-glance) on "
-	    "127.0.0.1, both stores on tmpfs\n");
+	printf("peers: vcsim (govmomi 0.24.2; model: %s) and Glance (python3-glance) "
+	    "on 127.0.0.1, both stores on tmpfs\n", flags != NULL ? flags : "default");
 	printf("command: make bench  (bench/bench_fetch)\n");
 	tpeer_vcsim_options(b.t, &b.o);
 	b.o.pool_size = 2;
@@ -559,6 +565,7 @@ out:
 	if (ret != 0)
 		printf("bench_fetch: FAILED (see above)\n");
 	free(cached);
+	free(vcsim);
 	vcd_close(b.s);
 	tpeer_stop(b.t);
 	return ret;
