@@ -60,6 +60,7 @@ cleanup() {
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
 	exec 7>&-	# the producer's input: it ends (no 2>/dev/null: that would stay)
 	exec 8>&-	# bench_first's
+	exec 9<&-	# the results' follower
 	for p in $KC_PIDS; do kill "$p" 2>/dev/null; done
 	if [ -n "$T" ]; then
 		bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
@@ -118,6 +119,16 @@ start_peers() {	# start_peers MODEL PGMODE
 	KC_PIDS="$KC_PIDS $!"
 	kcat -C -u -X fetch.wait.max.ms=5 -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -q -f '%T %s\n' >"$T/res.ts" 2>/dev/null &
 	KC_PIDS="$KC_PIDS $!"
+	FINAL=()
+	# (bash reads a pipe a byte at a time: only the final events' ids reach it)
+	# (bash reads a pipe a byte at a time: only the final events' ids reach
+	# it; the tail is killed with the readers, and ends with this script)
+	exec 9< <(sh -c 'echo $$ >"$1/follow.pid"; exec tail --pid="$2" -n +1 -F "$1/res.ts"' \
+	    sh "$T" "$$" 2>/dev/null | grep --line-buffered -E '"event":"(succeeded|failed)"' |
+	    grep --line-buffered -o '"request_id":"[^"]*"')
+	local i
+	for ((i = 0; i < 100; i++)); do [ -s "$T/follow.pid" ] && break; sleep 0.01; done
+	KC_PIDS="$KC_PIDS $(cat "$T/follow.pid" 2>/dev/null)"
 }
 
 start_agent() {	# start_agent WORKERS: the one consumer group of this configuration
@@ -189,18 +200,26 @@ delete_line() {
 }
 # produce FILE: its lines (built before) to the long-running producer
 produce() { cat "$1" >&7; }
-# finals PREFIX: final events of requests PREFIX* so far (from the file)
-finals() { grep -F "\"request_id\":\"$1" "$T/res.ts" | grep -cE '"event":"(succeeded|failed)"'; }
-wait_finals() {	# wait_finals PREFIX N [POLL_S]: POLL_S 0.02 by default;
-	# a throughput round polls every 0.2 s, so that the harness takes
-	# little CPU from the peers on the same 2 cores (its figures are
-	# CreateTimes: the poll's period does not enter them)
-	local p=${3:-0.02} end=$((SECONDS + WAIT_S))
-	while [ "$SECONDS" -le "$end" ]; do
-		[ "$(finals "$1")" -ge "$2" ] && return 0
-		sleep "$p"
+# wait_finals PREFIX N: until N requests PREFIX* have a final event.  The
+# results file is followed by one long-running tail (start_peers) whose
+# final events' request ids are read here as they come: no polling, no
+# process per look, so the harness takes next to no CPU from the peers on
+# the same 2 cores while it waits.
+declare -A FINAL=()	# request ids with a final event, so far
+wait_finals() {
+	local end=$((SECONDS + WAIT_S)) line rid n=0 k
+	for k in "${!FINAL[@]}"; do [[ $k == "$1"* ]] && n=$((n + 1)); done
+	while [ "$n" -lt "$2" ]; do
+		if ! IFS= read -r -t 1 line <&9; then
+			[ "$SECONDS" -le "$end" ] || die "timed out waiting for $2 results of $1* ($n so far)"
+			continue
+		fi
+		rid=${line#\"request_id\":\"}
+		rid=${rid%\"}
+		[ -n "${FINAL[$rid]:-}" ] && continue
+		FINAL[$rid]=1
+		[[ $rid == "$1"* ]] && n=$((n + 1))
 	done
-	die "timed out waiting for $2 results of $1* ($(finals "$1") so far)"
 }
 failed_count() { grep -F "\"request_id\":\"$1" "$T/res.ts" | grep -cF '"event":"failed"'; }
 
@@ -315,8 +334,8 @@ throughput_phase() {
 	for ((r = 1; r <= THR_ROUNDS; r++)); do
 		for ((n = 1; n <= THR_N; n++)); do spawn_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/spawns"
 		for ((n = 1; n <= THR_N; n++)); do delete_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/deletes"
-		produce "$T/spawns"; wait_finals "thr$w.$r-s-" "$THR_N" 0.2
-		produce "$T/deletes"; wait_finals "thr$w.$r-d-" "$THR_N" 0.2
+		produce "$T/spawns"; wait_finals "thr$w.$r-s-" "$THR_N"
+		produce "$T/deletes"; wait_finals "thr$w.$r-d-" "$THR_N"
 		pf="$pf ${BREAK}thr$w.$r-s-"
 	done
 	local f
