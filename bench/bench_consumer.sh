@@ -26,53 +26,23 @@ AGENT=${BENCH_AGENT:-$BUILD/agent/vcagent}
 PEERS=$SRC/tests/peers
 N=${BENCH_N:-200}
 IDLE=${BENCH_IDLE_SECS:-10}
+. "$SRC/bench/bench_lib.sh"
 T=$(mktemp -d /dev/shm/vcagent-benchc-XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$T"
 AGENT_PID=
 cleanup() {
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
+	bench_stop "$T"
 }
 trap cleanup EXIT
 
-bash "$PEERS/peers.sh" start "$T" vcsim pg >/dev/null 2>&1 || { echo "bench: peers"; exit 1; }
-bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:4 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >/dev/null 2>&1 || { echo "bench: kafka"; exit 1; }
-. "$T/vcsim.env"; . "$T/pg.env"; . "$T/kafka.env"
-export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+bench_peers "$T" 4 vcsim pg || exit 1
 SU="host=$PG_HOST port=$PG_PORT dbname=$PG_DB user=postgres"
 su_psql() { psql -X -q -tA -d "$SU" -c "$1"; }
 PGLOG=$(find "$T/pg/" -name postgres.log 2>/dev/null | head -1)
-PROPS=$(echo "${BENCH_PROPS-fetch.wait.max.ms: \"10\"}" | tr ';' '\n' | sed -n 's/^ *\(.*[^ ]\) *$/    \1/p')
-
-cat >"$T/agent.yaml" <<YAML
-DEFAULT:
-  host: benchc
-  max_concurrent_builds: 4
-  sync_power_state_interval: -1
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
-  cluster_name: [DC0_C0]
-image_cache:
-  manager_interval: -1
-kafka:
-  bootstrap_servers: $KAFKA_BOOTSTRAP
-  group_id: benchc
-  session_timeout_ms: 3000
-  heartbeat_interval_ms: 500
-${PROPS:+  properties:
-$PROPS}
-database:
-  connection: {env: PG_DSN}
-health:
-  bind_port: 0
-YAML
+# kafka.properties as a YAML flow map ("key: value; ..." -> {key: value, ...})
+PROPS=$(echo "${BENCH_PROPS-fetch.wait.max.ms: \"10\"}" | tr ';' '\n' | sed -n 's/^ *\(.*[^ ]\) *$/\1/p' | paste -sd, | sed 's/,/, /g')
+bench_agent_yaml benchc 4 benchc 0 "${PROPS:+{$PROPS\}}" >"$T/agent.yaml"
 start_agent() {
 	touch "$T/agent.log"
 	local from

@@ -14,58 +14,26 @@ BUILD=${VCAGENT_BUILD:-$SRC}
 BIN=${VCAGENT_BIN:-$BUILD/agent/vcagent}
 PEERS=$SRC/tests/peers
 N=${BENCH_N:-160}
+. "$SRC/bench/bench_lib.sh"
 T=$(mktemp -d /dev/shm/vcagent-pgtrips-XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$T"
 AGENT_PID=
 cleanup() {
 	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bash "$PEERS/kafka.sh" stop "$T" >/dev/null 2>&1
-	bash "$PEERS/peers.sh" stop "$T" >/dev/null 2>&1
-	rm -rf "$T"
+	bench_stop "$T"
 }
 trap cleanup EXIT
 
-bash "$PEERS/peers.sh" start "$T" vcsim glance pg >/dev/null 2>&1 || { echo "bench: peers"; exit 1; }
-bash "$PEERS/kafka.sh" start "$T" -t vcagent.requests:16 -t vcagent.results:1 \
-    -t vcagent.dead-letter:1 >/dev/null 2>&1 || { echo "bench: kafka"; exit 1; }
-. "$T/vcsim.env"; . "$T/glance.env"; . "$T/pg.env"; . "$T/kafka.env"
+bench_peers "$T" 16 vcsim glance pg || exit 1
 IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576)
 PORT=$(python3 "$PEERS/freeport")
 PGLOG=$(find "$T" -name postgres.log | head -1)
-export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 su() { /usr/lib/postgresql/15/bin/psql -X -qAt -h "$PG_HOST" -p "$PG_PORT" -U postgres -d vcagent -c "$1"; }
 su "ALTER SYSTEM SET log_statement = 'all'" && su "ALTER SYSTEM SET log_connections = on" &&
     su "ALTER SYSTEM SET log_line_prefix = '%m [%p] '" && su "SELECT pg_reload_conf()" >/dev/null
 
 start_agent() {	# start_agent WORKERS GROUP
-	cat >"$T/agent.yaml" <<YAML
-DEFAULT:
-  host: bench
-  max_concurrent_builds: $1
-  sync_power_state_interval: -1
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
-  cluster_name: [DC0_C0]
-  connection_pool_size: 16
-image_cache:
-  manager_interval: -1
-glance:
-  api_servers: [$GLANCE_URL]
-kafka:
-  bootstrap_servers: $KAFKA_BOOTSTRAP
-  group_id: $2
-  session_timeout_ms: 3000
-  heartbeat_interval_ms: 500
-  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
-database:
-  connection: {env: PG_DSN}
-health:
-  bind_port: $PORT
-YAML
+	bench_agent_yaml bench "$1" "$2" "$PORT" >"$T/agent.yaml"
 	"$BIN" -c "$T/agent.yaml" >"$T/agent.log" 2>&1 &
 	AGENT_PID=$!
 	for _ in $(seq 300); do grep -q "kafka: assigned" "$T/agent.log" && break; sleep 0.1; done
@@ -77,15 +45,6 @@ done_n() {	# done_n TYPE: spawn/delete requests succeeded so far
 	    '$0 ~ "^vcagent_requests_total\\{type=\"" t "\",outcome=\"succeeded\"" { n += $2 } END { print n + 0 }'
 }
 wait_n() { for _ in $(seq 6000); do [ "$(done_n "$1")" -ge "$2" ] && return 0; sleep 0.05; done; echo "bench: timed out ($1 $2)"; exit 1; }
-uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
-spawn_line() {	# spawn_line RUN N
-	printf '%s|{"version":1,"request_id":"%s-s-%d","type":"spawn","node":"%s","instance":{"uuid":"%s","name":"b%d"},"flavor":{"vcpus":1,"memory_mb":64,"root_gb":0},"image_id":"%s"}\n' \
-	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")" "$2" "$IMG"
-}
-delete_line() {
-	printf '%s|{"version":1,"request_id":"%s-d-%d","type":"delete","node":"%s","instance":{"uuid":"%s"}}\n' \
-	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")"
-}
 produce() { kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|' -X linger.ms=0; }
 stats() { su "SELECT sessions, xact_commit FROM pg_stat_database WHERE datname = 'vcagent'" | tr '|' ' '; }
 loglines() { wc -l <"$PGLOG"; }

@@ -42,6 +42,7 @@ set -u
 SRC=${VCAGENT_SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 BUILD=${VCAGENT_BUILD:-$SRC}
 PEERS=$SRC/tests/peers
+. "$SRC/bench/bench_lib.sh"
 export VCAGENT_BUILD=$BUILD	# kafka.sh finds vckafkamock there
 [ -x "$BUILD/bench/bench_produce" ] || { echo "bench: no $BUILD/bench/bench_produce (make bench builds it)" >&2; exit 1; }
 [ -x "$BUILD/bench/bench_first" ] || { echo "bench: no $BUILD/bench/bench_first (make bench builds it)" >&2; exit 1; }
@@ -132,34 +133,7 @@ start_peers() {	# start_peers MODEL PGMODE
 }
 
 start_agent() {	# start_agent WORKERS: the one consumer group of this configuration
-	cat >"$T/agent.yaml" <<YAML
-DEFAULT:
-  host: bench
-  max_concurrent_builds: $1
-  sync_power_state_interval: -1
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
-  cluster_name: [DC0_C0]
-  connection_pool_size: 16
-image_cache:
-  manager_interval: -1
-glance:
-  api_servers: [$GLANCE_URL]
-kafka:
-  bootstrap_servers: $KAFKA_BOOTSTRAP
-  group_id: bench
-  session_timeout_ms: 3000
-  heartbeat_interval_ms: 500
-  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
-database:
-  connection: {env: PG_DSN}
-health:
-  bind_port: $PORT
-YAML
+	bench_agent_yaml bench "$1" bench "$PORT" >"$T/agent.yaml"
 	local i lines
 	lines=$(cat "$T/agent.log" 2>/dev/null | wc -l)
 	"$BUILD/agent/vcagent" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 &
@@ -189,15 +163,6 @@ wire_calls() {	# one curl, one connection: a URL per method
 }
 rss_kib() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$AGENT_PID/status"; }
 
-uuid() { printf 'b0000000-0000-4000-8000-%012d' "$1"; }
-spawn_line() {	# spawn_line RUN N [IMAGE]
-	printf '%s|{"version":1,"request_id":"%s-s-%d","type":"spawn","node":"%s","instance":{"uuid":"%s","name":"b%d"},"flavor":{"vcpus":1,"memory_mb":64,"root_gb":0},"image_id":"%s"}\n' \
-	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")" "$2" "${3:-$IMG}"
-}
-delete_line() {
-	printf '%s|{"version":1,"request_id":"%s-d-%d","type":"delete","node":"%s","instance":{"uuid":"%s"}}\n' \
-	    "$(uuid "$2")" "$1" "$2" "$NODE" "$(uuid "$2")"
-}
 # produce FILE: its lines (built before) to the long-running producer
 produce() { cat "$1" >&7; }
 # wait_finals PREFIX N: until N requests PREFIX* have a final event.  The
