@@ -1,4 +1,5 @@
-# bench_lib.sh - what the bench scripts share (sourced; PEERS set):
+# bench_lib.sh - what the bench scripts share (sourced; PEERS set; the
+# vmware section comes from the agent tests' vcsim_yaml):
 #
 #   bench_peers DIR PARTS PEER...  start PEER... (peers.sh: vcsim, glance, pg)
 #                                  and the Kafka mock with vcagent.requests
@@ -19,6 +20,8 @@
 #                                  bench_produce: a cached spawn (1 vCPU,
 #                                  64 MB, IMAGE or $IMG) or a delete of
 #                                  instance N on $NODE; ids RUN-s-N, RUN-d-N
+
+. "$PEERS/../integration/agent_lib.sh"
 
 bench_peers() {
 	local dir=$1 parts=$2 e
@@ -48,12 +51,7 @@ DEFAULT:
   host: $1
   max_concurrent_builds: $2
   sync_power_state_interval: -1
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: [DC0_C0]
   connection_pool_size: 16
 image_cache:

@@ -7,6 +7,7 @@
 # from Glance once; the purge policy removes what no instance uses and keeps
 # what one does; `vcagent db upgrade` reports the version.
 . "$(dirname "$0")/tap.sh"
+. "$(dirname "$0")/agent_lib.sh"	# vcsim_yaml
 set -u
 T=$(mktemp -d /dev/shm/vcagent-cache-XXXXXX 2>/dev/null || mktemp -d)
 chmod 755 "$T"
@@ -31,12 +32,7 @@ URL=http://127.0.0.1:$PORT
 
 config() {	# config ORIGINAL_AGE
 	cat <<YAML
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: [DC0_C0]
 image_cache:
   manager_interval: 1

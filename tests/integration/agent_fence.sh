@@ -38,12 +38,7 @@ DEFAULT:
   max_concurrent_builds: 4
   sync_power_state_interval: 1
   cluster_lease_time: 3
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: [${3:-DC0_C0}]
 glance:
   api_servers: [$GLANCE_URL]

@@ -23,12 +23,7 @@ export VC_PW=$VCSIM_PASSWORD OP_TOKEN=$TOKEN
 
 config() {	# config: the agent's configuration, database.connection from $DB_DSN
 	cat <<YAML
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: [DC0_C0]
 glance:
   api_servers: [$GLANCE_URL]

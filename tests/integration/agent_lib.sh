@@ -22,6 +22,11 @@
 #   kafka_ctl ARGS...       kafka.sh ctl: true when it says ok
 #   url                     the operator endpoints of the agent started last
 #                           (from $T/agent.log)
+#   vcsim_yaml              the vmware section's start for the vcsim peer
+#                           (address, user, password from $VC_PW, CA file),
+#                           for $(vcsim_yaml) in a configuration; the caller
+#                           adds cluster_name and the rest (bench_lib.sh
+#                           uses it too)
 
 agent_lib_cleanup() {
 	local p f
@@ -80,3 +85,13 @@ psql_v() { bash "$PEERS/pg.sh" psql "$T" -tAc "$1"; }
 send() { printf '%s|%s\n' "$1" "$2" | kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -K '|'; }
 kafka_ctl() { [ "$(bash "$PEERS/kafka.sh" ctl "$T" "$@" 2>&1)" = ok ]; }
 url() { sed -n 's|.*operator endpoints on \(http://[^/]*\)/.*|\1|p' "$T/agent.log" | tail -1; }
+vcsim_yaml() {
+	cat <<YAML
+vmware:
+  host_ip: $VCSIM_HOST
+  host_port: $VCSIM_PORT
+  host_username: $VCSIM_USER
+  host_password: {env: VC_PW}
+  ca_file: $VCSIM_CA_FILE
+YAML
+}

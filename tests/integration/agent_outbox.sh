@@ -23,12 +23,7 @@ DEFAULT:
   host: agent-o
   max_concurrent_builds: 16
   sync_power_state_interval: -1
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: [DC0_C0]
   connection_pool_size: 16
 glance:

@@ -34,12 +34,7 @@ DEFAULT:
   reserved_host_memory_mb: $4
   reserved_host_disk_mb: $5
   reserved_host_cpus: $6
-vmware:
-  host_ip: $VCSIM_HOST
-  host_port: $VCSIM_PORT
-  host_username: $VCSIM_USER
-  host_password: {env: VC_PW}
-  ca_file: $VCSIM_CA_FILE
+$(vcsim_yaml)
   cluster_name: $3
   keepalive_interval: 1
 glance:
