@@ -317,9 +317,17 @@ ledger_unfinished(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
 	    "kafka_partition, kafka_offset", nodes, nnodes, 1, out, n, why, wl);
 }
 
+#define LEDGER_SPAWNING \
+	"INSERT INTO instances (uuid, name, node, flavor, image_id, " \
+	"datastore, ports, metadata, task_state) VALUES ($1, $2, $3, $4::jsonb, $5, " \
+	"$6, $7::jsonb, $8::jsonb, 'spawning') ON CONFLICT (uuid) DO UPDATE SET " \
+	"name = $2, node = $3, flavor = $4::jsonb, image_id = $5, datastore = $6, " \
+	"ports = $7::jsonb, metadata = $8::jsonb, task_state = 'spawning', " \
+	"deleted_at = NULL, updated_at = now() RETURNING vm_moref IS NOT NULL"
+
 int
-ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
-    bool *had_vm, char *why, size_t wl)
+ledger_instance_spawning_send(PGconn *pg, const struct req *r, const char *datastore,
+    char *why, size_t wl)
 {
 	json_t *fl = json_object_get(r->raw, "flavor"), *ports = json_object_get(r->raw,
 	    "ports"), *md = json_object_get(r->raw, "metadata");
@@ -328,24 +336,39 @@ ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
 	char *m = json_is_object(md) ? json_dumps(md, JSON_COMPACT) : xstrdup("{}");
 	const char *params[8] = { r->instance_uuid, r->instance_name, r->node, f,
 	    r->image_id, datastore, p, m };
-	PGresult *res;
 	int ret;
 
-	ret = ledger_sql(pg, "INSERT INTO instances (uuid, name, node, flavor, image_id, "
-	    "datastore, ports, metadata, task_state) VALUES ($1, $2, $3, $4::jsonb, $5, "
-	    "$6, $7::jsonb, $8::jsonb, 'spawning') ON CONFLICT (uuid) DO UPDATE SET "
-	    "name = $2, node = $3, flavor = $4::jsonb, image_id = $5, datastore = $6, "
-	    "ports = $7::jsonb, metadata = $8::jsonb, task_state = 'spawning', "
-	    "deleted_at = NULL, updated_at = now() RETURNING vm_moref IS NOT NULL", 8,
-	    params, &res, why, wl);
-	/* vm_moref is not updated: RETURNING shows the row's earlier one */
-	*had_vm = ret < 0 || strcmp(PQgetvalue(res, 0, 0), "f") != 0;
-	if (ret == 0)
-		PQclear(res);
+	/* libpq copies the parameters into its buffer as it sends */
+	ret = pgc_send(pg, LEDGER_SPAWNING, 8, params, why, wl);
 	free(f);
 	free(p);
 	free(m);
 	return ret;
+}
+
+int
+ledger_instance_spawning_recv(PGconn *pg, bool *had_vm, char *why, size_t wl)
+{
+	PGresult *res = pgc_recv(pg, why, wl);
+
+	/* vm_moref is not updated: RETURNING shows the row's earlier one */
+	*had_vm = res == NULL || PQntuples(res) != 1 ||
+	    strcmp(PQgetvalue(res, 0, 0), "f") != 0;
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
+    bool *had_vm, char *why, size_t wl)
+{
+	if (ledger_instance_spawning_send(pg, r, datastore, why, wl) < 0) {
+		*had_vm = true;
+		return -1;
+	}
+	return ledger_instance_spawning_recv(pg, had_vm, why, wl);
 }
 
 int

@@ -132,6 +132,11 @@ int ledger_node_json(PGconn *pg, const char *node, char **json, char *why,
  * the row already existed with a VM recorded (a respawn, a redelivery). */
 int ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
     bool *had_vm, char *why, size_t wl);
+/* The same in two halves (pgc_send, pgc_recv): the caller may work on
+ * another connection in between; every send is followed by its recv. */
+int ledger_instance_spawning_send(PGconn *pg, const struct req *r,
+    const char *datastore, char *why, size_t wl);
+int ledger_instance_spawning_recv(PGconn *pg, bool *had_vm, char *why, size_t wl);
 /* Set its VM, vm_state, power_state and task_state (NULL: NULL). */
 int ledger_instance_state(PGconn *pg, const char *uuid, const char *vm,
     const char *vm_state, const char *power_state, const char *task_state,

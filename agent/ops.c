@@ -143,16 +143,28 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct np_network *nets = NULL;
 	struct np_port *ports = NULL;
 	struct np_mac *macs = NULL;
+	struct vcd_err herr;
 	char ds[256], why[512], *copy = NULL;
-	bool had_vm, fresh = false, retried = false;
+	bool had_vm, fresh = false, retried = false, hit = false;
 	int ret = -1;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
 		return -1;
 	if (agent_cache_place(a, c->name, NULL, &pl, ds, sizeof(ds), err) < 0)
 		return -1;
-	/* the row first: a purge now counts this instance as a user */
-	if (ledger_instance_spawning(pg, r, ds, &had_vm, why, sizeof(why)) < 0)
+	/*
+	 * The instance row, which a purge counts as a user of the image, is
+	 * written while a first attempt looks for the image in the cache on
+	 * the cache's own connection (one round trip for both).  Either order
+	 * keeps the image from a purge: the cache row's use makes it recent,
+	 * and a row a purge has marked is no hit (ic_cache_ensure then waits
+	 * for the purge and fetches the image again).
+	 */
+	if (ledger_instance_spawning_send(pg, r, ds, why, sizeof(why)) < 0)
+		return ops_db_err(err, r->instance_uuid, why);
+	if (attempt == 1 && ic_cache_hit(a->cache, r->image_id, &pl, &img, &herr) == 1)
+		hit = true;
+	if (ledger_instance_spawning_recv(pg, &had_vm, why, sizeof(why)) < 0)
 		return ops_db_err(err, r->instance_uuid, why);
 	if (attempt != 1 || had_vm) {
 		if (vcd_vm_find(a->vc, r->instance_uuid, &vm, err) == 0) {
@@ -165,8 +177,9 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		vcd_err_clear(err);
 	}
 again:
-	if (ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
+	if (!hit && ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
 		goto out;
+	hit = false;	/* a retry (a parent gone) looks again */
 	if (ic_linked_clone(op->cfg->vmware.use_linked_clone, &img)) {
 		if (r->root_gb > 0 && ic_cache_ensure_resized(a->cache, &pl, r->root_gb,
 		    &img, err) < 0)

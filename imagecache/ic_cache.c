@@ -680,6 +680,40 @@ out:
 }
 
 int
+ic_cache_hit(struct ic_cache *c, const char *id, const struct ic_place *pl,
+    struct ic_image *img, struct vcd_err *err)
+{
+	char *full, *path = NULL, *key = NULL;
+	int ret = 0;
+
+	vcd_err_clear(err);
+	memset(img, 0, sizeof(*img));
+	if ((full = ic_image_path(pl->datastore, c->folder, id, 0)) == NULL)
+		return 0;	/* ic_cache_ensure names what is wrong */
+	path = xasprintf("%s/%s/%s.vmdk", c->folder, id, id);
+	key = xasprintf("%s|%s", pl->datastore, path);
+	/* only a file seen lately: anything else is ic_cache_ensure's (HEAD) */
+	if (!ic_seen_fresh(c, key))
+		goto out;
+	snprintf(img->id, sizeof(img->id), "%s", id);
+	img->linked_clone = -1;
+	if ((ret = ic_row_use(c, pl->datastore, path, img, err)) == 1) {
+		snprintf(img->dspath, sizeof(img->dspath), "%s", full);
+		img->hit = true;
+		pthread_mutex_lock(&c->lock);
+		c->stats.hits++;
+		pthread_mutex_unlock(&c->lock);
+	}
+out:
+	if (ret != 1)
+		memset(img, 0, sizeof(*img));
+	free(key);
+	free(path);
+	free(full);
+	return ret;
+}
+
+int
 ic_cache_ensure(struct ic_cache *c, const char *id, const struct ic_place *pl,
     struct ic_image *img, struct vcd_err *err)
 {

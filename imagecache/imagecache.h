@@ -322,6 +322,15 @@ void ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out);
  */
 int ic_cache_ensure(struct ic_cache *c, const char *id, const struct ic_place *pl,
     struct ic_image *img, struct vcd_err *err);
+/*
+ * The cheap half of ic_cache_ensure(), for a caller that has other work in
+ * flight meanwhile: 1 with *IMG when image ID has a ready row and this
+ * agent saw its file lately (the row's use recorded: one statement, no
+ * call to vCenter); 0 when that is not so (call ic_cache_ensure()); -1
+ * with ERR (PostgreSQL).
+ */
+int ic_cache_hit(struct ic_cache *c, const char *id, const struct ic_place *pl,
+    struct ic_image *img, struct vcd_err *err);
 /* IMG's file was found missing (a CreateVM's FileNotFound on the parent):
  * the next ic_cache_ensure() looks on the datastore, and fetches it again
  * if it is gone. */

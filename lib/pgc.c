@@ -740,6 +740,48 @@ pgc_exec(PGconn *c, const char *sql, int nparams, const char *const *params,
 }
 
 int
+pgc_send(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *errbuf, size_t len)
+{
+	char name[24];
+	int ok;
+
+	if (nparams > 0 && pgc_prep_find(c, sql, name, sizeof(name)) < 0 &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE)
+		(void)pgc_prep_add(c, sql, nparams, name, sizeof(name));
+	if (nparams > 0 && pgc_prep_find(c, sql, name, sizeof(name)) >= 0)
+		ok = PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
+	else
+		ok = PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!ok) {
+		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
+		return -1;
+	}
+	return 0;
+}
+
+PGresult *
+pgc_recv(PGconn *c, char *errbuf, size_t len)
+{
+	PGresult *r, *first = NULL;
+	ExecStatusType st;
+
+	while ((r = PQgetResult(c)) != NULL) {	/* to the end: C is free again */
+		if (first == NULL)
+			first = r;
+		else
+			PQclear(r);
+	}
+	st = PQresultStatus(first);
+	if (first != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK))
+		return first;
+	pgc_msg(errbuf, len, "PostgreSQL", first != NULL ?
+	    PQresultErrorMessage(first) : PQerrorMessage(c), NULL, c);
+	PQclear(first);
+	return NULL;
+}
+
+int
 pgc_exec_unlock(PGconn *c, const struct pgc_stmt *stmts, int n, char *errbuf,
     size_t len)
 {

@@ -91,6 +91,18 @@ struct pgc_stmt {
 int pgc_exec_unlock(PGconn *c, const struct pgc_stmt *st, int n, char *errbuf,
     size_t len);
 /*
+ * pgc_exec in two halves, so that the caller can work (on another
+ * connection) while the statement runs: pgc_send sends SQL (prepared as
+ * pgc_exec would, which costs a round trip only the first time on C) and
+ * returns 0, or -1 with ERRBUF; pgc_recv waits for its result: as
+ * pgc_exec's, NULL with ERRBUF on an error.  Every pgc_send is followed by
+ * one pgc_recv before C is used again.  No reset and retry here: for a
+ * lease, as pgc_exec does for a lease.
+ */
+int pgc_send(PGconn *c, const char *sql, int nparams, const char *const *params,
+    char *errbuf, size_t len);
+PGresult *pgc_recv(PGconn *c, char *errbuf, size_t len);
+/*
  * Is C's session still there (one round trip)?  On a lease from
  * pgc_lease(), false means its advisory locks are gone.
  */
