@@ -105,8 +105,8 @@ pgc_prep_find(PGconn *c, const char *sql, char *name, size_t len)
 	return -1;
 }
 
-/* Prepare SQL on C if there is room: 0 with its NAME, else -1 (run it
- * unprepared; an error in SQL then shows there). */
+/* Prepare SQL on C if there is room: its slot, with its NAME, else -1 (run
+ * it unprepared; an error in SQL then shows there). */
 static int
 pgc_prep_add(PGconn *c, const char *sql, int nparams, char *name, size_t len)
 {
@@ -135,7 +135,37 @@ pgc_prep_add(PGconn *c, const char *sql, int nparams, char *name, size_t len)
 	pp->sql[i] = xstrdup(sql);
 	if (i == pp->n)
 		pp->n++;
-	return 0;
+	return i;
+}
+
+/*
+ * The slot (and NAME) SQL is prepared under on C, preparing it now when it
+ * has parameters, is not yet, and C is outside a transaction (never in a
+ * pipeline); -1: run it unprepared.
+ */
+static int
+pgc_prep_name(PGconn *c, const char *sql, int nparams, char *name, size_t len)
+{
+	int slot;
+
+	if (nparams == 0)
+		return -1;
+	if ((slot = pgc_prep_find(c, sql, name, len)) < 0 &&
+	    PQtransactionStatus(c) == PQTRANS_IDLE &&
+	    PQpipelineStatus(c) == PQ_PIPELINE_OFF)
+		slot = pgc_prep_add(c, sql, nparams, name, len);
+	return slot;
+}
+
+/* Send SQL on C without waiting: by name when it is prepared there. */
+static int
+pgc_send_query(PGconn *c, const char *sql, int nparams, const char *const *params)
+{
+	char name[24];
+
+	if (nparams > 0 && pgc_prep_find(c, sql, name, sizeof(name)) >= 0)
+		return PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
+	return PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 }
 
 /* Forget (and deallocate) the statement prepared as slot I on C. */
@@ -170,11 +200,7 @@ pgc_run(PGconn *c, const char *sql, int nparams, const char *const *params)
 
 	if (nparams == 0)
 		return PQexec(c, sql);
-	if ((slot = pgc_prep_find(c, sql, name, sizeof(name))) < 0 &&
-	    PQtransactionStatus(c) == PQTRANS_IDLE &&
-	    pgc_prep_add(c, sql, nparams, name, sizeof(name)) == 0)
-		slot = pgc_prep_find(c, sql, name, sizeof(name));
-	if (slot < 0)
+	if ((slot = pgc_prep_name(c, sql, nparams, name, sizeof(name))) < 0)
 		return PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	r = PQexecPrepared(c, name, nparams, params, NULL, NULL, 0);
 	if (PQresultStatus(r) == PGRES_FATAL_ERROR && PQstatus(c) == CONNECTION_OK &&
@@ -744,16 +770,9 @@ pgc_send(PGconn *c, const char *sql, int nparams, const char *const *params,
     char *errbuf, size_t len)
 {
 	char name[24];
-	int ok;
 
-	if (nparams > 0 && pgc_prep_find(c, sql, name, sizeof(name)) < 0 &&
-	    PQtransactionStatus(c) == PQTRANS_IDLE)
-		(void)pgc_prep_add(c, sql, nparams, name, sizeof(name));
-	if (nparams > 0 && pgc_prep_find(c, sql, name, sizeof(name)) >= 0)
-		ok = PQsendQueryPrepared(c, name, nparams, params, NULL, NULL, 0);
-	else
-		ok = PQsendQueryParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
-	if (!ok) {
+	(void)pgc_prep_name(c, sql, nparams, name, sizeof(name));
+	if (!pgc_send_query(c, sql, nparams, params)) {
 		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
 		return -1;
 	}
@@ -792,13 +811,11 @@ pgc_exec_unlock(PGconn *c, const struct pgc_stmt *stmts, int n, char *errbuf,
 
 	snprintf(errbuf, len, "PostgreSQL: no answer");
 	/* prepared before the pipeline, the first time on this connection */
-	for (int i = 0; i < n && PQtransactionStatus(c) == PQTRANS_IDLE; i++) {
+	for (int i = 0; i < n; i++) {
 		char name[24];
 
-		if (stmts[i].nparams > 0 && pgc_prep_find(c, stmts[i].sql, name,
-		    sizeof(name)) < 0)
-			(void)pgc_prep_add(c, stmts[i].sql, stmts[i].nparams, name,
-			    sizeof(name));
+		(void)pgc_prep_name(c, stmts[i].sql, stmts[i].nparams, name,
+		    sizeof(name));
 	}
 	if (PQtransactionStatus(c) != PQTRANS_IDLE || !PQenterPipelineMode(c)) {
 		pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
@@ -806,18 +823,11 @@ pgc_exec_unlock(PGconn *c, const struct pgc_stmt *stmts, int n, char *errbuf,
 	}
 	/* the statements are one transaction (no sync between them); it
 	 * commits at the first sync, before the locks go */
-	for (int i = 0; i < n; i++) {
-		char name[24];
-
-		if (stmts[i].nparams > 0 && pgc_prep_find(c, stmts[i].sql, name,
-		    sizeof(name)) >= 0 ? !PQsendQueryPrepared(c, name,
-		    stmts[i].nparams, stmts[i].params, NULL, NULL, 0) :
-		    !PQsendQueryParams(c, stmts[i].sql, stmts[i].nparams, NULL,
-		    stmts[i].params, NULL, NULL, 0)) {
+	for (int i = 0; i < n; i++)
+		if (!pgc_send_query(c, stmts[i].sql, stmts[i].nparams, stmts[i].params)) {
 			pgc_msg(errbuf, len, "PostgreSQL", PQerrorMessage(c), NULL, c);
 			goto out;
 		}
-	}
 	if (!PQpipelineSync(c) || !PQsendQueryParams(c, "SELECT "
 	    "pg_advisory_unlock_all()", 0, NULL, NULL, NULL, NULL, 0) ||
 	    !PQpipelineSync(c)) {
