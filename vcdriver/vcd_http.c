@@ -312,6 +312,20 @@ vcd_http_maybe_sent(CURL *h, CURLcode rc)
 	return pre > 0 || reqsize > 0;
 }
 
+/* ERR: the call may have run (WHY came after its request was sent), and
+ * it is not sent again: fault OutcomeUnknown, naming the method and its
+ * object. */
+static void
+vcd_http_unknown(const struct vcd_session *s, const struct vcd_conn *c,
+    const char *mname, const char *why, struct vcd_err *err)
+{
+	vcd_err_set(err, VCD_E_TRANSPORT, "OutcomeUnknown", c->object[0] != '\0' ?
+	    c->object : s->url, "%s on %s may have run in vCenter: %s after the "
+	    "request was sent; not sent again, as it must not run twice: check "
+	    "its effect (e.g. find the VM by its uuid) before repeating it", mname,
+	    c->object[0] != '\0' ? c->object : s->host, why);
+}
+
 int
 vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
     struct vcd_err *err)
@@ -360,13 +374,8 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 		if (rc == CURLE_OK)
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, status);
 		if (rc == CURLE_ABORTED_BY_CALLBACK && c->once && c->sends > 1) {
-			vcd_err_set(err, VCD_E_TRANSPORT, "OutcomeUnknown",
-			    c->object[0] != '\0' ? c->object : s->url, "%s on %s may "
-			    "have run in vCenter: the kept-alive connection closed "
-			    "with no answer after the request was sent; not sent "
-			    "again, as it must not run twice: check its effect "
-			    "(e.g. find the VM by its uuid) before repeating it", mname,
-			    c->object[0] != '\0' ? c->object : s->host);
+			vcd_http_unknown(s, c, mname, "the kept-alive connection "
+			    "closed with no answer", err);
 			goto out;
 		}
 		if (rc == CURLE_OK && *status != 503)
@@ -377,13 +386,7 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 			goto out;
 		}
 		if (rc != CURLE_OK && (sent = vcd_http_maybe_sent(c->curl, rc)) && !idem) {
-			vcd_err_set(err, VCD_E_TRANSPORT, "OutcomeUnknown",
-			    c->object[0] != '\0' ? c->object : s->url, "%s on %s may "
-			    "have run in vCenter: %s after the request was sent; not "
-			    "sent again, as it must not run twice: check its effect "
-			    "(e.g. find the VM by its uuid) before repeating it", mname,
-			    c->object[0] != '\0' ? c->object : s->host,
-			    curl_easy_strerror(rc));
+			vcd_http_unknown(s, c, mname, curl_easy_strerror(rc), err);
 			goto out;
 		}
 		if (vcd_http_fatal(rc) || attempt >= s->api_retry_count)
