@@ -361,17 +361,6 @@ ledger_instance_spawning_recv(PGconn *pg, bool *had_vm, char *why, size_t wl)
 }
 
 int
-ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
-    bool *had_vm, char *why, size_t wl)
-{
-	if (ledger_instance_spawning_send(pg, r, datastore, why, wl) < 0) {
-		*had_vm = true;
-		return -1;
-	}
-	return ledger_instance_spawning_recv(pg, had_vm, why, wl);
-}
-
-int
 ledger_instance_state(PGconn *pg, const char *uuid, const char *vm,
     const char *vm_state, const char *power_state, const char *task_state,
     char *why, size_t wl)

@@ -128,12 +128,10 @@ int ledger_node_json(PGconn *pg, const char *node, char **json, char *why,
 
 /* ---- instances ---- */
 
-/* Insert or update the row of a spawning instance; *HAD_VM says whether
- * the row already existed with a VM recorded (a respawn, a redelivery). */
-int ledger_instance_spawning(PGconn *pg, const struct req *r, const char *datastore,
-    bool *had_vm, char *why, size_t wl);
-/* The same in two halves (pgc_send, pgc_recv): the caller may work on
- * another connection in between; every send is followed by its recv. */
+/* Insert or update the row of a spawning instance, in two halves (pgc_send,
+ * pgc_recv): the caller may work on another connection in between; every
+ * send is followed by its recv, whose *HAD_VM says whether the row already
+ * existed with a VM recorded (a respawn, a redelivery). */
 int ledger_instance_spawning_send(PGconn *pg, const struct req *r,
     const char *datastore, char *why, size_t wl);
 int ledger_instance_spawning_recv(PGconn *pg, bool *had_vm, char *why, size_t wl);
