@@ -690,7 +690,7 @@ ic_cache_hit(struct ic_cache *c, const char *id, const struct ic_place *pl,
 	memset(img, 0, sizeof(*img));
 	if ((full = ic_image_path(pl->datastore, c->folder, id, 0)) == NULL)
 		return 0;	/* ic_cache_ensure names what is wrong */
-	path = xasprintf("%s/%s/%s.vmdk", c->folder, id, id);
+	path = ic_image_relpath(c->folder, id, 0);
 	key = xasprintf("%s|%s", pl->datastore, path);
 	/* only a file seen lately: anything else is ic_cache_ensure's (HEAD) */
 	if (!ic_seen_fresh(c, key))
@@ -729,7 +729,7 @@ ic_cache_ensure(struct ic_cache *c, const char *id, const struct ic_place *pl,
 	}
 	snprintf(img->id, sizeof(img->id), "%s", id);
 	img->linked_clone = -1;
-	path = xasprintf("%s/%s/%s.vmdk", c->folder, id, id);
+	path = ic_image_relpath(c->folder, id, 0);
 	ret = ic_ensure_path(c, pl, path, img, ic_make_fetch, err);
 	if (ret == 0)
 		snprintf(img->dspath, sizeof(img->dspath), "%s", full);
@@ -761,7 +761,7 @@ ic_cache_ensure_resized(struct ic_cache *c, const struct ic_place *pl,
 		    "image %s", img->id);
 		return -1;
 	}
-	path = xasprintf("%s/%s/%s.%u.vmdk", c->folder, img->id, img->id, root_gb);
+	path = ic_image_relpath(c->folder, img->id, root_gb);
 	r.root_gb = root_gb;
 	if ((ret = ic_ensure_path(c, pl, path, &r, ic_make_resized, err)) == 0) {
 		snprintf(r.dspath, sizeof(r.dspath), "%s", full);
@@ -940,7 +940,7 @@ ic_cache_upload_begin(struct ic_cache *c, const struct ic_place *pl,
 		    "paraVirtual or ide)", r->id, r->adapter);
 		goto fail;
 	}
-	u->path = xasprintf("%s/%s/%s.vmdk", c->folder, r->id, r->id);
+	u->path = ic_image_relpath(c->folder, r->id, 0);
 	u->key = xasprintf("%s|%s", pl->datastore, u->path);
 	snprintf(u->img.id, sizeof(u->img.id), "%s", r->id);
 	u->img.linked_clone = r->linked_clone;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ic_int.h"
 #include "imagecache.h"
 #include "vcdriver/vcd_dspath.h"
 #include "xmalloc.h"
@@ -32,6 +33,14 @@ ic_cache_folder(const char *cache_prefix, const char *subdirectory_name)
 }
 
 char *
+ic_image_relpath(const char *cache_folder, const char *image_id, unsigned root_gb)
+{
+	if (root_gb == 0)
+		return xasprintf("%s/%s/%s.vmdk", cache_folder, image_id, image_id);
+	return xasprintf("%s/%s/%s.%u.vmdk", cache_folder, image_id, image_id, root_gb);
+}
+
+char *
 ic_image_path(const char *datastore, const char *cache_folder,
     const char *image_id, unsigned root_gb)
 {
@@ -41,11 +50,7 @@ ic_image_path(const char *datastore, const char *cache_folder,
 	    vcd_dspath_check_name(cache_folder) < 0 ||
 	    vcd_dspath_check_name(datastore) < 0)
 		return NULL;
-	if (root_gb == 0)
-		rel = xasprintf("%s/%s/%s.vmdk", cache_folder, image_id, image_id);
-	else
-		rel = xasprintf("%s/%s/%s.%u.vmdk", cache_folder, image_id,
-		    image_id, root_gb);
+	rel = ic_image_relpath(cache_folder, image_id, root_gb);
 	path = vcd_dspath_format(datastore, rel);
 	free(rel);
 	return path;
