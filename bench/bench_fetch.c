@@ -351,13 +351,12 @@ floor_spawn(struct floor *f, int i, struct vcd_moref *vm)
 	floor_uuid(uuid, sizeof(uuid), f->base + i);
 	if (ic_root_disk_specs(&ar, f->dspath, f->info->adapter, f->info->capacity_kb,
 	    true, NULL, &dev, &err) == 0) {
-		struct vcd_vm_spec vs = {
-			.name = uuid, .instance_uuid = uuid, .guest_id = NULL,
-			.firmware = NULL, .vcpus = 1, .memory_mb = 64,
-			.datastore = "LocalDS_0", .folder = f->b->pl.folder,
-			.pool = f->b->pl.pool, .host = { "", "" }, .devices = &dev,
-			.extra = &extra,
-		};
+		/* the agent's: named by its uuid, an empty extraConfig list */
+		struct vcd_vm_spec vs = tpeer_vm_spec(uuid, uuid, f->b->pl.folder,
+		    f->b->pl.pool);
+
+		vs.devices = &dev;
+		vs.extra = &extra;
 		if (vcd_vm_create(f->s, &vs, vm, &err) == 0 &&
 		    vcd_vm_power_on_created(f->s, vm, &err) == 0)
 			ret = 0;

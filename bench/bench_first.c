@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "imagecache/imagecache.h"
+#include "tpeer.h"
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
 
@@ -73,13 +74,12 @@ first_spawn(struct vcd_session *s, const struct vcd_placement *pl,
 
 		if (ic_fetch(s, &r, err) == 0 && ic_root_disk_specs(&ar, dspath,
 		    info.adapter, info.capacity_kb, true, NULL, &dev, err) == 0) {
-			struct vcd_vm_spec vs = {
-				.name = uuid, .instance_uuid = uuid, .guest_id = NULL,
-				.firmware = NULL, .vcpus = 1, .memory_mb = 64,
-				.datastore = "LocalDS_0", .folder = pl->folder,
-				.pool = pl->pool, .host = { "", "" }, .devices = &dev,
-				.extra = &extra,
-			};
+			/* the agent's: named by its uuid, an empty extraConfig */
+			struct vcd_vm_spec vs = tpeer_vm_spec(uuid, uuid, pl->folder,
+			    pl->pool);
+
+			vs.devices = &dev;
+			vs.extra = &extra;
 			if (vcd_vm_create(s, &vs, &vm, err) == 0) {
 				made = true;
 				if (vcd_vm_power_on_created(s, &vm, err) == 0)
