@@ -38,18 +38,9 @@ health:
   bind_port: 0
 YAML
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
-start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 stop_agent() { kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=; }
 # produce PARTITION: the lines of stdin (KEY|VALUE) to that partition, at once
 produce() { kcat -P -b "$KAFKA_BOOTSTRAP" -t vcagent.requests -p "$1" -K '|'; }
-results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
-dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }
-until_ok() {
-	local i n=$(($1 * 5)); shift
-	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
-	return 1
-}
-count_in() { local n; n=$(grep -cF -- "$2" "$1" 2>/dev/null); echo "${n:-0}"; }
 uuid() { printf '7b000000-0000-4000-8000-%012d' "$1"; }
 # off ID N: a power_off of instance N (no such VM: it fails, quickly)
 off() { printf '%s|{"version": 1, "request_id": "%s", "type": "power_off", "node": "%s", "instance": {"uuid": "%s"}, "hard": true}\n' "$(uuid "$2")" "$1" "$NODE" "$(uuid "$2")"; }

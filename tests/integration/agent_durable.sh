@@ -42,17 +42,7 @@ health:
   bind_port: 0
 YAML
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
-start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 # the operator endpoints of the agent started last
-results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
-dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }
-# until SECONDS COMMAND...: COMMAND succeeds within SECONDS (tried every 0.2 s)
-until_ok() {
-	local i n=$(($1 * 5)); shift
-	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
-	return 1
-}
-count_in() { local n; n=$(grep -cF -- "$2" "$1" 2>/dev/null); echo "${n:-0}"; }
 uuid() { printf '7d000000-0000-4000-8000-%012d' "$1"; }
 ready_code() { curl -s -o /dev/null -w '%{http_code}' "$URL/readyz"; }
 

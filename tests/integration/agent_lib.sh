@@ -22,6 +22,12 @@
 #   kafka_ctl ARGS...       kafka.sh ctl: true when it says ok
 #   url                     the operator endpoints of the agent started last
 #                           (from $T/agent.log)
+#   start_agent             $VCAGENT on $T/agent.yaml, logging to $T/agent.log,
+#                           in the background (AGENT_PID)
+#   results, dead           the results and dead-letter topics from the
+#                           beginning into $T/results, $T/dead (60 s at most)
+#   until_ok SECONDS CMD... CMD succeeds within SECONDS (tried every 0.2 s)
+#   count_in FILE TEXT      lines of FILE holding TEXT (0 if none, or no FILE)
 #   vcsim_yaml              the vmware section's start for the vcsim peer
 #                           (address, user, password from $VC_PW, CA file),
 #                           for $(vcsim_yaml) in a configuration; the caller
@@ -95,3 +101,12 @@ vmware:
   ca_file: $VCSIM_CA_FILE
 YAML
 }
+start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
+results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
+dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }
+until_ok() {
+	local i n=$(($1 * 5)); shift
+	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
+	return 1
+}
+count_in() { local n; n=$(grep -cF -- "$2" "$1" 2>/dev/null); echo "${n:-0}"; }

@@ -44,14 +44,8 @@ health:
   bind_port: 0
 YAML
 export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
-start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 # (a republished event is the ledger's jsonb text: ": " between key and value)
 results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null | sed 's/": /":/g; s/, "/,"/g' >"$T/results"; }
-until_ok() {
-	local i n=$(($1 * 5)); shift
-	for ((i = 0; i < n; i++)); do "$@" && return 0; sleep 0.2; done
-	return 1
-}
 uuid() { printf '7e000000-0000-4000-8000-%012d' "$1"; }
 spawn() {	# spawn ID N
 	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"o$2\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"}"
