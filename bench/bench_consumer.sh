@@ -27,14 +27,7 @@ PEERS=$SRC/tests/peers
 N=${BENCH_N:-200}
 IDLE=${BENCH_IDLE_SECS:-10}
 . "$SRC/bench/bench_lib.sh"
-T=$(mktemp -d /dev/shm/vcagent-benchc-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bench_stop "$T"
-}
-trap cleanup EXIT
+bench_init benchc
 
 bench_peers "$T" 4 vcsim pg || exit 1
 SU="host=$PG_HOST port=$PG_PORT dbname=$PG_DB user=postgres"

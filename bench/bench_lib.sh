@@ -9,6 +9,9 @@
 #                                  agent's configuration.  1 with a message
 #                                  if one did not start
 #   bench_stop DIR                 stop them and remove DIR
+#   bench_init NAME                T, a scratch directory (tmpfs when it can
+#                                  be), and an EXIT trap that kills -9 the
+#                                  agent in AGENT_PID and runs bench_stop
 #   bench_agent_yaml HOST WORKERS GROUP PORT [PROPERTIES]
 #                                  the agent's configuration for these peers
 #                                  on stdout: PROPERTIES is the YAML flow map
@@ -42,6 +45,13 @@ bench_stop() {
 	bash "$PEERS/kafka.sh" stop "$1" >/dev/null 2>&1
 	bash "$PEERS/peers.sh" stop "$1" >/dev/null 2>&1
 	rm -rf "$1"
+}
+
+bench_init() {
+	T=$(mktemp -d "/dev/shm/vcagent-$1-XXXXXX" 2>/dev/null || mktemp -d)
+	chmod 755 "$T"
+	AGENT_PID=
+	trap 'if [ -n "$AGENT_PID" ]; then kill -9 "$AGENT_PID" 2>/dev/null; fi; bench_stop "$T"' EXIT
 }
 
 bench_agent_yaml() {

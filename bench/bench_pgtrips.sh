@@ -15,14 +15,7 @@ BIN=${VCAGENT_BIN:-$BUILD/agent/vcagent}
 PEERS=$SRC/tests/peers
 N=${BENCH_N:-160}
 . "$SRC/bench/bench_lib.sh"
-T=$(mktemp -d /dev/shm/vcagent-pgtrips-XXXXXX 2>/dev/null || mktemp -d)
-chmod 755 "$T"
-AGENT_PID=
-cleanup() {
-	[ -n "$AGENT_PID" ] && kill -9 "$AGENT_PID" 2>/dev/null
-	bench_stop "$T"
-}
-trap cleanup EXIT
+bench_init pgtrips
 
 bench_peers "$T" 16 vcsim glance pg || exit 1
 IMG=$(bash "$PEERS/glance.sh" image "$T" 1048576)

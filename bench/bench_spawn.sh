@@ -245,26 +245,24 @@ BREAK=
 
 # latency KIND: one request at a time, LAT_ROUNDS rounds of LAT_N (spawns,
 # then the same instances' deletes)
+lat_rounds() {	# lat_rounds spawn|delete: their id prefixes in LAT_PREFIXES
+	local r n k c=${1:0:1}
+	LAT_PREFIXES=
+	for ((r = 1; r <= LAT_ROUNDS; r++)); do
+		for ((n = 1; n <= LAT_N; n++)); do
+			k=$((r * 1000 + n))
+			"${1}_line" "lat$r" "$k" >"$T/line"
+			produce "$T/line"; wait_finals "lat$r-$c-$k" 1
+		done
+		LAT_PREFIXES="$LAT_PREFIXES ${BREAK}lat$r-$c-"
+	done
+}
 latency_phase() {
-	local r n k pre c0 c1 w0 w1 cd0 wd0 cd1 wd1 prefixes_s= prefixes_d=
+	local c0 c1 w0 w1 cd1 wd1 prefixes_s prefixes_d
 	c0=$(agent_calls) w0=$(wire_calls)
-	for ((r = 1; r <= LAT_ROUNDS; r++)); do
-		for ((n = 1; n <= LAT_N; n++)); do
-			k=$((r * 1000 + n))
-			spawn_line "lat$r" "$k" >"$T/line"
-			produce "$T/line"; wait_finals "lat$r-s-$k" 1
-		done
-		prefixes_s="$prefixes_s ${BREAK}lat$r-s-"
-	done
+	lat_rounds spawn; prefixes_s=$LAT_PREFIXES
 	c1=$(agent_calls) w1=$(wire_calls)
-	for ((r = 1; r <= LAT_ROUNDS; r++)); do
-		for ((n = 1; n <= LAT_N; n++)); do
-			k=$((r * 1000 + n))
-			delete_line "lat$r" "$k" >"$T/line"
-			produce "$T/line"; wait_finals "lat$r-d-$k" 1
-		done
-		prefixes_d="$prefixes_d ${BREAK}lat$r-d-"
-	done
+	lat_rounds delete; prefixes_d=$LAT_PREFIXES
 	cd1=$(agent_calls) wd1=$(wire_calls)
 	local total=$((LAT_ROUNDS * LAT_N)) f
 	f=$(failed_count lat)
