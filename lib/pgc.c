@@ -672,6 +672,58 @@ pgc_lease(struct pgc_pool *p, char *errbuf, size_t len)
 	return pgc_lend(p, true, errbuf, len);
 }
 
+int
+pgc_pool_keep(struct pgc_pool *p)
+{
+	int n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->max_idle;
+	pthread_mutex_unlock(&p->lock);
+	return n;
+}
+
+int
+pgc_pool_warm(struct pgc_pool *p, int n, const char *sql, char *errbuf,
+    size_t len)
+{
+	PGconn **held = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*held));
+	unsigned long before;
+	int i, nheld = 0, ret = -1;
+
+	pthread_mutex_lock(&p->lock);
+	before = p->nconnects;
+	if (p->max_open >= 0 && n > p->max_open)
+		n = p->max_open;
+	if (n > p->max_idle)
+		n = p->max_idle;	/* more would be closed when put back */
+	pthread_mutex_unlock(&p->lock);
+	/* held at once: each pgc_get() past the idle ones opens a session */
+	for (i = 0; i < n; i++) {
+		if ((held[i] = pgc_get(p, errbuf, len)) == NULL)
+			goto out;
+		nheld++;
+		if (sql != NULL) {
+			PGresult *r = pgc_exec(held[i], sql, 0, NULL, errbuf, len, NULL);
+
+			if (r == NULL)
+				goto out;
+			PQclear(r);
+		}
+	}
+	ret = 0;
+out:
+	for (i = 0; i < nheld; i++)
+		pgc_put(p, held[i], false);
+	free(held);
+	if (ret == 0) {
+		pthread_mutex_lock(&p->lock);
+		ret = (int)(p->nconnects - before);
+		pthread_mutex_unlock(&p->lock);
+	}
+	return ret;
+}
+
 void
 pgc_put(struct pgc_pool *p, PGconn *c, bool broken)
 {
