@@ -17,6 +17,7 @@
 #                VMs are deleted afterwards, untimed.
 #   first spawn  a new 16 MiB image each sample: accepted -> succeeded,
 #                against bench_first (driver level) on the same peers
+#                The CPU each peer spent over the phase, per spawn + delete.
 #   memory       the agent's RSS idle (and with 10,000 instances, once)
 #
 # Each configuration (model x PostgreSQL durability) has its own peers and
@@ -290,10 +291,54 @@ latency_phase() {
 	    "$sa" "$sw" "$da" "$dw"
 }
 
+# cpu_snap FILE: every process's CPU ticks (pid name ticks) and, first,
+# the machine's idle and total ticks (/proc/stat), read by one python
+cpu_snap() {
+	python3 - "$1" <<'PY'
+import os, sys
+out = open(sys.argv[1], "w")
+f = open("/proc/stat").readline().split()[1:]
+out.write("machine idle %d %d\n" % (int(f[3]) + int(f[4]), sum(int(x) for x in f[:8])))
+for pid in os.listdir("/proc"):
+    if not pid.isdigit(): continue
+    try: st = open("/proc/%s/stat" % pid).read()
+    except OSError: continue
+    name, rest = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2:].split()
+    out.write("%s %s %d\n" % (pid, name.replace(" ", "_"), int(rest[11]) + int(rest[12])))
+PY
+}
+# cpu_split BEFORE AFTER PAIRS: CPU ms per spawn + delete pair of the
+# processes alive in both snapshots, by peer, and the machine's idle share
+cpu_split() {
+	python3 - "$@" <<'PY'
+import os, sys
+hz = os.sysconf("SC_CLK_TCK")
+def load(p):
+    d = {}
+    for l in open(p):
+        a = l.split()
+        d[a[0]] = (a[1], int(a[2])) if a[0] != "machine" else (int(a[2]), int(a[3]))
+    return d
+b, a, pairs = load(sys.argv[1]), load(sys.argv[2]), int(sys.argv[3])
+group = {"vcsim-launcher": "vcsim", "postgres": "PostgreSQL", "vcagent": "agent",
+         "vckafkamock": "Kafka mock", "kcat": "harness", "bench_produce": "harness",
+         "bash": "harness", "tail": "harness", "grep": "harness", "python3": "harness"}
+ms = {}
+for pid, (name, t) in a.items():
+    if pid == "machine" or pid not in b or b[pid][0] != name: continue
+    g = group.get(name, "other")
+    ms[g] = ms.get(g, 0) + (t - b[pid][1]) * 1000.0 / hz
+idle = 100.0 * (a["machine"][0] - b["machine"][0]) / max(1, a["machine"][1] - b["machine"][1])
+print("; ".join("%s %.1f" % (g, ms.get(g, 0) / pairs) for g in
+      ("vcsim", "PostgreSQL", "agent", "Kafka mock", "harness", "other")) + " ms; machine idle %.0f%%" % idle)
+PY
+}
+
 # throughput W: THR_ROUNDS rounds of THR_N spawns produced at once; each
 # round's VMs deleted afterwards (untimed)
 throughput_phase() {
 	local w=$1 r n k pf=
+	cpu_snap "$T/cpu.0"
 	for ((r = 1; r <= THR_ROUNDS; r++)); do
 		for ((n = 1; n <= THR_N; n++)); do spawn_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/spawns"
 		for ((n = 1; n <= THR_N; n++)); do delete_line "thr$w.$r" $((100000 * w + 1000 * r + n)); done >"$T/deletes"
@@ -301,7 +346,9 @@ throughput_phase() {
 		produce "$T/deletes"; wait_finals "thr$w.$r-d-" "$THR_N"
 		pf="$pf ${BREAK}thr$w.$r-s-"
 	done
-	local f
+	cpu_snap "$T/cpu.1"
+	local f cpu
+	cpu=$(cpu_split "$T/cpu.0" "$T/cpu.1" $((THR_ROUNDS * THR_N)))
 	f=$(failed_count "thr$w.")
 	[ "$f" -eq 0 ] || echo "bench: $f throughput requests failed at $w worker(s)"
 	# shellcheck disable=SC2086
@@ -313,6 +360,7 @@ throughput_phase() {
 	[ -n "$floor" ] && tgt="$tgt; vcdriver alone, the same spec, $w thread(s): $floor spawns/s"
 	figure "throughput, $w worker(s) (max_concurrent_builds): $THR_ROUNDS round(s) of $THR_N cached spawns produced at once (first request CreateTime -> last result CreateTime; each round's VMs deleted after, untimed): per round [$rates] spawns/s; median $m spawns/s ($cnt spawns) | $tgt" \
 	    "$rates" "$m" "$cnt"
+	figure "throughput, $w worker(s): CPU per spawn + delete over the phase's rounds (the processes alive all through, by peer; building the request lines is the harness's): $cpu | target: none (where the 2 cores go)" "$cpu"
 }
 
 # first spawn: per sample a new 16 MiB image for the agent and another for
