@@ -113,8 +113,6 @@ struct vcd_session {
 			 virtual_disk_manager;
 };
 
-/* vcd_err.c: "Type:value", for a fault's object. */
-void vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m);
 
 /* vcd_task.c: stop the task waiter (before the session goes). */
 void vcd_task_shutdown(struct vcd_session *s);
@@ -177,5 +175,15 @@ int vcd_abort_check(bool waiting, const char *what, struct vcd_err *err);
 
 /* CLOCK_MONOTONIC in seconds. */
 double vcd_mono(void);
+
+/* vcd_vm.c, for the VM operations in other files (vcd_snap.c): the
+ * pre-check of vcdriver.h's VM operations (OP names the operation in its
+ * error); a method on VM that returns a task, waited for (*RESULT: the
+ * task's result MoRef, when not NULL). */
+int vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const char *op, struct vcd_err *err);
+int vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
+    const struct vcd_moref *vm, struct vcd_moref *result, struct vcd_err *err);
+
 
 #endif

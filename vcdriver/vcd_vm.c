@@ -227,7 +227,7 @@ vcd_vm_precheck_ctx(struct vcd_session *s, const struct vcd_moref *vm,
 	return 0;
 }
 
-static int
+int
 vcd_vm_precheck(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, const char *op, struct vcd_err *err)
 {
@@ -245,7 +245,7 @@ vcd_vm_err_object(struct vcd_err *err, const struct vcd_moref *vm)
 }
 
 /* Run a method on VM that returns a task; faults name the VM. */
-static int
+int
 vcd_vm_task(struct vcd_session *s, const struct vim_method *m, const void *req,
     const struct vcd_moref *vm, struct vcd_moref *result, struct vcd_err *err)
 {
@@ -303,7 +303,7 @@ VCD_VM_SIMPLE(vcd_vm_suspend, SuspendVM_Task, "suspend")
 
 /* ---- guest operations: no task; wait for the power state ---- */
 
-static int
+int
 vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,
     char *state, size_t len, struct vcd_err *err)
 {

@@ -372,9 +372,50 @@ int vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
 struct vcd_relocate {
 	struct vcd_moref host, pool, datastore;
 };
+/* VM's runtime.powerState (poweredOn, poweredOff, suspended) into STATE. */
+int vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,
+    char *state, size_t len, struct vcd_err *err);
 /* RelocateVM_Task: cold when the VM is off, live (vMotion) when on. */
 int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, const struct vcd_relocate *to, struct vcd_err *err);
+
+/* ---- snapshots (vcd_snap.c) ---- */
+
+/* One snapshot of a VM's tree, flattened depth first (parents first). */
+struct vcd_snap {
+	struct vcd_moref ref;		/* VirtualMachineSnapshot */
+	char	name[256];
+	char	description[1024];
+	int64_t	id;			/* vCenter's id within the VM; 0: none */
+	char	create_time[40];	/* xsd:dateTime */
+	char	state[16];		/* the VM's power state it holds */
+	bool	quiesced;
+	bool	current;		/* the VM's currentSnapshot */
+	int	parent;			/* index in the list; -1: a root */
+};
+/*
+ * VM's snapshots, one call (its snapshot, config.instanceUuid, which must
+ * be UUID as for the VM operations below, and guest.toolsRunningStatus):
+ * *OUT (caller frees with free(); NULL when none), *N; *TOOLS (may be
+ * NULL): the guest's tools are running.
+ */
+int vcd_snap_list(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, struct vcd_snap **out, size_t *n, bool *tools,
+    struct vcd_err *err);
+/* CreateSnapshot_Task; *SNAP: the new snapshot.  DESCRIPTION may be NULL. */
+int vcd_snap_create(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const char *name, const char *description, bool memory,
+    bool quiesce, struct vcd_moref *snap, struct vcd_err *err);
+/* RevertToSnapshot_Task on SNAP, a snapshot of VM (pre-checked as VM's). */
+int vcd_snap_revert(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const struct vcd_moref *snap, struct vcd_err *err);
+/* RemoveSnapshot_Task (consolidating), with its children when CHILDREN. */
+int vcd_snap_remove(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const struct vcd_moref *snap, bool children,
+    struct vcd_err *err);
+/* RemoveAllSnapshots_Task (consolidating). */
+int vcd_snap_remove_all(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, struct vcd_err *err);
 
 /* ---- datastore files (vcd_ds.c) ---- */
 
@@ -484,6 +525,8 @@ int vcd_vm_disk_path(struct vcd_session *s, const struct vcd_moref *vm,
 /* Fill ERR (for layers above vcdriver that report in the same terms). */
 void vcd_err_set(struct vcd_err *err, enum vcd_errcode code, const char *fault,
     const char *object, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* "Type:value" (a fault's object) into DST. */
+void vcd_moref_str(char *dst, size_t len, const struct vcd_moref *m);
 void vcd_err_clear(struct vcd_err *err);
 /* ERR says the object is gone: VCD_E_NOTFOUND, or vCenter's fault
  * ManagedObjectNotFound (a stale MoRef). */
