@@ -15,13 +15,14 @@ for f in "idle agent RSS:" "cached-image spawn, the agent's share" \
     "cached-image spawn, Kafka in to result out" "cached-image delete, the agent's share" \
     "cached-image delete, Kafka in to result out" "SOAP calls per cached spawn:" \
     "throughput, 1 worker(s)" "throughput, 4 worker(s)" "throughput, 16 worker(s)" \
+    "throughput, 1 worker(s): CPU per spawn + delete" "throughput, 16 worker(s): CPU per spawn + delete" \
     "first spawn of a 16 MiB image"; do
 	check "it prints: $f" contains "$T/out" "$f"
 done
 check "every figure line names the peers, the model and the command" \
-    test "$(grep -v '^bench:' "$T/out" | grep -c ' | peers: .* | model: .* | command: make bench')" -eq 10
+    test "$(grep -v '^bench:' "$T/out" | grep -c ' | peers: .* | model: .* | command: make bench')" -eq 13
 check "every figure line states its target (met, NOT MET, not measured or none)" \
-    test "$(grep -v '^bench:' "$T/out" | grep -cE '\| target[^|]*(: met|NOT MET|not measured|none)')" -eq 10
+    test "$(grep -v '^bench:' "$T/out" | grep -cE '\| target[^|]*(: met|NOT MET|not measured|none)')" -eq 13
 check "no figure is empty" lacks "$T/out" "EMPTY FIGURE"
 BENCH_QUICK=1 BENCH_CONFIGS=none bash "$VCAGENT_SRC/bench/bench_spawn.sh" >"$T/none" 2>&1
 check "a run that prints no figure exits non-zero" test $? -ne 0
