@@ -157,6 +157,9 @@ struct agent_op {
 	struct ledger_inst inst;
 	const struct cfg *cfg;			/* the run's snapshot, set and
 						 * released by agent_op_run */
+	json_t		*snapshot;		/* snapshot_*: the event's
+						 * "snapshot" (owned; freed by
+						 * agent_op_done) */
 };
 
 /* Takes ownership of CFG; SIGFD (signalfd of SIGTERM, SIGINT and SIGHUP,
@@ -208,6 +211,19 @@ void agent_cache_purge(struct agent *a, const struct cfg *cfg);
 /* Carry out R against vCenter and the instance rows (through PG, the
  * worker's connection; ATTEMPT is this run's number, 0 if unknown).  0, or
  * -1 with OP->err.  Runs on a worker thread. */
+/* ops.c, for the operations in other files: the instance's VM (the
+ * recorded one, else found by its uuid); after a failure that says the
+ * VM is not at its MoRef, look it up by uuid once (true: run again on
+ * *VM). */
+int ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
+    struct vcd_err *err);
+bool ops_vm_again(struct agent *a, PGconn *pg, const char *uuid,
+    struct vcd_moref *vm, bool *looked_up, struct vcd_err *err);
+/* ops_snap.c: snapshot_create, snapshot_revert, snapshot_delete. */
+int ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op);
+/* Release what OP owns. */
+void agent_op_done(struct agent_op *op);
 int agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);
 /* The requests queued or running, as a JSON array of {request_id, type,

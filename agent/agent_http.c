@@ -349,6 +349,41 @@ agent_http_metrics(void *arg, struct buf *out)
 	return 200;
 }
 
+/* The instances' snapshots as recorded (ops_snap.c), newest first, at
+ * most 1000; an empty list without a database. */
+static json_t *
+agent_http_snapshots(struct agent *a)
+{
+	json_t *l = json_array();
+	char why[256];
+	PGconn *pg;
+	PGresult *r;
+
+	if (a->db == NULL || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
+		return l;
+	r = pgc_exec(pg, "SELECT instance_uuid::text, snapshot, name, description, "
+	    "memory, quiesced, power_state, coalesce(parent, ''), coalesce(to_char("
+	    "create_time AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+	    "coalesce(request_id, '') FROM snapshots ORDER BY create_time DESC NULLS "
+	    "LAST, created_at DESC LIMIT 1000", 0, NULL, why, sizeof(why), NULL);
+	for (int i = 0; r != NULL && i < PQntuples(r); i++) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:s}", "instance",
+		    PQgetvalue(r, i, 0), "id", PQgetvalue(r, i, 1), "name",
+		    PQgetvalue(r, i, 2), "description", PQgetvalue(r, i, 3), "memory",
+		    strcmp(PQgetvalue(r, i, 4), "t") == 0, "quiesced",
+		    strcmp(PQgetvalue(r, i, 5), "t") == 0, "power_state",
+		    PQgetvalue(r, i, 6));
+		for (int k = 7; k <= 9; k++)
+			if (PQgetvalue(r, i, k)[0] != '\0')
+				json_object_set_new(o, k == 7 ? "parent" : k == 8 ?
+				    "create_time" : "request_id", json_string(PQgetvalue(r, i, k)));
+		json_array_append_new(l, o);
+	}
+	PQclear(r);
+	pgc_put(a->db, pg, pgc_broken(pg));
+	return l;
+}
+
 static int
 agent_http_status(void *arg, struct buf *out)
 {
@@ -394,6 +429,7 @@ agent_http_status(void *arg, struct buf *out)
 	    (json_int_t)st.uploads, "hits", (json_int_t)st.hits, "misses",
 	    (json_int_t)st.misses, "resized", (json_int_t)st.resized, "purged",
 	    (json_int_t)st.purged, "bytes", (json_int_t)st.bytes, "transfers", xf));
+	json_object_set_new(root, "snapshots", agent_http_snapshots(a));
 	text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
 	buf_puts(out, text);
 	buf_puts(out, "\n");

@@ -8,7 +8,10 @@
  *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE [DEST_HOST]
  *   vcagentctl [-c FILE] resize NODE UUID VCPUS MEMORY_MB ROOT_GB
  *   vcagentctl [-c FILE] prefetch NODE IMAGE
- *   vcagentctl [-c FILE] [-u URL] status | nodes
+ *   vcagentctl [-c FILE] snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]
+ *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
+ *   vcagentctl [-c FILE] snapshot-delete NODE UUID NAME|ID|--all
+ *   vcagentctl [-c FILE] [-u URL] status | nodes | snapshots [UUID]
  *
  * Requests get a fresh request id; the events for it are printed, one JSON
  * object a line, until the final one (succeeded, failed or rejected).  Exit
@@ -16,6 +19,7 @@
  */
 #include "config.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +50,11 @@ ctl_usage(void)
 	    "  migrate NODE UUID DEST_NODE [DEST_HOST]\n"
 	    "  resize NODE UUID VCPUS MEMORY_MB ROOT_GB\n"
 	    "  prefetch NODE IMAGE\n"
-	    "  status | nodes                  the agent's status (health endpoint)\n");
+	    "  snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]\n"
+	    "  snapshot-revert NODE UUID NAME|ID\n"
+	    "  snapshot-delete NODE UUID NAME|ID|--all\n"
+	    "  status | nodes                  the agent's status (health endpoint)\n"
+	    "  snapshots [UUID]                the instances' snapshots, as recorded\n");
 	exit(2);
 }
 
@@ -261,7 +269,8 @@ main(int argc, char **argv)
 		return 1;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "nodes") == 0) {
+	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "nodes") == 0 ||
+	    (strcmp(cmd, "snapshots") == 0 && argc <= 2)) {
 		struct buf b = BUF_INIT;
 		if (url == NULL)
 			url = dflt = xasprintf("http://%s:%d", cfg->health.bind_host,
@@ -270,7 +279,25 @@ main(int argc, char **argv)
 			rc = 0;
 			if (strcmp(cmd, "status") == 0)
 				fputs(buf_cstr(&b), stdout);
-			else {
+			else if (strcmp(cmd, "snapshots") == 0) {
+				json_t *s = json_loads(buf_cstr(&b), 0, NULL), *sn;
+				size_t i;
+				json_array_foreach(json_object_get(s, "snapshots"), i, sn) {
+					const char *u = json_string_value(json_object_get(sn,
+					    "instance"));
+					if (argc == 2 && (u == NULL || strcmp(u, argv[1]) != 0))
+						continue;
+					printf("%s %s \"%s\" %s%s%s\n", u ? u : "-",
+					    json_string_value(json_object_get(sn, "id")),
+					    json_string_value(json_object_get(sn, "name")),
+					    json_string_value(json_object_get(sn, "create_time")) ?
+					    json_string_value(json_object_get(sn, "create_time")) : "-",
+					    json_is_true(json_object_get(sn, "memory")) ?
+					    " memory" : "", json_is_true(json_object_get(sn,
+					    "quiesced")) ? " quiesced" : "");
+				}
+				json_decref(s);
+			} else {
 				json_t *s = json_loads(buf_cstr(&b), 0, NULL), *cl;
 				size_t i;
 				json_array_foreach(json_object_get(s, "clusters"), i, cl)
@@ -308,6 +335,25 @@ main(int argc, char **argv)
 		j = ctl_simple("resize", argv[1], argv[2]);
 		json_object_set_new(j, "flavor", json_pack("{s:i, s:i, s:i}", "vcpus",
 		    atoi(argv[3]), "memory_mb", atoi(argv[4]), "root_gb", atoi(argv[5])));
+	} else if (strcmp(cmd, "snapshot-create") == 0 && argc >= 4 && argc <= 6) {
+		bool memory = strcmp(argv[argc - 1], "--memory") == 0;
+		int nd = argc - (memory ? 1 : 0);
+		j = ctl_simple("snapshot_create", argv[1], argv[2]);
+		json_object_set_new(j, "snapshot", json_pack("{s:s, s:s?, s:b}", "name",
+		    argv[3], "description", nd == 5 ? argv[4] : NULL, "memory", memory));
+	} else if ((strcmp(cmd, "snapshot-revert") == 0 ||
+	    strcmp(cmd, "snapshot-delete") == 0) && argc == 4) {
+		bool del = strcmp(cmd, "snapshot-delete") == 0;
+		/* vCenter's ids are snapshot-N: a name of that shape goes by its id */
+		bool id = strncmp(argv[3], "snapshot-", 9) == 0 &&
+		    argv[3][9] != '\0' && strspn(argv[3] + 9, "0123456789") ==
+		    strlen(argv[3] + 9);
+		j = ctl_simple(del ? "snapshot_delete" : "snapshot_revert", argv[1], argv[2]);
+		if (del && strcmp(argv[3], "--all") == 0)
+			json_object_set_new(j, "all", json_true());
+		else
+			json_object_set_new(j, "snapshot", json_pack("{s:s}", id ? "id" :
+			    "name", argv[3]));
 	} else if (strcmp(cmd, "prefetch") == 0 && argc == 3) {
 		j = json_pack("{s:s, s:s, s:s}", "type", "prefetch", "node", argv[1],
 		    "image_id", argv[2]);

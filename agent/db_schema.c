@@ -148,6 +148,23 @@ static const struct db_migration db_schema[] = {
 	"ALTER TABLE requests ADD COLUMN payload_digest text;"
 	"UPDATE requests SET payload_digest = encode(sha256(convert_to(payload::text,"
 	"  'UTF8')), 'hex');" },
+	/* an instance's VM snapshots, as the last snapshot request left them
+	 * (agent/ops_snap.c); they go with the instance */
+	{ 6, "snapshots",
+	"CREATE TABLE snapshots ("
+	"  instance_uuid uuid NOT NULL,"
+	"  snapshot      text NOT NULL,"		/* VirtualMachineSnapshot moref */
+	"  name          text NOT NULL,"
+	"  description   text NOT NULL DEFAULT '',"
+	"  memory        boolean NOT NULL,"		/* the guest's memory is in it */
+	"  quiesced      boolean NOT NULL,"
+	"  power_state   text,"				/* the VM's, held in it */
+	"  parent        text,"				/* its parent's moref */
+	"  create_time   timestamptz,"			/* vCenter's */
+	"  request_id    text,"				/* the request that made it */
+	"  created_at    timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (instance_uuid, snapshot)"
+	");" },
 };
 
 const struct db_migration *

@@ -218,9 +218,14 @@ ledger_finish(PGconn *pg, const char *request_id, bool ok, const char *event,
 {
 	const char *params[4] = { request_id, ok ? "succeeded" : "failed", event, error };
 	const char *ip[4] = { NULL, NULL, NULL, NULL };
-	struct pgc_stmt st[2];
+	struct pgc_stmt st[3];
 	int n = 0;
 
+	if (inst != NULL && inst->uuid != NULL && inst->deleted) {
+		ip[0] = inst->uuid;	/* its snapshots went with its VM */
+		st[n++] = (struct pgc_stmt){ "DELETE FROM snapshots WHERE "
+		    "instance_uuid = $1", 1, ip };
+	}
 	if (inst != NULL && inst->uuid != NULL) {
 		ip[0] = inst->uuid, ip[1] = inst->vm, ip[2] = inst->vm_state;
 		ip[3] = inst->power_state;

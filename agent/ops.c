@@ -75,7 +75,7 @@ ops_vm_ds(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
 	return vcd_vm_find(a->vc, uuid, vm, err);
 }
 
-static int
+int
 ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
     struct vcd_err *err)
 {
@@ -91,7 +91,7 @@ ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
  * first error when no VM has the uuid, so that it names the MoRef and both
  * uuids).  One FindByUuid call, only on this path.
  */
-static bool
+bool
 ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
     bool *looked_up, struct vcd_err *err)
 {
@@ -795,6 +795,13 @@ ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 	    r->datastore : NULL, &img, &op->err);
 }
 
+void
+agent_op_done(struct agent_op *op)
+{
+	json_decref(op->snapshot);
+	op->snapshot = NULL;
+}
+
 int
 agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op)
@@ -824,6 +831,11 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		break;
 	case REQ_RESIZE:
 		ret = ops_resize(a, pg, r, op);
+		break;
+	case REQ_SNAPSHOT_CREATE:
+	case REQ_SNAPSHOT_REVERT:
+	case REQ_SNAPSHOT_DELETE:
+		ret = ops_snapshot(a, pg, r, attempt, op);
 		break;
 	default:
 		ret = ops_power(a, pg, r, op);

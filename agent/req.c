@@ -21,6 +21,7 @@
 #define NEED_PORT	0x10	/* port: one */
 #define NEED_DEST	0x20	/* destination.node */
 #define NEED_NAME	0x40
+#define NEED_SNAP	0x80	/* snapshot: an object */
 
 static const struct req_kind {
 	const char	*name;
@@ -39,6 +40,9 @@ static const struct req_kind {
 	{ "attach_interface", REQ_ATTACH_INTERFACE, NEED_INSTANCE | NEED_PORT },
 	{ "detach_interface", REQ_DETACH_INTERFACE, NEED_INSTANCE | NEED_PORT },
 	{ "prefetch", REQ_PREFETCH, NEED_IMAGE },
+	{ "snapshot_create", REQ_SNAPSHOT_CREATE, NEED_INSTANCE | NEED_SNAP },
+	{ "snapshot_revert", REQ_SNAPSHOT_REVERT, NEED_INSTANCE | NEED_SNAP },
+	{ "snapshot_delete", REQ_SNAPSHOT_DELETE, NEED_INSTANCE },
 };
 
 const char *
@@ -137,6 +141,81 @@ req_port_parse(json_t *o, struct req_port *p, char *why, size_t wl, const char *
 			return -1;
 		p->vlan = (int)v;
 	}
+	return 0;
+}
+
+/* A boolean member KEY of O, DEF when absent; -1 with WHY if not one. */
+static int
+req_bool(json_t *o, const char *key, bool def, bool *out, char *why, size_t wl,
+    const char *ctx)
+{
+	json_t *v = json_object_get(o, key);
+
+	*out = def;
+	if (v == NULL)
+		return 0;
+	if (!json_is_boolean(v)) {
+		snprintf(why, wl, "%s%s must be true or false", ctx, key);
+		return -1;
+	}
+	*out = json_is_true(v);
+	return 0;
+}
+
+/*
+ * snapshot: {name, description, memory, quiesce} to make one; {name} or
+ * {id} to name one; snapshot_delete takes "all": true instead.
+ */
+static int
+req_snap_parse(json_t *root, struct req *r, char *why, size_t wl, const char *ctx)
+{
+	struct req_snap *sn = &r->snap;
+	json_t *o = json_object_get(root, "snapshot");
+	char sctx[240];
+	int hn, hi;
+
+	snprintf(sctx, sizeof(sctx), "%ssnapshot.", ctx);
+	if (r->type == REQ_SNAPSHOT_DELETE) {
+		if (req_bool(root, "all", false, &sn->all, why, wl, ctx) < 0)
+			return -1;
+		if (sn->all && o != NULL) {
+			snprintf(why, wl, "%sgive snapshot or \"all\": true, not both", ctx);
+			return -1;
+		}
+		if (sn->all)
+			return 0;
+	}
+	if (!json_is_object(o)) {
+		snprintf(why, wl, "%ssnapshot must be an object%s", ctx,
+		    r->type == REQ_SNAPSHOT_DELETE ? " (or \"all\": true)" : "");
+		return -1;
+	}
+	if ((hn = req_str(o, "name", sn->name, sizeof(sn->name), why, wl, sctx)) < 0 ||
+	    (hi = req_str(o, "id", sn->id, sizeof(sn->id), why, wl, sctx)) < 0)
+		return -1;
+	if (r->type == REQ_SNAPSHOT_CREATE) {
+		if (hn == 0 || sn->name[0] == '\0') {
+			snprintf(why, wl, "%sname is missing (1-80 characters)", sctx);
+			return -1;
+		}
+		if (hi > 0) {
+			snprintf(why, wl, "%sid is vCenter's to give", sctx);
+			return -1;
+		}
+		if (req_str(o, "description", sn->description, sizeof(sn->description),
+		    why, wl, sctx) < 0 ||
+		    req_bool(o, "memory", false, &sn->memory, why, wl, sctx) < 0 ||
+		    req_bool(o, "quiesce", true, &sn->quiesce, why, wl, sctx) < 0)
+			return -1;
+		return 0;
+	}
+	if ((hn > 0) == (hi > 0)) {
+		snprintf(why, wl, "%sname or id, one of the two, names the snapshot", sctx);
+		return -1;
+	}
+	if (r->type == REQ_SNAPSHOT_DELETE &&
+	    req_bool(o, "children", false, &sn->children, why, wl, sctx) < 0)
+		return -1;
 	return 0;
 }
 
@@ -278,6 +357,10 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		    ctx) < 0)
 			goto bad;
 	}
+	if ((k->need & NEED_SNAP) || r->type == REQ_SNAPSHOT_DELETE) {
+		if (req_snap_parse(root, r, why, wl, ctx) < 0)
+			goto bad;
+	}
 	if (r->type == REQ_POWER_OFF || r->type == REQ_REBOOT) {
 		v = json_object_get(root, "hard");
 		if (v != NULL && !json_is_boolean(v)) {
@@ -363,6 +446,8 @@ req_event(const char *request_id, const char *type, const char *node,
 			json_object_set_new(e, "vm_state", json_string(o->vm_state));
 		json_object_set_new(j, "instance", e);
 	}
+	if (o->snapshot != NULL)
+		json_object_set(j, "snapshot", (json_t *)o->snapshot);
 	if (o->fault != NULL || o->message != NULL) {
 		e = json_object();
 		if (o->fault != NULL && o->fault[0] != '\0')

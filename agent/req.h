@@ -24,7 +24,8 @@
 enum req_type {
 	REQ_SPAWN, REQ_DELETE, REQ_MIGRATE, REQ_POWER_ON, REQ_POWER_OFF,
 	REQ_REBOOT, REQ_SUSPEND, REQ_RESUME, REQ_RESIZE, REQ_ATTACH_INTERFACE,
-	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_NTYPES
+	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_SNAPSHOT_CREATE,
+	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_NTYPES
 };
 
 struct req_port {
@@ -32,6 +33,17 @@ struct req_port {
 	char	network[256];		/* port group, DVS port group, opaque network */
 	int	vlan;			/* -1: the network must exist */
 	char	mac[18];		/* "" : generated */
+};
+
+/* snapshot_create, snapshot_revert, snapshot_delete */
+struct req_snap {
+	char	name[81];		/* create: required; else name or id */
+	char	id[80];			/* a VirtualMachineSnapshot moref value */
+	char	description[513];
+	bool	memory;			/* create: the guest's memory too */
+	bool	quiesce;		/* create: quiesced when its tools run */
+	bool	all;			/* delete: every snapshot of the VM */
+	bool	children;		/* delete: the snapshot's children too */
 };
 
 struct req {
@@ -53,6 +65,7 @@ struct req {
 	char		 dest_host[256];	/* migrate: optional */
 	bool		 hard;			/* power_off, reboot */
 	int		 timeout;		/* power_off soft: seconds */
+	struct req_snap	 snap;			/* snapshot_* */
 	json_t		*raw;			/* the whole request (owned) */
 };
 
@@ -88,6 +101,7 @@ struct req_outcome {
 	const char	*vm;		/* the VM's moref value, when known */
 	const char	*power_state;	/* running, shutdown, suspended */
 	const char	*vm_state;	/* active, stopped, deleted, error, ... */
+	const json_t	*snapshot;	/* snapshot_*: the event's "snapshot" */
 };
 
 /*

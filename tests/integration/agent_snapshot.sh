@@ -1,0 +1,184 @@
+#!/bin/bash
+# agent_snapshot.sh - VM snapshots through Kafka, against vcsim, Glance,
+# PostgreSQL and Kafka:
+#  - snapshot_create (with a description; of a VM that is off), recorded
+#    in PostgreSQL, in /status and in vcagentctl snapshots, the event
+#    naming the snapshot vCenter made;
+#  - snapshot_revert by name and by id: the instance row takes the power
+#    state the VM has after it; a name on two snapshots is refused
+#    (AmbiguousSnapshotName) until the id says which;
+#  - snapshot_delete of one, a name nobody has (NotFound, the VM named),
+#    then "all": true;
+#  - malformed snapshot requests are rejected with the member named;
+#  - an agent killed (-9) while CreateSnapshot_Task runs: the request,
+#    carried out again, takes the snapshot it made as its own: one
+#    snapshot of that name, one final event;
+#  - deleting the instance removes its snapshot rows.
+. "$(dirname "$0")/tap.sh"
+set -u
+LOG_TAIL=200
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init snapshot
+AGENT_PID=
+agent_peers 2 vcsim glance pg
+
+IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
+cat >"$T/agent.yaml" <<YAML
+DEFAULT:
+  host: agent-s
+  max_concurrent_builds: 2
+  sync_power_state_interval: -1
+$(vcsim_yaml)
+  cluster_name: [DC0_C0]
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: $KAFKA_BOOTSTRAP
+  group_id: it-snapshot
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
+database:
+  connection: {env: PG_DSN}
+health:
+  bind_port: 0
+YAML
+export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+CTL=${VCAGENT%/vcagent}/vcagentctl
+VI=${VCAGENT%/vcagent}/vcagent-vi
+U=5a000000-0000-4000-8000-000000000001
+
+# event ID EVENT [KEY]: ID's EVENT event (its member KEY, a.b nested), "" if none
+event() {
+	results
+	python3 - "$T/results" "$@" <<'PY'
+import json, sys
+path, rid, ev = sys.argv[1:4]
+key = sys.argv[4] if len(sys.argv) > 4 else None
+for line in open(path):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("request_id") == rid and e.get("event") == ev:
+        v = e
+        for k in (key.split(".") if key else []):
+            v = v.get(k) if isinstance(v, dict) else None
+        print(json.dumps(v) if isinstance(v, (dict, list, bool)) else ("" if v is None else v))
+        break
+PY
+}
+final() {	# final ID: succeeded or failed, once it has one
+	local e
+	for e in succeeded failed; do [ -n "$(event "$1" "$e")" ] && { echo "$e"; return; }; done
+}
+done_as() {	# done_as ID EVENT
+	local i
+	for ((i = 0; i < 150; i++)); do
+		[ -n "$(final "$1")" ] && break
+		sleep 0.2
+	done
+	[ "$(final "$1")" = "$2" ] || { echo "# $1: $(final "$1"), not $2"; grep -F "\"$1\"" "$T/results" | sed 's/^/#   /'; return 1; }
+}
+req() {	# req ID TYPE [EXTRA JSON MEMBERS]
+	printf '{"version": 1, "request_id": "%s", "type": "%s", "node": "%s", "instance": {"uuid": "%s", "name": "snap-one"}%s}' \
+	    "$1" "$2" "$NODE" "$U" "${3:+, $3}"
+}
+rows() { psql_v "SELECT string_agg(name || ':' || CASE WHEN memory THEN 'mem' ELSE 'disk' END || ':' || coalesce(request_id, '-'), ' ' ORDER BY create_time, name) FROM snapshots WHERE instance_uuid = '$U'"; }
+rejected_with() {	# rejected_with ID TEXT: ID's rejected event says TEXT
+	results
+	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
+}
+vm_power() { "$VI" -c "$T/agent.yaml" vms 2>/dev/null | awk -F'\t' -v m="$1" '$1 == m { print $2 }'; }
+
+start_agent
+check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+URL=$(url)
+send "$U" "$(req s-spawn spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"")"
+check "the instance is spawned" done_as s-spawn succeeded
+VM=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U'")
+
+# --- create ---
+send "$U" "$(req s-c1 snapshot_create '"snapshot": {"name": "before", "description": "before the upgrade"}')"
+check "snapshot_create succeeds" done_as s-c1 succeeded
+S1=$(event s-c1 succeeded snapshot.id)
+check "the event names the snapshot vCenter made ($S1)" sh -c "echo '$S1' | grep -q '^snapshot-'"
+check "and its name, description and the VM" test "$(event s-c1 succeeded snapshot.name)/$(event s-c1 succeeded snapshot.description)/$(event s-c1 succeeded instance.vm)" = "before/before the upgrade/$VM"
+check "it is recorded, with the request that made it" test "$(rows)" = "before:disk:s-c1"
+check "the row holds vCenter's id, its time and the power state it holds" test "$(psql_v "SELECT snapshot || ' ' || (create_time IS NOT NULL) || ' ' || power_state FROM snapshots WHERE instance_uuid = '$U'")" = "$S1 true poweredOn"
+check "/status lists it" sh -c "curl -s '$URL/status' | grep -q '\"id\": \"$S1\"'"
+"$CTL" -c "$T/agent.yaml" -u "$URL" snapshots "$U" >"$T/ctl.out" 2>&1
+check "vcagentctl snapshots lists it" contains "$T/ctl.out" "$U $S1 \"before\""
+
+send "$U" "$(req s-off power_off '"hard": true')"
+check "the VM is powered off" done_as s-off succeeded
+"$CTL" -c "$T/agent.yaml" -w 30 snapshot-create "$NODE" "$U" off-snap "taken while off" >"$T/ctl-create.out" 2>&1
+check "vcagentctl snapshot-create of a VM that is off succeeds" contains "$T/ctl-create.out" '"event":"succeeded"'
+check "both are recorded" test "$(rows | wc -w)" = 2
+S2=$(psql_v "SELECT snapshot FROM snapshots WHERE instance_uuid = '$U' AND name = 'off-snap'")
+check "off-snap's parent is the first" test "$(psql_v "SELECT parent FROM snapshots WHERE snapshot = '$S2'")" = "$S1"
+
+# --- revert ---
+send "$U" "$(req s-r1 snapshot_revert '"snapshot": {"name": "before"}')"
+check "snapshot_revert by name succeeds" done_as s-r1 succeeded
+P=$(vm_power "$VM")
+check "the event's power state is the VM's after it ($P)" test "$(event s-r1 succeeded instance.power_state)" = "$(case $P in poweredOn) echo running;; suspended) echo suspended;; *) echo shutdown;; esac)"
+check "and so is the instance row" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = "$(event s-r1 succeeded instance.power_state)"
+check "the event names the snapshot reverted to" test "$(event s-r1 succeeded snapshot.id)" = "$S1"
+send "$U" "$(req s-c3 snapshot_create '"snapshot": {"name": "before"}')"
+check "a second snapshot named before is made" done_as s-c3 succeeded
+S3=$(event s-c3 succeeded snapshot.id)
+send "$U" "$(req s-r2 snapshot_revert '"snapshot": {"name": "before"}')"
+check "a revert to a name two snapshots carry fails" done_as s-r2 failed
+check "with AmbiguousSnapshotName, naming both ids" test "$(event s-r2 failed error.fault)" = AmbiguousSnapshotName -a -n "$(event s-r2 failed error.message | grep -F "$S1" | grep -F "$S3")"
+send "$U" "$(req s-r3 snapshot_revert "\"snapshot\": {\"id\": \"$S2\"}")"
+check "a revert by id succeeds" done_as s-r3 succeeded
+check "to off-snap" test "$(event s-r3 succeeded snapshot.name)" = off-snap
+
+# --- delete ---
+send "$U" "$(req s-d1 snapshot_delete "\"snapshot\": {\"id\": \"$S3\"}")"
+check "snapshot_delete by id succeeds" done_as s-d1 succeeded
+check "its row is gone, the others stay" sh -c "rows=\"$(rows)\"; case \"\$rows\" in 'before:disk:s-c1 off-snap:disk:ctl-'*) exit 0;; esac; echo \"# \$rows\"; exit 1"
+send "$U" "$(req s-d2 snapshot_delete '"snapshot": {"name": "no-such"}')"
+check "deleting a snapshot nobody has fails" done_as s-d2 failed
+check "with NotFound, naming the VM and the name" test "$(event s-d2 failed error.fault)/$(event s-d2 failed error.object)" = "NotFound/VirtualMachine:$VM" -a -n "$(event s-d2 failed error.message | grep -F no-such)"
+
+# --- malformed ---
+send "$U" "$(req s-bad1 snapshot_create '"snapshot": {"description": "x"}')"
+send "$U" "$(req s-bad2 snapshot_revert '"snapshot": {"name": "a", "id": "snapshot-1"}')"
+send "$U" "$(req s-bad3 snapshot_delete)"
+send "$U" "$(req s-bad4 snapshot_create '"snapshot": {"name": "m", "memory": "yes"}')"
+check "a create without a name is rejected, naming it" until_ok 30 rejected_with s-bad1 "snapshot.name is missing"
+check "a revert with both name and id is rejected" until_ok 30 rejected_with s-bad2 "name or id, one of the two"
+check "a delete naming nothing is rejected" until_ok 30 rejected_with s-bad3 'snapshot must be an object (or \"all\": true)'
+check "memory that is not a boolean is rejected" until_ok 30 rejected_with s-bad4 "snapshot.memory must be true or false"
+
+# --- a kill -9 while CreateSnapshot_Task runs ---
+check "CreateSnapshot_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=CreateSnapshot_Task&delay=30s&count=1")" = ok
+send "$U" "$(req s-crash snapshot_create '"snapshot": {"name": "crash"}')"
+running() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* CreateSnapshot_Task'; }
+check "the task is running" until_ok 30 running
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+start_agent
+check "the agent is back" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 2 ]"
+URL=$(url)
+check "the restarted agent finishes the request" done_as s-crash succeeded
+check "with one snapshot named crash, recorded as the request's" test "$(psql_v "SELECT count(*) || ' ' || min(request_id) FROM snapshots WHERE instance_uuid = '$U' AND name = 'crash'")" = "1 s-crash"
+check "one final event" test "$(grep -F '"s-crash"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
+check "the run again took the snapshot it had made" lacks "$T/agent.log" "AmbiguousSnapshotName: virtual machine $VM has 2 snapshots named \"crash\""
+
+# --- all, then the instance ---
+send "$U" "$(req s-dall snapshot_delete '"all": true')"
+check "snapshot_delete all succeeds" done_as s-dall succeeded
+check "no row is left" test "$(psql_v "SELECT count(*) FROM snapshots WHERE instance_uuid = '$U'")" = 0
+send "$U" "$(req s-c4 snapshot_create '"snapshot": {"name": "last"}')"
+check "one more" done_as s-c4 succeeded
+send "$U" "$(req s-del delete)"
+check "the instance is deleted" done_as s-del succeeded
+check "its snapshot rows went with it" test "$(psql_v "SELECT count(*) FROM snapshots WHERE instance_uuid = '$U'")" = 0
+check "requests by type and outcome are counted" sh -c "curl -s '$URL/metrics' | grep -q 'vcagent_requests_total{type=\"snapshot_create\",outcome=\"succeeded\"} [1-9]'"
+
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+tap_done
