@@ -213,9 +213,14 @@ again:
 			goto out;
 	}
 	{
+		struct vcd_alloc ca, ma;
 		struct vcd_vm_spec vs = {
 			.name = r->instance_uuid, .instance_uuid = r->instance_uuid,
 			.guest_id = NULL, .firmware = NULL, .vcpus = r->vcpus,
+			.cores_per_socket = r->specs.cores_per_socket,
+			.hw_version = r->specs.hw_version[0] ? r->specs.hw_version : NULL,
+			.cpu_alloc = fl_alloc(&r->specs.cpu, &ca),
+			.mem_alloc = fl_alloc(&r->specs.mem, &ma),
 			.memory_mb = r->memory_mb, .datastore = ds,
 			.folder = c->pl.folder, .pool = c->pl.pool,
 			.host = { "", "" }, .devices = &dev,
@@ -698,6 +703,20 @@ again:
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
 	cs->numCPUs = VIM_INT(r->vcpus);
 	cs->memoryMB = VIM_INT(r->memory_mb);
+	/* the new flavor's extra specs, as nova's resize applies them; a
+	 * version upgrade is not a resize's to make */
+	{
+		struct vcd_alloc ca, ma;
+		struct vim_ResourceAllocationInfo *ri;
+
+		if (r->specs.cores_per_socket > 0)
+			cs->numCoresPerSocket = VIM_INT(r->specs.cores_per_socket);
+		ri = vim_alloc(&ar, 2 * sizeof(*ri));
+		vcd_alloc_info(&ri[0], vim_alloc(&ar, sizeof(struct vim_SharesInfo)),
+		    fl_alloc(&r->specs.cpu, &ca), &cs->cpuAllocation);
+		vcd_alloc_info(&ri[1], vim_alloc(&ar, sizeof(struct vim_SharesInfo)),
+		    fl_alloc(&r->specs.mem, &ma), &cs->memoryAllocation);
+	}
 	if (rt.disk != NULL && r->root_gb > 0 && want_kb > rt.disk->capacityInKB.v) {
 		struct vcd_dspath dp = { NULL, NULL };
 		const char *pwhy, *slash;

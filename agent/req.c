@@ -308,6 +308,9 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 			goto bad;
 		r->root_gb = (unsigned)n;
 		snprintf(ctx, sizeof(ctx), "request %s (%s): ", r->request_id, k->name);
+		if (fl_parse(json_object_get(fl, "extra_specs"), r->vcpus, &r->specs,
+		    why, wl, ctx) < 0)
+			goto bad;
 	}
 	if (k->need & NEED_IMAGE) {
 		if (req_str(root, "image_id", r->image_id, sizeof(r->image_id), why, wl,

@@ -19,6 +19,8 @@
 
 #include <jansson.h>
 
+#include "flavor.h"
+
 #define REQ_VERSION	1
 
 enum req_type {
@@ -56,6 +58,7 @@ struct req {
 	int		 vcpus;			/* spawn, resize */
 	int64_t		 memory_mb;
 	unsigned	 root_gb;
+	struct fl_specs	 specs;			/* flavor.extra_specs */
 	char		 image_id[65];		/* spawn, prefetch */
 	char		 datastore[256];	/* prefetch: optional */
 	struct req_port	*ports;			/* spawn */

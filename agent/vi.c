@@ -24,6 +24,7 @@
 #include "log.h"
 #include "netplug/netplug.h"
 #include "vcdriver/vcdriver.h"
+#include "vcdriver/vcd_pc.h"
 
 #ifndef VCAGENT_CONF
 #define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
@@ -40,6 +41,8 @@ vi_usage(FILE *out)
 	    "  vms                        every VM: MoRef, power state, host, uuid, name\n"
 	    "  networks                   each cluster's networks: kind, VLAN, name, ids\n"
 	    "  find UUID                  the VM with this instance uuid\n"
+	    "  info VM                    its configuration: one \"property<TAB>value\" a line\n"
+	    "  snapshots VM               its snapshot tree: id, parent, name, state, time\n"
 	    "  host CLUSTER NAME          the MoRef of the cluster's host NAME\n"
 	    "  power-on VM | power-off VM | suspend VM | reset VM | destroy VM\n"
 	    "  unregister VM              remove it from the inventory, keep its files\n"
@@ -72,6 +75,34 @@ vi_parse_moref(const char *s, const char *deftype, struct vcd_moref *m)
 }
 
 /* A VM by MoRef value, instance uuid or name. */
+/* A VM's configuration, as vCenter reports it: the paths below, each on a
+ * line with its value ("-" when vCenter has none). */
+static char *vi_info_paths[] = { "name", "config.instanceUuid", "runtime.powerState",
+    "config.version", "config.guestId", "config.firmware", "config.hardware.numCPU",
+    "config.hardware.numCoresPerSocket", "config.hardware.memoryMB",
+    "config.cpuAllocation.limit", "config.cpuAllocation.reservation",
+    "config.cpuAllocation.shares.level", "config.cpuAllocation.shares.shares",
+    "config.memoryAllocation.limit", "config.memoryAllocation.reservation",
+    "config.memoryAllocation.shares.level", "config.memoryAllocation.shares.shares" };
+
+static int
+vi_info_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	(void)arg;
+	for (size_t i = 0; i < sizeof(vi_info_paths) / sizeof(vi_info_paths[0]); i++) {
+		const char *v = vcd_pc_str(oc, vi_info_paths[i]);
+		printf("%s\t%s\n", vi_info_paths[i], v != NULL ? v : "-");
+	}
+	return 0;
+}
+
+static int
+vi_info(struct vcd_session *s, const struct vcd_moref *vm, struct vcd_err *err)
+{
+	return vcd_pc_retrieve_one(s, vm, "VirtualMachine", vi_info_paths,
+	    sizeof(vi_info_paths) / sizeof(vi_info_paths[0]), vi_info_one, NULL, err);
+}
+
 static int
 vi_resolve_vm(struct vcd_session *s, const char *arg, struct vcd_moref *vm,
     struct vcd_err *err)
@@ -281,7 +312,7 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	{
 		static const char *const vm_cmds[] = { "power-on", "power-off",
 		    "suspend", "reset", "destroy", "unregister", "shutdown", "reboot",
-		    "relocate", NULL };
+		    "relocate", "info", "snapshots", NULL };
 		int i;
 
 		for (i = 0; vm_cmds[i] != NULL; i++)
@@ -292,6 +323,22 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	}
 	if (vi_resolve_vm(s, argv[1], &vm, err) < 0)
 		return -1;
+	if (strcmp(cmd, "info") == 0)
+		return vi_info(s, &vm, err);
+	if (strcmp(cmd, "snapshots") == 0) {
+		struct vcd_snap *v;
+		size_t n;
+
+		if (vcd_snap_list(s, &vm, NULL, &v, &n, NULL, err) < 0)
+			return -1;
+		for (size_t i = 0; i < n; i++)
+			printf("%s\t%s\t%s\t%s\t%s%s%s\n", v[i].ref.value, v[i].parent >= 0 ?
+			    v[v[i].parent].ref.value : "-", v[i].name,
+			    v[i].state, v[i].create_time, v[i].quiesced ? "\tquiesced" : "",
+			    v[i].current ? "\tcurrent" : "");
+		free(v);
+		return 0;
+	}
 	if (strcmp(cmd, "power-on") == 0)
 		return vcd_vm_power_on(s, &vm, NULL, err);
 	if (strcmp(cmd, "power-off") == 0)

@@ -535,6 +535,25 @@ vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
 	return vcd_vm_task(s, &vim_method_RelocateVM_Task, &req, vm, NULL, err);
 }
 
+/* A's ResourceAllocationInfo in RI and SH, *OUT pointing at it; *OUT
+ * NULL when A is NULL. */
+void
+vcd_alloc_info(struct vim_ResourceAllocationInfo *ri, struct vim_SharesInfo *sh,
+    const struct vcd_alloc *a, struct vim_ResourceAllocationInfo **out)
+{
+	*out = NULL;
+	if (a == NULL)
+		return;
+	vim_init(ri, &vim_type_ResourceAllocationInfo);
+	vim_init(sh, &vim_type_SharesInfo);
+	ri->limit = VIM_INT(a->limit);
+	ri->reservation = VIM_INT(a->reservation);
+	sh->level = (char *)(a->level != NULL ? a->level : "normal");
+	sh->shares = VIM_INT(a->shares);
+	ri->shares = sh;
+	*out = ri;
+}
+
 int
 vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
     struct vcd_moref *vm, struct vcd_err *err)
@@ -542,6 +561,8 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	struct vim_req_CreateVM_Task req;
 	struct vim_VirtualMachineConfigSpec cs;
 	struct vim_VirtualMachineFileInfo files;
+	struct vim_ResourceAllocationInfo cpu, mem;
+	struct vim_SharesInfo cpu_sh, mem_sh;
 	struct vim_OptionValue ov0, **ovv = NULL;
 	struct vim_any v0;
 	size_t nextra = vs->extra != NULL ? vs->extra->len : 0;
@@ -569,6 +590,11 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	cs.memoryMB = VIM_INT(vs->memory_mb);
 	if (vs->firmware != NULL)
 		cs.firmware = (char *)vs->firmware;
+	if (vs->cores_per_socket > 0)
+		cs.numCoresPerSocket = VIM_INT(vs->cores_per_socket);
+	cs.version = (char *)vs->hw_version;
+	vcd_alloc_info(&cpu, &cpu_sh, vs->cpu_alloc, &cs.cpuAllocation);
+	vcd_alloc_info(&mem, &mem_sh, vs->mem_alloc, &cs.memoryAllocation);
 	if (vs->devices != NULL)
 		cs.deviceChange = *vs->devices;
 	/* the instance uuid also goes into extraConfig, as nova does; then

@@ -276,6 +276,8 @@ int vcd_cluster_host(struct vcd_session *s, const struct vcd_moref *cluster,
 struct vim_VirtualMachineConfigSpec;
 struct vim_list_VirtualDeviceConfigSpec;
 struct vim_list_OptionValue;
+struct vim_ResourceAllocationInfo;
+struct vim_SharesInfo;
 
 struct vcd_vm_info {
 	struct vcd_moref ref;
@@ -298,13 +300,29 @@ int vcd_vm_find(struct vcd_session *s, const char *instance_uuid,
  * What a new VM is made of.  Borrowed pointers: they must live until
  * vcd_vm_create() returns.
  */
+/* A ResourceAllocationInfo (CPU in MHz, memory in MB): nova's shape. */
+struct vcd_alloc {
+	int64_t		 limit;		/* -1: unlimited */
+	int64_t		 reservation;
+	const char	*level;		/* low, normal, high, custom */
+	int		 shares;	/* with custom */
+};
+
+/* A as a ResourceAllocationInfo in RI and SH (the caller's storage), with
+ * *OUT pointing at RI; *OUT NULL when A is NULL. */
+void vcd_alloc_info(struct vim_ResourceAllocationInfo *ri, struct vim_SharesInfo *sh,
+    const struct vcd_alloc *a, struct vim_ResourceAllocationInfo **out);
+
 struct vcd_vm_spec {
 	const char	*name;
 	const char	*instance_uuid;	/* also in extraConfig nvp.vm-uuid */
 	const char	*guest_id;	/* NULL: otherGuest64 */
 	const char	*firmware;	/* NULL, "bios" or "efi" */
 	int		 vcpus;
+	int		 cores_per_socket;	/* 0: vCenter's default */
 	int64_t		 memory_mb;
+	const char	*hw_version;	/* NULL, or "vmx-NN" */
+	const struct vcd_alloc *cpu_alloc, *mem_alloc;	/* NULL: vCenter's */
 	const char	*datastore;	/* where the VM's folder is made */
 	struct vcd_moref folder, pool, host;	/* host may be empty */
 	const struct vim_list_VirtualDeviceConfigSpec *devices;	/* NULL: none */

@@ -1,0 +1,106 @@
+#!/bin/bash
+# agent_flavor.sh - a flavor's extra specs (nova's names), through Kafka
+# against vcsim, Glance, PostgreSQL and Kafka:
+#  - quota:cpu_* and quota:memory_* become the VM's cpuAllocation and
+#    memoryAllocation (nova's defaults for what is not given: no limit, no
+#    reservation, normal shares), hw:cores_per_socket its
+#    numCoresPerSocket, vmware:hw_version its version; read back from
+#    vCenter (vcagent-vi info);
+#  - a resize applies the new flavor's specs;
+#  - a bad value is refused before anything is created, the spec named;
+#  - keys of other drivers are left alone.
+. "$(dirname "$0")/tap.sh"
+set -u
+LOG_TAIL=200
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init flavor
+AGENT_PID=
+agent_peers 2 vcsim glance pg
+
+IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
+cat >"$T/agent.yaml" <<YAML
+DEFAULT:
+  host: agent-f
+  max_concurrent_builds: 2
+  sync_power_state_interval: -1
+$(vcsim_yaml)
+  cluster_name: [DC0_C0]
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: $KAFKA_BOOTSTRAP
+  group_id: it-flavor
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
+database:
+  connection: {env: PG_DSN}
+health:
+  bind_port: 0
+YAML
+export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+VI=${VCAGENT%/vcagent}/vcagent-vi
+
+# final ID: its final event's name, once there is one ("" before)
+final() {
+	results
+	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -oE '"event":"(succeeded|failed|rejected)"' | head -1 | cut -d'"' -f4
+}
+done_as() {	# done_as ID EVENT
+	local i
+	for ((i = 0; i < 150; i++)); do [ -n "$(final "$1")" ] && break; sleep 0.2; done
+	[ "$(final "$1")" = "$2" ] || { echo "# $1: $(final "$1"), not $2"; grep -F "\"$1\"" "$T/results" | sed 's/^/#   /'; return 1; }
+}
+uuid() { printf '5f000000-0000-4000-8000-%012d' "$1"; }
+spawn() {	# spawn ID N VCPUS EXTRA_SPECS_JSON
+	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"f$2\"}, \"flavor\": {\"vcpus\": $3, \"memory_mb\": 256, \"root_gb\": 0, \"extra_specs\": $4}, \"image_id\": \"$IMG\"}"
+}
+info() {	# info N: vCenter's view of instance N's VM, "path<TAB>value" lines
+	"$VI" -c "$T/agent.yaml" info "$(uuid "$1")" 2>>"$T/vi.err"
+}
+prop() { info "$1" | awk -F'\t' -v p="$2" '$1 == p { print $2 }'; }
+rejected_with() {	# rejected_with ID TEXT
+	results
+	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
+}
+
+start_agent
+check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+
+spawn f-1 1 4 '{"quota:cpu_limit": "2000", "quota:cpu_reservation": "500", "quota:cpu_shares_level": "custom", "quota:cpu_shares_share": "1500", "quota:memory_reservation": 128, "quota:memory_shares_level": "high", "hw:cores_per_socket": "2", "vmware:hw_version": "vmx-11", "hw:cpu_policy": "dedicated", "aggregate_instance_extra_specs:ssd": "true"}'
+check "a spawn with extra specs succeeds (other drivers' keys left alone)" done_as f-1 succeeded
+info 1 >"$T/info1"
+check "vcagent-vi info reads the VM" test "$(prop 1 config.hardware.numCPU)" = 4
+check "cpuAllocation: limit 2000, reservation 500, custom shares 1500" test "$(prop 1 config.cpuAllocation.limit) $(prop 1 config.cpuAllocation.reservation) $(prop 1 config.cpuAllocation.shares.level) $(prop 1 config.cpuAllocation.shares.shares)" = "2000 500 custom 1500"
+check "memoryAllocation: no limit (-1), reservation 128, high shares" test "$(prop 1 config.memoryAllocation.limit) $(prop 1 config.memoryAllocation.reservation) $(prop 1 config.memoryAllocation.shares.level)" = "-1 128 high"
+check "2 cores per socket" test "$(prop 1 config.hardware.numCoresPerSocket)" = 2
+check "hardware version vmx-11 (vcsim's own default is vmx-13)" test "$(prop 1 config.version)" = vmx-11
+
+# --- resize: the new flavor's specs ---
+send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"f-resize\", \"type\": \"resize\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}, \"flavor\": {\"vcpus\": 6, \"memory_mb\": 512, \"root_gb\": 0, \"extra_specs\": {\"quota:cpu_limit\": \"3000\", \"quota:cpu_shares_level\": \"low\", \"hw:cores_per_socket\": \"3\"}}}"
+check "a resize with extra specs succeeds" done_as f-resize succeeded
+check "the new cpu limit and level, no reservation (nova's default)" test "$(prop 1 config.cpuAllocation.limit) $(prop 1 config.cpuAllocation.reservation) $(prop 1 config.cpuAllocation.shares.level)" = "3000 0 low"
+check "6 vCPUs, 3 cores per socket" test "$(prop 1 config.hardware.numCPU)/$(prop 1 config.hardware.numCoresPerSocket)" = 6/3
+
+# --- bad values: refused before anything is created, the spec named ---
+spawn f-bad1 2 2 '{"quota:cpu_shares_level": "medium"}'
+spawn f-bad2 3 4 '{"hw:cores_per_socket": "3"}'
+spawn f-bad3 4 2 '{"quota:memory_limit": "lots"}'
+spawn f-bad4 5 2 '{"vmware:hw_version": "13"}'
+spawn f-bad5 6 2 '{"quota:cpu_shares_level": "high", "quota:cpu_shares_share": "100"}'
+spawn f-bad6 7 2 '["quota:cpu_limit"]'
+check "an unknown shares level is refused, named" until_ok 30 rejected_with f-bad1 'flavor.extra_specs \"quota:cpu_shares_level\": \"medium\" is not custom, high, normal or low'
+check "cores per socket that do not divide the vCPUs" until_ok 30 rejected_with f-bad2 'flavor.extra_specs \"hw:cores_per_socket\": \"3\" is not an integer that divides the vCPUs'
+check "a limit that is not a number" until_ok 30 rejected_with f-bad3 'flavor.extra_specs \"quota:memory_limit\": \"lots\" is not an integer of MB'
+check "a hardware version not in vmx-NN form" until_ok 30 rejected_with f-bad4 'flavor.extra_specs \"vmware:hw_version\": \"13\" is not vmx-NN'
+check "a share without the custom level" until_ok 30 rejected_with f-bad5 'needs \"quota:cpu_shares_level\": \"custom\"'
+check "extra_specs that is not an object" until_ok 30 rejected_with f-bad6 'flavor.extra_specs must be an object'
+created() { "$VI" -c "$T/agent.yaml" find "$(uuid "$1")" >/dev/null 2>&1; }
+made=0
+for n in 2 3 4 5 6 7; do created "$n" && made=$((made + 1)); done
+check "no VM was made for any of them ($made)" test "$made" = 0
+check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name LIKE 'f_' AND name <> 'f1'")" = 0
+
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+tap_done
