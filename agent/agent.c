@@ -283,7 +283,7 @@ agent_connect(struct agent *a)
 static void
 agent_node_publish(struct agent *a, PGconn *pg, struct agent_cluster *c)
 {
-	struct req_outcome o = { "resources_updated", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct req_outcome o = { "resources_updated", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	char why[512], *rec = NULL, *ev = NULL, *text = NULL;
 	json_t *j = NULL, *res = NULL;
 

@@ -139,7 +139,7 @@ struct agent {
 
 	/* metrics: requests by type and outcome (succeeded, failed, rejected),
 	 * and the latency of carried-out requests, as a histogram */
-	atomic_ulong		 req_count[16][3];
+	atomic_ulong		 req_count[REQ_NTYPES + 1][3];
 	atomic_ulong		 req_lat_bucket[12];	/* AGENT_LAT_BOUNDS, +Inf */
 	atomic_ulong		 req_lat_ms_sum;
 };
@@ -157,9 +157,10 @@ struct agent_op {
 	struct ledger_inst inst;
 	const struct cfg *cfg;			/* the run's snapshot, set and
 						 * released by agent_op_run */
-	json_t		*snapshot;		/* snapshot_*: the event's
-						 * "snapshot" (owned; freed by
-						 * agent_op_done) */
+	const char	*detail_key;		/* the event's member for */
+	json_t		*detail;		/* DETAIL (owned; freed by
+						 * agent_op_done): "snapshot",
+						 * "info", "diagnostics" */
 };
 
 /* Takes ownership of CFG; SIGFD (signalfd of SIGTERM, SIGINT and SIGHUP,
@@ -222,6 +223,8 @@ bool ops_vm_again(struct agent *a, PGconn *pg, const char *uuid,
 /* ops_snap.c: snapshot_create, snapshot_revert, snapshot_delete. */
 int ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);
+/* ops_info.c: get_info, get_diagnostics. */
+int ops_info(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op);
 /* Release what OP owns. */
 void agent_op_done(struct agent_op *op);
 int agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,

@@ -277,7 +277,7 @@ agent_job_run(void *arg, void *jobp)
 	struct agent *a = arg;
 	struct req *r = &job->r;
 	struct agent_op op;
-	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	struct req_outcome o = { "started", NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	char why[512], *ev;
 	PGconn *pg = NULL;
 	int rc, attempt;
@@ -329,13 +329,13 @@ agent_job_run(void *arg, void *jobp)
 		    r->type == REQ_RESIZE)
 			atomic_store(&a->usage_changed, true);	/* the record, on change */
 		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
-		    op.power_state, op.vm_state, op.snapshot };
+		    op.power_state, op.vm_state, op.detail_key, op.detail };
 		log_info("request %s (%s %s) succeeded", r->request_id,
 		    req_type_name(r->type), r->instance_uuid);
 	} else {
 		char msg[800];
 		o = (struct req_outcome){ "failed", op.err.fault[0] ? op.err.fault :
-		    "Error", op.err.msg, op.err.object, op.vm, NULL, NULL, NULL };
+		    "Error", op.err.msg, op.err.object, op.vm, NULL, NULL, NULL, NULL };
 		log_warnx("request %s (%s %s) failed: %s", r->request_id,
 		    req_type_name(r->type), r->instance_uuid,
 		    vcd_strerror(&op.err, msg, sizeof(msg)));
@@ -581,7 +581,7 @@ int
 agent_dead_letter(struct agent *a, const rd_kafka_message_t *m, const char *fault,
     const char *why)
 {
-	struct req_outcome o = { "rejected", fault, why, NULL, NULL, NULL, NULL, NULL };
+	struct req_outcome o = { "rejected", fault, why, NULL, NULL, NULL, NULL, NULL, NULL };
 	struct req_ident id;
 	struct agent_dl *dl = xcalloc(1, sizeof(*dl));
 	rd_kafka_headers_t *h = rd_kafka_headers_new(3);
@@ -789,7 +789,7 @@ agent_message(struct agent *a, struct agent_msg *bm, const char *ledger_why,
 		return 0;
 	default: {
 		struct req_outcome o = { "accepted", NULL, NULL, NULL, NULL, NULL,
-		    NULL, NULL };
+		    NULL, NULL, NULL };
 		agent_out_event(out, r->instance_uuid[0] ? r->instance_uuid :
 		    r->request_id, req_event(r->request_id, req_type_name(r->type),
 		    r->node, r->instance_uuid, &o));

@@ -112,7 +112,7 @@ agent_sync(struct agent *a, bool report_unknown)
 		log_info("instance %s: power state %s in vCenter (was %s)", uuid, now, have);
 		if (a->producer != NULL) {
 			struct req_outcome o = { "state_changed", NULL, NULL, NULL,
-			    vm->ref.value, now, NULL, NULL };
+			    vm->ref.value, now, NULL, NULL, NULL };
 			char *ev = req_event(NULL, "power_state_sync", PQgetvalue(r, i, 3),
 			    uuid, &o);
 			agent_event_raw(a, uuid, ev);

@@ -817,8 +817,8 @@ ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 void
 agent_op_done(struct agent_op *op)
 {
-	json_decref(op->snapshot);
-	op->snapshot = NULL;
+	json_decref(op->detail);
+	op->detail = NULL;
 }
 
 int
@@ -855,6 +855,10 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	case REQ_SNAPSHOT_REVERT:
 	case REQ_SNAPSHOT_DELETE:
 		ret = ops_snapshot(a, pg, r, attempt, op);
+		break;
+	case REQ_GET_INFO:
+	case REQ_GET_DIAGNOSTICS:
+		ret = ops_info(a, pg, r, op);
 		break;
 	default:
 		ret = ops_power(a, pg, r, op);

@@ -212,7 +212,7 @@ ops_snap_create(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	}
 	if (ops_snap_record(pg, r, *v, *n, snap.value, r->snap.memory, err) < 0)
 		return -1;
-	op->snapshot = ops_snap_json(&(*v)[i], r->snap.memory);
+	op->detail_key = "snapshot", op->detail = ops_snap_json(&(*v)[i], r->snap.memory);
 	log_info("instance %s: snapshot %s \"%s\" of VM %s made (memory %s, "
 	    "quiesced %s)", r->instance_uuid, snap.value, r->snap.name, vm->value,
 	    r->snap.memory ? "yes" : "no", (*v)[i].quiesced ? "yes" : "no");
@@ -244,7 +244,7 @@ ops_snap_revert(struct agent *a, PGconn *pg, const struct req *r,
 	if (ops_snap_known(pg, r, v[i].ref.value, &known, &memory, err) < 0 ||
 	    ops_snap_record(pg, r, v, n, NULL, false, err) < 0)
 		return -1;
-	op->snapshot = ops_snap_json(&v[i], known ? memory : -1);
+	op->detail_key = "snapshot", op->detail = ops_snap_json(&v[i], known ? memory : -1);
 	log_info("instance %s: VM %s reverted to snapshot %s \"%s\": %s",
 	    r->instance_uuid, vm->value, v[i].ref.value, v[i].name, power);
 	return 0;
@@ -264,7 +264,7 @@ ops_snap_delete(struct agent *a, PGconn *pg, const struct req *r,
 			return -1;
 		log_info("instance %s: all %zu snapshot(s) of VM %s removed",
 		    r->instance_uuid, *n, vm->value);
-		op->snapshot = json_pack("{s:b, s:i}", "all", 1, "removed", (int)*n);
+		op->detail_key = "snapshot", op->detail = json_pack("{s:b, s:i}", "all", 1, "removed", (int)*n);
 		free(*v);
 		*v = NULL;
 		*n = 0;
@@ -277,7 +277,7 @@ ops_snap_delete(struct agent *a, PGconn *pg, const struct req *r,
 		    r->snap.id[0] ? r->snap.id : NULL, &known, NULL, err) < 0 || !known)
 			return -1;
 		vcd_err_clear(err);
-		op->snapshot = json_pack("{s:s?, s:s?, s:b}", "id", r->snap.id[0] ?
+		op->detail_key = "snapshot", op->detail = json_pack("{s:s?, s:s?, s:b}", "id", r->snap.id[0] ?
 		    r->snap.id : NULL, "name", r->snap.name[0] ? r->snap.name : NULL,
 		    "removed_before", 1);
 		return ops_snap_record(pg, r, *v, *n, NULL, false, err);
@@ -291,7 +291,7 @@ ops_snap_delete(struct agent *a, PGconn *pg, const struct req *r,
 	if (vcd_snap_list(a->vc, vm, r->instance_uuid, v, n, NULL, err) < 0 ||
 	    ops_snap_record(pg, r, *v, *n, NULL, false, err) < 0)
 		return -1;
-	op->snapshot = ops_snap_json(&gone, -1);
+	op->detail_key = "snapshot", op->detail = ops_snap_json(&gone, -1);
 	log_info("instance %s: snapshot %s \"%s\" of VM %s removed%s", r->instance_uuid,
 	    gone.ref.value, gone.name, vm->value, r->snap.children ?
 	    " with its children" : "");

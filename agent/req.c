@@ -43,6 +43,8 @@ static const struct req_kind {
 	{ "snapshot_create", REQ_SNAPSHOT_CREATE, NEED_INSTANCE | NEED_SNAP },
 	{ "snapshot_revert", REQ_SNAPSHOT_REVERT, NEED_INSTANCE | NEED_SNAP },
 	{ "snapshot_delete", REQ_SNAPSHOT_DELETE, NEED_INSTANCE },
+	{ "get_info", REQ_GET_INFO, NEED_INSTANCE },
+	{ "get_diagnostics", REQ_GET_DIAGNOSTICS, NEED_INSTANCE },
 };
 
 const char *
@@ -449,8 +451,8 @@ req_event(const char *request_id, const char *type, const char *node,
 			json_object_set_new(e, "vm_state", json_string(o->vm_state));
 		json_object_set_new(j, "instance", e);
 	}
-	if (o->snapshot != NULL)
-		json_object_set(j, "snapshot", (json_t *)o->snapshot);
+	if (o->detail_key != NULL && o->detail != NULL)
+		json_object_set(j, o->detail_key, (json_t *)o->detail);
 	if (o->fault != NULL || o->message != NULL) {
 		e = json_object();
 		if (o->fault != NULL && o->fault[0] != '\0')

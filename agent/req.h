@@ -27,7 +27,8 @@ enum req_type {
 	REQ_SPAWN, REQ_DELETE, REQ_MIGRATE, REQ_POWER_ON, REQ_POWER_OFF,
 	REQ_REBOOT, REQ_SUSPEND, REQ_RESUME, REQ_RESIZE, REQ_ATTACH_INTERFACE,
 	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_SNAPSHOT_CREATE,
-	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_NTYPES
+	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_GET_INFO, REQ_GET_DIAGNOSTICS,
+	REQ_NTYPES
 };
 
 struct req_port {
@@ -104,7 +105,8 @@ struct req_outcome {
 	const char	*vm;		/* the VM's moref value, when known */
 	const char	*power_state;	/* running, shutdown, suspended */
 	const char	*vm_state;	/* active, stopped, deleted, error, ... */
-	const json_t	*snapshot;	/* snapshot_*: the event's "snapshot" */
+	const char	*detail_key;	/* a member the request type adds: */
+	const json_t	*detail;	/* "snapshot", "info", "diagnostics" */
 };
 
 /*

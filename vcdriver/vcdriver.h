@@ -397,6 +397,53 @@ int vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,
 int vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, const struct vcd_relocate *to, struct vcd_err *err);
 
+/* ---- what a VM is and does (vcd_inspect.c) ---- */
+
+struct vcd_vm_disk {
+	int	 key;
+	char	 label[80];
+	char	 file[512];		/* "" when not a file-backed disk */
+	char	 mode[32];		/* persistent, independent_persistent, ... */
+	int64_t	 capacity_kb;
+	bool	 linked;		/* a delta over a parent disk */
+};
+struct vcd_vm_nic {
+	int	 key;
+	char	 label[80];
+	char	 type[48];		/* VirtualVmxnet3, VirtualE1000, ... */
+	char	 mac[18];
+	bool	 connected;
+	char	 network[256];		/* as the guest's tools report it */
+	char	 ips[256];		/* the guest's addresses, comma-separated */
+};
+/* Numbers are -1 when vCenter has none. */
+struct vcd_vm_detail {
+	char	 power[16];
+	int	 vcpus, cores_per_socket;
+	int64_t	 memory_mb;
+	char	 guest_id[64];
+	char	 version[16];
+	char	 tools[32];		/* guestToolsRunning, guestToolsNotRunning */
+	char	 hostname[256];
+	char	 ip[64];		/* the guest's primary address */
+	int64_t	 cpu_usage_mhz, max_cpu_mhz;
+	int64_t	 guest_memory_mb, host_memory_mb, max_memory_mb;
+	int64_t	 uptime_s;
+	char	 boot_time[40];
+	struct vcd_vm_disk *disks;	/* owned: vcd_vm_detail_free() */
+	size_t	 ndisks;
+	struct vcd_vm_nic *nics;	/* owned */
+	size_t	 nnics;
+};
+/*
+ * VM's configuration, guest information, devices and quick statistics, one
+ * call, into D (release with vcd_vm_detail_free()); the instance uuid is
+ * checked as the VM operations check it.
+ */
+int vcd_vm_inspect(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, struct vcd_vm_detail *d, struct vcd_err *err);
+void vcd_vm_detail_free(struct vcd_vm_detail *d);
+
 /* ---- snapshots (vcd_snap.c) ---- */
 
 /* One snapshot of a VM's tree, flattened depth first (parents first). */

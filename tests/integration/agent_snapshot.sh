@@ -1,6 +1,9 @@
 #!/bin/bash
-# agent_snapshot.sh - VM snapshots through Kafka, against vcsim, Glance,
-# PostgreSQL and Kafka:
+# agent_snapshot.sh - VM snapshots and instance information through Kafka,
+# against vcsim, Glance, PostgreSQL and Kafka:
+#  - get_info and get_diagnostics: the VM's configuration, its disk and
+#    NIC, and what its guest's tools report (set through the launcher's
+#    /ctl/guest, as Tools would), nova's diagnostics; a missing VM fails;
 #  - snapshot_create (with a description; of a VM that is off), recorded
 #    in PostgreSQL, in /status and in vcagentctl snapshots, the event
 #    naming the snapshot vCenter made;
@@ -95,9 +98,27 @@ start_agent
 check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
 NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 URL=$(url)
-send "$U" "$(req s-spawn spawn "\"flavor\": {\"vcpus\": 1, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\"")"
+send "$U" "$(req s-spawn spawn "\"flavor\": {\"vcpus\": 2, \"memory_mb\": 64, \"root_gb\": 0}, \"image_id\": \"$IMG\", \"ports\": [{\"network\": \"VM Network\", \"mac\": \"fa:16:3e:00:00:01\"}]")"
 check "the instance is spawned" done_as s-spawn succeeded
 VM=$(psql_v "SELECT vm_moref FROM instances WHERE uuid = '$U'")
+
+# --- get_info, get_diagnostics: what the guest's tools report, the devices ---
+check "the guest's tools report a host name and two addresses" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/guest?vm=$VM&tools=guestToolsRunning&hostname=snap-one.example.org&ip=192.0.2.10,2001:db8::10")" = ok
+send "$U" "$(req s-info get_info)"
+check "get_info succeeds" done_as s-info succeeded
+check "it gives the power state, vCPUs and memory" test "$(event s-info succeeded info.power_state)/$(event s-info succeeded info.vcpus)/$(event s-info succeeded info.memory_mb)" = running/2/64
+check "the guest's host name and addresses" test "$(event s-info succeeded info.guest.hostname) $(event s-info succeeded info.guest.ip_addresses)" = 'snap-one.example.org ["192.0.2.10", "2001:db8::10"]'
+check "the tools' state" test "$(event s-info succeeded info.guest.tools)" = guestToolsRunning
+check "the root disk, a linked clone in the VM's folder" sh -c "echo '$(event s-info succeeded info.disks)' | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(not (len(d) == 1 and d[0][\"linked_clone\"] and \"$U\" in d[0][\"file\"]))'"
+check "the NIC with its MAC, its network and the guest's addresses" sh -c "echo '$(event s-info succeeded info.nics)' | python3 -c 'import json,sys; n=json.load(sys.stdin); sys.exit(not (len(n) == 1 and n[0][\"mac\"] == \"fa:16:3e:00:00:01\" and n[0][\"ip_addresses\"] == [\"192.0.2.10\", \"2001:db8::10\"] and n[0][\"connected\"]))'"
+send "$U" "$(req s-diag get_diagnostics)"
+check "get_diagnostics succeeds" done_as s-diag succeeded
+check "it gives nova's diagnostics: state, cpus, nics, disks, memory maximum" test "$(event s-diag succeeded diagnostics.state)/$(event s-diag succeeded diagnostics.num_cpus)/$(event s-diag succeeded diagnostics.num_nics)/$(event s-diag succeeded diagnostics.num_disks)/$(event s-diag succeeded diagnostics.memory_details.maximum)" = running/2/1/1/64
+check "and the NIC's MAC" test "$(event s-diag succeeded diagnostics.nic_details)" = '[{"mac_address": "fa:16:3e:00:00:01"}]'
+"$CTL" -c "$T/agent.yaml" -w 30 info "$NODE" "$U" >"$T/ctl-info.out" 2>&1
+check "vcagentctl info prints the event with the guest's host name" sh -c "grep -F '\"event\":\"succeeded\"' '$T/ctl-info.out' | grep -qF '\"hostname\":\"snap-one.example.org\"'"
+send "$U" "$(req s-info-x get_info | sed 's/5a000000-0000-4000-8000-000000000001/5a000000-0000-4000-8000-0000000000ff/')"
+check "get_info of an instance with no VM fails" done_as s-info-x failed
 
 # --- create ---
 send "$U" "$(req s-c1 snapshot_create '"snapshot": {"name": "before", "description": "before the upgrade"}')"
@@ -106,6 +127,7 @@ S1=$(event s-c1 succeeded snapshot.id)
 check "the event names the snapshot vCenter made ($S1)" sh -c "echo '$S1' | grep -q '^snapshot-'"
 check "and its name, description and the VM" test "$(event s-c1 succeeded snapshot.name)/$(event s-c1 succeeded snapshot.description)/$(event s-c1 succeeded instance.vm)" = "before/before the upgrade/$VM"
 check "it is recorded, with the request that made it" test "$(rows)" = "before:disk:s-c1"
+check "quiesced: the guest's tools run" test "$(event s-c1 succeeded snapshot.quiesced)" = true
 check "the row holds vCenter's id, its time and the power state it holds" test "$(psql_v "SELECT snapshot || ' ' || (create_time IS NOT NULL) || ' ' || power_state FROM snapshots WHERE instance_uuid = '$U'")" = "$S1 true poweredOn"
 check "/status lists it" sh -c "curl -s '$URL/status' | grep -q '\"id\": \"$S1\"'"
 "$CTL" -c "$T/agent.yaml" -u "$URL" snapshots "$U" >"$T/ctl.out" 2>&1

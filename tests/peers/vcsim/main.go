@@ -51,6 +51,8 @@
 //	POST /ctl/hold?method=M[&count=N]        the next N calls of M (default 1) get no answer
 //	                                         until POST /ctl/release?method=M; GET
 //	                                         /ctl/held?method=M counts them (hold.go)
+//	POST /ctl/guest?vm=MOID[&tools=S][&hostname=H][&ip=A,...]
+//	                                         what VMware Tools in the guest would report (guest.go)
 //	POST /ctl/expire-sessions                every session clients have used ends now: their next
 //	                                         call gets NotAuthenticated (chaos.go); "ok N"
 //
@@ -481,6 +483,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
 	mux.HandleFunc("/ctl/stall", post(p.ctlStall))
 	mountHold(mux)
+	mountGuest(mux) // guest.go: /ctl/guest
 	mux.HandleFunc("/ctl/expire-sessions", post(p.ctlExpireSessions))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
