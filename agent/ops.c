@@ -474,12 +474,28 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 		    why, sizeof(why));
 		return -1;
 	}
+	/*
+	 * The event says the power state the VM has, read from vCenter: the
+	 * row's may be none the agent knows (a spawn that ended in error left
+	 * "nostate" over a VM that is there), and a move keeps the VM's.
+	 */
 	{
-		const char *moved[3] = { r->instance_uuid, r->dest_node,
-		    r->dest_host[0] != '\0' ? r->dest_host : NULL };
+		char ps[16];
+		struct vcd_err perr;
+
+		if (vcd_vm_power_state(a->vc, &vm, ps, sizeof(ps), &perr) == 0)
+			power = strcmp(ps, "poweredOn") == 0 ? "running" :
+			    strcmp(ps, "suspended") == 0 ? "suspended" : "shutdown";
+		else if (power == NULL || strcmp(power, "nostate") == 0)
+			power = NULL;	/* not known: not said */
+	}
+	{
+		const char *moved[4] = { r->instance_uuid, r->dest_node,
+		    r->dest_host[0] != '\0' ? r->dest_host : NULL, power };
 		if ((res = pgc_exec(pg, "UPDATE instances SET node = $2, host = $3, "
-		    "task_state = NULL, updated_at = now() WHERE uuid = $1", 3, moved, why,
-		    sizeof(why), NULL)) == NULL)
+		    "power_state = coalesce($4, power_state), task_state = NULL, "
+		    "updated_at = now() WHERE uuid = $1", 4, moved, why, sizeof(why),
+		    NULL)) == NULL)
 			return ops_db_err(err, r->instance_uuid, why);
 		PQclear(res);
 	}

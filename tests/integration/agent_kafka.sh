@@ -254,6 +254,15 @@ check "migrate succeeds" wait_result r-migrate succeeded
 check "its event gives the power and VM states" test "$(field "$T/results" r-migrate succeeded instance.power_state)/$(field "$T/results" r-migrate succeeded instance.vm_state)" = running/active
 check "the instance is on the other node" test "$(psql_v "SELECT node FROM instances WHERE uuid = '$U'")" = "$NODE2"
 check "the migration is recorded, live" test "$(psql_v "SELECT kind || ' ' || status FROM migrations WHERE request_id = 'r-migrate'")" = "live done"
+# a row whose power state the agent does not know (a spawn that ended in
+# error over a VM that is there: "nostate"): the event says the VM's
+# (found by soak seed 4: "succeeded with power_state nostate, but VM is
+# shutdown")
+psql_v "UPDATE instances SET power_state = 'nostate' WHERE uuid = '$U'" >/dev/null
+send "$U" "$(req r-migrate-ns migrate "\"destination\": {\"node\": \"$NODE\"}")"
+check "migrate of a row in nostate succeeds" wait_result r-migrate-ns succeeded
+check "its event gives the VM's power state, not the row's" test "$(field "$T/results" r-migrate-ns succeeded instance.power_state)" = running
+check "and the row has it again" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = running
 send "$U" "$(req r-migrate-bad migrate '"destination": {"node": "domain-c404.nowhere"}')"
 check "migrate to a node not served fails" wait_result r-migrate-bad failed
 check "and says NodeNotServed" sh -c "grep -F '\"request_id\":\"r-migrate-bad\"' '$T/results' | grep -q NodeNotServed"
