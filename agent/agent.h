@@ -225,6 +225,13 @@ int ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);
 /* ops_info.c: get_info, get_diagnostics. */
 int ops_info(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op);
+struct vim_arena;
+/* ops_console.c: get_console; and a new VM's VNC port into EXTRA (its
+ * RemoteDisplay.vnc.* options, allocated in AR) when vnc.enabled. */
+int ops_console(struct agent *a, PGconn *pg, const struct req *r,
+    struct agent_op *op);
+int ops_vnc_spawn(const struct cfg *cfg, PGconn *pg, const char *uuid,
+    struct vim_arena *ar, struct vim_list_OptionValue *extra, struct vcd_err *err);
 /* Release what OP owns. */
 void agent_op_done(struct agent_op *op);
 int agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,

@@ -79,7 +79,7 @@ static void cfg_apply_log_file(const struct cfg *);
 #define NOLIM		0, 0
 
 static const char *const cfg_sections[] = {
-	"DEFAULT", "vmware", "image_cache", "glance", "kafka", "database",
+	"DEFAULT", "vmware", "vnc", "image_cache", "glance", "kafka", "database",
 	"health", NULL
 };
 
@@ -121,6 +121,10 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "cache_prefix", CFG_STR, OFF(vmware.cache_prefix), NULL, NOLIM, 0, cfg_check_name, NULL },
 	{ "vmware", "integration_bridge", CFG_STR, OFF(vmware.integration_bridge), NULL, NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "vlan_interface", CFG_STR, OFF(vmware.vlan_interface), "vmnic0", NOLIM, CFG_LIVE, NULL, NULL },
+	{ "vmware", "vnc_port", CFG_INT, OFF(vmware.vnc_port), "5900", 1, 65535, CFG_LIVE, NULL, NULL },
+	{ "vmware", "vnc_port_total", CFG_INT, OFF(vmware.vnc_port_total), "10000", 1, 65535, CFG_LIVE, NULL, NULL },
+	{ "vmware", "vnc_keymap", CFG_STR, OFF(vmware.vnc_keymap), "en-us", NOLIM, CFG_LIVE, NULL, NULL },
+	{ "vnc", "enabled", CFG_BOOL, OFF(vnc.enabled), "false", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
 	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
 	{ "vmware", "auto_answer", CFG_BOOL, OFF(vmware.auto_answer), "false", NOLIM, 0, NULL, NULL },

@@ -83,7 +83,14 @@ struct cfg {
 		double	 call_timeout;
 		double	 call_deadline;
 		int	 keepalive_interval;
+		int	 vnc_port;		/* the first VNC port */
+		int	 vnc_port_total;	/* how many, from vnc_port */
+		char	*vnc_keymap;
 	} vmware;
+
+	struct {
+		bool	 enabled;		/* a VNC console per instance */
+	} vnc;
 
 	struct {
 		int	 manager_interval;

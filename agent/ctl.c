@@ -11,7 +11,7 @@
  *   vcagentctl [-c FILE] snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]
  *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
  *   vcagentctl [-c FILE] snapshot-delete NODE UUID NAME|ID|--all
- *   vcagentctl [-c FILE] info|diagnostics NODE UUID
+ *   vcagentctl [-c FILE] info|diagnostics|console NODE UUID
  *   vcagentctl [-c FILE] [-u URL] status | nodes | snapshots [UUID]
  *
  * Requests get a fresh request id; the events for it are printed, one JSON
@@ -55,6 +55,7 @@ ctl_usage(void)
 	    "  snapshot-revert NODE UUID NAME|ID\n"
 	    "  snapshot-delete NODE UUID NAME|ID|--all\n"
 	    "  info|diagnostics NODE UUID      what the instance's VM is and does\n"
+	    "  console NODE UUID               its VNC console's host and port\n"
 	    "  status | nodes                  the agent's status (health endpoint)\n"
 	    "  snapshots [UUID]                the instances' snapshots, as recorded\n");
 	exit(2);
@@ -363,7 +364,8 @@ main(int argc, char **argv)
 		static const char *const simple[][2] = { { "delete", "delete" },
 		    { "power-on", "power_on" }, { "power-off", "power_off" },
 		    { "reboot", "reboot" }, { "suspend", "suspend" }, { "resume", "resume" },
-		    { "info", "get_info" }, { "diagnostics", "get_diagnostics" } };
+		    { "info", "get_info" }, { "diagnostics", "get_diagnostics" },
+		    { "console", "get_console" } };
 		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 			if (strcmp(cmd, simple[i][0]) == 0)
 				j = ctl_simple(simple[i][1], argv[1], argv[2]);

@@ -165,6 +165,11 @@ static const struct db_migration db_schema[] = {
 	"  created_at    timestamptz NOT NULL DEFAULT now(),"
 	"  PRIMARY KEY (instance_uuid, snapshot)"
 	");" },
+	/* an instance's VNC port (vnc.enabled), unique among the live ones */
+	{ 7, "instances.vnc_port",
+	"ALTER TABLE instances ADD COLUMN vnc_port int;"
+	"CREATE UNIQUE INDEX instances_vnc_port ON instances (vnc_port) "
+	"  WHERE vnc_port IS NOT NULL AND deleted_at IS NULL;" },
 };
 
 const struct db_migration *

@@ -212,6 +212,8 @@ again:
 		    macs, err) < 0)
 			goto out;
 	}
+	if (ops_vnc_spawn(op->cfg, pg, r->instance_uuid, &ar, &extra, err) < 0)
+		goto out;
 	{
 		struct vcd_alloc ca, ma;
 		struct vcd_vm_spec vs = {
@@ -875,6 +877,9 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	case REQ_GET_INFO:
 	case REQ_GET_DIAGNOSTICS:
 		ret = ops_info(a, pg, r, op);
+		break;
+	case REQ_GET_CONSOLE:
+		ret = ops_console(a, pg, r, op);
 		break;
 	default:
 		ret = ops_power(a, pg, r, op);

@@ -45,6 +45,7 @@ static const struct req_kind {
 	{ "snapshot_delete", REQ_SNAPSHOT_DELETE, NEED_INSTANCE },
 	{ "get_info", REQ_GET_INFO, NEED_INSTANCE },
 	{ "get_diagnostics", REQ_GET_DIAGNOSTICS, NEED_INSTANCE },
+	{ "get_console", REQ_GET_CONSOLE, NEED_INSTANCE },
 };
 
 const char *
@@ -365,6 +366,12 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 	if ((k->need & NEED_SNAP) || r->type == REQ_SNAPSHOT_DELETE) {
 		if (req_snap_parse(root, r, why, wl, ctx) < 0)
 			goto bad;
+	}
+	if (r->type == REQ_GET_CONSOLE && (v = json_object_get(root, "console_type")) !=
+	    NULL && (!json_is_string(v) || strcmp(json_string_value(v), "vnc") != 0)) {
+		snprintf(why, wl, "%sconsole_type must be \"vnc\" (the one this agent "
+		    "serves)", ctx);
+		goto bad;
 	}
 	if (r->type == REQ_POWER_OFF || r->type == REQ_REBOOT) {
 		v = json_object_get(root, "hard");

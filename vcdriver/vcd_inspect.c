@@ -179,3 +179,65 @@ vcd_vm_detail_free(struct vcd_vm_detail *d)
 	d->disks = NULL, d->nics = NULL;
 	d->ndisks = d->nnics = 0;
 }
+
+struct vcd_host_ctx {
+	bool			 seen;
+	char			 uuid[64];
+	struct vcd_moref	 host;
+	char			 name[256];
+};
+
+static int
+vcd_host_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	struct vcd_host_ctx *ctx = arg;
+	const struct vim_any *h = vcd_pc_prop(oc, "runtime.host");
+
+	ctx->seen = true;
+	vcd_inspect_str(oc, "config.instanceUuid", ctx->uuid, sizeof(ctx->uuid));
+	vcd_inspect_str(oc, "name", ctx->name, sizeof(ctx->name));
+	if (h != NULL && h->kind == VA_MOREF)
+		ctx->host = *h->moref;
+	return 0;
+}
+
+int
+vcd_vm_host_name(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, char *name, size_t len, struct vcd_err *err)
+{
+	char *vpaths[] = { "runtime.host", "config.instanceUuid" }, *hpaths[] = { "name" };
+	struct vcd_host_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	vcd_err_clear(err);
+	if (vcd_pc_retrieve_one(s, vm, "VirtualMachine", vpaths, 2, vcd_host_one, &ctx,
+	    err) < 0)
+		return -1;
+	if (!ctx.seen) {
+		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
+		    "virtual machine %s does not exist", vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		return -1;
+	}
+	if (vcd_vm_uuid_check(vm, ctx.uuid, uuid, err) < 0)
+		return -1;
+	if (ctx.host.value[0] == '\0') {
+		vcd_err_set(err, VCD_E_FAULT, "InvalidState", NULL, "virtual machine %s "
+		    "runs on no host", vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), vm);
+		return -1;
+	}
+	ctx.seen = false;
+	ctx.name[0] = '\0';
+	if (vcd_pc_retrieve_one(s, &ctx.host, "HostSystem", hpaths, 1, vcd_host_one,
+	    &ctx, err) < 0)
+		return -1;
+	if (ctx.name[0] == '\0') {
+		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", NULL,
+		    "host %s of virtual machine %s has no name", ctx.host.value, vm->value);
+		vcd_moref_str(err->object, sizeof(err->object), &ctx.host);
+		return -1;
+	}
+	snprintf(name, len, "%s", ctx.name);
+	return 0;
+}

@@ -443,6 +443,9 @@ struct vcd_vm_detail {
 int vcd_vm_inspect(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, struct vcd_vm_detail *d, struct vcd_err *err);
 void vcd_vm_detail_free(struct vcd_vm_detail *d);
+/* The name of the host VM runs on (runtime.host's name): two calls. */
+int vcd_vm_host_name(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, char *name, size_t len, struct vcd_err *err);
 
 /* ---- snapshots (vcd_snap.c) ---- */
 

@@ -8,7 +8,11 @@
 #    vCenter (vcagent-vi info);
 #  - a resize applies the new flavor's specs;
 #  - a bad value is refused before anything is created, the spec named;
-#  - keys of other drivers are left alone.
+#  - keys of other drivers are left alone;
+#  - VNC consoles (vnc.enabled): each instance a port of the range, in the
+#    VM's RemoteDisplay.vnc.* extraConfig as CreateVM_Task sent it;
+#    get_console names the host and the port; a full range fails the spawn
+#    (ConsolePortRangeExhausted) and a delete frees its port.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -25,6 +29,10 @@ DEFAULT:
   sync_power_state_interval: -1
 $(vcsim_yaml)
   cluster_name: [DC0_C0]
+  vnc_port: 5950
+  vnc_port_total: 2
+vnc:
+  enabled: true
 glance:
   api_servers: [$GLANCE_URL]
 kafka:
@@ -70,6 +78,8 @@ NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | h
 
 spawn f-1 1 4 '{"quota:cpu_limit": "2000", "quota:cpu_reservation": "500", "quota:cpu_shares_level": "custom", "quota:cpu_shares_share": "1500", "quota:memory_reservation": 128, "quota:memory_shares_level": "high", "hw:cores_per_socket": "2", "vmware:hw_version": "vmx-11", "hw:cpu_policy": "dedicated", "aggregate_instance_extra_specs:ssd": "true"}'
 check "a spawn with extra specs succeeds (other drivers' keys left alone)" done_as f-1 succeeded
+last_create() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=CreateVM_Task"; }
+check "CreateVM_Task sent RemoteDisplay.vnc.port 5950, enabled, with the key map" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=CreateVM_Task'); echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.port</key><value xsi:type=\"xsd:string\">5950</value>' && echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.enabled</key><value xsi:type=\"xsd:string\">true</value>' && echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.keyMap</key><value xsi:type=\"xsd:string\">en-us</value>'"
 info 1 >"$T/info1"
 check "vcagent-vi info reads the VM" test "$(prop 1 config.hardware.numCPU)" = 4
 check "cpuAllocation: limit 2000, reservation 500, custom shares 1500" test "$(prop 1 config.cpuAllocation.limit) $(prop 1 config.cpuAllocation.reservation) $(prop 1 config.cpuAllocation.shares.level) $(prop 1 config.cpuAllocation.shares.shares)" = "2000 500 custom 1500"
@@ -101,6 +111,36 @@ made=0
 for n in 2 3 4 5 6 7; do created "$n" && made=$((made + 1)); done
 check "no VM was made for any of them ($made)" test "$made" = 0
 check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name LIKE 'f_' AND name <> 'f1'")" = 0
+
+# --- VNC consoles: a range of 2 ports ---
+event_field() {	# event_field ID EVENT KEY
+	results
+	python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    try: e = json.loads(line)
+    except ValueError: continue
+    if e.get("request_id") == sys.argv[2] and e.get("event") == sys.argv[3]:
+        v = e
+        for k in sys.argv[4].split("."): v = v.get(k) if isinstance(v, dict) else None
+        print("" if v is None else v); break' "$T/results" "$@"
+}
+send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"f-con1\", \"type\": \"get_console\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}}"
+check "get_console succeeds" done_as f-con1 succeeded
+check "it names a host of the cluster and port 5950" test "$(event_field f-con1 succeeded console.type) $(event_field f-con1 succeeded console.port)" = "vnc 5950" -a -n "$(event_field f-con1 succeeded console.host | grep '^DC0_C0_H')"
+spawn f-8 8 1 '{}'
+check "a second instance gets the other port" done_as f-8 succeeded
+check "5951" test "$(psql_v "SELECT vnc_port FROM instances WHERE name = 'f8'")" = 5951
+spawn f-9 9 1 '{}'
+check "a third finds the range full and fails" done_as f-9 failed
+check "with ConsolePortRangeExhausted naming the options" sh -c "grep -F '\"f-9\"' '$T/results' | grep -F ConsolePortRangeExhausted | grep -qF 'no free VNC port in 5950-5951 (vmware.vnc_port, vmware.vnc_port_total)'"
+send "$(uuid 8)" "{\"version\": 1, \"request_id\": \"f-del8\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 8)\"}}"
+check "the second is deleted" done_as f-del8 succeeded
+spawn f-9b 9 1 '{}'
+check "the third, sent again, takes the freed port" done_as f-9b succeeded
+check "5951 again" test "$(psql_v "SELECT vnc_port FROM instances WHERE name = 'f9' AND deleted_at IS NULL")" = 5951
+send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"f-con-bad\", \"type\": \"get_console\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}, \"console_type\": \"spice\"}"
+check "a console type other than vnc is refused" until_ok 30 rejected_with f-con-bad 'console_type must be \"vnc\"'
 
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 tap_done
