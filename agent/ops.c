@@ -371,7 +371,7 @@ again:
 		power = "shutdown", state = "stopped";
 		break;
 	case REQ_REBOOT:
-		rc = vcd_vm_reboot(a->vc, &vm, u, r->hard, err);
+		rc = vcd_vm_reboot(a->vc, &vm, u, r->hard, r->timeout, err);
 		power = "running", state = "active";
 		break;
 	case REQ_SUSPEND:

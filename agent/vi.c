@@ -78,7 +78,8 @@ vi_parse_moref(const char *s, const char *deftype, struct vcd_moref *m)
 /* A VM's configuration, as vCenter reports it: the paths below, each on a
  * line with its value ("-" when vCenter has none). */
 static char *vi_info_paths[] = { "name", "config.instanceUuid", "runtime.powerState",
-    "config.version", "config.guestId", "config.firmware", "config.hardware.numCPU",
+    "config.version", "config.guestId", "config.firmware", "guest.toolsRunningStatus",
+    "guest.hostName", "config.hardware.numCPU",
     "config.hardware.numCoresPerSocket", "config.hardware.memoryMB",
     "config.cpuAllocation.limit", "config.cpuAllocation.reservation",
     "config.cpuAllocation.shares.level", "config.cpuAllocation.shares.shares",
@@ -354,7 +355,8 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	if (strcmp(cmd, "shutdown") == 0)
 		return vcd_vm_shutdown(s, &vm, NULL, argc > 2 ? atof(argv[2]) : 60, false, err);
 	if (strcmp(cmd, "reboot") == 0)
-		return vcd_vm_reboot(s, &vm, NULL, argc > 2 && strcmp(argv[2], "hard") == 0, err);
+		return vcd_vm_reboot(s, &vm, NULL, argc > 2 && strcmp(argv[2], "hard") == 0,
+		    60, err);
 	if (strcmp(cmd, "relocate") == 0) {
 		struct vcd_relocate to;
 

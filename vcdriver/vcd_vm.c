@@ -380,25 +380,86 @@ out:
 	return ret;
 }
 
+#define VCD_TOOLS_LEN	32
+
+static int
+vcd_tools_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	const char *v = vcd_pc_str(oc, "guest.toolsRunningStatus");
+
+	snprintf(arg, VCD_TOOLS_LEN, "%s", v != NULL ? v : "");
+	return 0;
+}
+
+/* The guest's guest.toolsRunningStatus into TOOLS ("" when vCenter has
+ * none). */
+static int
+vcd_vm_tools(struct vcd_session *s, const struct vcd_moref *vm,
+    char tools[VCD_TOOLS_LEN], struct vcd_err *err)
+{
+	char *paths[] = { "guest.toolsRunningStatus" };
+
+	tools[0] = '\0';
+	return vcd_pc_retrieve_one(s, vm, "VirtualMachine", paths, 1, vcd_tools_one,
+	    tools, err);
+}
+
+/*
+ * Soft: through VMware Tools (RebootGuest), as nova's driver does when the
+ * guest's tools run, else at once a reset.  The reboot is under way when
+ * the tools stop within TIMEOUT s; when they do not (a guest that ignores
+ * the request), a reset follows, as libvirt's soft reboot falls back.
+ */
 int
 vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *uuid, bool hard, struct vcd_err *err)
+    const char *uuid, bool hard, double timeout, struct vcd_err *err)
 {
 	struct vim_req_RebootGuest req;
 	struct vim_arena a = VIM_ARENA_INIT;
+	struct timespec tick = { 0, 250 * 1000 * 1000 };
+	double until = vcd_mono() + timeout;
+	char tools[VCD_TOOLS_LEN];
 	void *resp;
-	int ret;
+	int ret = -1;
 
 	if (hard)
 		return vcd_vm_reset(s, vm, uuid, err);
 	vcd_err_clear(err);
-	if (vcd_vm_precheck(s, vm, uuid, "reboot", err) < 0)
-		return -1;
+	if (vcd_vm_precheck(s, vm, uuid, "reboot", err) < 0 ||
+	    vcd_vm_tools(s, vm, tools, err) < 0)
+		goto out;
+	if (strcmp(tools, "guestToolsRunning") != 0) {
+		log_info("vcdriver: no VMware Tools run in the guest of %s (%s): "
+		    "hard reboot (reset)", vm->value, tools[0] ? tools : "unknown");
+		ret = vcd_vm_reset(s, vm, uuid, err);
+		goto out;
+	}
 	vim_init(&req, &vim_type_req_RebootGuest);
 	req._this = (struct vcd_moref *)vm;
-	ret = vcd_invoke(s, &vim_method_RebootGuest, &req, &a, &resp, err);
-	if (ret < 0)
-		vcd_vm_err_object(err, vm);
+	if (vcd_invoke(s, &vim_method_RebootGuest, &req, &a, &resp, err) < 0) {
+		if (strcmp(err->fault, "ToolsUnavailable") == 0) {
+			log_info("vcdriver: RebootGuest of %s: ToolsUnavailable: hard "
+			    "reboot (reset)", vm->value);
+			ret = vcd_vm_reset(s, vm, uuid, err);
+		} else
+			vcd_vm_err_object(err, vm);
+		goto out;
+	}
+	for (;;) {
+		if (vcd_vm_tools(s, vm, tools, err) < 0)
+			goto out;
+		if (strcmp(tools, "guestToolsRunning") != 0) {
+			ret = 0;	/* the guest is going down: rebooting */
+			goto out;
+		}
+		if (vcd_mono() >= until)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	log_info("vcdriver: the guest of %s did not begin to reboot within %.0f s: "
+	    "hard reboot (reset)", vm->value, timeout);
+	ret = vcd_vm_reset(s, vm, uuid, err);
+out:
 	vim_arena_free(&a);
 	return ret;
 }

@@ -363,9 +363,11 @@ int vcd_vm_power_off(struct vcd_session *s, const struct vcd_moref *vm,
  * HARD_AFTER a hard power off follows a timeout or missing guest tools. */
 int vcd_vm_shutdown(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, double timeout, bool hard_after, struct vcd_err *err);
-/* Soft (RebootGuest) or hard (ResetVM_Task). */
+/* Hard: ResetVM_Task.  Soft: RebootGuest when the guest's VMware Tools
+ * run, else a reset; a reset too when the tools have not stopped (the
+ * reboot begun) within TIMEOUT s. */
 int vcd_vm_reboot(struct vcd_session *s, const struct vcd_moref *vm,
-    const char *uuid, bool hard, struct vcd_err *err);
+    const char *uuid, bool hard, double timeout, struct vcd_err *err);
 int vcd_vm_reset(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, struct vcd_err *err);
 int vcd_vm_suspend(struct vcd_session *s, const struct vcd_moref *vm,

@@ -1,6 +1,8 @@
 #!/bin/bash
 # agent_snapshot.sh - VM snapshots and instance information through Kafka,
 # against vcsim, Glance, PostgreSQL and Kafka:
+#  - a soft reboot goes through the guest's tools (RebootGuest), and is a
+#    reset when they do not run or the guest ignores it past the timeout;
 #  - get_info and get_diagnostics: the VM's configuration, its disk and
 #    NIC, and what its guest's tools report (set through the launcher's
 #    /ctl/guest, as Tools would), nova's diagnostics; a missing VM fails;
@@ -117,6 +119,25 @@ check "it gives nova's diagnostics: state, cpus, nics, disks, memory maximum" te
 check "and the NIC's MAC" test "$(event s-diag succeeded diagnostics.nic_details)" = '[{"mac_address": "fa:16:3e:00:00:01"}]'
 "$CTL" -c "$T/agent.yaml" -w 30 info "$NODE" "$U" >"$T/ctl-info.out" 2>&1
 check "vcagentctl info prints the event with the guest's host name" sh -c "grep -F '\"event\":\"succeeded\"' '$T/ctl-info.out' | grep -qF '\"hostname\":\"snap-one.example.org\"'"
+# --- soft reboot through the guest's tools, a reset when they cannot ---
+calls() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=$1"; }
+g0=$(calls RebootGuest) r0=$(calls ResetVM_Task)
+send "$U" "$(req s-rb1 reboot)"
+check "a soft reboot with the tools running succeeds" done_as s-rb1 succeeded
+check "through RebootGuest, no reset" test "$(( $(calls RebootGuest) - g0 ))/$(( $(calls ResetVM_Task) - r0 ))" = 1/0
+tools_are() { [ "$("$VI" -c "$T/agent.yaml" info "$VM" 2>/dev/null | awk -F'\t' '$1 == "guest.toolsRunningStatus" { print $2 }')" = "$1" ]; }
+check "the guest's tools run again after its reboot" until_ok 10 tools_are guestToolsRunning
+check "a guest that ignores reboots is hung" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/guest?vm=$VM&hang=1")" = ok
+send "$U" "$(req s-rb2 reboot '"timeout": 1')"
+check "a soft reboot the guest ignores succeeds" done_as s-rb2 succeeded
+check "by a reset after the timeout" test "$(( $(calls RebootGuest) - g0 ))/$(( $(calls ResetVM_Task) - r0 ))" = 2/1
+check "the log says so" contains "$T/agent.log" "did not begin to reboot within 1 s: hard reboot (reset)"
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/guest?vm=$VM&hang=0&tools=guestToolsNotRunning" >/dev/null
+send "$U" "$(req s-rb3 reboot)"
+check "a soft reboot with no tools running succeeds" done_as s-rb3 succeeded
+check "by a reset at once, no RebootGuest" test "$(( $(calls RebootGuest) - g0 ))/$(( $(calls ResetVM_Task) - r0 ))" = 2/2
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/guest?vm=$VM&tools=guestToolsRunning" >/dev/null
+
 send "$U" "$(req s-info-x get_info | sed 's/5a000000-0000-4000-8000-000000000001/5a000000-0000-4000-8000-0000000000ff/')"
 check "get_info of an instance with no VM fails" done_as s-info-x failed
 

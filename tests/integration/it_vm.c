@@ -126,14 +126,14 @@ test_power_suspend_reset(void **state)
 	assert_int_equal(vcd_vm_suspend(s, &vi.ref, NULL, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "suspended");
 	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);	/* resume */
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, true, &err), 0);
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, true, 5, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, &err), 0);	/* soft */
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, 5, &err), 0);	/* soft */
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOn");
 	assert_int_equal(vcd_vm_shutdown(s, &vi.ref, NULL, 10, false, &err), 0);
 	assert_string_equal(vm_named(s, "DC0_H0_VM0").power_state, "poweredOff");
 	/* a soft reboot of a VM that is off */
-	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, &err), -1);
+	assert_int_equal(vcd_vm_reboot(s, &vi.ref, NULL, false, 5, &err), -1);
 	assert_string_equal(err.fault, "InvalidPowerState");
 	assert_non_null(strstr(err.object, vi.ref.value));
 	assert_int_equal(vcd_vm_power_on(s, &vi.ref, NULL, &err), 0);

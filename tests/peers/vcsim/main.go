@@ -85,7 +85,8 @@
 // when questionId is not the pending question (or none is pending),
 // InvalidArgument (invalidProperty answerChoice) for an unknown key.
 // RebootGuest, which the simulator lacks, is answered too: InvalidPowerState
-// unless the VM is powered on, which it stays.
+// unless the VM is powered on, which it stays; ToolsUnavailable unless its
+// guest's tools run (set by /ctl/guest), which then stop for a second.
 //
 // CancelTask on a task held by /ctl/async ends it with RequestCanceled now (the
 // method's effect stays); on a finished task: InvalidState; other running

@@ -740,7 +740,8 @@ func (p *peer) shutdown() {
 
 // rebootGuest answers RebootGuest, which the simulator lacks: the guest
 // reboots in place, so the VM must be powered on and stays so (vSphere
-// answers InvalidPowerState otherwise; ToolsUnavailable it cannot simulate).
+// answers InvalidPowerState otherwise), and its tools must run
+// (ToolsUnavailable otherwise; guest.go).
 func (p *peer) rebootGuest(w http.ResponseWriter, r *http.Request, vm types.ManagedObjectReference) {
 	if probe := p.forward(r, probeBody(vm)); !isMethodNotFound(probe) {
 		relay(w, probe, probe.Body.Bytes()) // not logged in, no such VM
@@ -758,6 +759,10 @@ func (p *peer) rebootGuest(w http.ResponseWriter, r *http.Request, vm types.Mana
 			RequestedState: types.VirtualMachinePowerStatePoweredOn,
 			ExistingState:  state,
 		})
+		return
+	}
+	if !guestReboot(obj) { // guest.go
+		writeFault(w, "", &types.ToolsUnavailable{})
 		return
 	}
 	log.Printf("%s: guest reboot", vm.Value)
