@@ -38,7 +38,7 @@ enum fl_kind { FL_LIMIT, FL_RESERVATION, FL_LEVEL, FL_SHARE, FL_CORES, FL_HWVER 
 static const struct fl_spec {
 	const char	*key;
 	enum fl_kind	 kind;
-	int		 which;		/* 0 cpu, 1 memory */
+	int		 which;		/* 0 cpu, 1 memory, 2 disk I/O */
 	const char	*must;		/* what a value must be */
 } fl_table[] = {
 	{ "quota:cpu_limit", FL_LIMIT, 0, "an integer of MHz, -1 for no limit" },
@@ -49,6 +49,10 @@ static const struct fl_spec {
 	{ "quota:memory_reservation", FL_RESERVATION, 1, "an integer of MB, 0 or more" },
 	{ "quota:memory_shares_level", FL_LEVEL, 1, "custom, high, normal or low" },
 	{ "quota:memory_shares_share", FL_SHARE, 1, "an integer, 0 or more" },
+	{ "quota:disk_io_limit", FL_LIMIT, 2, "an integer of IOPS, -1 for no limit" },
+	{ "quota:disk_io_reservation", FL_RESERVATION, 2, "an integer of IOPS, 0 or more" },
+	{ "quota:disk_io_shares_level", FL_LEVEL, 2, "custom, high, normal or low" },
+	{ "quota:disk_io_shares_share", FL_SHARE, 2, "an integer, 0 or more" },
 	{ "hw:cores_per_socket", FL_CORES, 0, "an integer that divides the vCPUs" },
 	{ "vmware:hw_version", FL_HWVER, 0, "vmx-NN, a virtual hardware version 4 to 21" },
 };
@@ -56,7 +60,8 @@ static const struct fl_spec {
 static int
 fl_one(const struct fl_spec *sp, json_t *v, int vcpus, struct fl_specs *out)
 {
-	struct fl_limits *l = sp->which == 0 ? &out->cpu : &out->mem;
+	struct fl_limits *l = sp->which == 0 ? &out->cpu : sp->which == 1 ? &out->mem :
+	    &out->disk;
 	static const char *const levels[] = { "custom", "high", "normal", "low" };
 	const char *s;
 	int64_t n;
@@ -113,7 +118,7 @@ fl_parse(json_t *extra, int vcpus, struct fl_specs *out, char *why, size_t wl,
 	int w;
 
 	memset(out, 0, sizeof(*out));
-	out->cpu.limit = out->mem.limit = -1;
+	out->cpu.limit = out->mem.limit = out->disk.limit = -1;
 	if (extra == NULL || json_is_null(extra))
 		return 0;
 	if (!json_is_object(extra)) {
@@ -137,9 +142,10 @@ fl_parse(json_t *extra, int vcpus, struct fl_specs *out, char *why, size_t wl,
 		}
 	}
 	/* nova's rule: a share belongs to the custom level only */
-	for (w = 0; w < 2; w++) {
-		const struct fl_limits *l = w == 0 ? &out->cpu : &out->mem;
-		const char *name = w == 0 ? "cpu" : "memory";
+	for (w = 0; w < 3; w++) {
+		const struct fl_limits *l = w == 0 ? &out->cpu : w == 1 ? &out->mem :
+		    &out->disk;
+		const char *name = w == 0 ? "cpu" : w == 1 ? "memory" : "disk_io";
 
 		if (l->shares > 0 && strcmp(l->level, "custom") != 0) {
 			snprintf(why, wl, "%sflavor.extra_specs \"quota:%s_shares_share\" "

@@ -1,7 +1,7 @@
 /*
  * flavor.h - a flavor's extra specs, by nova's names (doc/requests.md):
- * quota:cpu_* and quota:memory_* (limit, reservation, shares_level,
- * shares_share), hw:cores_per_socket, vmware:hw_version.
+ * quota:cpu_*, quota:memory_* and quota:disk_io_* (limit, reservation,
+ * shares_level, shares_share), hw:cores_per_socket, vmware:hw_version.
  *
  * fl_parse() checks the specs vcagent applies and refuses a bad value
  * with the spec's name; keys it does not apply are other drivers' and are
@@ -28,6 +28,7 @@ struct fl_limits {
 
 struct fl_specs {
 	struct fl_limits cpu, mem;	/* MHz, MB */
+	struct fl_limits disk;		/* IOPS, the root disk's */
 	int	cores_per_socket;	/* 0: unset */
 	char	hw_version[12];		/* "" or vmx-NN */
 };

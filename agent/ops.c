@@ -122,6 +122,34 @@ ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm
 	return true;
 }
 
+/* quota:disk_io_* on the new root disk (nova's defaults for what is not
+ * given), as nova's driver sets its storageIOAllocation. */
+static void
+ops_disk_io(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev,
+    const struct fl_limits *l)
+{
+	struct vcd_alloc al;
+	const struct vcd_alloc *a = fl_alloc(l, &al);
+
+	for (size_t i = 0; a != NULL && i < dev->len; i++) {
+		struct vim_VirtualDisk *disk = dev->v[i]->device != NULL ?
+		    vim_cast(dev->v[i]->device, &vim_type_VirtualDisk) : NULL;
+		struct vim_StorageIOAllocationInfo *io;
+		struct vim_SharesInfo *sh;
+
+		if (disk == NULL)
+			continue;
+		io = vim_new(ar, &vim_type_StorageIOAllocationInfo);
+		sh = vim_new(ar, &vim_type_SharesInfo);
+		io->limit = VIM_INT(a->limit);
+		io->reservation = VIM_INT(a->reservation);
+		sh->level = (char *)a->level;
+		sh->shares = VIM_INT(a->shares);
+		io->shares = sh;
+		disk->storageIOAllocation = io;
+	}
+}
+
 /*
  * A first attempt at a spawn whose instance row had no VM (the common case)
  * cannot have made one: it goes straight to CreateVM and powers the new VM
@@ -214,6 +242,7 @@ again:
 	}
 	if (ops_vnc_spawn(op->cfg, pg, r->instance_uuid, &ar, &extra, err) < 0)
 		goto out;
+	ops_disk_io(&ar, &dev, &r->specs.disk);
 	{
 		struct vcd_alloc ca, ma;
 		struct vcd_vm_spec vs = {

@@ -2,7 +2,7 @@
 # agent_flavor.sh - a flavor's extra specs (nova's names), through Kafka
 # against vcsim, Glance, PostgreSQL and Kafka:
 #  - quota:cpu_* and quota:memory_* become the VM's cpuAllocation and
-#    memoryAllocation (nova's defaults for what is not given: no limit, no
+#    memoryAllocation, quota:disk_io_* its root disk's storageIOAllocation (nova's defaults for what is not given: no limit, no
 #    reservation, normal shares), hw:cores_per_socket its
 #    numCoresPerSocket, vmware:hw_version its version; read back from
 #    vCenter (vcagent-vi info);
@@ -76,9 +76,13 @@ start_agent
 check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
 NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
 
-spawn f-1 1 4 '{"quota:cpu_limit": "2000", "quota:cpu_reservation": "500", "quota:cpu_shares_level": "custom", "quota:cpu_shares_share": "1500", "quota:memory_reservation": 128, "quota:memory_shares_level": "high", "hw:cores_per_socket": "2", "vmware:hw_version": "vmx-11", "hw:cpu_policy": "dedicated", "aggregate_instance_extra_specs:ssd": "true"}'
+spawn f-1 1 4 '{"quota:cpu_limit": "2000", "quota:cpu_reservation": "500", "quota:cpu_shares_level": "custom", "quota:cpu_shares_share": "1500", "quota:memory_reservation": 128, "quota:memory_shares_level": "high", "hw:cores_per_socket": "2", "vmware:hw_version": "vmx-11", "quota:disk_io_limit": "500", "quota:disk_io_shares_level": "high", "hw:cpu_policy": "dedicated", "aggregate_instance_extra_specs:ssd": "true"}'
 check "a spawn with extra specs succeeds (other drivers' keys left alone)" done_as f-1 succeeded
 last_create() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=CreateVM_Task"; }
+io_alloc() {	# the root disk's storageIOAllocation as CreateVM_Task sent it
+	last_create | python3 -c 'import re, sys; m = re.search(r"<storageIOAllocation>(.*?)</storageIOAllocation>", sys.stdin.read()); print(re.sub(r" xsi:type=\"[^\"]*\"", "", m.group(1)) if m else "")'
+}
+check "the root disk's storageIOAllocation: limit 500 IOPS, high shares, no reservation" test "$(io_alloc)" = "<limit>500</limit><shares><shares>0</shares><level>high</level></shares><reservation>0</reservation>"
 check "CreateVM_Task sent RemoteDisplay.vnc.port 5950, enabled, with the key map" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=CreateVM_Task'); echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.port</key><value xsi:type=\"xsd:string\">5950</value>' && echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.enabled</key><value xsi:type=\"xsd:string\">true</value>' && echo \"\$last\" | grep -q '<key>RemoteDisplay.vnc.keyMap</key><value xsi:type=\"xsd:string\">en-us</value>'"
 info 1 >"$T/info1"
 check "vcagent-vi info reads the VM" test "$(prop 1 config.hardware.numCPU)" = 4
@@ -100,15 +104,17 @@ spawn f-bad3 4 2 '{"quota:memory_limit": "lots"}'
 spawn f-bad4 5 2 '{"vmware:hw_version": "13"}'
 spawn f-bad5 6 2 '{"quota:cpu_shares_level": "high", "quota:cpu_shares_share": "100"}'
 spawn f-bad6 7 2 '["quota:cpu_limit"]'
+spawn f-bad7 10 2 '{"quota:disk_io_shares_share": "100"}'
 check "an unknown shares level is refused, named" until_ok 30 rejected_with f-bad1 'flavor.extra_specs \"quota:cpu_shares_level\": \"medium\" is not custom, high, normal or low'
 check "cores per socket that do not divide the vCPUs" until_ok 30 rejected_with f-bad2 'flavor.extra_specs \"hw:cores_per_socket\": \"3\" is not an integer that divides the vCPUs'
 check "a limit that is not a number" until_ok 30 rejected_with f-bad3 'flavor.extra_specs \"quota:memory_limit\": \"lots\" is not an integer of MB'
 check "a hardware version not in vmx-NN form" until_ok 30 rejected_with f-bad4 'flavor.extra_specs \"vmware:hw_version\": \"13\" is not vmx-NN'
 check "a share without the custom level" until_ok 30 rejected_with f-bad5 'needs \"quota:cpu_shares_level\": \"custom\"'
 check "extra_specs that is not an object" until_ok 30 rejected_with f-bad6 'flavor.extra_specs must be an object'
+check "a disk I/O share without the custom level" until_ok 30 rejected_with f-bad7 'needs \"quota:disk_io_shares_level\": \"custom\" (it is unset)'
 created() { "$VI" -c "$T/agent.yaml" find "$(uuid "$1")" >/dev/null 2>&1; }
 made=0
-for n in 2 3 4 5 6 7; do created "$n" && made=$((made + 1)); done
+for n in 2 3 4 5 6 7 10; do created "$n" && made=$((made + 1)); done
 check "no VM was made for any of them ($made)" test "$made" = 0
 check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name LIKE 'f_' AND name <> 'f1'")" = 0
 
