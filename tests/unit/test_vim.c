@@ -795,7 +795,7 @@ test_types(void **state)
 	/* flattened members: base first */
 	assert_string_equal(vim_type_VirtualDisk.all[0]->name, "key");
 	assert_string_equal(vim_type_VirtualDisk.all[vim_type_VirtualDisk.nall - 1]->name,
-	    "capacityInBytes");
+	    "storageIOAllocation");
 	for (size_t i = 1; i < vim_ntypes; i++)
 		assert_true(strcmp(vim_types[i - 1]->name, vim_types[i]->name) < 0);
 }
