@@ -23,26 +23,6 @@
 #include "vcdriver/vim.h"
 #include "vcdriver/vim_gen.h"
 
-/* A string OptionValue KEY = VALUE (copied into AR) appended to L. */
-static void
-ops_vnc_opt(struct vim_arena *ar, struct vim_list_OptionValue *l, const char *key,
-    const char *value)
-{
-	struct vim_OptionValue *ov = vim_new(ar, &vim_type_OptionValue);
-	struct vim_any *v = vim_alloc(ar, sizeof(*v));
-	struct vim_OptionValue **nv = vim_alloc(ar, (l->len + 1) * sizeof(*nv));
-	size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
-
-	ov->key = memcpy(vim_alloc(ar, kl), key, kl);
-	*v = (struct vim_any){ VA_SCALAR, "xsd:string", memcpy(vim_alloc(ar, vl),
-	    value, vl), NULL, NULL, NULL, 0 };
-	ov->value = v;
-	if (l->len > 0)
-		memcpy(nv, l->v, l->len * sizeof(*nv));
-	nv[l->len++] = ov;
-	l->v = nv;
-}
-
 int
 ops_vnc_spawn(const struct cfg *cfg, PGconn *pg, const char *uuid,
     struct vim_arena *ar, struct vim_list_OptionValue *extra, struct vcd_err *err)
@@ -80,10 +60,10 @@ ops_vnc_spawn(const struct cfg *cfg, PGconn *pg, const char *uuid,
 		    "vmware.vnc_port_total): every one is an instance's", uuid, lo, hi);
 		goto out;
 	}
-	ops_vnc_opt(ar, extra, "RemoteDisplay.vnc.enabled", "true");
-	ops_vnc_opt(ar, extra, "RemoteDisplay.vnc.port", PQgetvalue(res, 0, 0));
+	vim_option_add(ar, extra, "RemoteDisplay.vnc.enabled", "true");
+	vim_option_add(ar, extra, "RemoteDisplay.vnc.port", PQgetvalue(res, 0, 0));
 	if (cfg->vmware.vnc_keymap != NULL && cfg->vmware.vnc_keymap[0] != '\0')
-		ops_vnc_opt(ar, extra, "RemoteDisplay.vnc.keyMap", cfg->vmware.vnc_keymap);
+		vim_option_add(ar, extra, "RemoteDisplay.vnc.keyMap", cfg->vmware.vnc_keymap);
 	ret = 0;
 out:
 	PQclear(res);

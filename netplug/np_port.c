@@ -83,29 +83,6 @@ np_model_type(enum np_model model)
 
 /* ---- device specs ---- */
 
-/* Append P to an arena list of pointers (V, LEN). */
-static void
-np_push(struct vim_arena *a, void ***v, size_t *len, void *p)
-{
-	void **nv = vim_alloc(a, (*len + 1) * sizeof(void *));
-
-	if (*len > 0)
-		memcpy(nv, *v, *len * sizeof(void *));
-	nv[(*len)++] = p;
-	*v = nv;
-}
-
-static void
-np_extra(struct vim_arena *a, struct vim_list_OptionValue *extra, const char *key,
-    const char *value)
-{
-	struct vim_OptionValue *ov = vim_new(a, &vim_type_OptionValue);
-
-	ov->key = vim_strdup(a, key);
-	ov->value = vim_any_str(a, "xsd:string", value);
-	np_push(a, (void ***)&extra->v, &extra->len, ov);
-}
-
 static struct vim_VirtualDeviceBackingInfo *
 np_backing(struct vim_arena *a, const struct np_network *net, const char *port_key)
 {
@@ -206,17 +183,17 @@ np_nic_specs(struct vim_arena *a, const struct np_port *ports,
 		if (p->port_id != NULL) {
 			card->externalId = vim_strdup(a, p->port_id);
 			snprintf(key, sizeof(key), "nvp.iface-id.%d", index);
-			np_extra(a, extra, key, p->port_id);
+			vim_option_add(a, extra, key, p->port_id);
 		}
 		if (np_mac_kind(&seen[i]) == NP_MAC_OTHER) {
 			/* allowed, as the libvirt ESX driver allows it */
 			snprintf(key, sizeof(key), "ethernet%d.checkMACAddress", index);
-			np_extra(a, extra, key, "false");
+			vim_option_add(a, extra, key, "false");
 		}
 		ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
 		ds->operation = "add";
 		ds->device = &card->base;
-		np_push(a, (void ***)&devices->v, &devices->len, ds);
+		vim_push(a, (void ***)&devices->v, &devices->len, ds);
 	}
 	if (macs != NULL)
 		memcpy(macs, seen, nports * sizeof(*seen));

@@ -164,6 +164,13 @@ struct vim_any *vim_any_dup(struct vim_arena *a, const struct vim_any *v);
 
 /* anyType helpers for requests (allocated in A). */
 struct vim_any *vim_any_str(struct vim_arena *a, const char *xsi_type, const char *text);
+/* Append P to a list of pointers (*V, *LEN), its new array in A. */
+void vim_push(struct vim_arena *a, void ***v, size_t *len, void *p);
+struct vim_list_OptionValue;
+/* Append the string option KEY = VALUE (an extraConfig entry), copied
+ * into A, to L. */
+void vim_option_add(struct vim_arena *a, struct vim_list_OptionValue *l,
+    const char *key, const char *value);
 
 /* ---- encoding (vim_enc.c) ---- */
 

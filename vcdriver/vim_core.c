@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vim.h"
+#include "vim_gen.h"
 #include "xmalloc.h"
 
 /*
@@ -286,4 +287,26 @@ vim_any_str(struct vim_arena *a, const char *xsi_type, const char *text)
 	v->xsi_type = vim_strdup(a, xsi_type);
 	v->text = vim_strdup(a, text);
 	return v;
+}
+
+void
+vim_push(struct vim_arena *a, void ***v, size_t *len, void *p)
+{
+	void **nv = vim_alloc(a, (*len + 1) * sizeof(void *));
+
+	if (*len > 0)
+		memcpy(nv, *v, *len * sizeof(void *));
+	nv[(*len)++] = p;
+	*v = nv;
+}
+
+void
+vim_option_add(struct vim_arena *a, struct vim_list_OptionValue *l,
+    const char *key, const char *value)
+{
+	struct vim_OptionValue *ov = vim_new(a, &vim_type_OptionValue);
+
+	ov->key = vim_strdup(a, key);
+	ov->value = vim_any_str(a, "xsd:string", value);
+	vim_push(a, (void ***)&l->v, &l->len, ov);
 }
