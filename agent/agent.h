@@ -212,6 +212,9 @@ void agent_cache_purge(struct agent *a, const struct cfg *cfg);
 /* Carry out R against vCenter and the instance rows (through PG, the
  * worker's connection; ATTEMPT is this run's number, 0 if unknown).  0, or
  * -1 with OP->err.  Runs on a worker thread. */
+/* vSphere's runtime.powerState as the instance rows name it: running,
+ * suspended, shutdown (agent_sync.c). */
+const char *agent_power_name(const char *vsphere);
 /* ops.c, for the operations in other files: the instance's VM (the
  * recorded one, else found by its uuid); after a failure that says the
  * VM is not at its MoRef, look it up by uuid once (true: run again on

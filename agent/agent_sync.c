@@ -23,7 +23,7 @@
 #include "req.h"
 #include "xmalloc.h"
 
-static const char *
+const char *
 agent_power_name(const char *vsphere)
 {
 	if (strcmp(vsphere, "poweredOn") == 0)

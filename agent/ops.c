@@ -515,8 +515,7 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 		struct vcd_err perr;
 
 		if (vcd_vm_power_state(a->vc, &vm, ps, sizeof(ps), &perr) == 0)
-			power = strcmp(ps, "poweredOn") == 0 ? "running" :
-			    strcmp(ps, "suspended") == 0 ? "suspended" : "shutdown";
+			power = agent_power_name(ps);
 		else if (power == NULL || strcmp(power, "nostate") == 0)
 			power = NULL;	/* not known: not said */
 	}

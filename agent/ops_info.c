@@ -15,12 +15,12 @@
 #include "agent.h"
 #include "log.h"
 
-/* vCenter's power state as the instance rows name it. */
+/* vCenter's power state as the instance rows name it; nostate when it
+ * gave none. */
 static const char *
 ops_info_power(const char *p)
 {
-	return strcmp(p, "poweredOn") == 0 ? "running" : strcmp(p, "suspended") == 0 ?
-	    "suspended" : strcmp(p, "poweredOff") == 0 ? "shutdown" : "nostate";
+	return p[0] != '\0' ? agent_power_name(p) : "nostate";
 }
 
 /* A comma-separated list as a JSON array. */

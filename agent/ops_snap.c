@@ -233,12 +233,9 @@ ops_snap_revert(struct agent *a, PGconn *pg, const struct req *r,
 	if (vcd_snap_revert(a->vc, vm, r->instance_uuid, &v[i].ref, err) < 0 ||
 	    vcd_vm_power_state(a->vc, vm, power, sizeof(power), err) < 0)
 		return -1;
-	if (strcmp(power, "poweredOn") == 0)
-		op->power_state = "running", op->vm_state = "active";
-	else if (strcmp(power, "suspended") == 0)
-		op->power_state = "suspended", op->vm_state = "suspended";
-	else
-		op->power_state = "shutdown", op->vm_state = "stopped";
+	op->power_state = agent_power_name(power);
+	op->vm_state = strcmp(op->power_state, "running") == 0 ? "active" :
+	    strcmp(op->power_state, "suspended") == 0 ? "suspended" : "stopped";
 	op->inst = (struct ledger_inst){ r->instance_uuid, op->vm, op->vm_state,
 	    op->power_state, false };
 	if (ops_snap_known(pg, r, v[i].ref.value, &known, &memory, err) < 0 ||
