@@ -374,12 +374,8 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		goto bad;
 	}
 	if (r->type == REQ_POWER_OFF || r->type == REQ_REBOOT) {
-		v = json_object_get(root, "hard");
-		if (v != NULL && !json_is_boolean(v)) {
-			snprintf(why, wl, "%shard must be true or false", ctx);
+		if (req_bool(root, "hard", false, &r->hard, why, wl, ctx) < 0)
 			goto bad;
-		}
-		r->hard = json_is_true(v);
 		r->timeout = 60;
 		if (json_object_get(root, "timeout") != NULL) {
 			if (req_int(root, "timeout", 0, 3600, &n, why, wl, ctx) < 0)
