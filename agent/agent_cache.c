@@ -29,7 +29,7 @@ agent_cache_warm(struct agent *a)
 	int n;
 
 	a->db_warm = true;
-	n = pgc_pool_warm(a->db, pgc_pool_keep(a->db), "SELECT (SELECT count(*) "
+	n = pgc_pool_warm(a->db, "SELECT (SELECT count(*) "
 	    "FROM requests WHERE request_id = '') + (SELECT count(*) FROM "
 	    "instances WHERE uuid = '00000000-0000-0000-0000-000000000000') + "
 	    "(SELECT count(*) FROM image_cache WHERE false) + (SELECT count(*) "

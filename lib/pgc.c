@@ -673,31 +673,19 @@ pgc_lease(struct pgc_pool *p, char *errbuf, size_t len)
 }
 
 int
-pgc_pool_keep(struct pgc_pool *p)
+pgc_pool_warm(struct pgc_pool *p, const char *sql, char *errbuf, size_t len)
 {
-	int n;
-
-	pthread_mutex_lock(&p->lock);
-	n = p->max_idle;
-	pthread_mutex_unlock(&p->lock);
-	return n;
-}
-
-int
-pgc_pool_warm(struct pgc_pool *p, int n, const char *sql, char *errbuf,
-    size_t len)
-{
-	PGconn **held = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*held));
+	PGconn **held;
 	unsigned long before;
-	int i, nheld = 0, ret = -1;
+	int i, n, nheld = 0, ret = -1;
 
 	pthread_mutex_lock(&p->lock);
 	before = p->nconnects;
+	n = p->max_idle;	/* more would be closed when put back */
 	if (p->max_open >= 0 && n > p->max_open)
 		n = p->max_open;
-	if (n > p->max_idle)
-		n = p->max_idle;	/* more would be closed when put back */
 	pthread_mutex_unlock(&p->lock);
+	held = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*held));
 	/* held at once: each pgc_get() past the idle ones opens a session */
 	for (i = 0; i < n; i++) {
 		if ((held[i] = pgc_get(p, errbuf, len)) == NULL)

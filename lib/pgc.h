@@ -46,19 +46,17 @@ void pgc_pool_cap(struct pgc_pool *p, int max_pool_size, int max_overflow,
     double pool_timeout);
 /* Connections open now (idle and lent), and the most ever open at once. */
 void pgc_pool_count(struct pgc_pool *p, int *open, int *peak);
-/* The connections P keeps open between uses. */
-int pgc_pool_keep(struct pgc_pool *p);
 /* Sessions the pool has opened (tried to) since it was made. */
 unsigned long pgc_pool_connects(struct pgc_pool *p);
 /*
- * Open connections until N are open (within the cap), and run SQL (no
- * parameters; NULL: none) once on each one opened here, so that a burst
- * after start-up does not pay for sessions and cold catalog caches.  The
+ * Open connections until as many are open as P keeps between uses
+ * (within the cap), and run SQL (no parameters; NULL: none) once on each,
+ * so that a burst after start-up does not pay for sessions and cold
+ * catalog caches.  The
  * number of connections opened here, or -1 with ERRBUF (those opened
  * before the error stay in the pool).
  */
-int pgc_pool_warm(struct pgc_pool *p, int n, const char *sql, char *errbuf,
-    size_t len);
+int pgc_pool_warm(struct pgc_pool *p, const char *sql, char *errbuf, size_t len);
 
 /*
  * A session advisory lock's bigint key for the text parameter P (SQL text,
