@@ -16,7 +16,6 @@
 #include "xmalloc.h"
 
 struct vcd_snap_ctx {
-	const struct vcd_moref	*vm;
 	bool			 seen;
 	char			 uuid[64];
 	bool			 tools;
@@ -89,7 +88,6 @@ vcd_snap_list(struct vcd_session *s, const struct vcd_moref *vm,
 	int ret = -1;
 
 	memset(&ctx, 0, sizeof(ctx));
-	ctx.vm = vm;
 	*out = NULL;
 	*n = 0;
 	vcd_err_clear(err);
