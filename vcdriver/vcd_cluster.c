@@ -212,6 +212,9 @@ vcd_place_one(void *arg, const struct vim_ObjectContent *oc)
 	if (strcmp(oc->obj->type, "ClusterComputeResource") == 0) {
 		if ((v = vcd_pc_prop(oc, "resourcePool")) != NULL && v->kind == VA_MOREF)
 			p->pool = *v->moref;
+		if ((v = vcd_pc_prop(oc, "environmentBrowser")) != NULL &&
+		    v->kind == VA_MOREF)
+			p->env_browser = *v->moref;
 	} else if (strcmp(oc->obj->type, "Datacenter") == 0) {
 		p->datacenter = *oc->obj;
 		if ((v = vcd_pc_prop(oc, "vmFolder")) != NULL && v->kind == VA_MOREF)
@@ -230,10 +233,11 @@ vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
 	struct vim_TraversalSpec up, fup;
 	struct vim_SelectionSpec again, *sel[1] = { &up.base }, *fsel[1] = { &again };
 	struct vim_SelectionSpec *upsel[1] = { &fup.base };
-	char *cpaths[] = { "resourcePool" }, *dpaths[] = { "vmFolder", "name" };
+	char *cpaths[] = { "resourcePool", "environmentBrowser" };
+	char *dpaths[] = { "vmFolder", "name" };
 
 	memset(p, 0, sizeof(*p));
-	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 1);
+	vcd_pc_propspec(&pc, "ClusterComputeResource", cpaths, 2);
 	vcd_pc_propspec(&pd, "Datacenter", dpaths, 2);
 	/* cluster -> its folder -> ... folders ... -> the datacenter */
 	vim_init(&again, &vim_type_SelectionSpec);

@@ -624,6 +624,7 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	struct vim_VirtualMachineFileInfo files;
 	struct vim_ResourceAllocationInfo cpu, mem;
 	struct vim_SharesInfo cpu_sh, mem_sh;
+	struct vim_VirtualMachineBootOptions boot;
 	struct vim_OptionValue ov0, **ovv = NULL;
 	struct vim_any v0;
 	size_t nextra = vs->extra != NULL ? vs->extra->len : 0;
@@ -651,6 +652,14 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	cs.memoryMB = VIM_INT(vs->memory_mb);
 	if (vs->firmware != NULL)
 		cs.firmware = (char *)vs->firmware;
+	if (vs->boot_delay_ms > 0 || vs->secure_boot != 0) {
+		vim_init(&boot, &vim_type_VirtualMachineBootOptions);
+		if (vs->boot_delay_ms > 0)
+			boot.bootDelay = VIM_INT(vs->boot_delay_ms);
+		if (vs->secure_boot != 0)
+			boot.efiSecureBootEnabled = VIM_BOOL(vs->secure_boot == 1);
+		cs.bootOptions = &boot;
+	}
 	if (vs->cores_per_socket > 0)
 		cs.numCoresPerSocket = VIM_INT(vs->cores_per_socket);
 	cs.version = (char *)vs->hw_version;

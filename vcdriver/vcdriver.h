@@ -262,6 +262,7 @@ int vcd_task_wait(struct vcd_session *s, const struct vcd_moref *task,
  * folder.  One call. */
 struct vcd_placement {
 	struct vcd_moref pool, folder, datacenter;
+	struct vcd_moref env_browser;	/* the cluster's; may be empty */
 	char	datacenter_name[256];
 };
 int vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster,
@@ -270,6 +271,28 @@ int vcd_cluster_placement(struct vcd_session *s, const struct vcd_moref *cluster
  * *HOST.  One call.  VCD_E_NOTFOUND (fault NotFound) if it has none. */
 int vcd_cluster_host(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *name, struct vcd_moref *host, struct vcd_err *err);
+
+/* ---- guest operating systems (vcd_guest.c) ---- */
+
+/* What vCenter says of a guest id (a GuestOsDescriptor). */
+struct vcd_guest_os {
+	char	full_name[128];
+	char	family[32];
+	int	firmware;		/* bit 0 bios, bit 1 efi; 0: not told */
+	int	secure_boot;		/* 1 supported, 0 not, -1 not told */
+};
+
+/*
+ * Is GUEST_ID a guest id the cluster whose environment browser is ENV
+ * knows (QueryConfigOptionEx, filtered by the id: vCenter returns the id's
+ * descriptor, or every descriptor when it has none of that id)?  0 with
+ * OUT filled; -1 with ERR: VCD_E_NOTFOUND (fault InvalidGuestId, naming the
+ * id and the cluster CLUSTER) when it is not one, else the call's error.
+ * One call.
+ */
+int vcd_guest_os(struct vcd_session *s, const struct vcd_moref *env,
+    const char *cluster, const char *guest_id, struct vcd_guest_os *out,
+    struct vcd_err *err);
 
 /* ---- virtual machines (vcd_vm.c) ---- */
 
@@ -318,6 +341,8 @@ struct vcd_vm_spec {
 	const char	*instance_uuid;	/* also in extraConfig nvp.vm-uuid */
 	const char	*guest_id;	/* NULL: otherGuest64 */
 	const char	*firmware;	/* NULL, "bios" or "efi" */
+	int		 secure_boot;	/* 0: vCenter's; 1 on (efi), -1 off */
+	int64_t		 boot_delay_ms;	/* 0: none */
 	int		 vcpus;
 	int		 cores_per_socket;	/* 0: vCenter's default */
 	int64_t		 memory_mb;

@@ -315,6 +315,7 @@ func main() {
 	}
 	simulator.SessionIdleTimeout = *idle
 	skipMorefs(*morefStart)
+	wrapEnvironmentBrowsers() // guestos.go: GuestOsDescriptor firmware facts
 
 	cert, certPEM, err := certificate(*certFile, ip)
 	if err != nil {
