@@ -22,43 +22,11 @@ AGENT_PID=
 agent_peers 2 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
-cat >"$T/agent.yaml" <<YAML
-DEFAULT:
-  host: agent-f
-  max_concurrent_builds: 2
-  sync_power_state_interval: -1
-$(vcsim_yaml)
-  cluster_name: [DC0_C0]
-  vnc_port: 5950
-  vnc_port_total: 2
-vnc:
-  enabled: true
-glance:
-  api_servers: [$GLANCE_URL]
-kafka:
-  bootstrap_servers: $KAFKA_BOOTSTRAP
-  group_id: it-flavor
-  session_timeout_ms: 3000
-  heartbeat_interval_ms: 500
-  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
-database:
-  connection: {env: PG_DSN}
-health:
-  bind_port: 0
-YAML
-export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+agent_yaml agent-f it-flavor "  vnc_port: 5950
+  vnc_port_total: 2" "vnc:
+  enabled: true"
 VI=${VCAGENT%/vcagent}/vcagent-vi
 
-# final ID: its final event's name, once there is one ("" before)
-final() {
-	results
-	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -oE '"event":"(succeeded|failed|rejected)"' | head -1 | cut -d'"' -f4
-}
-done_as() {	# done_as ID EVENT
-	local i
-	for ((i = 0; i < 150; i++)); do [ -n "$(final "$1")" ] && break; sleep 0.2; done
-	[ "$(final "$1")" = "$2" ] || { echo "# $1: $(final "$1"), not $2"; grep -F "\"$1\"" "$T/results" | sed 's/^/#   /'; return 1; }
-}
 uuid() { printf '5f000000-0000-4000-8000-%012d' "$1"; }
 spawn() {	# spawn ID N VCPUS EXTRA_SPECS_JSON
 	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"f$2\"}, \"flavor\": {\"vcpus\": $3, \"memory_mb\": 256, \"root_gb\": 0, \"extra_specs\": $4}, \"image_id\": \"$IMG\"}"
@@ -67,10 +35,6 @@ info() {	# info N: vCenter's view of instance N's VM, "path<TAB>value" lines
 	"$VI" -c "$T/agent.yaml" info "$(uuid "$1")" 2>>"$T/vi.err"
 }
 prop() { info "$1" | awk -F'\t' -v p="$2" '$1 == p { print $2 }'; }
-rejected_with() {	# rejected_with ID TEXT
-	results
-	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
-}
 
 start_agent
 check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30

@@ -101,6 +101,52 @@ vmware:
   ca_file: $VCSIM_CA_FILE
 YAML
 }
+# agent_yaml HOST GROUP [VMWARE [SECTIONS]]: $T/agent.yaml for one agent,
+# HOST, of consumer group GROUP, serving DC0_C0 against vcsim, Glance,
+# PostgreSQL and Kafka; VMWARE lines go under vmware:, SECTIONS at the end.
+# Exports the passwords it names (VC_PW, PG_DSN).
+agent_yaml() {
+	cat >"$T/agent.yaml" <<YAML
+DEFAULT:
+  host: $1
+  max_concurrent_builds: 2
+  sync_power_state_interval: -1
+$(vcsim_yaml)
+  cluster_name: [DC0_C0]
+${3:-}
+glance:
+  api_servers: [$GLANCE_URL]
+kafka:
+  bootstrap_servers: $KAFKA_BOOTSTRAP
+  group_id: $2
+  session_timeout_ms: 3000
+  heartbeat_interval_ms: 500
+  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
+database:
+  connection: {env: PG_DSN}
+health:
+  bind_port: 0
+${4:-}
+YAML
+	export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+}
+# final ID: the name of ID's final event (succeeded, failed, rejected), ""
+# before it has one
+final() {
+	results
+	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -oE '"event":"(succeeded|failed|rejected)"' | head -1 | cut -d'"' -f4
+}
+# done_as ID EVENT: ID ends (within 30 s) with EVENT; shows its events if not
+done_as() {
+	local i
+	for ((i = 0; i < 150; i++)); do [ -n "$(final "$1")" ] && break; sleep 0.2; done
+	[ "$(final "$1")" = "$2" ] || { echo "# $1: $(final "$1"), not $2"; grep -F "\"$1\"" "$T/results" | sed 's/^/#   /'; return 1; }
+}
+# rejected_with ID TEXT: ID's rejected event says TEXT
+rejected_with() {
+	results
+	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
+}
 start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
 dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }

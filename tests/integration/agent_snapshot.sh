@@ -28,27 +28,7 @@ AGENT_PID=
 agent_peers 2 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
-cat >"$T/agent.yaml" <<YAML
-DEFAULT:
-  host: agent-s
-  max_concurrent_builds: 2
-  sync_power_state_interval: -1
-$(vcsim_yaml)
-  cluster_name: [DC0_C0]
-glance:
-  api_servers: [$GLANCE_URL]
-kafka:
-  bootstrap_servers: $KAFKA_BOOTSTRAP
-  group_id: it-snapshot
-  session_timeout_ms: 3000
-  heartbeat_interval_ms: 500
-  properties: {fetch.wait.max.ms: "10"}  # the mock broker holds an empty fetch that long
-database:
-  connection: {env: PG_DSN}
-health:
-  bind_port: 0
-YAML
-export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
+agent_yaml agent-s it-snapshot
 CTL=${VCAGENT%/vcagent}/vcagentctl
 VI=${VCAGENT%/vcagent}/vcagent-vi
 U=5a000000-0000-4000-8000-000000000001
@@ -90,10 +70,6 @@ req() {	# req ID TYPE [EXTRA JSON MEMBERS]
 	    "$1" "$2" "$NODE" "$U" "${3:+, $3}"
 }
 rows() { psql_v "SELECT string_agg(name || ':' || CASE WHEN memory THEN 'mem' ELSE 'disk' END || ':' || coalesce(request_id, '-'), ' ' ORDER BY create_time, name) FROM snapshots WHERE instance_uuid = '$U'"; }
-rejected_with() {	# rejected_with ID TEXT: ID's rejected event says TEXT
-	results
-	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
-}
 vm_power() { "$VI" -c "$T/agent.yaml" vms 2>/dev/null | awk -F'\t' -v m="$1" '$1 == m { print $2 }'; }
 
 start_agent
