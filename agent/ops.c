@@ -122,32 +122,98 @@ ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm
 	return true;
 }
 
-/* quota:disk_io_* on the new root disk (nova's defaults for what is not
- * given), as nova's driver sets its storageIOAllocation. */
+/*
+ * The new VM's devices as the flavor and image ask: quota:disk_io_* on the
+ * root disk (its storageIOAllocation) and quota:vif_* on each NIC (its
+ * resourceAllocation), nova's defaults for what is not given, as nova's
+ * driver sets them; a video card of hw_video_ram MB.
+ */
 static void
-ops_disk_io(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev,
-    const struct fl_limits *l)
+ops_dev_specs(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev,
+    const struct fl_specs *fl, const struct fl_image *im)
 {
-	struct vcd_alloc al;
-	const struct vcd_alloc *a = fl_alloc(l, &al);
+	struct vcd_alloc dal, val;
+	const struct vcd_alloc *d = fl_alloc(&fl->disk, &dal), *n = fl_alloc(&fl->vif, &val);
+	size_t len = dev->len;
 
-	for (size_t i = 0; a != NULL && i < dev->len; i++) {
-		struct vim_VirtualDisk *disk = dev->v[i]->device != NULL ?
-		    vim_cast(dev->v[i]->device, &vim_type_VirtualDisk) : NULL;
-		struct vim_StorageIOAllocationInfo *io;
+	for (size_t i = 0; i < len; i++) {
+		struct vim_VirtualDisk *disk = vim_cast(dev->v[i]->device,
+		    &vim_type_VirtualDisk);
+		struct vim_VirtualEthernetCard *nic = vim_cast(dev->v[i]->device,
+		    &vim_type_VirtualEthernetCard);
+		const struct vcd_alloc *a = disk != NULL ? d : nic != NULL ? n : NULL;
 		struct vim_SharesInfo *sh;
 
-		if (disk == NULL)
+		if (a == NULL)
 			continue;
-		io = vim_new(ar, &vim_type_StorageIOAllocationInfo);
 		sh = vim_new(ar, &vim_type_SharesInfo);
-		io->limit = VIM_INT(a->limit);
-		io->reservation = VIM_INT(a->reservation);
 		sh->level = (char *)a->level;
 		sh->shares = VIM_INT(a->shares);
-		io->shares = sh;
-		disk->storageIOAllocation = io;
+		if (disk != NULL) {
+			struct vim_StorageIOAllocationInfo *io =
+			    vim_new(ar, &vim_type_StorageIOAllocationInfo);
+
+			io->limit = VIM_INT(a->limit);
+			io->reservation = VIM_INT(a->reservation);
+			io->shares = sh;
+			disk->storageIOAllocation = io;
+		} else {
+			struct vim_VirtualEthernetCardResourceAllocation *ra =
+			    vim_new(ar, &vim_type_VirtualEthernetCardResourceAllocation);
+
+			ra->limit = VIM_INT(a->limit);
+			ra->reservation = VIM_INT(a->reservation);
+			ra->share = sh;
+			nic->resourceAllocation = ra;
+		}
 	}
+	if (im->video_ram_mb > 0) {
+		struct vim_VirtualDeviceConfigSpec *ds =
+		    vim_new(ar, &vim_type_VirtualDeviceConfigSpec);
+		struct vim_VirtualMachineVideoCard *vc =
+		    vim_new(ar, &vim_type_VirtualMachineVideoCard);
+
+		vc->base.key = VIM_INT(-200);
+		vc->videoRamSizeInKB = VIM_INT((int64_t)im->video_ram_mb * 1024);
+		ds->operation = "add";
+		ds->device = &vc->base;
+		vim_push(ar, (void ***)&dev->v, &dev->len, ds);
+	}
+}
+
+/*
+ * What the image's guest id, firmware and secure boot need of vCenter:
+ * vmware_ostype must be a guest id the cluster's hosts know (one call,
+ * only when it is given), and the guest must support the firmware and
+ * secure boot asked for, where vCenter tells.  *SECURE as vcd_vm_spec's.
+ */
+static int
+ops_guest(struct agent *a, const struct agent_cluster *c, const struct req *r,
+    int *secure, struct vcd_err *err)
+{
+	struct vcd_guest_os g = { "", "", 0, -1 };
+	const char *fw = r->image.firmware;
+
+	if (r->image.os_type[0] != '\0' && vcd_guest_os(a->vc, &c->pl.env_browser,
+	    c->name, r->image.os_type, &g, err) < 0)
+		return -1;
+	if (fw[0] != '\0' && g.firmware != 0 &&
+	    (g.firmware & (strcmp(fw, "efi") == 0 ? 2 : 1)) == 0) {
+		vcd_err_set(err, VCD_E_INVALID, "FirmwareUnsupported", r->image.os_type,
+		    "guest id \"%s\" (%s) does not boot with %s firmware "
+		    "(image_properties \"hw_firmware_type\")", r->image.os_type,
+		    g.full_name, strcmp(fw, "efi") == 0 ? "uefi" : "bios");
+		return -1;
+	}
+	if (r->image.secure_boot == FL_SB_REQUIRED && g.secure_boot == 0) {
+		vcd_err_set(err, VCD_E_INVALID, "SecureBootUnsupported", r->image.os_type,
+		    "guest id \"%s\" (%s) does not support secure boot "
+		    "(image_properties \"os_secure_boot\": \"required\")",
+		    r->image.os_type, g.full_name);
+		return -1;
+	}
+	*secure = fl_secure_boot(&r->specs, &r->image, g.secure_boot);
+	return 0;
 }
 
 /*
@@ -173,10 +239,14 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct np_mac *macs = NULL;
 	struct vcd_err herr;
 	char ds[256], why[512], *copy = NULL;
+	const char *adapter;
 	bool had_vm, fresh = false, retried = false, hit = false;
-	int ret = -1;
+	int ret = -1, secure = 0;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
+		return -1;
+	/* a guest id vCenter does not know: refused before anything is made */
+	if (ops_guest(a, c, r, &secure, err) < 0)
 		return -1;
 	if (agent_cache_place(a, c->name, NULL, &pl, ds, sizeof(ds), err) < 0)
 		return -1;
@@ -208,11 +278,14 @@ again:
 	if (!hit && ic_cache_ensure(a->cache, r->image_id, &pl, &img, err) < 0)
 		goto out;
 	hit = false;	/* a retry (a parent gone) looks again */
+	/* vmware_adaptertype in the request's image properties: the root
+	 * disk's controller, over the cached disk's own */
+	adapter = r->image.adapter[0] != '\0' ? r->image.adapter : img.adapter;
 	if (ic_linked_clone(op->cfg->vmware.use_linked_clone, &img)) {
 		if (r->root_gb > 0 && ic_cache_ensure_resized(a->cache, &pl, r->root_gb,
 		    &img, err) < 0)
 			goto out;
-		if (ic_root_disk_specs(&ar, img.dspath, img.adapter, img.capacity_kb, true,
+		if (ic_root_disk_specs(&ar, img.dspath, adapter, img.capacity_kb, true,
 		    NULL, &dev, err) < 0)
 			goto out;
 	} else {
@@ -220,7 +293,7 @@ again:
 		if (ic_full_copy(a->vc, &c->pl.datacenter, img.dspath, img.capacity_kb, copy,
 		    r->root_gb, err) < 0)
 			goto parent;
-		if (ic_root_disk_specs(&ar, img.dspath, img.adapter, r->root_gb > 0 ?
+		if (ic_root_disk_specs(&ar, img.dspath, adapter, r->root_gb > 0 ?
 		    (int64_t)r->root_gb << 20 : img.capacity_kb, false, copy, &dev, err) < 0)
 			goto out;
 	}
@@ -234,20 +307,25 @@ again:
 			ports[i] = (struct np_port){ r->ports[i].network[0] ?
 			    r->ports[i].network : NULL, r->ports[i].vlan, r->ports[i].mac[0] ?
 			    r->ports[i].mac : NULL, r->ports[i].id[0] ? r->ports[i].id : NULL,
-			    NULL, NULL };
+			    r->image.vif_model[0] ? r->image.vif_model : NULL, NULL };
 		if (np_resolve(a->vc, &c->ref, &npc, ports, r->nports, nets, err) < 0 ||
-		    np_nic_specs(&ar, ports, nets, r->nports, NULL, 0, -300, &dev, &extra,
-		    macs, err) < 0)
+		    np_nic_specs(&ar, ports, nets, r->nports, r->image.os_type[0] ?
+		    r->image.os_type : NULL, 0, -300, &dev, &extra, macs, err) < 0)
 			goto out;
 	}
 	if (ops_vnc_spawn(op->cfg, pg, r->instance_uuid, &ar, &extra, err) < 0)
 		goto out;
-	ops_disk_io(&ar, &dev, &r->specs.disk);
+	ops_dev_specs(&ar, &dev, &r->specs, &r->image);
 	{
 		struct vcd_alloc ca, ma;
 		struct vcd_vm_spec vs = {
 			.name = r->instance_uuid, .instance_uuid = r->instance_uuid,
-			.guest_id = NULL, .firmware = NULL, .vcpus = r->vcpus,
+			.guest_id = r->image.os_type[0] ? r->image.os_type : NULL,
+			.firmware = r->image.firmware[0] ? r->image.firmware : NULL,
+			.secure_boot = secure,
+			.boot_delay_ms = fl_boot_menu(&r->specs, &r->image) ?
+			    FL_BOOT_MENU_DELAY_MS : 0,
+			.vcpus = r->vcpus,
 			.cores_per_socket = r->specs.cores_per_socket,
 			.hw_version = r->specs.hw_version[0] ? r->specs.hw_version : NULL,
 			.cpu_alloc = fl_alloc(&r->specs.cpu, &ca),

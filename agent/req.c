@@ -325,6 +325,10 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		    wl, ctx) < 0)
 			goto bad;
 	}
+	if (r->type == REQ_SPAWN && (fl_image_parse(json_object_get(root,
+	    "image_properties"), &r->image, why, wl, ctx) < 0 ||
+	    fl_check(&r->specs, &r->image, why, wl, ctx) < 0))
+		goto bad;
 	if (k->need & NEED_PORTS) {
 		v = json_object_get(root, "ports");
 		if (v != NULL && !json_is_array(v)) {

@@ -61,6 +61,7 @@ struct req {
 	unsigned	 root_gb;
 	struct fl_specs	 specs;			/* flavor.extra_specs */
 	char		 image_id[65];		/* spawn, prefetch */
+	struct fl_image	 image;			/* spawn: image_properties */
 	char		 datastore[256];	/* prefetch: optional */
 	struct req_port	*ports;			/* spawn */
 	size_t		 nports;

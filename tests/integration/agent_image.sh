@@ -1,0 +1,124 @@
+#!/bin/bash
+# agent_image.sh - a spawn's image properties and the flavor specs that go
+# with them (nova's names), through Kafka against vcsim, Glance, PostgreSQL
+# and Kafka:
+#  - vmware_ostype becomes the VM's guestId, checked first against the
+#    guest ids the cluster's hosts know (QueryConfigOptionEx): an unknown
+#    one fails with InvalidGuestId before anything is made;
+#  - hw_firmware_type uefi the VM's firmware, os_secure_boot its
+#    bootOptions.efiSecureBootEnabled, hw:boot_menu / hw_boot_menu its
+#    bootOptions.bootDelay, hw_video_ram (within hw_video:ram_max_mb) a
+#    video card, hw_vif_model the NICs' type, quota:vif_* each NIC's
+#    resourceAllocation, vmware_adaptertype the root disk's controller: as
+#    CreateVM_Task sent them, and read back from vCenter (vcagent-vi info);
+#  - a guest that cannot boot the firmware or secure boot asked for fails
+#    with FirmwareUnsupported / SecureBootUnsupported, nothing made (the
+#    launcher gives vcsim's GuestOsDescriptors vCenter's firmware facts);
+#  - bad values and bad combinations are refused at intake, named.
+. "$(dirname "$0")/tap.sh"
+set -u
+LOG_TAIL=200
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init image
+AGENT_PID=
+agent_peers 2 vcsim glance pg
+
+IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
+agent_yaml agent-i it-image
+VI=${VCAGENT%/vcagent}/vcagent-vi
+
+has_text() {	# has_text ID EVENT TEXT: the final event is EVENT and carries TEXT
+	done_as "$1" "$2" && grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F "\"event\":\"$2\"" | grep -qF -- "$3"
+}
+uuid() { printf '5e000000-0000-4000-8000-%012d' "$1"; }
+spawn() {	# spawn ID N EXTRA_SPECS_JSON IMAGE_PROPERTIES_JSON
+	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"i$2\"}, \"flavor\": {\"vcpus\": 2, \"memory_mb\": 256, \"root_gb\": 0, \"extra_specs\": $3}, \"image_id\": \"$IMG\", \"image_properties\": $4, \"ports\": [{\"network\": \"VM Network\"}]}"
+}
+info() { "$VI" -c "$T/agent.yaml" info "$(uuid "$1")" 2>>"$T/vi.err"; }
+prop() { info "$1" | awk -F'\t' -v p="$2" '$1 == p { print $2 }'; }
+created() { "$VI" -c "$T/agent.yaml" find "$(uuid "$1")" >/dev/null 2>&1; }
+last_create() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=CreateVM_Task"; }
+wire() {	# wire ELEMENT: its first occurrence in the last CreateVM_Task, xsi:types dropped
+	last_create | python3 -c 'import re, sys; m = re.search(r"<%s>(.*?)</%s>" % (sys.argv[1], sys.argv[1]), sys.stdin.read(), re.S); print(re.sub(r" xsi:type=\"[^\"]*\"", "", m.group(1)) if m else "")' "$1"
+}
+nic_type() { last_create | grep -oE '<device xsi:type="Virtual[A-Za-z0-9]*"><key>-300<' | grep -oE 'Virtual[A-Za-z0-9]*'; }
+is() { [ "$1" = "$2" ] || { echo "# got \"$1\", not \"$2\""; return 1; }; }
+ctl_type() { last_create | grep -oE '<device xsi:type="[A-Za-z]*(Controller)"' | head -1 | grep -oE '"[A-Za-z]*"' | tr -d '"'; }
+
+start_agent
+check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+
+# --- every property at once ---
+spawn i-1 1 '{"hw_video:ram_max_mb": "32", "hw:boot_menu": "true", "quota:vif_limit": "100", "quota:vif_reservation": "10", "quota:vif_shares_level": "custom", "quota:vif_shares_share": "40"}' \
+	'{"vmware_ostype": "ubuntu64Guest", "hw_firmware_type": "uefi", "os_secure_boot": "required", "hw_video_ram": 16, "hw_vif_model": "vmxnet3", "vmware_adaptertype": "paraVirtual", "hw_qemu_guest_agent": "yes"}'
+check "a spawn with image properties succeeds (other drivers' properties left alone)" done_as i-1 succeeded
+check "CreateVM_Task: guestId ubuntu64Guest" is "$(wire guestId)" ubuntu64Guest
+check "CreateVM_Task: firmware efi" is "$(wire firmware)" efi
+check "CreateVM_Task: a boot delay for the boot menu and secure boot on" is "$(wire bootOptions)" "<bootDelay>5000</bootDelay><efiSecureBootEnabled>true</efiSecureBootEnabled>"
+check "CreateVM_Task: a video card of 16 MB" is "$(wire videoRamSizeInKB)" 16384
+check "CreateVM_Task: the NIC is a VirtualVmxnet3" is "$(nic_type)" VirtualVmxnet3
+check "CreateVM_Task: the NIC's resourceAllocation (reservation 10, custom shares 40, limit 100 Mbit/s)" is "$(wire resourceAllocation)" "<reservation>10</reservation><share><shares>40</shares><level>custom</level></share><limit>100</limit>"
+check "CreateVM_Task: the root disk on a ParaVirtualSCSIController" is "$(ctl_type)" ParaVirtualSCSIController
+check "vCenter has the VM with guestId ubuntu64Guest and efi firmware" is "$(prop 1 config.guestId) $(prop 1 config.firmware)" "ubuntu64Guest efi"
+
+# --- defaults: nothing asked, nothing sent ---
+spawn i-2 2 '{}' '{}'
+check "a spawn with no image properties succeeds" done_as i-2 succeeded
+check "CreateVM_Task: guestId otherGuest64, no firmware, no bootOptions, no video card" is "$(wire guestId)|$(wire firmware)|$(wire bootOptions)|$(wire videoRamSizeInKB)" "otherGuest64|||"
+check "CreateVM_Task: the NIC is nova's default, a VirtualE1000, with no resourceAllocation" is "$(nic_type)|$(wire resourceAllocation)" "VirtualE1000|"
+spawn i-3 3 '{"hw:boot_menu": "false"}' '{"hw_boot_menu": true, "os_secure_boot": "optional", "hw_firmware_type": "uefi", "vmware_ostype": "windows9_64Guest"}'
+check "optional secure boot with uefi, the boot menu off by the flavor" done_as i-3 succeeded
+check "the flavor's hw:boot_menu wins over the image's; optional secure boot on" is "$(wire bootOptions)" "<efiSecureBootEnabled>true</efiSecureBootEnabled>"
+spawn i-4 4 '{}' '{"os_secure_boot": "optional", "hw_firmware_type": "uefi", "vmware_ostype": "freebsd64Guest"}'
+check "optional secure boot for a guest that does not support it" done_as i-4 succeeded
+check "stays off (efiSecureBootEnabled false)" is "$(wire bootOptions)|$(wire guestId)" "<efiSecureBootEnabled>false</efiSecureBootEnabled>|freebsd64Guest"
+
+# --- what vCenter refuses: failed, nothing made ---
+spawn i-5 5 '{}' '{"vmware_ostype": "windows3000Guest"}'
+check "an unknown guest id fails with InvalidGuestId, naming it and the cluster" has_text i-5 failed '"fault":"InvalidGuestId"'
+check "the message names the id and the cluster" has_text i-5 failed 'guest id \"windows3000Guest\" is not one the hosts of cluster DC0_C0 know'
+spawn i-6 6 '{}' '{"vmware_ostype": "winXPProGuest", "hw_firmware_type": "uefi"}'
+check "uefi for a BIOS-only guest fails with FirmwareUnsupported" has_text i-6 failed '"fault":"FirmwareUnsupported"'
+spawn i-7 7 '{}' '{"vmware_ostype": "freebsd64Guest", "hw_firmware_type": "uefi", "os_secure_boot": "required"}'
+check "required secure boot for a guest without it fails with SecureBootUnsupported" has_text i-7 failed '"fault":"SecureBootUnsupported"'
+made=0
+for n in 5 6 7; do created "$n" && made=$((made + 1)); done
+check "no VM was made for any of them ($made)" test "$made" = 0
+
+# --- refused at intake, named ---
+spawn i-b1 11 '{}' '{"hw_video_ram": 64}'
+spawn i-b2 12 '{"hw_video:ram_max_mb": "32"}' '{"hw_video_ram": 64}'
+spawn i-b3 13 '{}' '{"hw_firmware_type": "bios", "os_secure_boot": "required"}'
+spawn i-b4 14 '{"vmware:hw_version": "vmx-11"}' '{"hw_firmware_type": "uefi", "os_secure_boot": "required"}'
+spawn i-b5 15 '{}' '{"hw_vif_model": "rtl8139"}'
+spawn i-b6 16 '{"quota:vif_limit": "100"}' '{"hw_vif_model": "sriov"}'
+spawn i-b7 17 '{"hw:boot_menu": "maybe"}' '{}'
+spawn i-b8 18 '{}' '{"vmware_ostype": "ubuntu64Guest</guestId><x>"}'
+spawn i-b9 19 '{}' '{"hw_firmware_type": "efi"}'
+spawn i-b10 20 '{"quota:vif_shares_share": "5"}' '{}'
+spawn i-b11 21 '{}' '["vmware_ostype"]'
+spawn i-b12 22 '{}' '{"vmware_adaptertype": "nvme"}'
+check "video RAM over the flavor's default maximum (0)" until_ok 30 rejected_with i-b1 'image_properties \"hw_video_ram\": 64 MB is more than the flavor allows (\"hw_video:ram_max_mb\": 0)'
+check "video RAM over the flavor's maximum" until_ok 30 rejected_with i-b2 '(\"hw_video:ram_max_mb\": 32)'
+check "required secure boot with BIOS firmware" until_ok 30 rejected_with i-b3 '\"os_secure_boot\": \"required\" needs \"hw_firmware_type\": \"uefi\" (it is bios)'
+check "required secure boot below vmx-13" until_ok 30 rejected_with i-b4 'needs virtual hardware vmx-13 or later (the flavor'\''s \"vmware:hw_version\" is vmx-11)'
+check "an unknown NIC model" until_ok 30 rejected_with i-b5 'image_properties \"hw_vif_model\": \"rtl8139\" is not e1000'
+check "quota:vif_* on SR-IOV NICs" until_ok 30 rejected_with i-b6 'cannot apply to SR-IOV NICs'
+check "a boot menu that is not a boolean" until_ok 30 rejected_with i-b7 'flavor.extra_specs \"hw:boot_menu\": \"maybe\" is not true or false'
+check "a guest id with markup in it" until_ok 30 rejected_with i-b8 'image_properties \"vmware_ostype\"'
+check "firmware named as vSphere names it, not as nova does" until_ok 30 rejected_with i-b9 'image_properties \"hw_firmware_type\": \"efi\" is not bios or uefi'
+check "a NIC share without the custom level" until_ok 30 rejected_with i-b10 'needs \"quota:vif_shares_level\": \"custom\"'
+check "image_properties that is not an object" until_ok 30 rejected_with i-b11 'image_properties must be an object'
+check "an unknown adapter type" until_ok 30 rejected_with i-b12 'image_properties \"vmware_adaptertype\": \"nvme\" is not'
+made=0
+for n in 11 12 13 14 15 16 17 18 19 20 21 22; do created "$n" && made=$((made + 1)); done
+check "nothing was made for any of them ($made)" test "$made" = 0
+check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name IN ('i11','i12','i13','i14','i15','i16','i17','i18','i19','i20','i21','i22')")" = 0
+
+# --- the agent still serves ---
+send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"i-del\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}}"
+check "a delete after all that succeeds" done_as i-del succeeded
+check "no ERROR or crash in the agent's log" sh -c "! grep -E 'AddressSanitizer|runtime error|fatal' '$T/agent.log'"
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+tap_done
