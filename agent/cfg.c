@@ -72,6 +72,8 @@ static int cfg_check_bootstrap(const struct cfg *, const struct cfg_opt *, struc
 static int cfg_check_clusters(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_topic(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_ip(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_text(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_telnet(const struct cfg *, const struct cfg_opt *, struct buf *);
 static void cfg_apply_debug(const struct cfg *);
 static void cfg_apply_log_file(const struct cfg *);
 
@@ -124,6 +126,8 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "vnc_port", CFG_INT, OFF(vmware.vnc_port), "5900", 1, 65535, CFG_LIVE, NULL, NULL },
 	{ "vmware", "vnc_port_total", CFG_INT, OFF(vmware.vnc_port_total), "10000", 1, 65535, CFG_LIVE, NULL, NULL },
 	{ "vmware", "vnc_keymap", CFG_STR, OFF(vmware.vnc_keymap), "en-us", NOLIM, CFG_LIVE, NULL, NULL },
+	{ "vmware", "serial_port_service_uri", CFG_STR, OFF(vmware.serial_port_service_uri), NULL, NOLIM, CFG_LIVE, cfg_check_text, NULL },
+	{ "vmware", "serial_port_proxy_uri", CFG_STR, OFF(vmware.serial_port_proxy_uri), NULL, NOLIM, CFG_LIVE, cfg_check_telnet, NULL },
 	{ "vnc", "enabled", CFG_BOOL, OFF(vnc.enabled), "false", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
 	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
@@ -794,6 +798,18 @@ cfg_check_regex(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 	return 0;
 }
 
+/* 0 if S has no control character, else -1 saying so in WHY. */
+static int
+cfg_no_cntrl(const char *s, struct buf *why)
+{
+	for (; *s != '\0'; s++)
+		if (iscntrl((unsigned char)*s)) {
+			buf_printf(why, "contains a control character");
+			return -1;
+		}
+	return 0;
+}
+
 /* A name that becomes part of a datastore path: no separators or brackets. */
 static int
 cfg_check_name(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
@@ -805,12 +821,7 @@ cfg_check_name(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 		    "(it names a datastore folder)", s);
 		return -1;
 	}
-	for (; *s != '\0'; s++)
-		if (iscntrl((unsigned char)*s)) {
-			buf_printf(why, "contains a control character");
-			return -1;
-		}
-	return 0;
+	return cfg_no_cntrl(s, why);
 }
 
 static int
@@ -849,6 +860,43 @@ cfg_check_proxy(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
 	}
 	if (*s == '\0' || *s == ':' || *s == '@') {
 		buf_printf(why, "the proxy has no host name");
+		return -1;
+	}
+	return 0;
+}
+
+/* One line of text that goes into a VM's configuration: not empty, no
+ * control characters. */
+static int
+cfg_check_text(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o);
+
+	if (*s == '\0') {
+		buf_printf(why, "is empty (leave it out for none)");
+		return -1;
+	}
+	return cfg_no_cntrl(s, why);
+}
+
+/* nova's serial_port_proxy_uri: a URI of scheme telnet or telnets. */
+static int
+cfg_check_telnet(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	const char *s = cfg_str(cfg, o), *rest;
+
+	if (cfg_check_text(cfg, o, why) < 0)
+		return -1;
+	if (strncmp(s, "telnet://", 9) == 0)
+		rest = s + 9;
+	else if (strncmp(s, "telnets://", 10) == 0)
+		rest = s + 10;
+	else {
+		buf_printf(why, "\"%s\" is not a telnet:// or telnets:// URI", s);
+		return -1;
+	}
+	if (*rest == '\0' || *rest == ':' || *rest == '/') {
+		buf_printf(why, "\"%s\" has no host name", s);
 		return -1;
 	}
 	return 0;

@@ -86,6 +86,9 @@ struct cfg {
 		int	 vnc_port;		/* the first VNC port */
 		int	 vnc_port_total;	/* how many, from vnc_port */
 		char	*vnc_keymap;
+		char	*serial_port_service_uri;	/* a virtual serial port's
+							 * concentrator; NULL: none */
+		char	*serial_port_proxy_uri;		/* telnet(s):// */
 	} vmware;
 
 	struct {

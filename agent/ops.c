@@ -123,14 +123,15 @@ ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm
 }
 
 /*
- * The new VM's devices as the flavor and image ask: quota:disk_io_* on the
- * root disk (its storageIOAllocation) and quota:vif_* on each NIC (its
- * resourceAllocation), nova's defaults for what is not given, as nova's
- * driver sets them; a video card of hw_video_ram MB.
+ * The new VM's devices as the flavor, image and configuration ask:
+ * quota:disk_io_* on the root disk (its storageIOAllocation) and
+ * quota:vif_* on each NIC (its resourceAllocation), nova's defaults for
+ * what is not given, as nova's driver sets them; a video card of
+ * hw_video_ram MB; a serial port to vmware.serial_port_service_uri.
  */
 static void
 ops_dev_specs(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev,
-    const struct fl_specs *fl, const struct fl_image *im)
+    const struct fl_specs *fl, const struct fl_image *im, const struct cfg *cfg)
 {
 	struct vcd_alloc dal, val;
 	const struct vcd_alloc *d = fl_alloc(&fl->disk, &dal), *n = fl_alloc(&fl->vif, &val);
@@ -177,6 +178,31 @@ ops_dev_specs(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev
 		vc->videoRamSizeInKB = VIM_INT((int64_t)im->video_ram_mb * 1024);
 		ds->operation = "add";
 		ds->device = &vc->base;
+		vim_push(ar, (void ***)&dev->v, &dev->len, ds);
+	}
+	if (cfg->vmware.serial_port_service_uri != NULL) {
+		/* nova's: the guest's console to a concentrator, connected at
+		 * power-on, the VM the server end */
+		struct vim_VirtualDeviceConfigSpec *ds =
+		    vim_new(ar, &vim_type_VirtualDeviceConfigSpec);
+		struct vim_VirtualSerialPort *sp = vim_new(ar, &vim_type_VirtualSerialPort);
+		struct vim_VirtualSerialPortURIBackingInfo *b =
+		    vim_new(ar, &vim_type_VirtualSerialPortURIBackingInfo);
+		struct vim_VirtualDeviceConnectInfo *ci =
+		    vim_new(ar, &vim_type_VirtualDeviceConnectInfo);
+
+		b->base.serviceURI = cfg->vmware.serial_port_service_uri;
+		b->base.direction = "server";
+		b->base.proxyURI = cfg->vmware.serial_port_proxy_uri;
+		ci->startConnected = VIM_BOOL(true);
+		ci->allowGuestControl = VIM_BOOL(true);
+		ci->connected = VIM_BOOL(true);
+		sp->base.key = VIM_INT(-201);
+		sp->base.backing = &b->base.base;
+		sp->base.connectable = ci;
+		sp->yieldOnPoll = VIM_BOOL(true);
+		ds->operation = "add";
+		ds->device = &sp->base;
 		vim_push(ar, (void ***)&dev->v, &dev->len, ds);
 	}
 }
@@ -315,7 +341,7 @@ again:
 	}
 	if (ops_vnc_spawn(op->cfg, pg, r->instance_uuid, &ar, &extra, err) < 0)
 		goto out;
-	ops_dev_specs(&ar, &dev, &r->specs, &r->image);
+	ops_dev_specs(&ar, &dev, &r->specs, &r->image, op->cfg);
 	{
 		struct vcd_alloc ca, ma;
 		struct vcd_vm_spec vs = {

@@ -14,7 +14,10 @@
 #  - a guest that cannot boot the firmware or secure boot asked for fails
 #    with FirmwareUnsupported / SecureBootUnsupported, nothing made (the
 #    launcher gives vcsim's GuestOsDescriptors vCenter's firmware facts);
-#  - bad values and bad combinations are refused at intake, named.
+#  - bad values and bad combinations are refused at intake, named;
+#  - vmware.serial_port_service_uri / _proxy_uri: a serial port with that
+#    URI backing on each new VM; a reload (SIGHUP) changes or removes it
+#    for the spawns that follow.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -24,7 +27,8 @@ AGENT_PID=
 agent_peers 2 vcsim glance pg
 
 IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
-agent_yaml agent-i it-image
+agent_yaml agent-i it-image "  serial_port_service_uri: vspc://vspc.example:13370
+  serial_port_proxy_uri: telnets://vspc-proxy.example:13371"
 VI=${VCAGENT%/vcagent}/vcagent-vi
 
 has_text() {	# has_text ID EVENT TEXT: the final event is EVENT and carries TEXT
@@ -61,6 +65,11 @@ check "CreateVM_Task: the NIC is a VirtualVmxnet3" is "$(nic_type)" VirtualVmxne
 check "CreateVM_Task: the NIC's resourceAllocation (reservation 10, custom shares 40, limit 100 Mbit/s)" is "$(wire resourceAllocation)" "<reservation>10</reservation><share><shares>40</shares><level>custom</level></share><limit>100</limit>"
 check "CreateVM_Task: the root disk on a ParaVirtualSCSIController" is "$(ctl_type)" ParaVirtualSCSIController
 check "vCenter has the VM with guestId ubuntu64Guest and efi firmware" is "$(prop 1 config.guestId) $(prop 1 config.firmware)" "ubuntu64Guest efi"
+
+serial() {	# the serial port's backing as the last CreateVM_Task sent it
+	last_create | python3 -c 'import re, sys; m = re.search(r"<device xsi:type=\"VirtualSerialPort\">.*?</device>", sys.stdin.read(), re.S); print(re.sub(r" xsi:type=\"[^\"]*\"", "", re.search(r"<backing[^>]*>.*?</backing>", m.group(0)).group(0)) + "|" + ("yield" if "<yieldOnPoll>true</yieldOnPoll>" in m.group(0) else "") if m else "")'
+}
+check "CreateVM_Task: a serial port to the concentrator, through the proxy, the VM the server end" is "$(serial)" "<backing><serviceURI>vspc://vspc.example:13370</serviceURI><direction>server</direction><proxyURI>telnets://vspc-proxy.example:13371</proxyURI></backing>|yield"
 
 # --- defaults: nothing asked, nothing sent ---
 spawn i-2 2 '{}' '{}'
@@ -115,6 +124,20 @@ made=0
 for n in 11 12 13 14 15 16 17 18 19 20 21 22; do created "$n" && made=$((made + 1)); done
 check "nothing was made for any of them ($made)" test "$made" = 0
 check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name IN ('i11','i12','i13','i14','i15','i16','i17','i18','i19','i20','i21','i22')")" = 0
+
+# --- a reload changes the serial port of the spawns that follow, then removes it ---
+agent_yaml agent-i it-image "  serial_port_service_uri: telnet://console.example:7000"
+kill -HUP "$AGENT_PID"
+check "the reload applies the serial port options" wait_for "$T/agent.log" "applied: vmware.serial_port_service_uri, vmware.serial_port_proxy_uri" 30
+spawn i-30 30 '{}' '{}'
+check "a spawn after the reload succeeds" done_as i-30 succeeded
+check "its serial port goes to the new URI, with no proxy" is "$(serial)" "<backing><serviceURI>telnet://console.example:7000</serviceURI><direction>server</direction></backing>|yield"
+agent_yaml agent-i it-image
+kill -HUP "$AGENT_PID"
+check "a second reload removes them" wait_count "$T/agent.log" "applied: vmware.serial_port_service_uri" 2
+spawn i-31 31 '{}' '{}'
+check "a spawn after it succeeds" done_as i-31 succeeded
+check "with no serial port" is "$(serial)" ""
 
 # --- the agent still serves ---
 send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"i-del\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}}"

@@ -72,15 +72,6 @@ wait_result() {	# wait_result ID EVENT
 	done
 	echo "# no $2 for $1 in the results:"; sed 's/^/#   /' "$T/results"; return 1
 }
-# wait_count FILE TEXT N: FILE has TEXT on N lines or more (60 s)
-wait_count() {
-	local i
-	for ((i = 0; i < 600; i++)); do
-		[ "$(grep -cF -- "$2" "$1")" -ge "$3" ] && return 0
-		sleep 0.1
-	done
-	echo "# fewer than $3 \"$2\" in $1:"; sed 's/^/#   /' "$1"; return 1
-}
 spawn() {	# spawn REQUEST_ID UUID
 	printf '{"version": 1, "request_id": "%s", "type": "spawn", "node": "%s", "instance": {"uuid": "%s", "name": "%s"}, "flavor": {"vcpus": 1, "memory_mb": 128, "root_gb": 1}, "image_id": "%s", "ports": []}' \
 	    "$1" "$NODE" "$2" "$1" "$IMG"

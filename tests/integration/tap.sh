@@ -22,6 +22,15 @@ lacks() {
 	echo "# did not expect \"$2\" in $1"; return 1
 }
 # wait_for FILE TEXT SECONDS
+# wait_count FILE TEXT N: FILE has TEXT on N lines or more within 60 s
+wait_count() {
+	local i
+	for ((i = 0; i < 600; i++)); do
+		[ "$(grep -cF -- "$2" "$1")" -ge "$3" ] && return 0
+		sleep 0.1
+	done
+	echo "# fewer than $3 \"$2\" in $1:"; sed 's/^/#   /' "$1"; return 1
+}
 wait_for() {
 	local i
 	for ((i = 0; i < $3 * 10; i++)); do

@@ -224,6 +224,17 @@ test_checks(void **state)
 	    "  host_password: p\n  cluster_name: c\n  proxy: ftp://p:1\n",
 	    "vmware.proxy: unsupported proxy scheme \"ftp\"");
 	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  serial_port_service_uri: "
+	    "vspc://c:13370\n  serial_port_proxy_uri: http://p:8080\n",
+	    "t.yaml:11:26: vmware.serial_port_proxy_uri: \"http://p:8080\" is not a "
+	    "telnet:// or telnets:// URI");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  serial_port_proxy_uri: telnets://\n",
+	    "vmware.serial_port_proxy_uri: \"telnets://\" has no host name");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
+	    "  host_password: p\n  cluster_name: c\n  serial_port_service_uri: \"\"\n",
+	    "vmware.serial_port_service_uri: is empty");
+	expect_error(BASE_REST "vmware:\n  host_ip: a\n  host_username: u\n"
 	    "  host_password: p\n  cluster_name: c\n  ca_file: /nonexistent/ca.pem\n",
 	    "vmware.ca_file: cannot read /nonexistent/ca.pem");
 	expect_error(BASE_VMWARE "kafka:\n  bootstrap_servers: localhost\n"
