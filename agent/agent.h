@@ -223,6 +223,22 @@ int ops_vm(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm,
     struct vcd_err *err);
 bool ops_vm_again(struct agent *a, PGconn *pg, const char *uuid,
     struct vcd_moref *vm, bool *looked_up, struct vcd_err *err);
+/* ops.c: the cluster serving NODE (under a->lock), or NULL with ERR;
+ * ERR as a database error naming UUID (-1); STATE (a power_state or
+ * vm_state read from a row) as a static string for an event, NULL when it is
+ * none of those the agent writes. */
+struct agent_cluster *ops_cluster(struct agent *a, const char *node,
+    struct vcd_err *err);
+int ops_db_err(struct vcd_err *err, const char *uuid, const char *why);
+const char *ops_state_name(const char *state);
+/* ops_resize.c: resize; resize_confirm and resize_revert (ops_resize_end);
+ * and -1 with ERR (InvalidInstanceState) when the instance of R has a
+ * resize of another request that is neither confirmed nor reverted, for
+ * the requests that must wait for one (migrate, snapshot_create). */
+int ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op);
+int ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op);
+int ops_resize_pending(PGconn *pg, const struct req *r, struct vcd_err *err);
 /* ops_snap.c: snapshot_create, snapshot_revert, snapshot_delete. */
 int ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);

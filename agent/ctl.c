@@ -7,6 +7,7 @@
  *   vcagentctl [-c FILE] delete|power-on|power-off|reboot|suspend|resume NODE UUID
  *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE [DEST_HOST]
  *   vcagentctl [-c FILE] resize NODE UUID VCPUS MEMORY_MB ROOT_GB
+ *   vcagentctl [-c FILE] resize-confirm|resize-revert NODE UUID
  *   vcagentctl [-c FILE] prefetch NODE IMAGE
  *   vcagentctl [-c FILE] snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]
  *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
@@ -50,6 +51,7 @@ ctl_usage(void)
 	    "  delete|power-on|power-off|reboot|suspend|resume NODE UUID\n"
 	    "  migrate NODE UUID DEST_NODE [DEST_HOST]\n"
 	    "  resize NODE UUID VCPUS MEMORY_MB ROOT_GB\n"
+	    "  resize-confirm|resize-revert NODE UUID  keep a resize, or undo it\n"
 	    "  prefetch NODE IMAGE\n"
 	    "  snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]\n"
 	    "  snapshot-revert NODE UUID NAME|ID\n"
@@ -365,7 +367,8 @@ main(int argc, char **argv)
 		    { "power-on", "power_on" }, { "power-off", "power_off" },
 		    { "reboot", "reboot" }, { "suspend", "suspend" }, { "resume", "resume" },
 		    { "info", "get_info" }, { "diagnostics", "get_diagnostics" },
-		    { "console", "get_console" } };
+		    { "console", "get_console" }, { "resize-confirm", "resize_confirm" },
+		    { "resize-revert", "resize_revert" } };
 		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 			if (strcmp(cmd, simple[i][0]) == 0)
 				j = ctl_simple(simple[i][1], argv[1], argv[2]);

@@ -170,6 +170,9 @@ static const struct db_migration db_schema[] = {
 	"ALTER TABLE instances ADD COLUMN vnc_port int;"
 	"CREATE UNIQUE INDEX instances_vnc_port ON instances (vnc_port) "
 	"  WHERE vnc_port IS NOT NULL AND deleted_at IS NULL;" },
+	/* what a resize's revert needs, until it is confirmed (ops_resize.c) */
+	{ 8, "instances.resize_revert",
+	"ALTER TABLE instances ADD COLUMN resize_revert jsonb;" },
 };
 
 const struct db_migration *

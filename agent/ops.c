@@ -25,7 +25,7 @@
 #include "xmalloc.h"
 
 /* The cluster serving NODE, with its placement (under a->lock). */
-static struct agent_cluster *
+struct agent_cluster *
 ops_cluster(struct agent *a, const char *node, struct vcd_err *err)
 {
 	struct agent_cluster *c = NULL;
@@ -47,7 +47,7 @@ ops_cluster(struct agent *a, const char *node, struct vcd_err *err)
 	return c;
 }
 
-static int
+int
 ops_db_err(struct vcd_err *err, const char *uuid, const char *why)
 {
 	vcd_err_set(err, VCD_E_TRANSPORT, "DatabaseUnavailable", uuid, "%s", why);
@@ -537,13 +537,12 @@ again:
 	return 0;
 }
 
-/* STATE (a power_state or vm_state read from a row) as a static string for
- * an event; NULL when it is none of those the agent writes. */
-static const char *
+const char *
 ops_state_name(const char *state)
 {
 	static const char *const known[] = { "running", "shutdown", "suspended",
-	    "nostate", "active", "stopped", "building", "error", "deleted" };
+	    "nostate", "active", "stopped", "building", "error", "deleted",
+	    "resized" };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strcmp(known[i], state) == 0)
@@ -569,6 +568,9 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	    kind, r->dest_host[0] != '\0' ? r->dest_host : NULL };
 
 	if ((dest = ops_cluster(a, r->dest_node, err)) == NULL)
+		return -1;
+	/* an unconfirmed resize's old disk stays where it is: not moved */
+	if (ops_resize_pending(pg, r, err) < 0)
 		return -1;
 	memset(&rl, 0, sizeof(rl));
 	rl.pool = dest->pl.pool;
@@ -712,246 +714,6 @@ again:
 	return ret;
 }
 
-/* A VM's power state and root disk (its first virtual disk), from one read. */
-struct ops_root {
-	struct vim_arena	*a;
-	char			 power[16];
-	char			 uuid[64];	/* config.instanceUuid */
-	struct vim_VirtualDisk	*disk;		/* a copy in A; NULL if none */
-	char			*file;		/* its backing's file (in A) */
-	bool			 linked;	/* its backing has a parent */
-};
-
-static int
-ops_root_one(void *arg, const struct vim_ObjectContent *oc)
-{
-	struct ops_root *rt = arg;
-	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
-	const char *ps = vcd_pc_str(oc, "runtime.powerState");
-	const char *uuid = vcd_pc_str(oc, "config.instanceUuid");
-
-	if (ps != NULL)
-		snprintf(rt->power, sizeof(rt->power), "%s", ps);
-	if (uuid != NULL)
-		snprintf(rt->uuid, sizeof(rt->uuid), "%s", uuid);
-	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems &&
-	    rt->disk == NULL; i++) {
-		struct vim_VirtualDisk *disk;
-		struct vim_VirtualDiskFlatVer2BackingInfo *b;
-
-		if (devs->items[i]->kind != VA_OBJ ||
-		    (disk = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL ||
-		    (b = vim_cast(disk->base.backing,
-		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL ||
-		    b->base.fileName == NULL)
-			continue;
-		/* copied whole, to be sent back as read (as nova does): the
-		 * decoded one goes with the retrieve's arena */
-		rt->disk = vim_dup(rt->a, disk);
-		rt->file = ((struct vim_VirtualDiskFlatVer2BackingInfo *)
-		    rt->disk->base.backing)->base.fileName;
-		rt->linked = b->parent != NULL;
-	}
-	return 0;
-}
-
-/* A device change for DISK (in arena A): OP "add", "remove" or "edit". */
-static struct vim_VirtualDeviceConfigSpec *
-ops_disk_change(struct vim_arena *a, const char *op, const char *fileop,
-    struct vim_VirtualDisk *disk)
-{
-	struct vim_VirtualDeviceConfigSpec *ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
-
-	ds->operation = (char *)op;
-	ds->fileOperation = (char *)fileop;
-	ds->device = &disk->base;
-	return ds;
-}
-
-/*
- * resize, as nova's driver does it: a VM that is on is powered off; the
- * CPUs and memory change; a larger root disk is grown, and a smaller one
- * refused (CannotResizeDisk); then the VM is powered on again if it was on.
- * A linked clone's disk cannot be grown over its cached parent: it is
- * copied (CopyVirtualDisk consolidates the chain) into the VM's folder as
- * root-<GB>g.vmdk, extended, and swapped in for the delta in the same
- * ReconfigVM_Task that changes the CPUs; a disk of its own is grown in
- * place by that ReconfigVM_Task.  Run again after a crash, it finds what is
- * done already: a disk at the size is left alone.
- */
-static int
-ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
-{
-	struct vcd_err *err = &op->err;
-	struct vim_arena ar = VIM_ARENA_INIT;
-	struct vim_VirtualMachineConfigSpec *cs;
-	struct vim_VirtualDeviceConfigSpec **dv = NULL;
-	struct ops_root rt = { &ar, "", "", NULL, NULL, false };
-	struct agent_cluster *c;
-	struct vcd_moref vm;
-	char *paths[] = { "config.hardware.device", "runtime.powerState",
-	    "config.instanceUuid" };
-	const char *u = r->instance_uuid;
-	char why[512], *flavor = NULL, *resized = NULL;
-	int64_t want_kb = (int64_t)r->root_gb << 20;
-	bool was_on, vm_on, off = false, looked_up = false;
-	const char *params[3];
-	PGresult *res;
-	int rc, ret = -1;
-
-	if ((c = ops_cluster(a, r->node, err)) == NULL)
-		return -1;
-	if (ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
-		return -1;
-again:
-	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	/* the VM's uuid, read with its disk: is it the instance's? */
-	rc = vcd_pc_retrieve_one(a->vc, &vm, "VirtualMachine", paths, 3, ops_root_one,
-	    &rt, err);
-	if (rc == 0 && rt.power[0] == '\0') {
-		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", vm.value,
-		    "virtual machine %s does not exist", vm.value);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = vcd_vm_uuid_check(&vm, rt.uuid, u, err);
-	if (rc < 0) {
-		if (ops_vm_again(a, pg, u, &vm, &looked_up, err)) {
-			vim_arena_free(&ar);
-			rt = (struct ops_root){ &ar, "", "", NULL, NULL, false };
-			goto again;
-		}
-		goto out;
-	}
-	if (rt.disk != NULL && r->root_gb > 0 && want_kb < rt.disk->capacityInKB.v) {
-		vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
-		    "disk is %lld KB; a flavor's root_gb of %u would shrink it",
-		    (long long)rt.disk->capacityInKB.v, r->root_gb);
-		goto out;
-	}
-	/*
-	 * On again at the end if the instance was running before this request:
-	 * its row says so even when a crashed attempt of this resize left the
-	 * VM off (powered off, then killed before the power on), as nova's
-	 * finish_migration powers on what was running.
-	 */
-	vm_on = strcmp(rt.power, "poweredOn") == 0;
-	params[0] = u;
-	if ((res = pgc_exec(pg, "SELECT power_state FROM instances WHERE uuid = $1",
-	    1, params, why, sizeof(why), NULL)) == NULL) {
-		ops_db_err(err, u, why);
-		goto out;
-	}
-	was_on = vm_on || (PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "running") == 0);
-	PQclear(res);
-	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "resizing",
-	    why, sizeof(why));
-	if (vm_on && vcd_vm_power_off(a->vc, &vm, u, err) < 0)
-		goto fail;
-	off = was_on;
-	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
-	cs->numCPUs = VIM_INT(r->vcpus);
-	cs->memoryMB = VIM_INT(r->memory_mb);
-	/* the new flavor's extra specs, as nova's resize applies them; a
-	 * version upgrade is not a resize's to make */
-	{
-		struct vcd_alloc ca, ma;
-		struct vim_ResourceAllocationInfo *ri;
-
-		if (r->specs.cores_per_socket > 0)
-			cs->numCoresPerSocket = VIM_INT(r->specs.cores_per_socket);
-		ri = vim_alloc(&ar, 2 * sizeof(*ri));
-		vcd_alloc_info(&ri[0], vim_alloc(&ar, sizeof(struct vim_SharesInfo)),
-		    fl_alloc(&r->specs.cpu, &ca), &cs->cpuAllocation);
-		vcd_alloc_info(&ri[1], vim_alloc(&ar, sizeof(struct vim_SharesInfo)),
-		    fl_alloc(&r->specs.mem, &ma), &cs->memoryAllocation);
-	}
-	if (rt.disk != NULL && r->root_gb > 0 && want_kb > rt.disk->capacityInKB.v) {
-		struct vcd_dspath dp = { NULL, NULL };
-		const char *pwhy, *slash;
-
-		dv = vim_alloc(&ar, 2 * sizeof(*dv));
-		if (!rt.linked) {
-			rt.disk->capacityInKB = VIM_INT(want_kb);
-			rt.disk->capacityInBytes = VIM_INT(want_kb * 1024);
-			dv[0] = ops_disk_change(&ar, "edit", NULL, rt.disk);
-			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 1 };
-		} else if (vcd_dspath_parse(rt.file, &dp, &pwhy) < 0 ||
-		    (slash = strrchr(dp.path, '/')) == NULL) {
-			vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
-			    "disk %s is not in a folder of the VM's: %s", rt.file,
-			    pwhy != NULL ? pwhy : "no folder");
-			vcd_dspath_free(&dp);
-			goto fail;
-		} else {
-			struct vim_VirtualDisk *nd = vim_new(&ar, &vim_type_VirtualDisk);
-			struct vim_VirtualDiskFlatVer2BackingInfo *nb =
-			    vim_new(&ar, &vim_type_VirtualDiskFlatVer2BackingInfo);
-
-			resized = xasprintf("[%s] %.*s/root-%ug.vmdk", dp.datastore,
-			    (int)(slash - dp.path), dp.path, r->root_gb);
-			vcd_dspath_free(&dp);
-			/* what a crashed attempt left, then a whole copy, grown */
-			if (vcd_vdisk_delete(a->vc, &c->pl.datacenter, resized, err) < 0 &&
-			    strcmp(err->fault, "FileNotFound") != 0)
-				goto fail;
-			if (ic_full_copy(a->vc, &c->pl.datacenter, rt.file,
-			    rt.disk->capacityInKB.v, resized, r->root_gb, err) < 0)
-				goto fail;
-			nb->base.fileName = resized;
-			nb->diskMode = "persistent";
-			nd->base.key = VIM_INT(-1);
-			nd->base.controllerKey = rt.disk->base.controllerKey;
-			nd->base.unitNumber = rt.disk->base.unitNumber;
-			nd->base.backing = &nb->base.base;
-			nd->capacityInKB = VIM_INT(want_kb);
-			/* the delta goes with its files; the parent stays */
-			dv[0] = ops_disk_change(&ar, "remove", "destroy", rt.disk);
-			dv[1] = ops_disk_change(&ar, "add", NULL, nd);
-			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
-		}
-	}
-	if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
-		goto fail;
-	if (resized != NULL)
-		log_info("resize %s: root disk %s replaced by %s, %u GB", r->instance_uuid,
-		    rt.file, resized, r->root_gb);
-	if (was_on && vcd_vm_power_on(a->vc, &vm, u, err) < 0)
-		goto fail;
-	off = false;
-	flavor = json_dumps(json_object_get(r->raw, "flavor"), JSON_COMPACT);
-	params[0] = r->instance_uuid;
-	params[1] = flavor;
-	params[2] = was_on ? "running" : NULL;	/* else as it was */
-	res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, power_state = "
-	    "coalesce($3, power_state), "
-	    "task_state = NULL, updated_at = now() WHERE uuid = $1", 3, params, why,
-	    sizeof(why), NULL);
-	if (res == NULL) {
-		ops_db_err(err, r->instance_uuid, why);
-		goto out;
-	}
-	PQclear(res);
-	op->power_state = was_on ? "running" : "shutdown";
-	ret = 0;
-	goto out;
-fail:
-	if (off) {	/* as it was, if it can be */
-		struct vcd_err e2;
-		if (vcd_vm_power_on(a->vc, &vm, u, &e2) < 0)
-			log_warnx("resize %s: %s stays off: %s", r->instance_uuid, vm.value,
-			    vcd_strerror(&e2, why, sizeof(why)));
-	}
-	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, NULL, why,
-	    sizeof(why));
-out:
-	free(flavor);
-	free(resized);
-	vim_arena_free(&ar);
-	return ret;
-}
-
 static int
 ops_prefetch(struct agent *a, const struct req *r, struct agent_op *op)
 {
@@ -1000,6 +762,10 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		break;
 	case REQ_RESIZE:
 		ret = ops_resize(a, pg, r, op);
+		break;
+	case REQ_RESIZE_CONFIRM:
+	case REQ_RESIZE_REVERT:
+		ret = ops_resize_end(a, pg, r, attempt, op);
 		break;
 	case REQ_SNAPSHOT_CREATE:
 	case REQ_SNAPSHOT_REVERT:

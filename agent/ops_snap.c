@@ -305,6 +305,9 @@ ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	bool tools = false;
 	int ret = -1;
 
+	/* a snapshot of a resized VM would hold the disk a revert deletes */
+	if (r->type == REQ_SNAPSHOT_CREATE && ops_resize_pending(pg, r, &op->err) < 0)
+		return -1;
 	if (ops_snap_vm(a, pg, r, &vm, &v, &n, &tools, &op->err) < 0)
 		goto out;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);

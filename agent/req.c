@@ -46,6 +46,8 @@ static const struct req_kind {
 	{ "get_info", REQ_GET_INFO, NEED_INSTANCE },
 	{ "get_diagnostics", REQ_GET_DIAGNOSTICS, NEED_INSTANCE },
 	{ "get_console", REQ_GET_CONSOLE, NEED_INSTANCE },
+	{ "resize_confirm", REQ_RESIZE_CONFIRM, NEED_INSTANCE },
+	{ "resize_revert", REQ_RESIZE_REVERT, NEED_INSTANCE },
 };
 
 const char *

@@ -46,7 +46,6 @@ wire() {	# wire ELEMENT: its first occurrence in the last CreateVM_Task, xsi:typ
 	last_create | python3 -c 'import re, sys; m = re.search(r"<%s>(.*?)</%s>" % (sys.argv[1], sys.argv[1]), sys.stdin.read(), re.S); print(re.sub(r" xsi:type=\"[^\"]*\"", "", m.group(1)) if m else "")' "$1"
 }
 nic_type() { last_create | grep -oE '<device xsi:type="Virtual[A-Za-z0-9]*"><key>-300<' | grep -oE 'Virtual[A-Za-z0-9]*'; }
-is() { [ "$1" = "$2" ] || { echo "# got \"$1\", not \"$2\""; return 1; }; }
 ctl_type() { last_create | grep -oE '<device xsi:type="[A-Za-z]*(Controller)"' | head -1 | grep -oE '"[A-Za-z]*"' | tr -d '"'; }
 
 start_agent

@@ -228,22 +228,27 @@ send "$U" "$(req r-detach-again detach_interface '"port": {"id": "9a8b7c6d-0000-
 check "detaching a port that is not there fails, named" wait_result r-detach-again failed
 
 # resize: 2 vCPUs, 256 MB, the root disk from 1 to 2 GB: the linked clone's
-# delta is replaced by a whole copy, grown
+# delta is replaced by a whole copy, grown, and kept until a confirm
 send "$U" "$(req r-resize resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 2}')"
 check "resize succeeds" wait_result r-resize succeeded
 check "the row has the new flavor" test "$(psql_v "SELECT flavor->>'vcpus' || ' ' || (flavor->>'root_gb') FROM instances WHERE uuid = '$U'")" = "2 2"
 check "the cluster's record counts it" wait_node "DC0_C0 6 12285 2 1"
 check "the linked clone's disk is replaced by a grown copy" contains "$T/agent.log" "resize $U: root disk [LocalDS_0] $U/$U.vmdk replaced by [LocalDS_0] $U/root-2g.vmdk, 2 GB"
 check "the copy is in the VM's folder" sh -c "ls $T/vcsim/tmp/*/$U/root-2g.vmdk"
+check "the delta is kept until the resize is confirmed" sh -c "ls $DS/$U/$U.vmdk"
+send "$U" "$(req r-resize-ok resize_confirm)"
+check "resize_confirm succeeds" wait_result r-resize-ok succeeded
 delta_gone() { absent "$DS/$U" "$U.vmdk" && ls "$T"/vcsim/tmp/*/_base/"$IMG/$IMG".1.vmdk; }
 check "the delta is gone, the cached parent stays" delta_gone
 check "the VM is on again" test "$(psql_v "SELECT power_state FROM instances WHERE uuid = '$U'")" = running
 send "$U" "$(req r-resize3 resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 3}')"
-check "a second resize grows its own disk in place" wait_result r-resize3 succeeded
-# the disk went as read back from the VM (as nova sends it): its label,
+check "a second resize copies its own disk, grown" wait_result r-resize3 succeeded
+# the old disk went as read back from the VM (as nova sends it): its label,
 # backing uuid and controller, not a hand-made subset
 curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=ReconfigVM_Task" >"$T/resize3.xml"
-check "the grown disk is sent as read back" sh -c "grep -q '<operation>edit</operation><device xsi:type=\"VirtualDisk\"><key>[0-9]*</key><deviceInfo xsi:type=\"Description\"><label>' '$T/resize3.xml' && grep -q '<capacityInKB>3145728</capacityInKB><capacityInBytes>3221225472</capacityInBytes>' '$T/resize3.xml'"
+check "the old disk is removed as read back, the new one added at 3 GB" sh -c "grep -q '<operation>remove</operation><device xsi:type=\"VirtualDisk\"><key>[0-9]*</key><deviceInfo xsi:type=\"Description\"><label>' '$T/resize3.xml' && grep -q '<fileName>\[LocalDS_0\] $U/root-3g.vmdk</fileName>' '$T/resize3.xml' && grep -q '<capacityInKB>3145728</capacityInKB>' '$T/resize3.xml'"
+send "$U" "$(req r-resize3-ok resize_confirm)"
+check "and its confirm" wait_result r-resize3-ok succeeded
 send "$U" "$(req r-shrink resize '"flavor": {"vcpus": 2, "memory_mb": 256, "root_gb": 1}')"
 check "a smaller root disk is refused" wait_result r-shrink failed
 check "named CannotResizeDisk" sh -c "grep -F '\"request_id\":\"r-shrink\"' '$T/results' | grep -q CannotResizeDisk"
@@ -332,6 +337,7 @@ check "and says why" contains "$T/ctl5.err" "flavor.vcpus must be an integer 1..
 check "vcagentctl nodes lists the clusters" sh -c "$CTL -u '$URL' nodes | grep -qx 'DC0_C0 $NODE'"
 check "vcagentctl reports a failure with exit 1" sh -c "! $CTL power-on '$NODE' 6f1e2d3c-4b5a-4978-8e7d-00000000beef >'$T/ctl2.out' && grep -q '\"event\":\"failed\"' '$T/ctl2.out'"
 check "vcagentctl resize sends the flavor" sh -c "$CTL resize '$NODE' '$U3' 2 128 1 >'$T/ctl3.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl3.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT flavor->>'memory_mb' FROM instances WHERE uuid = '$U3'\")\" = 128"
+check "vcagentctl resize-confirm keeps it" sh -c "$CTL resize-confirm '$NODE' '$U3' >'$T/ctl3b.out' && grep -q '\"event\":\"succeeded\"' '$T/ctl3b.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT vm_state || (resize_revert IS NULL) FROM instances WHERE uuid = '$U3'\")\" = activetrue"
 check "vcagentctl migrate names a host" sh -c "$CTL migrate '$NODE' '$U3' '$NODE' DC0_C0_H0 >'$T/ctl4.out' && test \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT host FROM instances WHERE uuid = '$U3'\")\" = DC0_C0_H0"
 
 # an instance row whose MoRef names another instance's VM (a vCenter

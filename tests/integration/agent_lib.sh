@@ -130,6 +130,26 @@ ${4:-}
 YAML
 	export VC_PW=$VCSIM_PASSWORD PG_DSN=$PG_CONNINFO
 }
+# event ID EVENT [KEY]: ID's EVENT event (its member KEY, a.b nested), "" if none
+event() {
+	results
+	python3 - "$T/results" "$@" <<'PY'
+import json, sys
+path, rid, ev = sys.argv[1:4]
+key = sys.argv[4] if len(sys.argv) > 4 else None
+for line in open(path):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("request_id") == rid and e.get("event") == ev:
+        v = e
+        for k in (key.split(".") if key else []):
+            v = v.get(k) if isinstance(v, dict) else None
+        print(json.dumps(v) if isinstance(v, (dict, list, bool)) else ("" if v is None else v))
+        break
+PY
+}
 # final ID: the name of ID's final event (succeeded, failed, rejected), ""
 # before it has one
 final() {

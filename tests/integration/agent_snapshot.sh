@@ -33,26 +33,6 @@ CTL=${VCAGENT%/vcagent}/vcagentctl
 VI=${VCAGENT%/vcagent}/vcagent-vi
 U=5a000000-0000-4000-8000-000000000001
 
-# event ID EVENT [KEY]: ID's EVENT event (its member KEY, a.b nested), "" if none
-event() {
-	results
-	python3 - "$T/results" "$@" <<'PY'
-import json, sys
-path, rid, ev = sys.argv[1:4]
-key = sys.argv[4] if len(sys.argv) > 4 else None
-for line in open(path):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if e.get("request_id") == rid and e.get("event") == ev:
-        v = e
-        for k in (key.split(".") if key else []):
-            v = v.get(k) if isinstance(v, dict) else None
-        print(json.dumps(v) if isinstance(v, (dict, list, bool)) else ("" if v is None else v))
-        break
-PY
-}
 final() {	# final ID: succeeded or failed, once it has one
 	local e
 	for e in succeeded failed; do [ -n "$(event "$1" "$e")" ] && { echo "$e"; return; }; done

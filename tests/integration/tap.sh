@@ -12,6 +12,8 @@ check() {
 	local desc=$1; shift
 	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
 }
+# is GOT WANT: the two are the same; shows GOT when not.
+is() { [ "$1" = "$2" ] || { echo "# got \"$1\", not \"$2\""; return 1; }; }
 # contains FILE TEXT: FILE has TEXT (fixed string); shows FILE when not.
 contains() {
 	if grep -qF -- "$2" "$1"; then return 0; fi

@@ -1,0 +1,130 @@
+#!/bin/bash
+# agent_resize.sh - resize, resize_confirm and resize_revert, through Kafka
+# against vcsim, Glance, PostgreSQL and Kafka:
+#  - a resize that grows the root disk copies it (root-<GB>g.vmdk) and
+#    keeps the old one (the linked clone's delta) for a revert; the instance
+#    is "resized", its row holding what a revert needs;
+#  - while it is, another resize, a migrate and a snapshot_create fail with
+#    InvalidInstanceState, naming the resize's request;
+#  - resize_revert brings back the old flavor (vCPUs, memory, in vCenter),
+#    the old disk (the ReconfigVM_Task body) and the power state from before,
+#    and deletes the grown copy; resize_confirm deletes the old disk;
+#  - confirming or reverting with no resize fails, named;
+#  - an agent killed (-9) while the revert's ReconfigVM_Task runs: the
+#    request, run again, ends with the old flavor and one final event;
+#  - a resize of a VM that is off leaves it off, and its revert too.
+. "$(dirname "$0")/tap.sh"
+set -u
+LOG_TAIL=200
+. "$(dirname "$0")/agent_lib.sh"
+agent_lib_init resize
+AGENT_PID=
+agent_peers 2 vcsim glance pg
+
+IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
+agent_yaml agent-r it-resize
+VI=${VCAGENT%/vcagent}/vcagent-vi
+U=5b000000-0000-4000-8000-000000000001
+U2=5b000000-0000-4000-8000-000000000002
+DS="$T/vcsim/tmp/govcsim-DC0-LocalDS_0-*"	# where vcsim keeps LocalDS_0 (a glob)
+
+req() {	# req ID TYPE [UUID [EXTRA JSON MEMBERS]]
+	printf '{"version": 1, "request_id": "%s", "type": "%s", "node": "%s", "instance": {"uuid": "%s", "name": "rs"}%s}' \
+	    "$1" "$2" "$NODE" "${3:-$U}" "${4:+, $4}"
+}
+flavor() { printf '"flavor": {"vcpus": %s, "memory_mb": %s, "root_gb": %s}' "$@"; }
+prop() { "$VI" -c "$T/agent.yaml" info "$1" 2>>"$T/vi.err" | awk -F'\t' -v p="$2" '$1 == p { print $2 }'; }
+row() { psql_v "SELECT vm_state || ' ' || power_state || ' ' || (flavor->>'vcpus') || '/' || (flavor->>'memory_mb') || '/' || (flavor->>'root_gb') || ' ' || (resize_revert IS NOT NULL) FROM instances WHERE uuid = '${2:-$U}'"; }
+file() { ls $DS/"$1" >/dev/null 2>&1; }	# file PATH: on LocalDS_0
+last_reconfig() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=ReconfigVM_Task"; }
+failed_with() {	# failed_with ID FAULT TEXT
+	done_as "$1" failed && is "$(event "$1" failed error.fault)" "$2" && event "$1" failed error.message | grep -qF -- "$3"
+}
+
+start_agent
+check "the agent joins the group" wait_for "$T/agent.log" "kafka: assigned 2 partition(s)" 30
+NODE=$(sed -n 's/.*cluster "DC0_C0": .* node \([^ ]*\)$/\1/p' "$T/agent.log" | head -1)
+NODE2=$NODE	# one cluster served; the migrate must be refused before it matters
+
+send "$U" "$(req r-spawn spawn "$U" "$(flavor 1 256 1), \"image_id\": \"$IMG\"")"
+check "a spawn (linked clone, 1 GB)" done_as r-spawn succeeded
+check "its root disk is the linked clone's delta" file "$U/$U.vmdk"
+
+# --- resize, then revert ---
+send "$U" "$(req r-1 resize "$U" "$(flavor 2 512 2)")"
+check "a resize to 2 vCPUs, 512 MB, 2 GB succeeds" done_as r-1 succeeded
+check "its event says resized" is "$(event r-1 succeeded instance.vm_state)" resized
+check "the row: resized, running, the new flavor, a revert kept" is "$(row)" "resized running 2/512/2 true"
+check "the grown copy is in the VM's folder" file "$U/root-2g.vmdk"
+check "the old delta is kept for a revert" file "$U/$U.vmdk"
+check "the ReconfigVM_Task removed the old disk without destroying its files" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task'); echo \"\$last\" | grep -q '<operation>remove</operation><device xsi:type=\"VirtualDisk\">' && ! echo \"\$last\" | grep -q '<fileOperation>destroy</fileOperation>'"
+check "vCenter has 2 vCPUs" is "$(prop "$U" config.hardware.numCPU)/$(prop "$U" config.hardware.memoryMB)" 2/512
+
+send "$U" "$(req r-2 resize "$U" "$(flavor 4 512 3)")"
+check "another resize before a confirm fails with InvalidInstanceState, naming the first" failed_with r-2 InvalidInstanceState "has a resize (request r-1) that is neither confirmed nor reverted"
+send "$U" "$(req r-mig migrate "$U" "\"destination\": {\"node\": \"$NODE2\"}")"
+check "so does a migrate" failed_with r-mig InvalidInstanceState "migrate cannot run until it is"
+send "$U" "$(req r-snap snapshot_create "$U" '"snapshot": {"name": "s"}')"
+check "and a snapshot_create" failed_with r-snap InvalidInstanceState "snapshot_create cannot run until it is"
+check "the pending resize is untouched" is "$(row)" "resized running 2/512/2 true"
+
+send "$U" "$(req r-rev resize_revert)"
+check "resize_revert succeeds" done_as r-rev succeeded
+check "its event: active, running" is "$(event r-rev succeeded instance.vm_state)/$(event r-rev succeeded instance.power_state)" active/running
+check "the row: the old flavor, no revert left" is "$(row)" "active running 1/256/1 false"
+check "vCenter has 1 vCPU and 256 MB again" is "$(prop "$U" config.hardware.numCPU)/$(prop "$U" config.hardware.memoryMB)" 1/256
+check "the revert put the old delta back and destroyed the copy" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task'); echo \"\$last\" | grep -q '<operation>remove</operation><fileOperation>destroy</fileOperation><device xsi:type=\"VirtualDisk\">' && echo \"\$last\" | grep -q '<fileName>\[LocalDS_0\] $U/$U.vmdk</fileName>'"
+check "the copy is gone" sh -c "! ls $DS/$U/root-2g.vmdk 2>/dev/null"
+check "the delta is there" file "$U/$U.vmdk"
+check "the VM is on" is "$(prop "$U" runtime.powerState)" poweredOn
+send "$U" "$(req r-rev2 resize_revert)"
+check "a second revert fails: no resize" failed_with r-rev2 InvalidInstanceState "has no resize to revert"
+
+# --- resize, then confirm ---
+send "$U" "$(req r-3 resize "$U" "$(flavor 2 512 2)")"
+check "a resize again" done_as r-3 succeeded
+send "$U" "$(req r-conf resize_confirm)"
+check "resize_confirm succeeds" done_as r-conf succeeded
+check "the row: active, the new flavor, no revert left" is "$(row)" "active running 2/512/2 false"
+check "the old delta is deleted" sh -c "! ls $DS/$U/$U.vmdk 2>/dev/null"
+check "the cached parent stays" sh -c "ls $T/vcsim/tmp/*/_base/$IMG/$IMG.vmdk"
+check "the grown disk stays" file "$U/root-2g.vmdk"
+send "$U" "$(req r-conf2 resize_confirm)"
+check "a second confirm fails: no resize" failed_with r-conf2 InvalidInstanceState "has no resize to confirm"
+
+# --- a kill -9 while the revert's ReconfigVM_Task runs ---
+send "$U" "$(req r-4 resize "$U" "$(flavor 3 768 3)")"
+check "a resize of a disk of the VM's own (root-2g to root-3g)" done_as r-4 succeeded
+check "the old disk kept" file "$U/root-2g.vmdk"
+check "ReconfigVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=30s&count=1")" = ok
+send "$U" "$(req r-rev3 resize_revert)"
+running() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* ReconfigVM_Task'; }
+check "the revert's task is running" until_ok 30 running
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+start_agent
+check "the agent is back" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 2 ]"
+check "the restarted agent finishes the revert" done_as r-rev3 succeeded
+check "one final event" test "$(grep -F '"r-rev3"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
+check "the row: the flavor before, running, no revert left" is "$(row)" "active running 2/512/2 false"
+check "vCenter agrees" is "$(prop "$U" config.hardware.numCPU)/$(prop "$U" config.hardware.memoryMB)/$(prop "$U" runtime.powerState)" 2/512/poweredOn
+check "root-2g is the disk again, root-3g gone" sh -c "ls $DS/$U/root-2g.vmdk >/dev/null && ! ls $DS/$U/root-3g.vmdk 2>/dev/null"
+
+# --- a VM that is off stays off ---
+send "$U2" "$(req r2-spawn spawn "$U2" "$(flavor 1 256 1), \"image_id\": \"$IMG\"")"
+check "a second instance" done_as r2-spawn succeeded
+send "$U2" "$(req r2-off power_off "$U2" '"hard": true')"
+check "powered off" done_as r2-off succeeded
+send "$U2" "$(req r2-1 resize "$U2" "$(flavor 2 256 0)")"
+check "a resize of a VM that is off, the disk left alone" done_as r2-1 succeeded
+check "it stays off, resized" is "$(row x "$U2")" "resized shutdown 2/256/0 true"
+send "$U2" "$(req r2-rev resize_revert "$U2")"
+check "its revert" done_as r2-rev succeeded
+check "stopped, off, the old flavor" is "$(row x "$U2")" "stopped shutdown 1/256/1 false"
+check "vCenter: off, 1 vCPU" is "$(prop "$U2" runtime.powerState)/$(prop "$U2" config.hardware.numCPU)" poweredOff/1
+
+send "$U" "$(req r-del delete)"
+check "the instance is deleted" done_as r-del succeeded
+check "no ASan or UBSan report in the agent's log" sh -c "! grep -E 'AddressSanitizer|runtime error' '$T/agent.log'"
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
+tap_done
