@@ -239,6 +239,44 @@ int ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op
 int ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);
 int ops_resize_pending(PGconn *pg, const struct req *r, struct vcd_err *err);
+struct vim_arena;
+struct vim_VirtualDisk;
+struct vim_VirtualDeviceConfigSpec;
+/* ops_disk.c: an instance's VM as resize and rescue see it, from one read
+ * (the disks are copies in A, to be sent back as read). */
+struct ops_root {
+	struct vim_arena	*a;
+	char			 power[16];
+	char			 uuid[64];	/* config.instanceUuid */
+	struct vim_VirtualDisk	*disk;		/* the root disk: the first that
+						 * is no rescue disk; NULL if none */
+	char			*file;		/* its backing's file (in A) */
+	struct vim_VirtualDisk	*rescue;	/* a rescue disk, or NULL */
+	char			*rescue_file;
+	int			 units[64][2];	/* (controller key, unit) in use */
+	size_t			 nunits;
+	int			 ide[4];	/* the IDE controllers' keys */
+	size_t			 nide;
+};
+/* Read the instance U's VM (*VM, looked up again by uuid when the recorded
+ * one is not it) into RT, whose arena RT->a is set.  0, or -1 with ERR. */
+int ops_root_read(struct agent *a, PGconn *pg, const char *u, struct vcd_moref *vm,
+    struct ops_root *rt, struct vcd_err *err);
+/* FILE is a rescue disk ("...-rescue.vmdk", nova's name). */
+bool ops_disk_is_rescue(const char *file);
+/* A free unit on the root disk's controller, or -1. */
+int ops_disk_free_unit(const struct ops_root *rt);
+/* A device change for DISK (in arena A): OP "add", "remove" or "edit",
+ * FILEOP NULL, "create" or "destroy". */
+struct vim_VirtualDeviceConfigSpec *ops_disk_change(struct vim_arena *a,
+    const char *op, const char *fileop, struct vim_VirtualDisk *disk);
+/* A disk of FILE (which exists) of KB on OLD's controller, at UNIT (-1:
+ * OLD's unit), in arena AR. */
+struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
+    const struct vim_VirtualDisk *old, int unit, const char *file, int64_t kb);
+/* ops_rescue.c: rescue, unrescue. */
+int ops_rescue(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op);
 /* ops_snap.c: snapshot_create, snapshot_revert, snapshot_delete. */
 int ops_snapshot(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);

@@ -8,6 +8,7 @@
  *   vcagentctl [-c FILE] migrate NODE UUID DEST_NODE [DEST_HOST]
  *   vcagentctl [-c FILE] resize NODE UUID VCPUS MEMORY_MB ROOT_GB
  *   vcagentctl [-c FILE] resize-confirm|resize-revert NODE UUID
+ *   vcagentctl [-c FILE] rescue NODE UUID [IMAGE] | unrescue NODE UUID
  *   vcagentctl [-c FILE] prefetch NODE IMAGE
  *   vcagentctl [-c FILE] snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]
  *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
@@ -52,6 +53,7 @@ ctl_usage(void)
 	    "  migrate NODE UUID DEST_NODE [DEST_HOST]\n"
 	    "  resize NODE UUID VCPUS MEMORY_MB ROOT_GB\n"
 	    "  resize-confirm|resize-revert NODE UUID  keep a resize, or undo it\n"
+	    "  rescue NODE UUID [IMAGE] | unrescue NODE UUID\n"
 	    "  prefetch NODE IMAGE\n"
 	    "  snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]\n"
 	    "  snapshot-revert NODE UUID NAME|ID\n"
@@ -359,6 +361,9 @@ main(int argc, char **argv)
 		else
 			json_object_set_new(j, "snapshot", json_pack("{s:s}", id ? "id" :
 			    "name", argv[3]));
+	} else if (strcmp(cmd, "rescue") == 0 && argc == 4) {
+		j = ctl_simple("rescue", argv[1], argv[2]);
+		json_object_set_new(j, "image_id", json_string(argv[3]));
 	} else if (strcmp(cmd, "prefetch") == 0 && argc == 3) {
 		j = json_pack("{s:s, s:s, s:s}", "type", "prefetch", "node", argv[1],
 		    "image_id", argv[2]);
@@ -368,7 +373,8 @@ main(int argc, char **argv)
 		    { "reboot", "reboot" }, { "suspend", "suspend" }, { "resume", "resume" },
 		    { "info", "get_info" }, { "diagnostics", "get_diagnostics" },
 		    { "console", "get_console" }, { "resize-confirm", "resize_confirm" },
-		    { "resize-revert", "resize_revert" } };
+		    { "resize-revert", "resize_revert" }, { "rescue", "rescue" },
+		    { "unrescue", "unrescue" } };
 		for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
 			if (strcmp(cmd, simple[i][0]) == 0)
 				j = ctl_simple(simple[i][1], argv[1], argv[2]);

@@ -542,7 +542,7 @@ ops_state_name(const char *state)
 {
 	static const char *const known[] = { "running", "shutdown", "suspended",
 	    "nostate", "active", "stopped", "building", "error", "deleted",
-	    "resized" };
+	    "resized", "rescued" };
 
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (strcmp(known[i], state) == 0)
@@ -766,6 +766,10 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	case REQ_RESIZE_CONFIRM:
 	case REQ_RESIZE_REVERT:
 		ret = ops_resize_end(a, pg, r, attempt, op);
+		break;
+	case REQ_RESCUE:
+	case REQ_UNRESCUE:
+		ret = ops_rescue(a, pg, r, attempt, op);
 		break;
 	case REQ_SNAPSHOT_CREATE:
 	case REQ_SNAPSHOT_REVERT:

@@ -30,93 +30,6 @@
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
 
-/* A VM's power state and root disk (its first virtual disk), from one read. */
-struct ops_root {
-	struct vim_arena	*a;
-	char			 power[16];
-	char			 uuid[64];	/* config.instanceUuid */
-	struct vim_VirtualDisk	*disk;		/* a copy in A; NULL if none */
-	char			*file;		/* its backing's file (in A) */
-};
-
-static int
-ops_root_one(void *arg, const struct vim_ObjectContent *oc)
-{
-	struct ops_root *rt = arg;
-	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
-	const char *ps = vcd_pc_str(oc, "runtime.powerState");
-	const char *uuid = vcd_pc_str(oc, "config.instanceUuid");
-
-	if (ps != NULL)
-		snprintf(rt->power, sizeof(rt->power), "%s", ps);
-	if (uuid != NULL)
-		snprintf(rt->uuid, sizeof(rt->uuid), "%s", uuid);
-	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems &&
-	    rt->disk == NULL; i++) {
-		struct vim_VirtualDisk *disk;
-		struct vim_VirtualDiskFlatVer2BackingInfo *b;
-
-		if (devs->items[i]->kind != VA_OBJ ||
-		    (disk = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL ||
-		    (b = vim_cast(disk->base.backing,
-		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL ||
-		    b->base.fileName == NULL)
-			continue;
-		/* copied whole, to be sent back as read (as nova does): the
-		 * decoded one goes with the retrieve's arena */
-		rt->disk = vim_dup(rt->a, disk);
-		rt->file = ((struct vim_VirtualDiskFlatVer2BackingInfo *)
-		    rt->disk->base.backing)->base.fileName;
-	}
-	return 0;
-}
-
-/*
- * Read the instance's VM (*VM, looked up again by uuid when the recorded
- * one is not it) into RT: its power state and root disk.  0, or -1 with ERR.
- */
-static int
-ops_root_read(struct agent *a, PGconn *pg, const char *u, struct vcd_moref *vm,
-    struct ops_root *rt, struct vcd_err *err)
-{
-	char *paths[] = { "config.hardware.device", "runtime.powerState",
-	    "config.instanceUuid" };
-	bool looked_up = false;
-	int rc;
-
-again:
-	rc = vcd_pc_retrieve_one(a->vc, vm, "VirtualMachine", paths, 3, ops_root_one,
-	    rt, err);
-	if (rc == 0 && rt->power[0] == '\0') {
-		vcd_err_set(err, VCD_E_NOTFOUND, "ManagedObjectNotFound", vm->value,
-		    "virtual machine %s does not exist", vm->value);
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = vcd_vm_uuid_check(vm, rt->uuid, u, err);
-	if (rc < 0 && ops_vm_again(a, pg, u, vm, &looked_up, err)) {
-		struct vim_arena *ar = rt->a;
-
-		vim_arena_free(ar);
-		*rt = (struct ops_root){ ar, "", "", NULL, NULL };
-		goto again;
-	}
-	return rc;
-}
-
-/* A device change for DISK (in arena A): OP "add", "remove" or "edit". */
-static struct vim_VirtualDeviceConfigSpec *
-ops_disk_change(struct vim_arena *a, const char *op, const char *fileop,
-    struct vim_VirtualDisk *disk)
-{
-	struct vim_VirtualDeviceConfigSpec *ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
-
-	ds->operation = (char *)op;
-	ds->fileOperation = (char *)fileop;
-	ds->device = &disk->base;
-	return ds;
-}
-
 /* The instance row's part in a resize. */
 struct ops_rz_row {
 	char	 power[16];		/* power_state */
@@ -229,25 +142,6 @@ ops_rz_flavor(struct vim_arena *ar, struct vim_VirtualMachineConfigSpec *cs,
 	    fl_alloc(&specs->mem, &ma), &cs->memoryAllocation);
 }
 
-/* A disk of FILE (which exists) in the place of OLD, in arena AR. */
-static struct vim_VirtualDisk *
-ops_rz_disk(struct vim_arena *ar, const struct vim_VirtualDisk *old, const char *file,
-    int64_t kb)
-{
-	struct vim_VirtualDisk *nd = vim_new(ar, &vim_type_VirtualDisk);
-	struct vim_VirtualDiskFlatVer2BackingInfo *nb =
-	    vim_new(ar, &vim_type_VirtualDiskFlatVer2BackingInfo);
-
-	nb->base.fileName = vim_strdup(ar, file);
-	nb->diskMode = "persistent";
-	nd->base.key = VIM_INT(-1);
-	nd->base.controllerKey = old->base.controllerKey;
-	nd->base.unitNumber = old->base.unitNumber;
-	nd->base.backing = &nb->base.base;
-	nd->capacityInKB = VIM_INT(kb);
-	return nd;
-}
-
 /*
  * resize: a VM that is on is powered off; the CPUs, memory and the new
  * flavor's specs change; a larger root disk is copied, grown and swapped
@@ -262,7 +156,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	struct vim_arena ar = VIM_ARENA_INIT;
 	struct vim_VirtualMachineConfigSpec *cs;
 	struct vim_VirtualDeviceConfigSpec **dv;
-	struct ops_root rt = { &ar, "", "", NULL, NULL };
+	struct ops_root rt = { .a = &ar };
 	struct ops_rz_row row = { "", NULL, NULL };
 	struct agent_cluster *c;
 	struct vcd_moref vm;
@@ -358,8 +252,8 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 		/* the old disk is detached, its files kept for a revert */
 		dv = vim_alloc(&ar, 2 * sizeof(*dv));
 		dv[0] = ops_disk_change(&ar, "remove", NULL, rt.disk);
-		dv[1] = ops_disk_change(&ar, "add", NULL, ops_rz_disk(&ar, rt.disk,
-		    resized, want_kb));
+		dv[1] = ops_disk_change(&ar, "add", NULL, ops_disk_at(&ar, rt.disk,
+		    -1, resized, want_kb));
 		cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
 	}
 	if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
@@ -425,7 +319,7 @@ ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 {
 	struct vcd_err *err = &op->err;
 	struct vim_arena ar = VIM_ARENA_INIT;
-	struct ops_root rt = { &ar, "", "", NULL, NULL };
+	struct ops_root rt = { .a = &ar };
 	struct ops_rz_row row = { "", NULL, NULL };
 	struct agent_cluster *c;
 	struct vcd_moref vm;
@@ -509,8 +403,8 @@ ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 
 			dv = vim_alloc(&ar, 2 * sizeof(*dv));
 			dv[0] = ops_disk_change(&ar, "remove", "destroy", rt.disk);
-			dv[1] = ops_disk_change(&ar, "add", NULL, ops_rz_disk(&ar, rt.disk,
-			    old_disk, kb));
+			dv[1] = ops_disk_change(&ar, "add", NULL, ops_disk_at(&ar, rt.disk,
+			    -1, old_disk, kb));
 			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
 		}
 		if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)

@@ -48,6 +48,8 @@ static const struct req_kind {
 	{ "get_console", REQ_GET_CONSOLE, NEED_INSTANCE },
 	{ "resize_confirm", REQ_RESIZE_CONFIRM, NEED_INSTANCE },
 	{ "resize_revert", REQ_RESIZE_REVERT, NEED_INSTANCE },
+	{ "rescue", REQ_RESCUE, NEED_INSTANCE },
+	{ "unrescue", REQ_UNRESCUE, NEED_INSTANCE },
 };
 
 const char *
@@ -326,6 +328,12 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		if (req_str(root, "datastore", r->datastore, sizeof(r->datastore), why,
 		    wl, ctx) < 0)
 			goto bad;
+	}
+	if (r->type == REQ_RESCUE && json_object_get(root, "image_id") != NULL &&
+	    (req_str(root, "image_id", r->image_id, sizeof(r->image_id), why, wl,
+	    ctx) <= 0 || ic_image_id_check(r->image_id) < 0)) {
+		snprintf(why, wl, "%simage_id must be an image id", ctx);
+		goto bad;
 	}
 	if (r->type == REQ_SPAWN && (fl_image_parse(json_object_get(root,
 	    "image_properties"), &r->image, why, wl, ctx) < 0 ||

@@ -28,7 +28,8 @@ enum req_type {
 	REQ_REBOOT, REQ_SUSPEND, REQ_RESUME, REQ_RESIZE, REQ_ATTACH_INTERFACE,
 	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_SNAPSHOT_CREATE,
 	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_GET_INFO, REQ_GET_DIAGNOSTICS,
-	REQ_GET_CONSOLE, REQ_RESIZE_CONFIRM, REQ_RESIZE_REVERT, REQ_NTYPES
+	REQ_GET_CONSOLE, REQ_RESIZE_CONFIRM, REQ_RESIZE_REVERT,
+	REQ_RESCUE, REQ_UNRESCUE, REQ_NTYPES
 };
 
 struct req_port {
@@ -60,7 +61,8 @@ struct req {
 	int64_t		 memory_mb;
 	unsigned	 root_gb;
 	struct fl_specs	 specs;			/* flavor.extra_specs */
-	char		 image_id[65];		/* spawn, prefetch */
+	char		 image_id[65];		/* spawn, prefetch; rescue:
+						 * optional */
 	struct fl_image	 image;			/* spawn: image_properties */
 	char		 datastore[256];	/* prefetch: optional */
 	struct req_port	*ports;			/* spawn */

@@ -1,6 +1,6 @@
 #!/bin/bash
-# agent_resize.sh - resize, resize_confirm and resize_revert, through Kafka
-# against vcsim, Glance, PostgreSQL and Kafka:
+# agent_lifecycle.sh - resize, resize_confirm and resize_revert, rescue and
+# unrescue, through Kafka against vcsim, Glance, PostgreSQL and Kafka:
 #  - a resize that grows the root disk copies it (root-<GB>g.vmdk) and
 #    keeps the old one (the linked clone's delta) for a revert; the instance
 #    is "resized", its row holding what a revert needs;
@@ -12,12 +12,18 @@
 #  - confirming or reverting with no resize fails, named;
 #  - an agent killed (-9) while the revert's ReconfigVM_Task runs: the
 #    request, run again, ends with the old flavor and one final event;
-#  - a resize of a VM that is off leaves it off, and its revert too.
+#  - a resize of a VM that is off leaves it off, and its revert too;
+#  - rescue: a copy of the instance's image (or the one named) in the VM's
+#    folder as <image>-rescue.vmdk, first in the boot order, the root disk
+#    kept; the VM on, "rescued"; unrescue removes it (its files too) and
+#    boots from the root disk again; a rescue of an image that is not there
+#    fails and leaves the VM as it was; a second rescue, and an unrescue of
+#    an instance that is not rescued, fail, named.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
 . "$(dirname "$0")/agent_lib.sh"
-agent_lib_init resize
+agent_lib_init lifecycle
 AGENT_PID=
 agent_peers 2 vcsim glance pg
 
@@ -122,6 +128,34 @@ send "$U2" "$(req r2-rev resize_revert "$U2")"
 check "its revert" done_as r2-rev succeeded
 check "stopped, off, the old flavor" is "$(row x "$U2")" "stopped shutdown 1/256/1 false"
 check "vCenter: off, 1 vCPU" is "$(prop "$U2" runtime.powerState)/$(prop "$U2" config.hardware.numCPU)" poweredOff/1
+
+# --- rescue and unrescue (the second instance, off) ---
+boot_key() { last_reconfig | grep -o '<bootOrder xsi:type="VirtualMachineBootOptionsBootableDiskDevice"><deviceKey>[0-9]*</deviceKey>' | grep -o '[0-9]*</deviceKey>' | grep -o '[0-9]*'; }
+send "$U2" "$(req r2-resc-bad rescue "$U2" '"image_id": "9e9e9e9e-0000-4000-8000-00000000dead"')"
+check "a rescue with an image the service does not have fails" failed_with r2-resc-bad ImageNotFound "9e9e9e9e-0000-4000-8000-00000000dead"
+check "and leaves the VM as it was: off, stopped" is "$(prop "$U2" runtime.powerState) $(psql_v "SELECT vm_state FROM instances WHERE uuid = '$U2'")" "poweredOff stopped"
+send "$U2" "$(req r2-resc rescue "$U2")"
+check "rescue succeeds" done_as r2-resc succeeded
+check "its event: rescued, running" is "$(event r2-resc succeeded instance.vm_state)/$(event r2-resc succeeded instance.power_state)" rescued/running
+check "the rescue disk is a copy of the instance's image in the VM's folder" file "$U2/$IMG-rescue.vmdk"
+check "the root disk stays" file "$U2/$U2.vmdk"
+RK=$(boot_key)
+check "the VM boots from a disk first ($RK)" test -n "$RK"
+check "the VM is on" is "$(prop "$U2" runtime.powerState)" poweredOn
+check "the row says rescued" is "$(psql_v "SELECT vm_state || ' ' || power_state FROM instances WHERE uuid = '$U2'")" "rescued running"
+send "$U2" "$(req r2-resc2 rescue "$U2")"
+check "a second rescue fails, named" failed_with r2-resc2 InvalidInstanceState "is rescued already"
+send "$U2" "$(req r2-unr unrescue "$U2")"
+check "unrescue succeeds" done_as r2-unr succeeded
+check "the rescue disk was removed with its files: the device the VM booted from" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task'); echo \"\$last\" | grep -q '<operation>remove</operation><fileOperation>destroy</fileOperation><device xsi:type=\"VirtualDisk\"><key>$RK</key>'"
+check "the VM boots from another disk now, its root disk" sh -c "k=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task' | grep -o '<deviceKey>[0-9]*</deviceKey>' | grep -o '[0-9][0-9]*'); test -n \"\$k\" -a \"\$k\" != '$RK'"
+check "the rescue disk is gone" sh -c "! ls $DS/$U2/$IMG-rescue.vmdk 2>/dev/null"
+check "the root disk stays" file "$U2/$U2.vmdk"
+check "active, running" is "$(event r2-unr succeeded instance.vm_state)/$(psql_v "SELECT vm_state || ' ' || power_state FROM instances WHERE uuid = '$U2'")" "active/active running"
+send "$U2" "$(req r2-unr2 unrescue "$U2")"
+check "an unrescue of an instance that is not rescued fails, named" failed_with r2-unr2 InvalidInstanceState "is not rescued"
+send "$U2" "$(req r2-resc-x rescue "$U2" '"image_id": "../etc"')"
+check "a rescue image id that is not one is refused" until_ok 30 rejected_with r2-resc-x "image_id must be an image id"
 
 send "$U" "$(req r-del delete)"
 check "the instance is deleted" done_as r-del succeeded
