@@ -325,9 +325,6 @@ agent_job_run(void *arg, void *jobp)
 		atomic_fetch_add(&a->req_count[r->type][rc == 0 ? 0 : 1], 1);
 	}
 	if (rc == 0) {
-		if (r->type == REQ_SPAWN || r->type == REQ_DELETE || r->type == REQ_MIGRATE ||
-		    r->type == REQ_RESIZE)
-			atomic_store(&a->usage_changed, true);	/* the record, on change */
 		o = (struct req_outcome){ "succeeded", NULL, NULL, NULL, op.vm,
 		    op.power_state, op.vm_state, op.detail_key, op.detail };
 		log_info("request %s (%s %s) succeeded", r->request_id,
@@ -359,6 +356,17 @@ agent_job_run(void *arg, void *jobp)
 	if (!lc.lost && !pgc_broken(pg) && ledger_finish(pg, r->request_id, rc == 0,
 	    ev, rc == 0 ? NULL : op.err.msg, rc == 0 ? &op.inst : NULL, why,
 	    sizeof(why)) == 0) {
+		/*
+		 * The cluster's record, on change: only now that the instance
+		 * row's end is committed, or the cron tick could count the row
+		 * as it was and, the flag taken, leave the record stale until
+		 * update_resources_interval (seen as a deleted instance still
+		 * counted, in a loaded CI run).
+		 */
+		if (rc == 0 && (r->type == REQ_SPAWN || r->type == REQ_DELETE ||
+		    r->type == REQ_MIGRATE || r->type == REQ_RESIZE ||
+		    r->type == REQ_RESIZE_REVERT))
+			atomic_store(&a->usage_changed, true);
 		/* not waited for: the acknowledgement clears it (outbox.c) */
 		(void)agent_outbox_send(a, r->instance_uuid[0] ? r->instance_uuid :
 		    r->request_id, ev, r->request_id);
