@@ -253,6 +253,7 @@ struct ops_root {
 	char			*file;		/* its backing's file (in A) */
 	struct vim_VirtualDisk	*rescue;	/* a rescue disk, or NULL */
 	char			*rescue_file;
+	char			*cdrom_file;	/* the first CD-ROM's ISO, or NULL */
 	int			 units[64][2];	/* (controller key, unit) in use */
 	size_t			 nunits;
 	int			 ide[4];	/* the IDE controllers' keys */
@@ -274,6 +275,11 @@ struct vim_VirtualDeviceConfigSpec *ops_disk_change(struct vim_arena *a,
  * OLD's unit), in arena AR. */
 struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
     const struct vim_VirtualDisk *old, int unit, const char *file, int64_t kb);
+/* ops_drive.c: the config drive of spawn R on VM (on datastore DS; NICS
+ * its ports as [{id, mac}]). */
+int ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
+    const struct req *r, struct vcd_moref *vm, const char *ds, json_t *nics,
+    struct vcd_err *err);
 /* ops_rescue.c: rescue, unrescue. */
 int ops_rescue(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);

@@ -54,6 +54,7 @@ struct cfg {
 		double	 disk_allocation_ratio;
 		int	 update_resources_interval;
 		int	 sync_power_state_interval;
+		bool	 force_config_drive;	/* every spawn gets a config drive */
 		int	 graceful_shutdown_timeout;
 		int	 cluster_lease_time;	/* seconds */
 	} def;

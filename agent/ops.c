@@ -242,6 +242,29 @@ ops_guest(struct agent *a, const struct agent_cluster *c, const struct req *r,
 	return 0;
 }
 
+/* The config drive, with the VM's NICs (their MACs as vCenter has them,
+ * generated ones too) in its network_data.json. */
+static int
+ops_spawn_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
+    const struct req *r, struct vcd_moref *vm, const char *ds, struct vcd_err *err)
+{
+	struct np_nic *nics = NULL;
+	json_t *list = json_array();
+	size_t n = 0;
+	int ret = -1;
+
+	if (np_vm_nics(a->vc, vm, &nics, &n, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(list, json_pack("{s:s?, s:s}", "id", nics[i].port_id[0] ?
+		    nics[i].port_id : NULL, "mac", nics[i].mac));
+	ret = ops_config_drive(a, pg, c, r, vm, ds, list, err);
+out:
+	free(nics);
+	json_decref(list);
+	return ret;
+}
+
 /*
  * A first attempt at a spawn whose instance row had no VM (the common case)
  * cannot have made one: it goes straight to CreateVM and powers the new VM
@@ -266,11 +289,19 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct vcd_err herr;
 	char ds[256], why[512], *copy = NULL;
 	const char *adapter;
-	bool had_vm, fresh = false, retried = false, hit = false;
+	bool had_vm, fresh = false, retried = false, hit = false, drive;
 	int ret = -1, secure = 0;
 
 	if ((c = ops_cluster(a, r->node, err)) == NULL)
 		return -1;
+	drive = r->config_drive || op->cfg->def.force_config_drive;
+	if (r->user_data != NULL && !drive) {
+		vcd_err_set(err, VCD_E_INVALID, "ConfigDriveRequired", r->instance_uuid,
+		    "instance %s: user_data reaches a guest on its config drive: ask for "
+		    "one (config_drive: true) or set DEFAULT.force_config_drive",
+		    r->instance_uuid);
+		return -1;
+	}
 	/* a guest id vCenter does not know: refused before anything is made */
 	if (ops_guest(a, c, r, &secure, err) < 0)
 		return -1;
@@ -373,6 +404,8 @@ again:
 	 */
 power:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (drive && ops_spawn_drive(a, pg, c, r, &vm, ds, err) < 0)
+		goto out;
 	if ((fresh ? vcd_vm_power_on_created(a->vc, &vm, err) :
 	    vcd_vm_power_on(a->vc, &vm, r->instance_uuid, err)) < 0 &&
 	    strcmp(err->fault, "InvalidPowerState") != 0)

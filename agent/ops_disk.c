@@ -52,6 +52,11 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 			rt->units[rt->nunits][0] = d->controllerKey.v;
 			rt->units[rt->nunits++][1] = d->unitNumber.v;
 		}
+		if (vim_cast(d, &vim_type_VirtualCdrom) != NULL && rt->cdrom_file == NULL &&
+		    d->backing != NULL && vim_cast(d->backing,
+		    &vim_type_VirtualCdromIsoBackingInfo) != NULL)
+			rt->cdrom_file = vim_strdup(rt->a, ((struct vim_VirtualCdromIsoBackingInfo *)
+			    d->backing)->base.fileName);
 		if ((disk = vim_cast(d, &vim_type_VirtualDisk)) == NULL ||
 		    (b = vim_cast(disk->base.backing,
 		    &vim_type_VirtualDiskFlatVer2BackingInfo)) == NULL ||

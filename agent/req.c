@@ -9,6 +9,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <openssl/evp.h>
+
 #include "imagecache/imagecache.h"
 #include "req.h"
 #include "xmalloc.h"
@@ -166,6 +168,100 @@ req_bool(json_t *o, const char *key, bool def, bool *out, char *why, size_t wl,
 		return -1;
 	}
 	*out = json_is_true(v);
+	return 0;
+}
+
+/* nova's limits on what a guest is given: the API's 65535 characters of
+ * base64 user data, the metadata quota's 128 items of 255 characters. */
+#define REQ_USER_DATA_MAX	65535
+#define REQ_META_ITEMS		128
+#define REQ_META_LEN		255
+#define REQ_VENDOR_MAX		65536
+
+/*
+ * spawn's boot data: config_drive, user_data (base64), metadata (strings),
+ * key_pair ({name, public_key}) and vendor_data (an object), within nova's
+ * limits.
+ */
+static int
+req_boot_data(json_t *root, struct req *r, char *why, size_t wl, const char *ctx)
+{
+	json_t *v, *item;
+	const char *k;
+	size_t n;
+
+	if (req_bool(root, "config_drive", false, &r->config_drive, why, wl, ctx) < 0)
+		return -1;
+	if ((v = json_object_get(root, "user_data")) != NULL && !json_is_null(v)) {
+		const char *s = json_string_value(v);
+		int len;
+
+		n = s != NULL ? strlen(s) : 0;
+		if (s == NULL || n == 0 || n > REQ_USER_DATA_MAX || n % 4 != 0 ||
+		    strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		    "0123456789+/=") != n || (strchr(s, '=') != NULL &&
+		    strspn(strchr(s, '='), "=") != strlen(strchr(s, '=')))) {
+			snprintf(why, wl, "%suser_data must be base64, at most %d "
+			    "characters (it is %s%zu)", ctx, REQ_USER_DATA_MAX,
+			    s == NULL ? "not a string, " : "", n);
+			return -1;
+		}
+		r->user_data = xmalloc(n / 4 * 3 + 1);
+		if ((len = EVP_DecodeBlock(r->user_data, (const unsigned char *)s,
+		    (int)n)) < 0) {
+			snprintf(why, wl, "%suser_data must be base64", ctx);
+			return -1;
+		}
+		/* EVP_DecodeBlock counts the padding's bytes in */
+		r->user_data_len = (size_t)len - (s[n - 1] == '=') - (s[n - 2] == '=');
+	}
+	if ((v = json_object_get(root, "metadata")) != NULL && !json_is_null(v)) {
+		if (!json_is_object(v) || json_object_size(v) > REQ_META_ITEMS) {
+			snprintf(why, wl, "%smetadata must be an object of at most %d "
+			    "items", ctx, REQ_META_ITEMS);
+			return -1;
+		}
+		json_object_foreach(v, k, item) {
+			if (strlen(k) == 0 || strlen(k) > REQ_META_LEN ||
+			    !json_is_string(item) ||
+			    strlen(json_string_value(item)) > REQ_META_LEN) {
+				snprintf(why, wl, "%smetadata \"%.40s\": keys and values are "
+				    "strings of at most %d characters, keys not empty", ctx,
+				    k, REQ_META_LEN);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int
+req_key_vendor(json_t *root, char *why, size_t wl, const char *ctx)
+{
+	json_t *v;
+
+	if ((v = json_object_get(root, "key_pair")) != NULL && !json_is_null(v)) {
+		const char *name = json_string_value(json_object_get(v, "name"));
+		const char *key = json_string_value(json_object_get(v, "public_key"));
+
+		if (name == NULL || key == NULL || name[0] == '\0' || strlen(name) > 255 ||
+		    key[0] == '\0' || strlen(key) > 16384) {
+			snprintf(why, wl, "%skey_pair must be {\"name\": 1-255 characters, "
+			    "\"public_key\": 1-16384 characters}", ctx);
+			return -1;
+		}
+	}
+	if ((v = json_object_get(root, "vendor_data")) != NULL && !json_is_null(v)) {
+		char *text = json_is_object(v) ? json_dumps(v, JSON_COMPACT) : NULL;
+		size_t n = text != NULL ? strlen(text) : 0;
+
+		free(text);
+		if (!json_is_object(v) || n > REQ_VENDOR_MAX) {
+			snprintf(why, wl, "%svendor_data must be an object of at most %d "
+			    "bytes as JSON", ctx, REQ_VENDOR_MAX);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -335,6 +431,9 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		snprintf(why, wl, "%simage_id must be an image id", ctx);
 		goto bad;
 	}
+	if (r->type == REQ_SPAWN && (req_boot_data(root, r, why, wl, ctx) < 0 ||
+	    req_key_vendor(root, why, wl, ctx) < 0))
+		goto bad;
 	if (r->type == REQ_SPAWN && (fl_image_parse(json_object_get(root,
 	    "image_properties"), &r->image, why, wl, ctx) < 0 ||
 	    fl_check(&r->specs, &r->image, why, wl, ctx) < 0))
@@ -430,8 +529,10 @@ req_free(struct req *r)
 {
 	json_decref(r->raw);
 	free(r->ports);
+	free(r->user_data);
 	r->raw = NULL;
 	r->ports = NULL;
+	r->user_data = NULL;
 }
 
 char *

@@ -64,6 +64,9 @@ struct req {
 	char		 image_id[65];		/* spawn, prefetch; rescue:
 						 * optional */
 	struct fl_image	 image;			/* spawn: image_properties */
+	bool		 config_drive;		/* spawn: asked for one */
+	unsigned char	*user_data;		/* spawn: decoded (owned); NULL */
+	size_t		 user_data_len;
 	char		 datastore[256];	/* prefetch: optional */
 	struct req_port	*ports;			/* spawn */
 	size_t		 nports;

@@ -8,10 +8,12 @@ PKGS=(
 	autoconf automake make gcc pkg-config
 	# libraries vcagent links
 	libcurl4-openssl-dev libxml2-dev librdkafka-dev libyaml-dev libpq-dev
-	libmicrohttpd-dev libjansson-dev libssl-dev libpcre2-dev
+	libmicrohttpd-dev libjansson-dev libssl-dev libpcre2-dev libisofs-dev
 	# tests; the fuzz harnesses (scripts/fuzz.sh): clang, its libFuzzer and
 	# sanitizer runtimes, llvm-symbolizer for readable stack traces
 	libcmocka-dev clang libclang-rt-dev llvm
+	# isoinfo, which tests read config drives back with
+	genisoimage
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
 	golang-go golang-github-vmware-govmomi-dev golang-github-google-uuid-dev
 	kcat postgresql-15 python3-glance tinyproxy-bin

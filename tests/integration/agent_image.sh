@@ -17,7 +17,12 @@
 #  - bad values and bad combinations are refused at intake, named;
 #  - vmware.serial_port_service_uri / _proxy_uri: a serial port with that
 #    URI backing on each new VM; a reload (SIGHUP) changes or removes it
-#    for the spawns that follow.
+#    for the spawns that follow, as it does DEFAULT.force_config_drive;
+#  - config drives: an ISO 9660 "config-2" next to the VM, attached as a
+#    CD-ROM, read back with isoinfo: meta_data.json (uuid, name, metadata,
+#    the key pair), user_data byte for byte, network_data.json (the NIC's
+#    MAC and port), vendor_data.json; gone with the VM; user data without
+#    a config drive fails (ConfigDriveRequired); bad boot data is refused.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -30,6 +35,7 @@ IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 agent_yaml agent-i it-image "  serial_port_service_uri: vspc://vspc.example:13370
   serial_port_proxy_uri: telnets://vspc-proxy.example:13371"
 VI=${VCAGENT%/vcagent}/vcagent-vi
+DS="$T/vcsim/tmp/govcsim-DC0-LocalDS_0-*"	# where vcsim keeps LocalDS_0 (a glob)
 
 has_text() {	# has_text ID EVENT TEXT: the final event is EVENT and carries TEXT
 	done_as "$1" "$2" && grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F "\"event\":\"$2\"" | grep -qF -- "$3"
@@ -124,19 +130,64 @@ for n in 11 12 13 14 15 16 17 18 19 20 21 22; do created "$n" && made=$((made + 
 check "nothing was made for any of them ($made)" test "$made" = 0
 check "and no instance row" test "$(psql_v "SELECT count(*) FROM instances WHERE name IN ('i11','i12','i13','i14','i15','i16','i17','i18','i19','i20','i21','i22')")" = 0
 
+# --- config drives ---
+UD='#cloud-config
+hostname: from-user-data
+'"$(printf '\001\002\377')"
+UD64=$(printf '%s' "$UD" | base64 -w0)
+send "$(uuid 40)" "{\"version\": 1, \"request_id\": \"i-cd\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 40)\", \"name\": \"web-40\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 256, \"root_gb\": 0}, \"image_id\": \"$IMG\", \"ports\": [{\"id\": \"7d5c0b1e-0000-4000-8000-000000000040\", \"network\": \"VM Network\", \"mac\": \"fa:16:3e:00:00:40\"}], \"config_drive\": true, \"user_data\": \"$UD64\", \"metadata\": {\"owner\": \"team-a\"}, \"key_pair\": {\"name\": \"k1\", \"public_key\": \"ssh-ed25519 AAAAC3Nza k1@example\"}, \"vendor_data\": {\"v\": 1}}"
+check "a spawn with a config drive succeeds" done_as i-cd succeeded
+ISO=$(ls $DS/"$(uuid 40)"/configdrive.iso 2>/dev/null)
+check "its ISO is in the VM's folder" test -n "$ISO"
+iso() { isoinfo -i "$ISO" -R -x "$1" 2>/dev/null; }
+jq_() { python3 -c 'import json, sys; d = json.load(sys.stdin); [d := d[int(k)] if isinstance(d, list) else d[k] for k in sys.argv[1].split(".")]; print(d if isinstance(d, str) else json.dumps(d, sort_keys=True))' "$1"; }
+check "volume id config-2, Rock Ridge and Joliet" sh -c "isoinfo -d -i '$ISO' | grep -q '^Volume id: config-2' && isoinfo -d -i '$ISO' | grep -q 'Rock Ridge signatures version' && isoinfo -d -i '$ISO' | grep -q 'Joliet with UCS level'"
+check "meta_data.json: the uuid, name and metadata" is "$(iso /openstack/latest/meta_data.json | jq_ uuid) $(iso /openstack/latest/meta_data.json | jq_ name) $(iso /openstack/latest/meta_data.json | jq_ meta.owner)" "$(uuid 40) web-40 team-a"
+check "meta_data.json: the key pair" is "$(iso /openstack/latest/meta_data.json | jq_ public_keys.k1)" "ssh-ed25519 AAAAC3Nza k1@example"
+check "user_data, byte for byte" is "$(iso /openstack/latest/user_data | base64 -w0)" "$UD64"
+check "network_data.json: the NIC's MAC and port" is "$(iso /openstack/latest/network_data.json | jq_ links.0.ethernet_mac_address) $(iso /openstack/latest/network_data.json | jq_ links.0.vif_id) $(iso /openstack/latest/network_data.json | jq_ networks.0.type)" "fa:16:3e:00:00:40 7d5c0b1e-0000-4000-8000-000000000040 ipv4_dhcp"
+check "vendor_data.json" is "$(iso /openstack/latest/vendor_data.json)" '{"v":1}'
+check "the ISO is attached as a CD-ROM on an IDE controller, connected at power-on" sh -c "curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task' | grep -q '<device xsi:type=\"VirtualCdrom\"><key>-1</key><backing xsi:type=\"VirtualCdromIsoBackingInfo\"><fileName>\[LocalDS_0\] $(uuid 40)/configdrive.iso</fileName></backing><connectable><startConnected>true</startConnected>'"
+check "the VM is on" is "$(prop 40 runtime.powerState)" poweredOn
+send "$(uuid 40)" "{\"version\": 1, \"request_id\": \"i-cd-del\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 40)\"}}"
+check "its delete succeeds" done_as i-cd-del succeeded
+check "and the ISO went with the VM's folder" sh -c "! ls $DS/$(uuid 40)/configdrive.iso 2>/dev/null"
+spawn_ud() {	# spawn_ud ID N EXTRA_MEMBERS
+	send "$(uuid "$2")" "{\"version\": 1, \"request_id\": \"$1\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid "$2")\", \"name\": \"i$2\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 256, \"root_gb\": 0}, \"image_id\": \"$IMG\", $3}"
+}
+spawn_ud i-ud 41 "\"user_data\": \"$UD64\""
+check "user data without a config drive fails" done_as i-ud failed
+check "named" is "$(event i-ud failed error.fault)" ConfigDriveRequired
+check "and nothing was made" sh -c "! '$VI' -c '$T/agent.yaml' find '$(uuid 41)' >/dev/null 2>&1"
+spawn_ud i-ud-b1 42 '"config_drive": true, "user_data": "not base64!"'
+spawn_ud i-ud-b2 43 "\"config_drive\": true, \"user_data\": \"$(head -c 50000 /dev/zero | base64 -w0)\""
+spawn_ud i-ud-b3 44 "\"metadata\": {\"k\": \"$(printf 'v%.0s' $(seq 256))\"}"
+spawn_ud i-ud-b4 45 '"key_pair": {"name": "k"}'
+spawn_ud i-ud-b5 46 '"config_drive": "yes"'
+spawn_ud i-ud-b6 47 '"vendor_data": [1]'
+check "user data that is not base64" until_ok 30 rejected_with i-ud-b1 'user_data must be base64, at most 65535 characters (it is 11)'
+check "user data over nova's 65535 characters" until_ok 30 rejected_with i-ud-b2 'user_data must be base64, at most 65535 characters (it is 66668)'
+check "a metadata value over 255 characters" until_ok 30 rejected_with i-ud-b3 'metadata \"k\": keys and values are strings of at most 255 characters'
+check "a key pair without its key" until_ok 30 rejected_with i-ud-b4 'key_pair must be {\"name\": 1-255 characters, \"public_key\": 1-16384 characters}'
+check "config_drive that is not a boolean" until_ok 30 rejected_with i-ud-b5 'config_drive must be true or false'
+check "vendor_data that is not an object" until_ok 30 rejected_with i-ud-b6 'vendor_data must be an object'
+
 # --- a reload changes the serial port of the spawns that follow, then removes it ---
 agent_yaml agent-i it-image "  serial_port_service_uri: telnet://console.example:7000"
+sed -i 's/^DEFAULT:$/DEFAULT:\n  force_config_drive: true/' "$T/agent.yaml"
 kill -HUP "$AGENT_PID"
-check "the reload applies the serial port options" wait_for "$T/agent.log" "applied: vmware.serial_port_service_uri, vmware.serial_port_proxy_uri" 30
+check "the reload applies the serial port options and force_config_drive" wait_for "$T/agent.log" "applied: DEFAULT.force_config_drive, vmware.serial_port_service_uri, vmware.serial_port_proxy_uri" 30
 spawn i-30 30 '{}' '{}'
 check "a spawn after the reload succeeds" done_as i-30 succeeded
 check "its serial port goes to the new URI, with no proxy" is "$(serial)" "<backing><serviceURI>telnet://console.example:7000</serviceURI><direction>server</direction></backing>|yield"
+check "and it has a config drive it did not ask for" sh -c "ls $DS/$(uuid 30)/configdrive.iso"
 agent_yaml agent-i it-image
 kill -HUP "$AGENT_PID"
-check "a second reload removes them" wait_count "$T/agent.log" "applied: vmware.serial_port_service_uri" 2
+check "a second reload removes them" wait_count "$T/agent.log" "applied: DEFAULT.force_config_drive, vmware.serial_port_service_uri" 2
 spawn i-31 31 '{}' '{}'
 check "a spawn after it succeeds" done_as i-31 succeeded
 check "with no serial port" is "$(serial)" ""
+check "and no config drive" sh -c "! ls $DS/$(uuid 31)/configdrive.iso 2>/dev/null"
 
 # --- the agent still serves ---
 send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"i-del\", \"type\": \"delete\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}}"

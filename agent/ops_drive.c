@@ -1,0 +1,126 @@
+/*
+ * ops_drive.c - a spawn's config drive (nova's force_config_drive, or the
+ * request's config_drive): built by cdrive.c, streamed to the datastore as
+ * "[ds] <uuid>/configdrive.iso" next to the VM (its folder, so it goes with
+ * the VM), and attached as a CD-ROM on a free IDE unit, as nova's driver
+ * attaches it.  A VM that has it already (a spawn run again) is left alone.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "agent.h"
+#include "cdrive.h"
+#include "log.h"
+#include "vcdriver/vim.h"
+#include "xmalloc.h"
+
+static ssize_t
+ops_drive_read(char *buf, size_t len, void *arg)
+{
+	return cd_read(arg, buf, len);
+}
+
+/* A free (IDE controller key, unit), or -1. */
+static int
+ops_drive_unit(const struct ops_root *rt, int *unit)
+{
+	for (size_t c = 0; c < rt->nide; c++)
+		for (int u = 0; u < 2; u++) {
+			bool used = false;
+
+			for (size_t i = 0; i < rt->nunits && !used; i++)
+				used = rt->units[i][0] == rt->ide[c] && rt->units[i][1] == u;
+			if (!used) {
+				*unit = u;
+				return rt->ide[c];
+			}
+		}
+	return -1;
+}
+
+int
+ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
+    const struct req *r, struct vcd_moref *vm, const char *ds, json_t *nics,
+    struct vcd_err *err)
+{
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct ops_root rt = { .a = &ar };
+	struct cd_drive *d = NULL;
+	json_t *keys = NULL, *net = NULL, *kp = json_object_get(r->raw, "key_pair");
+	char why[512], *rel = NULL, *iso = NULL;
+	int ret = -1, ctl, unit = 0;
+
+	if (ops_root_read(a, pg, r->instance_uuid, vm, &rt, err) < 0)
+		goto out;
+	iso = xasprintf("[%s] %s/configdrive.iso", ds, r->instance_uuid);
+	if (rt.cdrom_file != NULL && strcmp(rt.cdrom_file, iso) == 0) {
+		ret = 0;	/* attached by an earlier run */
+		goto out;
+	}
+	if ((ctl = ops_drive_unit(&rt, &unit)) < 0) {
+		vcd_err_set(err, VCD_E_INVALID, "NoFreeUnit", vm->value, "virtual machine "
+		    "%s has no free IDE unit for its config drive", vm->value);
+		goto out;
+	}
+	if (json_is_object(kp))
+		keys = json_pack("{s:O}", json_string_value(json_object_get(kp, "name")),
+		    json_object_get(kp, "public_key"));
+	net = cd_network_data(nics);
+	{
+		struct cd_content cc = { r->instance_uuid, r->instance_name,
+		    json_object_get(r->raw, "metadata"), keys, r->user_data,
+		    r->user_data_len, net, json_object_get(r->raw, "vendor_data") };
+
+		if ((d = cd_open(&cc, why, sizeof(why))) == NULL) {
+			vcd_err_set(err, VCD_E_INVALID, "ConfigDriveFailed", r->instance_uuid,
+			    "instance %s: %s", r->instance_uuid, why);
+			goto out;
+		}
+	}
+	rel = xasprintf("%s/configdrive.iso", r->instance_uuid);
+	if (vcd_ds_put(a->vc, c->pl.datacenter_name, ds, rel, cd_size(d), ops_drive_read,
+	    d, err) < 0)
+		goto out;
+	{
+		struct vim_VirtualMachineConfigSpec *cs =
+		    vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
+		struct vim_VirtualDeviceConfigSpec *ds_ = vim_new(&ar,
+		    &vim_type_VirtualDeviceConfigSpec);
+		struct vim_VirtualCdrom *cd = vim_new(&ar, &vim_type_VirtualCdrom);
+		struct vim_VirtualCdromIsoBackingInfo *b = vim_new(&ar,
+		    &vim_type_VirtualCdromIsoBackingInfo);
+		struct vim_VirtualDeviceConnectInfo *ci = vim_new(&ar,
+		    &vim_type_VirtualDeviceConnectInfo);
+
+		b->base.fileName = iso;
+		ci->startConnected = VIM_BOOL(true);
+		ci->allowGuestControl = VIM_BOOL(true);
+		ci->connected = VIM_BOOL(true);
+		cd->base.key = VIM_INT(-1);
+		cd->base.controllerKey = VIM_INT(ctl);
+		cd->base.unitNumber = VIM_INT(unit);
+		cd->base.backing = &b->base.base;
+		cd->base.connectable = ci;
+		ds_->operation = "add";
+		ds_->device = &cd->base;
+		vim_push(&ar, (void ***)&cs->deviceChange.v, &cs->deviceChange.len, ds_);
+		if (vcd_vm_reconfigure(a->vc, vm, r->instance_uuid, cs, err) < 0)
+			goto out;
+	}
+	log_info("spawn %s: config drive %s (%lld bytes) attached", r->instance_uuid,
+	    iso, (long long)cd_size(d));
+	ret = 0;
+out:
+	cd_close(d);
+	json_decref(keys);
+	json_decref(net);
+	free(rel);
+	free(iso);
+	vim_arena_free(&ar);
+	return ret;
+}
