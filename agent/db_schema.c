@@ -173,6 +173,10 @@ static const struct db_migration db_schema[] = {
 	/* what a resize's revert needs, until it is confirmed (ops_resize.c) */
 	{ 8, "instances.resize_revert",
 	"ALTER TABLE instances ADD COLUMN resize_revert jsonb;" },
+	/* the image's properties a spawn was given, for the operations after
+	 * it that nova's driver gives them to (attach_interface's NIC model) */
+	{ 9, "instances.image_properties",
+	"ALTER TABLE instances ADD COLUMN image_properties jsonb NOT NULL DEFAULT '{}';" },
 };
 
 const struct db_migration *

@@ -324,10 +324,12 @@ ledger_unfinished(PGconn *pg, char *const *nodes, size_t nnodes, char ***out,
 
 #define LEDGER_SPAWNING \
 	"INSERT INTO instances (uuid, name, node, flavor, image_id, " \
-	"datastore, ports, metadata, task_state) VALUES ($1, $2, $3, $4::jsonb, $5, " \
-	"$6, $7::jsonb, $8::jsonb, 'spawning') ON CONFLICT (uuid) DO UPDATE SET " \
+	"datastore, ports, metadata, image_properties, task_state) VALUES ($1, $2, " \
+	"$3, $4::jsonb, $5, $6, $7::jsonb, $8::jsonb, $9::jsonb, 'spawning') " \
+	"ON CONFLICT (uuid) DO UPDATE SET " \
 	"name = $2, node = $3, flavor = $4::jsonb, image_id = $5, datastore = $6, " \
-	"ports = $7::jsonb, metadata = $8::jsonb, task_state = 'spawning', " \
+	"ports = $7::jsonb, metadata = $8::jsonb, image_properties = $9::jsonb, " \
+	"task_state = 'spawning', " \
 	"deleted_at = NULL, updated_at = now() RETURNING vm_moref IS NOT NULL"
 
 int
@@ -335,19 +337,22 @@ ledger_instance_spawning_send(PGconn *pg, const struct req *r, const char *datas
     char *why, size_t wl)
 {
 	json_t *fl = json_object_get(r->raw, "flavor"), *ports = json_object_get(r->raw,
-	    "ports"), *md = json_object_get(r->raw, "metadata");
+	    "ports"), *md = json_object_get(r->raw, "metadata"),
+	    *ip = json_object_get(r->raw, "image_properties");
 	char *f = fl != NULL ? json_dumps(fl, JSON_COMPACT) : xstrdup("{}");
 	char *p = ports != NULL ? json_dumps(ports, JSON_COMPACT) : xstrdup("[]");
 	char *m = json_is_object(md) ? json_dumps(md, JSON_COMPACT) : xstrdup("{}");
-	const char *params[8] = { r->instance_uuid, r->instance_name, r->node, f,
-	    r->image_id, datastore, p, m };
+	char *i = json_is_object(ip) ? json_dumps(ip, JSON_COMPACT) : xstrdup("{}");
+	const char *params[9] = { r->instance_uuid, r->instance_name, r->node, f,
+	    r->image_id, datastore, p, m, i };
 	int ret;
 
 	/* libpq copies the parameters into its buffer as it sends */
-	ret = pgc_send(pg, LEDGER_SPAWNING, 8, params, why, wl);
+	ret = pgc_send(pg, LEDGER_SPAWNING, 9, params, why, wl);
 	free(f);
 	free(p);
 	free(m);
+	free(i);
 	return ret;
 }
 

@@ -124,49 +124,34 @@ ops_vm_again(struct agent *a, PGconn *pg, const char *uuid, struct vcd_moref *vm
 
 /*
  * The new VM's devices as the flavor, image and configuration ask:
- * quota:disk_io_* on the root disk (its storageIOAllocation) and
- * quota:vif_* on each NIC (its resourceAllocation), nova's defaults for
- * what is not given, as nova's driver sets them; a video card of
- * hw_video_ram MB; a serial port to vmware.serial_port_service_uri.
+ * quota:disk_io_* on the root disk (its storageIOAllocation), nova's
+ * defaults for what is not given, as nova's driver sets them; a video card
+ * of hw_video_ram MB; a serial port to vmware.serial_port_service_uri.
+ * (quota:vif_* goes on each NIC as netplug makes it.)
  */
 static void
 ops_dev_specs(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev,
     const struct fl_specs *fl, const struct fl_image *im, const struct cfg *cfg)
 {
-	struct vcd_alloc dal, val;
-	const struct vcd_alloc *d = fl_alloc(&fl->disk, &dal), *n = fl_alloc(&fl->vif, &val);
-	size_t len = dev->len;
+	struct vcd_alloc dal;
+	const struct vcd_alloc *d = fl_alloc(&fl->disk, &dal);
 
-	for (size_t i = 0; i < len; i++) {
+	for (size_t i = 0; d != NULL && i < dev->len; i++) {
 		struct vim_VirtualDisk *disk = vim_cast(dev->v[i]->device,
 		    &vim_type_VirtualDisk);
-		struct vim_VirtualEthernetCard *nic = vim_cast(dev->v[i]->device,
-		    &vim_type_VirtualEthernetCard);
-		const struct vcd_alloc *a = disk != NULL ? d : nic != NULL ? n : NULL;
+		struct vim_StorageIOAllocationInfo *io;
 		struct vim_SharesInfo *sh;
 
-		if (a == NULL)
+		if (disk == NULL)
 			continue;
+		io = vim_new(ar, &vim_type_StorageIOAllocationInfo);
 		sh = vim_new(ar, &vim_type_SharesInfo);
-		sh->level = (char *)a->level;
-		sh->shares = VIM_INT(a->shares);
-		if (disk != NULL) {
-			struct vim_StorageIOAllocationInfo *io =
-			    vim_new(ar, &vim_type_StorageIOAllocationInfo);
-
-			io->limit = VIM_INT(a->limit);
-			io->reservation = VIM_INT(a->reservation);
-			io->shares = sh;
-			disk->storageIOAllocation = io;
-		} else {
-			struct vim_VirtualEthernetCardResourceAllocation *ra =
-			    vim_new(ar, &vim_type_VirtualEthernetCardResourceAllocation);
-
-			ra->limit = VIM_INT(a->limit);
-			ra->reservation = VIM_INT(a->reservation);
-			ra->share = sh;
-			nic->resourceAllocation = ra;
-		}
+		sh->level = (char *)d->level;
+		sh->shares = VIM_INT(d->shares);
+		io->limit = VIM_INT(d->limit);
+		io->reservation = VIM_INT(d->reservation);
+		io->shares = sh;
+		disk->storageIOAllocation = io;
 	}
 	if (im->video_ram_mb > 0) {
 		struct vim_VirtualDeviceConfigSpec *ds =
@@ -289,6 +274,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct vcd_err herr;
 	char ds[256], why[512], *copy = NULL;
 	const char *adapter;
+	struct vcd_alloc vif;
 	bool had_vm, fresh = false, retried = false, hit = false, drive;
 	int ret = -1, secure = 0;
 
@@ -364,7 +350,8 @@ again:
 			ports[i] = (struct np_port){ r->ports[i].network[0] ?
 			    r->ports[i].network : NULL, r->ports[i].vlan, r->ports[i].mac[0] ?
 			    r->ports[i].mac : NULL, r->ports[i].id[0] ? r->ports[i].id : NULL,
-			    r->image.vif_model[0] ? r->image.vif_model : NULL, NULL };
+			    r->image.vif_model[0] ? r->image.vif_model : NULL, NULL,
+			    fl_alloc(&r->specs.vif, &vif) };
 		if (np_resolve(a->vc, &c->ref, &npc, ports, r->nports, nets, err) < 0 ||
 		    np_nic_specs(&ar, ports, nets, r->nports, r->image.os_type[0] ?
 		    r->image.os_type : NULL, 0, -300, &dev, &extra, macs, err) < 0)
@@ -678,6 +665,43 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	return 0;
 }
 
+/*
+ * What the instance was spawned with that a new NIC takes, as nova's
+ * attach_interface takes it from the instance's flavor and image: the
+ * flavor's quota:vif_* (*SPECS), the image's hw_vif_model and guest id
+ * (*IM), from the instance row.  Values the row holds were checked when
+ * it was written; a row from before they were kept has none.
+ */
+static int
+ops_nic_props(PGconn *pg, const char *u, struct fl_specs *specs, struct fl_image *im,
+    struct vcd_err *err)
+{
+	const char *params[1] = { u };
+	char why[512];
+	PGresult *res;
+	json_t *fl = NULL, *ip = NULL;
+
+	memset(specs, 0, sizeof(*specs));
+	memset(im, 0, sizeof(*im));
+	if ((res = pgc_exec(pg, "SELECT flavor::text, image_properties::text FROM "
+	    "instances WHERE uuid = $1 AND deleted_at IS NULL", 1, params, why,
+	    sizeof(why), NULL)) == NULL)
+		return ops_db_err(err, u, why);
+	if (PQntuples(res) == 1) {
+		fl = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+		ip = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+	}
+	PQclear(res);
+	if (fl_parse(json_object_get(fl, "extra_specs"), (int)json_integer_value(
+	    json_object_get(fl, "vcpus")), specs, why, sizeof(why), "") < 0)
+		memset(specs, 0, sizeof(*specs));
+	if (fl_image_parse(ip, im, why, sizeof(why), "") < 0)
+		memset(im, 0, sizeof(*im));
+	json_decref(fl);
+	json_decref(ip);
+	return 0;
+}
+
 /* attach_interface / detach_interface: one port, hot when the VM is on. */
 static int
 ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
@@ -685,6 +709,9 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 	struct vcd_err *err = &op->err;
 	struct agent_cluster *c;
 	struct vcd_moref vm;
+	struct fl_specs specs;
+	struct fl_image im;
+	struct vcd_alloc vif;
 	PGresult *res;
 	char why[512];
 	bool looked_up = false;
@@ -693,6 +720,9 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 	if ((c = ops_cluster(a, r->node, err)) == NULL ||
 	    ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
+	if (r->type == REQ_ATTACH_INTERFACE &&
+	    ops_nic_props(pg, r->instance_uuid, &specs, &im, err) < 0)
+		return -1;
 again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
 	if (r->type == REQ_ATTACH_INTERFACE) {
@@ -700,14 +730,15 @@ again:
 		    op->cfg->vmware.integration_bridge };
 		struct np_port p = { r->port.network[0] ? r->port.network : NULL,
 		    r->port.vlan, r->port.mac[0] ? r->port.mac : NULL,
-		    r->port.id[0] ? r->port.id : NULL, NULL, NULL };
+		    r->port.id[0] ? r->port.id : NULL, im.vif_model[0] ? im.vif_model :
+		    NULL, NULL, fl_alloc(&specs.vif, &vif) };
 		struct np_nic added;
 		json_t *pj = json_object_get(r->raw, "port");
 		char *ptext = json_dumps(pj, JSON_COMPACT);
 		const char *params[2] = { r->instance_uuid, ptext };
 
-		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, r->instance_uuid, &p, NULL,
-		    &added, err)) < 0 && ops_vm_again(a, pg, r->instance_uuid, &vm,
+		if ((ret = np_attach(a->vc, &c->ref, &npc, &vm, r->instance_uuid, &p,
+		    im.os_type[0] ? im.os_type : NULL, &added, err)) < 0 && ops_vm_again(a, pg, r->instance_uuid, &vm,
 		    &looked_up, err)) {
 			free(ptext);
 			goto again;

@@ -104,6 +104,8 @@ struct np_port {
 	const char	*port_id;	/* NSX/Neutron port id; may be NULL */
 	const char	*model;		/* NULL: np_model_default() */
 	const char	*dvs_port_key;	/* a DVS port to bind to; may be NULL */
+	const struct vcd_alloc *alloc;	/* the NIC's resourceAllocation (Mbit/s:
+					 * quota:vif_*), or NULL */
 };
 
 struct np_config {

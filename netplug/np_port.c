@@ -180,6 +180,18 @@ np_nic_specs(struct vim_arena *a, const struct np_port *ports,
 		card->addressType = "manual";
 		card->macAddress = vim_strdup(a, macs_text);
 		card->wakeOnLanEnabled = VIM_BOOL(true);
+		if (p->alloc != NULL) {
+			struct vim_VirtualEthernetCardResourceAllocation *ra =
+			    vim_new(a, &vim_type_VirtualEthernetCardResourceAllocation);
+			struct vim_SharesInfo *sh = vim_new(a, &vim_type_SharesInfo);
+
+			ra->limit = VIM_INT(p->alloc->limit);
+			ra->reservation = VIM_INT(p->alloc->reservation);
+			sh->level = (char *)(p->alloc->level != NULL ? p->alloc->level : "normal");
+			sh->shares = VIM_INT(p->alloc->shares);
+			ra->share = sh;
+			card->resourceAllocation = ra;
+		}
 		if (p->port_id != NULL) {
 			card->externalId = vim_strdup(a, p->port_id);
 			snprintf(key, sizeof(key), "nvp.iface-id.%d", index);

@@ -11,6 +11,8 @@
 #    video card, hw_vif_model the NICs' type, quota:vif_* each NIC's
 #    resourceAllocation, vmware_adaptertype the root disk's controller: as
 #    CreateVM_Task sent them, and read back from vCenter (vcagent-vi info);
+#    an attach_interface later takes the NIC model and quota:vif_* from the
+#    instance row, as nova takes them from the instance;
 #  - a guest that cannot boot the firmware or secure boot asked for fails
 #    with FirmwareUnsupported / SecureBootUnsupported, nothing made (the
 #    launcher gives vcsim's GuestOsDescriptors vCenter's firmware facts);
@@ -70,6 +72,11 @@ check "CreateVM_Task: the NIC is a VirtualVmxnet3" is "$(nic_type)" VirtualVmxne
 check "CreateVM_Task: the NIC's resourceAllocation (reservation 10, custom shares 40, limit 100 Mbit/s)" is "$(wire resourceAllocation)" "<reservation>10</reservation><share><shares>40</shares><level>custom</level></share><limit>100</limit>"
 check "CreateVM_Task: the root disk on a ParaVirtualSCSIController" is "$(ctl_type)" ParaVirtualSCSIController
 check "vCenter has the VM with guestId ubuntu64Guest and efi firmware" is "$(prop 1 config.guestId) $(prop 1 config.firmware)" "ubuntu64Guest efi"
+send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"i-att\", \"type\": \"attach_interface\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}, \"port\": {\"id\": \"9a8b7c6d-0000-4000-8000-0000000000a1\", \"network\": \"VM Network\"}}"
+check "attach_interface on it succeeds" done_as i-att succeeded
+last_reconfig() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/last?method=ReconfigVM_Task"; }
+check "the new NIC is the image's model (VirtualVmxnet3), from the instance row" sh -c "curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task' | grep -q '<device xsi:type=\"VirtualVmxnet3\">'"
+check "with the flavor's quota:vif_* as its resourceAllocation" is "$(last_reconfig | python3 -c 'import re, sys; m = re.search(r"<resourceAllocation>(.*?)</resourceAllocation>", sys.stdin.read()); print(re.sub(r" xsi:type=\"[^\"]*\"", "", m.group(1)) if m else "")')" "<reservation>10</reservation><share><shares>40</shares><level>custom</level></share><limit>100</limit>"
 
 serial() {	# the serial port's backing as the last CreateVM_Task sent it
 	last_create | python3 -c 'import re, sys; m = re.search(r"<device xsi:type=\"VirtualSerialPort\">.*?</device>", sys.stdin.read(), re.S); print(re.sub(r" xsi:type=\"[^\"]*\"", "", re.search(r"<backing[^>]*>.*?</backing>", m.group(0)).group(0)) + "|" + ("yield" if "<yieldOnPoll>true</yieldOnPoll>" in m.group(0) else "") if m else "")'

@@ -125,10 +125,10 @@ test_resolve(void **state)
 			op = &nets[i];
 	{
 		struct np_port ports[4] = {
-			{ "VM Network", -1, NULL, NULL, NULL, NULL },
-			{ "DC0_DVPG0", -1, NULL, NULL, NULL, NULL },
-			{ dvpg->portgroup_key, -1, NULL, NULL, NULL, NULL },
-			{ op->opaque_id, -1, NULL, NULL, NULL, NULL },
+			{ "VM Network", -1, NULL, NULL, NULL, NULL, NULL },
+			{ "DC0_DVPG0", -1, NULL, NULL, NULL, NULL, NULL },
+			{ dvpg->portgroup_key, -1, NULL, NULL, NULL, NULL, NULL },
+			{ op->opaque_id, -1, NULL, NULL, NULL, NULL, NULL },
 		};
 		assert_int_equal(np_resolve(s, &c, &npcfg, ports, 4, out, &err), 0);
 	}
@@ -139,7 +139,7 @@ test_resolve(void **state)
 	{
 		/* no network named: vmware.integration_bridge, as nova does */
 		const struct np_config nsx = { "vmnic0", "br100" };
-		struct np_port unnamed = { NULL, -1, NULL, "port-z", NULL, NULL };
+		struct np_port unnamed = { NULL, -1, NULL, "port-z", NULL, NULL, NULL };
 		assert_int_equal(np_resolve(s, &c, &nsx, &unnamed, 1, out, &err), 0);
 		assert_string_equal(out[0].name, "br100");
 		/* and without one configured, a clear error */
@@ -147,7 +147,7 @@ test_resolve(void **state)
 		assert_non_null(strstr(err.msg, "integration_bridge is not set"));
 	}
 	{
-		struct np_port missing = { "no-such-net", -1, NULL, NULL, NULL, NULL };
+		struct np_port missing = { "no-such-net", -1, NULL, NULL, NULL, NULL, NULL };
 		assert_int_equal(np_resolve(s, &c, &npcfg, &missing, 1, out, &err), -1);
 		assert_int_equal(err.code, VCD_E_NOTFOUND);
 		assert_string_equal(err.msg, "network \"no-such-net\" was not found in "
@@ -162,7 +162,7 @@ test_vlan_port_groups(void **state)
 {
 	struct vcd_session *s = session(*state);
 	struct vcd_moref c = cluster(s);
-	struct np_port p = { "vlan-100", 100, NULL, NULL, NULL, NULL };
+	struct np_port p = { "vlan-100", 100, NULL, NULL, NULL, NULL, NULL };
 	struct np_network out, *nets;
 	const struct np_network *n;
 	struct vcd_err err;
@@ -200,7 +200,7 @@ test_vlan_port_groups(void **state)
 	/* no vSwitch for the configured physical NIC */
 	{
 		const struct np_config other = { "vmnic7", NULL };
-		struct np_port q = { "vlan-7", 7, NULL, NULL, NULL, NULL };
+		struct np_port q = { "vlan-7", 7, NULL, NULL, NULL, NULL, NULL };
 		assert_int_equal(np_resolve(s, &c, &other, &q, 1, &out, &err), -1);
 		assert_non_null(strstr(err.msg, "no vSwitch with the physical adapter vmnic7"));
 	}
@@ -211,7 +211,7 @@ static void
 test_vlan_race_between_agents(void **state)
 {
 	const struct tpeer *peers = *state;
-	struct np_port p = { "vlan-300", 300, NULL, NULL, NULL, NULL };
+	struct np_port p = { "vlan-300", 300, NULL, NULL, NULL, NULL, NULL };
 	int status = -1;
 	pid_t child;
 
@@ -271,8 +271,8 @@ test_attach_detach(void **state)
 {
 	struct vcd_session *s = session(*state);
 	struct vcd_moref c = cluster(s), vm = vm_named(s, "DC0_C0_RP0_VM0");
-	struct np_port p1 = { "br100", -1, NULL, "port-1", "vmxnet3", NULL };
-	struct np_port p2 = { "DC0_DVPG0", -1, "00:50:56:01:02:03", "port-2", NULL, NULL };
+	struct np_port p1 = { "br100", -1, NULL, "port-1", "vmxnet3", NULL, NULL };
+	struct np_port p2 = { "DC0_DVPG0", -1, "00:50:56:01:02:03", "port-2", NULL, NULL, NULL };
 	struct np_nic *nics, added;
 	const struct np_nic *nic;
 	struct vcd_err err;
@@ -343,8 +343,8 @@ test_vm_created_with_nics(void **state)
 	struct vcd_session *s = session(*state);
 	struct vcd_moref c = cluster(s), vm;
 	struct np_port ports[2] = {
-		{ "VM Network", -1, NULL, "port-a", NULL, NULL },
-		{ "vlan-100", 100, NULL, "port-b", "e1000e", NULL },
+		{ "VM Network", -1, NULL, "port-a", NULL, NULL, NULL },
+		{ "vlan-100", 100, NULL, "port-b", "e1000e", NULL, NULL },
 	};
 	struct np_network nets[2];
 	struct vim_arena a = VIM_ARENA_INIT;

@@ -43,7 +43,7 @@ extra_value(const struct vim_list_OptionValue *l, const char *key)
 static void
 test_standard_default(void **state)
 {
-	struct np_port p = { "br100", -1, NULL, NULL, NULL, NULL };
+	struct np_port p = { "br100", -1, NULL, NULL, NULL, NULL, NULL };
 	struct np_network n = net_standard();
 	struct vim_arena a = VIM_ARENA_INIT;
 	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
@@ -77,10 +77,12 @@ static void
 test_models_and_kinds(void **state)
 {
 	struct np_network nets[3];
+	/* quota:vif_*: a limit, the rest nova's defaults */
+	static const struct vcd_alloc vif = { 100, 0, "normal", 0 };
 	struct np_port p[3] = {
-		{ "dvpg-1", -1, "00:50:56:00:00:01", "port-a", "vmxnet3", "17" },
-		{ "ls-1", -1, "00:50:56:00:00:02", "port-b", "vlance", NULL },
-		{ "br100", -1, "52:54:00:12:34:56", NULL, "e1000e", NULL },
+		{ "dvpg-1", -1, "00:50:56:00:00:01", "port-a", "vmxnet3", "17", &vif },
+		{ "ls-1", -1, "00:50:56:00:00:02", "port-b", "vlance", NULL, NULL },
+		{ "br100", -1, "52:54:00:12:34:56", NULL, "e1000e", NULL, NULL },
 	};
 	struct vim_arena a = VIM_ARENA_INIT;
 	struct vim_list_VirtualDeviceConfigSpec dev = { NULL, 0 };
@@ -115,7 +117,12 @@ test_models_and_kinds(void **state)
 	assert_string_equal(db->port->switchUuid, "50 1c 2d");
 	assert_string_equal(db->port->portgroupKey, "dvportgroup-9");
 	assert_string_equal(db->port->portKey, "17");
+	assert_non_null(c->resourceAllocation);
+	assert_int_equal(c->resourceAllocation->limit.v, 100);
+	assert_int_equal(c->resourceAllocation->reservation.v, 0);
+	assert_string_equal(c->resourceAllocation->share->level, "normal");
 	c = vim_cast(dev.v[1]->device, &vim_type_VirtualEthernetCard);
+	assert_null(c->resourceAllocation);
 	ob = vim_cast(c->base.backing, &vim_type_VirtualEthernetCardOpaqueNetworkBackingInfo);
 	assert_string_equal(ob->opaqueNetworkId, "ls-1");
 	assert_string_equal(ob->opaqueNetworkType, "nsx.LogicalSwitch");
@@ -148,16 +155,16 @@ test_bad_ports(void **state)
 	    &extra, NULL, &err), -1); \
 	assert_int_equal(err.code, VCD_E_INVALID); \
 	if (strstr(err.msg, needle) == NULL) fail_msg("%s", err.msg); } while (0)
-	BAD(((struct np_port){ "br100", -1, "01:00:5e:00:00:01", NULL, NULL, NULL }),
+	BAD(((struct np_port){ "br100", -1, "01:00:5e:00:00:01", NULL, NULL, NULL, NULL }),
 	    ((struct np_port){ 0 }), 1, "multicast");
-	BAD(((struct np_port){ "br100", -1, "00:50:56:zz:00:01", NULL, NULL, NULL }),
+	BAD(((struct np_port){ "br100", -1, "00:50:56:zz:00:01", NULL, NULL, NULL, NULL }),
 	    ((struct np_port){ 0 }), 1, "invalid MAC address \"00:50:56:zz:00:01\"");
-	BAD(((struct np_port){ "br100", -1, "00:50:56:00:00:09", NULL, NULL, NULL }),
-	    ((struct np_port){ "br100", -1, "00:50:56:00:00:09", NULL, NULL, NULL }),
+	BAD(((struct np_port){ "br100", -1, "00:50:56:00:00:09", NULL, NULL, NULL, NULL }),
+	    ((struct np_port){ "br100", -1, "00:50:56:00:00:09", NULL, NULL, NULL, NULL }),
 	    2, "ports 0 and 1 have the same MAC address 00:50:56:00:00:09");
-	BAD(((struct np_port){ "br100", -1, NULL, NULL, "rtl8139", NULL }),
+	BAD(((struct np_port){ "br100", -1, NULL, NULL, "rtl8139", NULL, NULL }),
 	    ((struct np_port){ 0 }), 1, "unknown NIC model");
-	BAD(((struct np_port){ "br100", -1, NULL, NULL, "sriov", NULL }),
+	BAD(((struct np_port){ "br100", -1, NULL, NULL, "sriov", NULL, NULL }),
 	    ((struct np_port){ 0 }), 1, "physical function");
 	vim_arena_free(&a);
 }
@@ -165,7 +172,7 @@ test_bad_ports(void **state)
 static void
 test_encodes_with_types(void **state)
 {
-	struct np_port p = { "br100", -1, "00:50:56:00:00:0a", "port-x", "vmxnet3", NULL };
+	struct np_port p = { "br100", -1, "00:50:56:00:00:0a", "port-x", "vmxnet3", NULL, NULL };
 	struct np_network n = net_standard();
 	struct vim_arena a = VIM_ARENA_INIT;
 	struct vim_req_ReconfigVM_Task req;
