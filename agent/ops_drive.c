@@ -1,9 +1,10 @@
 /*
  * ops_drive.c - a spawn's config drive (nova's force_config_drive, or the
  * request's config_drive): built by cdrive.c, streamed to the datastore as
- * "[ds] <uuid>/configdrive.iso" next to the VM (its folder, so it goes with
- * the VM), and attached as a CD-ROM on a free IDE unit, as nova's driver
- * attaches it.  A VM that has it already (a spawn run again) is left alone.
+ * configdrive.iso in the VM's folder (its root disk's, wherever an earlier
+ * attempt of the spawn put it; so it goes with the VM), and attached as a
+ * CD-ROM on a free IDE unit, as nova's driver attaches it.  A VM that has
+ * it already (a spawn run again) is left alone.
  */
 #include "config.h"
 
@@ -16,6 +17,7 @@
 #include "agent.h"
 #include "cdrive.h"
 #include "log.h"
+#include "vcdriver/vcd_dspath.h"
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
 
@@ -52,12 +54,28 @@ ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
 	struct ops_root rt = { .a = &ar };
 	struct cd_drive *d = NULL;
 	json_t *keys = NULL, *net = NULL, *kp = json_object_get(r->raw, "key_pair");
-	char why[512], *rel = NULL, *iso = NULL;
+	char why[512], dsname[256], *rel = NULL, *iso = NULL;
 	int ret = -1, ctl, unit = 0;
 
 	if (ops_root_read(a, pg, r->instance_uuid, vm, &rt, err) < 0)
 		goto out;
-	iso = xasprintf("[%s] %s/configdrive.iso", ds, r->instance_uuid);
+	if (rt.file != NULL) {
+		struct vcd_dspath dp = { NULL, NULL };
+		const char *pwhy, *slash;
+
+		if (vcd_dspath_parse(rt.file, &dp, &pwhy) == 0 &&
+		    (slash = strrchr(dp.path, '/')) != NULL) {
+			rel = xasprintf("%.*s/configdrive.iso", (int)(slash - dp.path),
+			    dp.path);
+			snprintf(dsname, sizeof(dsname), "%s", dp.datastore);
+		}
+		vcd_dspath_free(&dp);
+	}
+	if (rel == NULL) {	/* no disk in a folder: where the VM was made */
+		rel = xasprintf("%s/configdrive.iso", r->instance_uuid);
+		snprintf(dsname, sizeof(dsname), "%s", ds);
+	}
+	iso = xasprintf("[%s] %s", dsname, rel);
 	if (rt.cdrom_file != NULL && strcmp(rt.cdrom_file, iso) == 0) {
 		ret = 0;	/* attached by an earlier run */
 		goto out;
@@ -82,8 +100,7 @@ ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
 			goto out;
 		}
 	}
-	rel = xasprintf("%s/configdrive.iso", r->instance_uuid);
-	if (vcd_ds_put(a->vc, c->pl.datacenter_name, ds, rel, cd_size(d), ops_drive_read,
+	if (vcd_ds_put(a->vc, c->pl.datacenter_name, dsname, rel, cd_size(d), ops_drive_read,
 	    d, err) < 0)
 		goto out;
 	{

@@ -8,11 +8,53 @@
  */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vcd_int.h"
 #include "vim_gen.h"
+
+#define VCD_GUEST_CACHE	64
+
+static struct vcd_guest_known {
+	char			 env[80];
+	char			 id[64];
+	struct vcd_guest_os	 os;
+} vcd_guest_cache[VCD_GUEST_CACHE];
+static size_t vcd_guest_next;
+static pthread_mutex_t vcd_guest_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static bool
+vcd_guest_cached(const char *env, const char *id, struct vcd_guest_os *out)
+{
+	bool hit = false;
+
+	pthread_mutex_lock(&vcd_guest_lock);
+	for (size_t i = 0; i < VCD_GUEST_CACHE && !hit; i++)
+		if (strcmp(vcd_guest_cache[i].env, env) == 0 &&
+		    strcmp(vcd_guest_cache[i].id, id) == 0 && id[0] != '\0') {
+			*out = vcd_guest_cache[i].os;
+			hit = true;
+		}
+	pthread_mutex_unlock(&vcd_guest_lock);
+	return hit;
+}
+
+static void
+vcd_guest_keep(const char *env, const char *id, const struct vcd_guest_os *os)
+{
+	struct vcd_guest_known *k;
+
+	if (strlen(env) >= sizeof(k->env) || strlen(id) >= sizeof(k->id))
+		return;
+	pthread_mutex_lock(&vcd_guest_lock);
+	k = &vcd_guest_cache[vcd_guest_next++ % VCD_GUEST_CACHE];
+	snprintf(k->env, sizeof(k->env), "%s", env);
+	snprintf(k->id, sizeof(k->id), "%s", id);
+	k->os = *os;
+	pthread_mutex_unlock(&vcd_guest_lock);
+}
 
 int
 vcd_guest_os(struct vcd_session *s, const struct vcd_moref *env,
@@ -34,6 +76,10 @@ vcd_guest_os(struct vcd_session *s, const struct vcd_moref *env,
 		vcd_err_set(err, VCD_E_NOTFOUND, "NotFound", cluster, "cluster %s has no "
 		    "environment browser to check guest id \"%s\" against", cluster,
 		    guest_id);
+		goto out;
+	}
+	if (vcd_guest_cached(env->value, guest_id, out)) {
+		ret = 0;
 		goto out;
 	}
 	vim_init(&spec, &vim_type_EnvironmentBrowserConfigOptionQuerySpec);
@@ -77,6 +123,7 @@ vcd_guest_os(struct vcd_session *s, const struct vcd_moref *env,
 	}
 	if (d->supportsSecureBoot.set)
 		out->secure_boot = d->supportsSecureBoot.v ? 1 : 0;
+	vcd_guest_keep(env->value, guest_id, out);
 	ret = 0;
 out:
 	vim_arena_free(&a);

@@ -288,7 +288,7 @@ struct vcd_guest_os {
  * descriptor, or every descriptor when it has none of that id)?  0 with
  * OUT filled; -1 with ERR: VCD_E_NOTFOUND (fault InvalidGuestId, naming the
  * id and the cluster CLUSTER) when it is not one, else the call's error.
- * One call.
+ * One call; none for an id already found valid on ENV (they are kept).
  */
 int vcd_guest_os(struct vcd_session *s, const struct vcd_moref *env,
     const char *cluster, const char *guest_id, struct vcd_guest_os *out,

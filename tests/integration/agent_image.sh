@@ -103,6 +103,8 @@ spawn i-6 6 '{}' '{"vmware_ostype": "winXPProGuest", "hw_firmware_type": "uefi"}
 check "uefi for a BIOS-only guest fails with FirmwareUnsupported" has_text i-6 failed '"fault":"FirmwareUnsupported"'
 spawn i-7 7 '{}' '{"vmware_ostype": "freebsd64Guest", "hw_firmware_type": "uefi", "os_secure_boot": "required"}'
 check "required secure boot for a guest without it fails with SecureBootUnsupported" has_text i-7 failed '"fault":"SecureBootUnsupported"'
+calls() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/calls?method=$1"; }
+check "a valid guest id is asked about once (freebsd64Guest twice: 5 calls for 6 ids)" is "$(calls QueryConfigOptionEx)" 5
 made=0
 for n in 5 6 7; do created "$n" && made=$((made + 1)); done
 check "no VM was made for any of them ($made)" test "$made" = 0
