@@ -437,6 +437,13 @@ agent_cron(struct agent *a, const struct cfg *cfg)
 		a->synced_once = true;
 		a->next_sync = now + cfg->def.sync_power_state_interval;
 	}
+	/* nova's resize_confirm_window: resizes left unconfirmed */
+	if (a->cache != NULL && cfg->def.resize_confirm_window > 0 &&
+	    now >= a->next_confirm) {
+		agent_resize_autoconfirm(a, cfg);
+		a->next_confirm = now + (cfg->def.resize_confirm_window < 10 ?
+		    cfg->def.resize_confirm_window : 10);
+	}
 	/* the database, until it is reachable */
 	if (a->cache == NULL && a->cfg->database.connection != NULL &&
 	    now >= a->next_db_try)

@@ -133,6 +133,7 @@ struct agent {
 	atomic_bool		 usage_changed;	/* a worker changed what a cluster holds: recount */
 	atomic_bool		 kafka_up;	/* assigned, and brokers reachable */
 	time_t			 next_sync;	/* power state sync */
+	time_t			 next_confirm;	/* resize_confirm_window's look */
 	bool			 synced_once;
 	size_t			 unknown_vms;	/* VMs with an instance uuid we lack */
 	struct agent_lease	*lease;		/* owned: the clusters' leases */
@@ -312,6 +313,13 @@ void agent_kafka_poll(struct agent *a, int timeout_ms);
 void agent_kafka_reconcile(struct agent *a);
 /* Publish the event TEXT to the results topic, keyed KEY. */
 void agent_event_raw(struct agent *a, const char *key, const char *text);
+/* A request (TEXT) onto the requests topic, keyed KEY: the agent asking
+ * itself, or its group, through the same path as every request. */
+void agent_request_raw(struct agent *a, const char *key, const char *text);
+/* ops_resize.c, on the cron thread: the resizes older than
+ * DEFAULT.resize_confirm_window on the clusters this agent leases get a
+ * resize_confirm request (nova's automatic confirm). */
+void agent_resize_autoconfirm(struct agent *a, const struct cfg *cfg);
 /*
  * The one way a consumed message M is refused (poll thread only): it goes
  * unchanged to the dead-letter topic with headers vcagent-reason (WHY),

@@ -217,6 +217,13 @@ agent_event_raw(struct agent *a, const char *key, const char *text)
 		agent_publish(a, a->cfg->kafka.result_topic, key, text);
 }
 
+void
+agent_request_raw(struct agent *a, const char *key, const char *text)
+{
+	if (a->producer != NULL)
+		agent_publish(a, a->cfg->kafka.request_topic, key, text);
+}
+
 static void
 agent_event(struct agent *a, const struct req *r, const struct req_outcome *o)
 {

@@ -104,6 +104,7 @@ static const struct cfg_opt cfg_table[] = {
 	{ "DEFAULT", "disk_allocation_ratio", CFG_DOUBLE, OFF(def.disk_allocation_ratio), "1.0", 0.0001, 1000, CFG_LIVE, NULL, NULL },
 	{ "DEFAULT", "update_resources_interval", CFG_INT, OFF(def.update_resources_interval), "60", 1, 86400, CFG_LIVE, NULL, NULL },
 	{ "DEFAULT", "sync_power_state_interval", CFG_INT, OFF(def.sync_power_state_interval), "600", -1, 86400, CFG_LIVE, NULL, NULL },
+	{ "DEFAULT", "resize_confirm_window", CFG_INT, OFF(def.resize_confirm_window), "0", 0, INT_MAX, CFG_LIVE, NULL, NULL },
 	{ "DEFAULT", "force_config_drive", CFG_BOOL, OFF(def.force_config_drive), "false", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "DEFAULT", "graceful_shutdown_timeout", CFG_INT, OFF(def.graceful_shutdown_timeout), "60", 0, 3600, 0, NULL, NULL },
 	{ "DEFAULT", "cluster_lease_time", CFG_INT, OFF(def.cluster_lease_time), "60", 3, 3600, 0, NULL, NULL },

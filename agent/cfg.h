@@ -55,6 +55,7 @@ struct cfg {
 		int	 update_resources_interval;
 		int	 sync_power_state_interval;
 		bool	 force_config_drive;	/* every spawn gets a config drive */
+		int	 resize_confirm_window;	/* s; 0: resizes wait for a confirm */
 		int	 graceful_shutdown_timeout;
 		int	 cluster_lease_time;	/* seconds */
 	} def;

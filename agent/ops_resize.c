@@ -269,8 +269,9 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	params[2] = was_on ? "running" : NULL;	/* else as it was */
 	if ((res = pgc_exec(pg, "UPDATE instances SET flavor = $2::jsonb, power_state = "
 	    "coalesce($3, power_state), vm_state = 'resized', task_state = NULL, "
-	    "updated_at = now() WHERE uuid = $1", 3, params, why, sizeof(why),
-	    NULL)) == NULL) {
+	    "resize_revert = resize_revert || jsonb_build_object('done_at', "
+	    "extract(epoch FROM now())::bigint), updated_at = now() WHERE uuid = $1",
+	    3, params, why, sizeof(why), NULL)) == NULL) {
 		ops_db_err(err, u, why);
 		goto out;
 	}
@@ -437,4 +438,75 @@ out:
 	free(flavor);
 	vim_arena_free(&ar);
 	return ret;
+}
+
+/*
+ * nova's resize_confirm_window: a resize done more than that many seconds
+ * ago and neither confirmed nor reverted is confirmed.  The confirm is a
+ * request like any other, put on the requests topic under the instance's
+ * key: it is ordered with the instance's other requests, carried out by
+ * whichever agent of the group holds the partition, and done once (its id,
+ * "auto-confirm-<uuid>-<when the resize was done>", and its payload are the
+ * same each time it is sent, and the ledger takes a request once).  It is
+ * sent by the agent that leases the instance's cluster, and again after 5
+ * minutes if the resize is still there.
+ */
+void
+agent_resize_autoconfirm(struct agent *a, const struct cfg *cfg)
+{
+	char why[512], window[24], *nodes = NULL;
+	const char *params[2] = { window, NULL };
+	json_t *held = json_array();
+	PGconn *pg = NULL;
+	PGresult *res;
+
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (a->clusters[i].nodename != NULL &&
+		    agent_lease_held(a, a->clusters[i].nodename))
+			json_array_append_new(held, json_string(a->clusters[i].nodename));
+	if (json_array_size(held) == 0 || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
+		goto out;
+	nodes = json_dumps(held, JSON_COMPACT);
+	params[1] = nodes;
+	snprintf(window, sizeof(window), "%d", cfg->def.resize_confirm_window);
+	/* marked as sent (confirm_sent_at) in the statement that finds them */
+	res = pgc_exec(pg, "UPDATE instances SET resize_revert = resize_revert || "
+	    "jsonb_build_object('confirm_sent_at', extract(epoch FROM now())::bigint) "
+	    "WHERE deleted_at IS NULL AND resize_revert ? 'done_at' AND "
+	    "(resize_revert->>'done_at')::bigint < extract(epoch FROM now()) - $1::int "
+	    "AND coalesce((resize_revert->>'confirm_sent_at')::bigint, 0) < "
+	    "extract(epoch FROM now()) - 300 AND node IN (SELECT "
+	    "jsonb_array_elements_text($2::jsonb)) RETURNING uuid, node, "
+	    "resize_revert->>'request_id', resize_revert->>'done_at'", 2, params, why,
+	    sizeof(why), NULL);
+	if (res == NULL) {
+		log_warnx("resize_confirm_window: %s", why);
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		const char *u = PQgetvalue(res, i, 0), *node = PQgetvalue(res, i, 1);
+		char rid[80], *text;
+		json_t *j;
+
+		snprintf(rid, sizeof(rid), "auto-confirm-%s-%s", u, PQgetvalue(res, i, 3));
+		j = json_pack("{s:i, s:s, s:s, s:s, s:{s:s}}", "version", REQ_VERSION,
+		    "request_id", rid, "type", "resize_confirm", "node", node, "instance",
+		    "uuid", u);
+		if (j == NULL || (text = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+			json_decref(j);
+			continue;
+		}
+		log_info("instance %s: its resize (request %s) is older than "
+		    "resize_confirm_window (%d s): %s confirms it", u, PQgetvalue(res, i, 2),
+		    cfg->def.resize_confirm_window, rid);
+		agent_request_raw(a, u, text);
+		free(text);
+		json_decref(j);
+	}
+	PQclear(res);
+out:
+	if (pg != NULL)
+		pgc_put(a->db, pg, pgc_broken(pg));
+	json_decref(held);
+	free(nodes);
 }

@@ -18,7 +18,10 @@
 #    kept; the VM on, "rescued"; unrescue removes it (its files too) and
 #    boots from the root disk again; a rescue of an image that is not there
 #    fails and leaves the VM as it was; a second rescue, and an unrescue of
-#    an instance that is not rescued, fail, named.
+#    an instance that is not rescued, fail, named;
+#  - DEFAULT.resize_confirm_window (set by a reload): a resize left that long
+#    is confirmed by a resize_confirm request the agent puts on the
+#    requests topic, done once.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -156,6 +159,21 @@ send "$U2" "$(req r2-unr2 unrescue "$U2")"
 check "an unrescue of an instance that is not rescued fails, named" failed_with r2-unr2 InvalidInstanceState "is not rescued"
 send "$U2" "$(req r2-resc-x rescue "$U2" '"image_id": "../etc"')"
 check "a rescue image id that is not one is refused" until_ok 30 rejected_with r2-resc-x "image_id must be an image id"
+
+# --- resize_confirm_window ---
+agent_yaml agent-r it-resize
+sed -i 's/^DEFAULT:$/DEFAULT:\n  resize_confirm_window: 2/' "$T/agent.yaml"
+kill -HUP "$AGENT_PID"
+check "a reload sets resize_confirm_window" wait_for "$T/agent.log" "applied: DEFAULT.resize_confirm_window" 30
+send "$U2" "$(req r2-win resize "$U2" "$(flavor 2 256 2)")"
+check "a resize" done_as r2-win succeeded
+auto_id() { results; grep -o "\"request_id\":\"auto-confirm-$U2-[0-9]*\"" "$T/results" | head -1 | cut -d'"' -f4; }
+check "is confirmed by the agent after the window" until_ok 60 sh -c "grep -q 'auto-confirm-$U2-' '$T/agent.log' && [ \"\$(bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT vm_state || (resize_revert IS NULL) FROM instances WHERE uuid = '$U2'\")\" = activetrue ]"
+AID=$(auto_id)
+check "its confirm went through the requests topic as $AID and succeeded" done_as "$AID" succeeded
+check "the old delta is deleted" sh -c "! ls $DS/$U2/$U2.vmdk 2>/dev/null"
+check "one final event for it" test "$(grep -F "\"$AID\"" "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
+check "the ledger has it once, as a resize_confirm" is "$(psql_v "SELECT count(*) || ' ' || min(type) || ' ' || min(state) FROM requests WHERE request_id = '$AID'")" "1 resize_confirm succeeded"
 
 send "$U" "$(req r-del delete)"
 check "the instance is deleted" done_as r-del succeeded
