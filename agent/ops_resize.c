@@ -182,6 +182,12 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 		(void)ops_resize_pending(pg, r, err);
 		goto out;
 	}
+	if (rt.rescue != NULL) {	/* as nova: a rescued instance is unrescued first */
+		vcd_err_set(err, VCD_E_INVALID, "InvalidInstanceState", u, "instance %s "
+		    "is rescued (%s attached): unrescue it before a resize", u,
+		    rt.rescue_file);
+		goto out;
+	}
 	if (rt.disk != NULL && r->root_gb > 0 && want_kb < rt.disk->capacityInKB.v) {
 		vcd_err_set(err, VCD_E_INVALID, "CannotResizeDisk", rt.file, "the root "
 		    "disk is %lld KB; a flavor's root_gb of %u would shrink it",

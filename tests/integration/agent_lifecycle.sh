@@ -148,6 +148,8 @@ check "the VM is on" is "$(prop "$U2" runtime.powerState)" poweredOn
 check "the row says rescued" is "$(psql_v "SELECT vm_state || ' ' || power_state FROM instances WHERE uuid = '$U2'")" "rescued running"
 send "$U2" "$(req r2-resc2 rescue "$U2")"
 check "a second rescue fails, named" failed_with r2-resc2 InvalidInstanceState "is rescued already"
+send "$U2" "$(req r2-resc-rs resize "$U2" "$(flavor 2 256 2)")"
+check "a resize of a rescued instance fails, named" failed_with r2-resc-rs InvalidInstanceState "is rescued ([LocalDS_0] $U2/$IMG-rescue.vmdk attached): unrescue it before a resize"
 send "$U2" "$(req r2-unr unrescue "$U2")"
 check "unrescue succeeds" done_as r2-unr succeeded
 check "the rescue disk was removed with its files: the device the VM booted from" sh -c "last=\$(curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=ReconfigVM_Task'); echo \"\$last\" | grep -q '<operation>remove</operation><fileOperation>destroy</fileOperation><device xsi:type=\"VirtualDisk\"><key>$RK</key>'"
