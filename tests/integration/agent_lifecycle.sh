@@ -12,6 +12,9 @@
 #  - confirming or reverting with no resize fails, named;
 #  - an agent killed (-9) while the revert's ReconfigVM_Task runs: the
 #    request, run again, ends with the old flavor and one final event;
+#  - an agent killed (-9) while a resize's ReconfigVM_Task runs: the
+#    resize, run again, keeps what its first run recorded (the revert that
+#    follows brings back the disk from before, not the grown one);
 #  - a resize of a VM that is off leaves it off, and its revert too;
 #  - rescue: a copy of the instance's image (or the one named) in the VM's
 #    folder as <image>-rescue.vmdk, first in the boot order, the root disk
@@ -118,6 +121,21 @@ check "one final event" test "$(grep -F '"r-rev3"' "$T/results" | grep -cE '"eve
 check "the row: the flavor before, running, no revert left" is "$(row)" "active running 2/512/2 false"
 check "vCenter agrees" is "$(prop "$U" config.hardware.numCPU)/$(prop "$U" config.hardware.memoryMB)/$(prop "$U" runtime.powerState)" 2/512/poweredOn
 check "root-2g is the disk again, root-3g gone" sh -c "ls $DS/$U/root-2g.vmdk >/dev/null && ! ls $DS/$U/root-3g.vmdk 2>/dev/null"
+
+# --- a kill -9 while a resize's ReconfigVM_Task runs ---
+check "ReconfigVM_Task is made slow again" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=30s&count=1")" = ok
+send "$U" "$(req r-5 resize "$U" "$(flavor 3 768 4)")"
+check "the resize's task is running" until_ok 30 running
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+start_agent
+check "the agent is back (3rd start)" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 3 ]"
+check "the restarted agent finishes the resize" done_as r-5 succeeded
+check "one final event" test "$(grep -F '"r-5"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
+check "the row: resized, the new flavor, what the first run recorded" is "$(row) $(psql_v "SELECT resize_revert->>'disk' FROM instances WHERE uuid = '$U'")" "resized running 3/768/4 true [LocalDS_0] $U/root-2g.vmdk"
+send "$U" "$(req r-rev5 resize_revert)"
+check "its revert" done_as r-rev5 succeeded
+check "brings back root-2g and 2 vCPUs, root-4g gone" sh -c "ls $DS/$U/root-2g.vmdk >/dev/null && ! ls $DS/$U/root-4g.vmdk 2>/dev/null && [ \"\$('$VI' -c '$T/agent.yaml' info '$U' | awk -F'\t' '\$1 == \"config.hardware.numCPU\" { print \$2 }')\" = 2 ]"
 
 # --- a VM that is off stays off ---
 send "$U2" "$(req r2-spawn spawn "$U2" "$(flavor 1 256 1), \"image_id\": \"$IMG\"")"
