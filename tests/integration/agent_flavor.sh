@@ -12,7 +12,9 @@
 #  - VNC consoles (vnc.enabled): each instance a port of the range, in the
 #    VM's RemoteDisplay.vnc.* extraConfig as CreateVM_Task sent it;
 #    get_console names the host and the port; a full range fails the spawn
-#    (ConsolePortRangeExhausted) and a delete frees its port.
+#    (ConsolePortRangeExhausted) and a delete frees its port; a reload
+#    moves the range and the key map, or turns VNC off, for the spawns
+#    that follow.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -111,6 +113,25 @@ check "the third, sent again, takes the freed port" done_as f-9b succeeded
 check "5951 again" test "$(psql_v "SELECT vnc_port FROM instances WHERE name = 'f9' AND deleted_at IS NULL")" = 5951
 send "$(uuid 1)" "{\"version\": 1, \"request_id\": \"f-con-bad\", \"type\": \"get_console\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 1)\"}, \"console_type\": \"spice\"}"
 check "a console type other than vnc is refused" until_ok 30 rejected_with f-con-bad 'console_type must be \"vnc\"'
+
+# --- a reload moves the range and the key map for the spawns that follow ---
+agent_yaml agent-f it-flavor "  vnc_port: 6100
+  vnc_port_total: 5
+  vnc_keymap: de" "vnc:
+  enabled: true"
+kill -HUP "$AGENT_PID"
+check "the reload applies the VNC options" wait_for "$T/agent.log" "applied: vmware.vnc_port, vmware.vnc_port_total, vmware.vnc_keymap" 30
+spawn f-12 12 1 '{}'
+check "a spawn after it succeeds" done_as f-12 succeeded
+check "its port is the new range's first, 6100" test "$(psql_v "SELECT vnc_port FROM instances WHERE name = 'f12'")" = 6100
+check "with the new key map on the wire" sh -c "curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=CreateVM_Task' | grep -q '<key>RemoteDisplay.vnc.keyMap</key><value xsi:type=\"xsd:string\">de</value>'"
+agent_yaml agent-f it-flavor "  vnc_port: 6100"
+kill -HUP "$AGENT_PID"
+check "a reload turns VNC off" wait_for "$T/agent.log" "vnc.enabled" 30
+spawn f-13 13 1 '{}'
+check "a spawn after it succeeds" done_as f-13 succeeded
+check "without a port" test -z "$(psql_v "SELECT vnc_port FROM instances WHERE name = 'f13'")"
+check "or RemoteDisplay.vnc.* on the wire" sh -c "! curl -s --cacert '$VCSIM_CA_FILE' '$VCSIM_CTL/last?method=CreateVM_Task' | grep -q 'RemoteDisplay.vnc'"
 
 kill -TERM "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null; AGENT_PID=
 tap_done
