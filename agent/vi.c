@@ -12,9 +12,11 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -43,6 +45,8 @@ vi_usage(FILE *out)
 	    "  find UUID                  the VM with this instance uuid\n"
 	    "  info VM                    its configuration: one \"property<TAB>value\" a line\n"
 	    "  snapshots VM               its snapshot tree: id, parent, name, state, time\n"
+	    "  export VM FILE             its first disk, streamOptimized, through an export\n"
+	    "                             lease (the VM off); FILE - : standard output\n"
 	    "  host CLUSTER NAME          the MoRef of the cluster's host NAME\n"
 	    "  power-on VM | power-off VM | suspend VM | reset VM | destroy VM\n"
 	    "  unregister VM              remove it from the inventory, keep its files\n"
@@ -51,6 +55,69 @@ vi_usage(FILE *out)
 	    "  relocate VM HOST|POOL|DATASTORE...  migrate (MoRefs as Type:value)\n"
 	    "  create NAME UUID VCPUS MEMORY_MB DATASTORE FOLDER POOL [HOST]\n"
 	    "VM is a MoRef (vm-42 or VirtualMachine:vm-42), an instance uuid or a name.\n");
+}
+
+struct vi_export_ctx {
+	FILE		*out;
+	int64_t		 done;
+	time_t		 next;
+	struct vcd_session *s;
+	const struct vcd_nfc_lease *l;
+};
+
+static ssize_t
+vi_export_write(char *buf, size_t len, void *arg)
+{
+	struct vi_export_ctx *x = arg;
+	struct vcd_err err;
+
+	if (fwrite(buf, 1, len, x->out) != len)
+		return -1;
+	x->done += (int64_t)len;
+	/* the lease stays alive while the data comes: a progress report now
+	 * and then (its percent unknown: the size is the server's to tell) */
+	if (time(NULL) >= x->next) {
+		x->next = time(NULL) + 5;
+		(void)vcd_nfc_progress(x->s, x->l, 50, &err);
+	}
+	return (ssize_t)len;
+}
+
+/* export VM FILE: its first disk through an export lease. */
+static int
+vi_export(struct vcd_session *s, const struct vcd_moref *vm, const char *file,
+    struct vcd_err *err)
+{
+	struct vcd_nfc_lease l;
+	struct vi_export_ctx x = { NULL, 0, 0, s, &l };
+	int ret = -1;
+
+	if (strcmp(file, "-") == 0)
+		x.out = stdout;
+	else if ((x.out = fopen(file, "wb")) == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, file, "cannot write %s: %s", file,
+		    strerror(errno));
+		return -1;
+	}
+	if (vcd_nfc_export(s, vm, &l, err) < 0)
+		goto out;
+	x.next = time(NULL) + 5;
+	if (vcd_nfc_get(s, &l, vi_export_write, &x, err) < 0) {
+		vcd_nfc_abort(s, &l);
+		goto out;
+	}
+	if (vcd_nfc_complete(s, &l, err) < 0)
+		goto out;
+	fprintf(stderr, "vcagent-vi: %s: %lld bytes exported\n", vm->value,
+	    (long long)x.done);
+	ret = 0;
+out:
+	if (x.out != NULL && x.out != stdout && fclose(x.out) != 0 && ret == 0) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, file, "cannot write %s: %s", file,
+		    strerror(errno));
+		ret = -1;
+	}
+	return ret;
 }
 
 static int
@@ -313,7 +380,7 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	{
 		static const char *const vm_cmds[] = { "power-on", "power-off",
 		    "suspend", "reset", "destroy", "unregister", "shutdown", "reboot",
-		    "relocate", "info", "snapshots", NULL };
+		    "relocate", "info", "snapshots", "export", NULL };
 		int i;
 
 		for (i = 0; vm_cmds[i] != NULL; i++)
@@ -326,6 +393,8 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 		return -1;
 	if (strcmp(cmd, "info") == 0)
 		return vi_info(s, &vm, err);
+	if (strcmp(cmd, "export") == 0)
+		return argc == 3 ? vi_export(s, &vm, argv[2], err) : (vi_usage(stderr), -1);
 	if (strcmp(cmd, "snapshots") == 0) {
 		struct vcd_snap *v;
 		size_t n;

@@ -12,8 +12,10 @@ PKGS=(
 	# tests; the fuzz harnesses (scripts/fuzz.sh): clang, its libFuzzer and
 	# sanitizer runtimes, llvm-symbolizer for readable stack traces
 	libcmocka-dev clang libclang-rt-dev llvm
-	# isoinfo, which tests read config drives back with
-	genisoimage
+	# isoinfo, which tests read config drives back with; qemu-img, which
+	# the vcsim launcher's ExportVm makes streamOptimized disks with and
+	# tests read them back with
+	genisoimage qemu-utils
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
 	golang-go golang-github-vmware-govmomi-dev golang-github-google-uuid-dev
 	kcat postgresql-15 python3-glance tinyproxy-bin

@@ -1,9 +1,10 @@
 /*
- * vcd_nfc.c - a disk imported through ImportVApp and an HttpNfcLease: the
- * way vSphere takes a streamOptimized VMDK, which no datastore file upload
- * can turn into a usable disk.  The lease hands out one URL per disk; the
- * data goes there with an HTTP PUT, progress reports keep the lease alive,
- * and HttpNfcLeaseComplete commits it.
+ * vcd_nfc.c - disks through an HttpNfcLease: imported through ImportVApp,
+ * the way vSphere takes a streamOptimized VMDK, which no datastore file
+ * upload can turn into a usable disk, and exported through ExportVm, the
+ * way it gives one out.  The lease hands out one URL per disk; the data
+ * goes there with an HTTP PUT or comes from it with a GET, progress reports
+ * keep the lease alive, and HttpNfcLeaseComplete ends it.
  */
 #include "config.h"
 
@@ -76,6 +77,50 @@ vcd_nfc_one(void *arg, const struct vim_ObjectContent *oc)
 	return 0;
 }
 
+/* Wait (up to VCD_NFC_READY_TIMEOUT s) for L's lease to be ready, and read
+ * its first disk's URL and its entity; WHAT names it in errors. */
+static int
+vcd_nfc_ready(struct vcd_session *s, struct vcd_nfc_lease *l, const char *what,
+    struct vcd_err *err)
+{
+	struct vcd_nfc_ctx ctx;
+	char *paths[] = { "state", "info", "error" };
+	const struct timespec pause = { 0, 100 * 1000 * 1000 };
+	time_t deadline = time(NULL) + VCD_NFC_READY_TIMEOUT;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.l = l;
+	ctx.host = s->host;
+	ctx.port = s->port;
+	for (;;) {
+		ctx.state[0] = '\0';
+		if (vcd_pc_retrieve_one(s, &l->lease, "HttpNfcLease", paths, 3,
+		    vcd_nfc_one, &ctx, err) < 0)
+			return -1;
+		if (strcmp(ctx.state, "ready") == 0)
+			break;
+		if (strcmp(ctx.state, "error") == 0) {
+			vcd_err_set(err, VCD_E_FAULT, ctx.fault[0] ? ctx.fault : "SystemError",
+			    what, "%s failed: %s", what, ctx.msg);
+			return -1;
+		}
+		if (time(NULL) >= deadline) {
+			vcd_err_set(err, VCD_E_TIMEOUT, NULL, what, "the lease for %s "
+			    "was not ready after %d s", what, VCD_NFC_READY_TIMEOUT);
+			vcd_nfc_abort(s, l);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+	if (l->url[0] == '\0' || l->vm.value[0] == '\0') {
+		vcd_err_set(err, VCD_E_PROTOCOL, NULL, what, "the lease for %s has no "
+		    "disk URL or no VM", what);
+		vcd_nfc_abort(s, l);
+		return -1;
+	}
+	return 0;
+}
+
 int
 vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
     const struct vcd_moref *folder, struct vim_VirtualMachineConfigSpec *spec,
@@ -85,17 +130,10 @@ vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
 	struct vim_resp_ImportVApp *resp;
 	struct vim_VirtualMachineImportSpec is;
 	struct vim_arena a = VIM_ARENA_INIT;
-	struct vcd_nfc_ctx ctx;
-	char *paths[] = { "state", "info", "error" };
-	const struct timespec pause = { 0, 100 * 1000 * 1000 };
-	time_t deadline = time(NULL) + VCD_NFC_READY_TIMEOUT;
+	char what[300];
 	int ret = -1;
 
 	memset(l, 0, sizeof(*l));
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.l = l;
-	ctx.host = s->host;
-	ctx.port = s->port;
 	vim_init(&is, &vim_type_VirtualMachineImportSpec);
 	is.configSpec = spec;
 	vim_init(&req, &vim_type_req_ImportVApp);
@@ -105,37 +143,48 @@ vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
 	if (vcd_invoke(s, &vim_method_ImportVApp, &req, &a, (void **)&resp, err) < 0)
 		goto out;
 	l->lease = *resp->returnval;
-	for (;;) {
-		ctx.state[0] = '\0';
-		if (vcd_pc_retrieve_one(s, &l->lease, "HttpNfcLease", paths, 3,
-		    vcd_nfc_one, &ctx, err) < 0)
-			goto out;
-		if (strcmp(ctx.state, "ready") == 0)
-			break;
-		if (strcmp(ctx.state, "error") == 0) {
-			vcd_err_set(err, VCD_E_FAULT, ctx.fault[0] ? ctx.fault : "SystemError",
-			    spec->name, "importing %s failed: %s", spec->name, ctx.msg);
-			goto out;
-		}
-		if (time(NULL) >= deadline) {
-			vcd_err_set(err, VCD_E_TIMEOUT, NULL, spec->name, "the import "
-			    "lease for %s was not ready after %d s", spec->name,
-			    VCD_NFC_READY_TIMEOUT);
-			vcd_nfc_abort(s, l);
-			goto out;
-		}
-		nanosleep(&pause, NULL);
-	}
-	if (l->url[0] == '\0' || l->vm.value[0] == '\0') {
-		vcd_err_set(err, VCD_E_PROTOCOL, NULL, spec->name, "the import lease "
-		    "for %s has no disk URL or no VM", spec->name);
-		vcd_nfc_abort(s, l);
-		goto out;
-	}
-	ret = 0;
+	snprintf(what, sizeof(what), "importing %s", spec->name);
+	ret = vcd_nfc_ready(s, l, what, err);
 out:
 	vim_arena_free(&a);
 	return ret;
+}
+
+int
+vcd_nfc_export(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_nfc_lease *l, struct vcd_err *err)
+{
+	struct vim_req_ExportVm req;
+	struct vim_resp_ExportVm *resp;
+	struct vim_arena a = VIM_ARENA_INIT;
+	char what[300];
+	int ret = -1;
+
+	memset(l, 0, sizeof(*l));
+	vim_init(&req, &vim_type_req_ExportVm);
+	req._this = (struct vcd_moref *)vm;
+	if (vcd_invoke(s, &vim_method_ExportVm, &req, &a, (void **)&resp, err) < 0) {
+		if (err->object[0] == '\0')
+			snprintf(err->object, sizeof(err->object), "%s", vm->value);
+		goto out;
+	}
+	l->lease = *resp->returnval;
+	snprintf(what, sizeof(what), "exporting virtual machine %s", vm->value);
+	ret = vcd_nfc_ready(s, l, what, err);
+out:
+	vim_arena_free(&a);
+	return ret;
+}
+
+int
+vcd_nfc_get(struct vcd_session *s, const struct vcd_nfc_lease *l,
+    vcd_ds_data_fn write, void *arg, struct vcd_err *err)
+{
+	char label[160];
+
+	snprintf(label, sizeof(label), "the disk of export lease %s", l->lease.value);
+	return vcd_http_transfer(s, "GET", NULL, label, l->url, NULL, -1, write, arg,
+	    NULL, err);
 }
 
 int
@@ -196,7 +245,7 @@ vcd_nfc_abort(struct vcd_session *s, const struct vcd_nfc_lease *l)
 	vim_init(&req, &vim_type_req_HttpNfcLeaseAbort);
 	req._this = (struct vcd_moref *)&l->lease;
 	if (vcd_invoke(s, &vim_method_HttpNfcLeaseAbort, &req, &a, &resp, &err) < 0)
-		log_warnx("cannot abort import lease %s: %s", l->lease.value,
+		log_warnx("cannot abort lease %s: %s", l->lease.value,
 		    vcd_strerror(&err, msg, sizeof(msg)));
 	vim_arena_free(&a);
 }

@@ -579,14 +579,14 @@ int vcd_vdisk_delete(struct vcd_session *s, const struct vcd_moref *dc,
 int vcd_vdisk_extend(struct vcd_session *s, const struct vcd_moref *dc,
     const char *dspath, int64_t capacity_kb, struct vcd_err *err);
 
-/* ---- importing a disk through an NFC lease (vcd_nfc.c) ---- */
+/* ---- disks through an NFC lease (vcd_nfc.c) ---- */
 
 struct vim_VirtualMachineConfigSpec;
 
-/* An HttpNfcLease from ImportVApp, ready for its disk's data. */
+/* An HttpNfcLease from ImportVApp or ExportVm, ready for its disk's data. */
 struct vcd_nfc_lease {
 	struct vcd_moref lease;
-	struct vcd_moref vm;		/* the VM being imported */
+	struct vcd_moref vm;		/* the VM being imported or exported */
 	char		 url[1024];	/* the first disk's upload URL: a
 					 * capability, never logged */
 };
@@ -599,6 +599,16 @@ struct vcd_nfc_lease {
 int vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
     const struct vcd_moref *folder, struct vim_VirtualMachineConfigSpec *spec,
     struct vcd_nfc_lease *l, struct vcd_err *err);
+/*
+ * ExportVm: a lease on VM's disks (VM powered off, else fault
+ * InvalidPowerState), waited for as the import's is; the first disk's
+ * download URL in L.  0, or -1 with ERR.
+ */
+int vcd_nfc_export(struct vcd_session *s, const struct vcd_moref *vm,
+    struct vcd_nfc_lease *l, struct vcd_err *err);
+/* Stream the lease's disk (a streamOptimized VMDK) to WRITE. */
+int vcd_nfc_get(struct vcd_session *s, const struct vcd_nfc_lease *l,
+    vcd_ds_data_fn write, void *arg, struct vcd_err *err);
 /* Stream SIZE bytes of a streamOptimized VMDK to the lease's disk. */
 int vcd_nfc_put(struct vcd_session *s, const struct vcd_nfc_lease *l,
     int64_t size, vcd_ds_data_fn read, void *arg, struct vcd_err *err);

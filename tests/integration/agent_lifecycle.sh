@@ -24,7 +24,11 @@
 #    an instance that is not rescued, fail, named;
 #  - DEFAULT.resize_confirm_window (set by a reload): a resize left that long
 #    is confirmed by a resize_confirm request the agent puts on the
-#    requests topic, done once.
+#    requests topic, done once;
+#  - an export lease (ExportVm, which the launcher adds as vCenter has it):
+#    vcagent-vi export streams a powered-off linked clone's disk as a
+#    streamOptimized VMDK that qemu-img reads back to the image's bytes; a
+#    VM that is on is refused with InvalidPowerState.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -194,6 +198,19 @@ check "its confirm went through the requests topic as $AID and succeeded" done_a
 check "the old delta is deleted" sh -c "! ls $DS/$U2/$U2.vmdk 2>/dev/null"
 check "one final event for it" test "$(grep -F "\"$AID\"" "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
 check "the ledger has it once, as a resize_confirm" is "$(psql_v "SELECT count(*) || ' ' || min(type) || ' ' || min(state) FROM requests WHERE request_id = '$AID'")" "1 resize_confirm succeeded"
+
+# --- an export lease ---
+U3=5b000000-0000-4000-8000-000000000003
+send "$U3" "$(req r3-spawn spawn "$U3" "$(flavor 1 256 0), \"image_id\": \"$IMG\"")"
+check "a third instance (a linked clone)" done_as r3-spawn succeeded
+check "exporting it while it is on fails with InvalidPowerState" sh -c "! '$VI' -c '$T/agent.yaml' export '$U3' '$T/on.vmdk' 2>'$T/export-on.err' && grep -q InvalidPowerState '$T/export-on.err'"
+send "$U3" "$(req r3-off power_off "$U3" '"hard": true')"
+check "powered off" done_as r3-off succeeded
+check "vcagent-vi export streams its disk through an export lease" sh -c "'$VI' -c '$T/agent.yaml' export '$U3' '$T/u3.vmdk' 2>'$T/export.err' && grep -q 'bytes exported' '$T/export.err'"
+check "a streamOptimized VMDK, as qemu-img reads it" sh -c "qemu-img info '$T/u3.vmdk' | grep -q 'create type: streamOptimized'"
+curl -s "$GLANCE_URL/v2/images/$IMG/file" -o "$T/img.raw"
+qemu-img convert -f vmdk -O raw "$T/u3.vmdk" "$T/u3.raw" 2>>"$T/export.err"
+check "holding the image's bytes (the clone's parent's)" sh -c "test -s '$T/img.raw' && cmp -n \$(stat -c %s '$T/img.raw') '$T/img.raw' '$T/u3.raw'"
 
 send "$U" "$(req r-del delete)"
 check "the instance is deleted" done_as r-del succeeded

@@ -100,7 +100,8 @@ func (p *peer) interceptFor(body []byte) bool {
 		bytes.Contains(body, []byte("RebootGuest")) || bytes.Contains(body, []byte("PortGroup")) ||
 		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) ||
 		bytes.Contains(body, []byte("ExtendVirtualDisk_Task")) ||
-		bytes.Contains(body, []byte("CopyVirtualDisk_Task")) {
+		bytes.Contains(body, []byte("CopyVirtualDisk_Task")) ||
+		bytes.Contains(body, []byte("ExportVm")) {
 		return true
 	}
 	p.mu.Lock()
@@ -136,6 +137,9 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 		return true
 	case "ExtendVirtualDisk_Task":
 		p.extendVirtualDiskCall(w, r, body, method, this)
+		return true
+	case "ExportVm":
+		p.exportVmCall(w, r, this)
 		return true
 	case "CopyVirtualDisk_Task":
 		if p.copySparseCall(w, r, body, this) {

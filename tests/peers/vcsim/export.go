@@ -1,0 +1,207 @@
+package main
+
+// VirtualMachine.ExportVm, which the simulator lacks (it answers
+// MethodNotFound), as the vSphere API describes it: a VM that is powered
+// off gets an HttpNfcLease, ready at once, whose info.deviceUrl has one
+// entry per virtual disk (disk: true, the URL's host "*" for the server's
+// own); a GET of that URL streams the disk as a streamOptimized VMDK, made
+// from the disk's data (a delta with no data of its own, as the simulator
+// makes a linked clone's, is read through its parent) by qemu-img
+// (Debian's qemu-utils) rather than by an encoder of our own.
+// HttpNfcLeaseProgress, HttpNfcLeaseComplete and HttpNfcLeaseAbort work
+// on the lease; after Complete or Abort its URLs answer 404.
+//
+// A VM that is on: InvalidPowerState, as vCenter answers.
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// exportLease is an HttpNfcLease of ours, in the inventory (so that the
+// property collector reads its state and info).
+type exportLease struct {
+	mo.HttpNfcLease
+	disks map[string]exportDisk // by the URL's last element
+}
+
+type exportDisk struct {
+	files []string // the disk's descriptor, then its parents'
+	bytes int64
+}
+
+var exportLeases sync.Map // lease value -> *exportLease, while it is open
+
+func (l *exportLease) HttpNfcLeaseProgress(req *types.HttpNfcLeaseProgress) soap.HasFault {
+	l.TransferProgress = req.Percent
+	return &methods.HttpNfcLeaseProgressBody{Res: new(types.HttpNfcLeaseProgressResponse)}
+}
+
+func (l *exportLease) HttpNfcLeaseComplete(req *types.HttpNfcLeaseComplete) soap.HasFault {
+	l.end(types.HttpNfcLeaseStateDone)
+	return &methods.HttpNfcLeaseCompleteBody{Res: new(types.HttpNfcLeaseCompleteResponse)}
+}
+
+func (l *exportLease) HttpNfcLeaseAbort(req *types.HttpNfcLeaseAbort) soap.HasFault {
+	l.end(types.HttpNfcLeaseStateError)
+	return &methods.HttpNfcLeaseAbortBody{Res: new(types.HttpNfcLeaseAbortResponse)}
+}
+
+func (l *exportLease) end(state types.HttpNfcLeaseState) {
+	exportLeases.Delete(l.Self.Value)
+	simulator.Map.Update(l, []types.PropertyChange{{Name: "state", Val: state}})
+}
+
+// localFile maps "[ds] path" to the simulator's file, by the datastore's name.
+func localFile(name string) (string, bool) {
+	ds, ok := parseDatastorePath(name)
+	if !ok {
+		return "", false
+	}
+	for _, e := range simulator.Map.All("Datastore") {
+		store, ok := e.(*simulator.Datastore)
+		if !ok || store.Name != ds.Datastore {
+			continue
+		}
+		var dir string
+		simulator.Map.WithLock(store, func() { dir = store.Info.GetDatastoreInfo().Url })
+		file := path.Join(dir, ds.Path)
+		if rel, err := filepath.Rel(dir, file); err != nil || strings.HasPrefix(rel, "..") {
+			return "", false
+		}
+		return file, true
+	}
+	return "", false
+}
+
+// exportVmCall answers ExportVm on this.
+func (p *peer) exportVmCall(w http.ResponseWriter, r *http.Request, this moref) {
+	probe := p.forward(r, probeBody(this)) // session and _this checks, by the simulator
+	vm, isVM := simulator.Map.Get(this).(*simulator.VirtualMachine)
+	if !isVM || !isMethodNotFound(probe) {
+		relay(w, probe, probe.Body.Bytes())
+		return
+	}
+	l := &exportLease{disks: map[string]exportDisk{}}
+	var info types.HttpNfcLeaseInfo
+	var state types.VirtualMachinePowerState
+	simulator.Map.WithLock(vm, func() {
+		state = vm.Runtime.PowerState
+		n := 0
+		for _, d := range vm.Config.Hardware.Device {
+			disk, ok := d.(*types.VirtualDisk)
+			if !ok {
+				continue
+			}
+			var files []string
+			for b, _ := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); b != nil; b = b.Parent {
+				if f, ok := localFile(b.FileName); ok {
+					files = append(files, f)
+				}
+			}
+			name := fmt.Sprintf("disk-%d.vmdk", n)
+			n++
+			l.disks[name] = exportDisk{files: files, bytes: disk.CapacityInKB * 1024}
+			info.DeviceUrl = append(info.DeviceUrl, types.HttpNfcLeaseDeviceUrl{
+				Key:       fmt.Sprintf("/%s/%d", this.Value, disk.Key),
+				ImportKey: fmt.Sprintf("/%s/%d", this.Value, disk.Key),
+				Url:       "", // below, once the lease has its name
+				Disk:      types.NewBool(true),
+				TargetId:  name,
+				FileSize:  disk.CapacityInKB * 1024,
+			})
+			info.TotalDiskCapacityInKB += disk.CapacityInKB
+		}
+	})
+	if state == types.VirtualMachinePowerStatePoweredOn {
+		writeFault(w, "The attempted operation cannot be performed in the current state (Powered on).",
+			&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOff, ExistingState: state})
+		return
+	}
+	l.Self.Type = "HttpNfcLease" // the value is the registry's to give
+	l.Self = simulator.Map.Put(l).Reference()
+	for i := range info.DeviceUrl {
+		info.DeviceUrl[i].Url = fmt.Sprintf("https://*/export/%s/%s", l.Self.Value, info.DeviceUrl[i].TargetId)
+	}
+	info.Lease = l.Self
+	info.Entity = this
+	info.LeaseTimeout = 300
+	simulator.Map.WithLock(l, func() {
+		l.Info = &info
+		l.State = types.HttpNfcLeaseStateReady
+	})
+	exportLeases.Store(l.Self.Value, l)
+	log.Printf("ExportVm %s: lease %s, %d disk(s)", this.Value, l.Self.Value, len(l.disks))
+	writeResult(w, &types.ExportVmResponse{Returnval: l.Self})
+}
+
+// serveExport answers GET /export/LEASE/DISK with the disk, streamOptimized.
+func serveExport(w http.ResponseWriter, r *http.Request) {
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/export/"), "/")
+	if r.Method != http.MethodGet || len(parts) != 2 {
+		http.Error(w, "GET /export/LEASE/DISK", http.StatusMethodNotAllowed)
+		return
+	}
+	v, ok := exportLeases.Load(parts[0])
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	d, ok := v.(*exportLease).disks[parts[1]]
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	tmp, err := os.MkdirTemp("", "vcsim-export-")
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer os.RemoveAll(tmp)
+	out := filepath.Join(tmp, "disk.vmdk")
+	// the first file of the chain that holds data; none: zeros of its size
+	made := false
+	for _, f := range d.files {
+		cmd := exec.Command("qemu-img", "convert", "-f", "vmdk", f, "-O", "vmdk",
+			"-o", "subformat=streamOptimized", out)
+		if msg, err := cmd.CombinedOutput(); err == nil {
+			made = true
+			break
+		} else {
+			log.Printf("export: %s has no data of its own (%v: %s): its parent", f, err, strings.TrimSpace(string(msg)))
+		}
+	}
+	if !made {
+		cmd := exec.Command("qemu-img", "create", "-f", "vmdk", "-o", "subformat=streamOptimized",
+			out, fmt.Sprintf("%d", d.bytes))
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			http.Error(w, fmt.Sprintf("qemu-img: %v: %s", err, msg), http.StatusInternalServerError)
+			return
+		}
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	defer f.Close()
+	st, _ := f.Stat()
+	w.Header().Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
+	w.Header().Set("Content-Length", fmt.Sprintf("%d", st.Size()))
+	n, err := io.Copy(w, f)
+	log.Printf("export %s: %d bytes (%v)", r.URL.Path, n, err)
+}
