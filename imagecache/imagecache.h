@@ -75,6 +75,23 @@ struct ic_image_meta {
 int ic_glance_meta(const struct ic_glance *g, const char *id,
     struct ic_image_meta *m, struct vcd_err *err);
 
+/* ---- images into the image service (ic_gwrite.c) ---- */
+
+struct json_t;
+
+/*
+ * Create image ID, queued, from PROPS (a JSON object: name, disk_format,
+ * container_format and properties; "id" is set in it).  0, 1 when it
+ * exists already, or -1 with ERR.
+ */
+int ic_glance_create(const struct ic_glance *g, const char *id, struct json_t *props,
+    struct vcd_err *err);
+/* Stream image ID's data from READ (chunked; 0 ends it, -1 fails it). */
+int ic_glance_upload(const struct ic_glance *g, const char *id, vcd_ds_data_fn read,
+    void *arg, struct vcd_err *err);
+/* Delete image ID (one that is gone already: 0). */
+int ic_glance_delete(const struct ic_glance *g, const char *id, struct vcd_err *err);
+
 /* ---- VMDK headers (ic_vmdk.c) ---- */
 
 struct ic_vmdk {

@@ -719,3 +719,30 @@ vcd_vm_list_free(struct vcd_vm_info *v)
 {
 	free(v);
 }
+
+int
+vcd_vm_clone_linked(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_moref *snapshot, const struct vcd_moref *folder,
+    const struct vcd_moref *pool, const char *name, struct vcd_moref *clone,
+    struct vcd_err *err)
+{
+	struct vim_req_CloneVM_Task req;
+	struct vim_VirtualMachineCloneSpec spec;
+	struct vim_VirtualMachineRelocateSpec loc;
+
+	vcd_err_clear(err);
+	vim_init(&loc, &vim_type_VirtualMachineRelocateSpec);
+	loc.pool = (struct vcd_moref *)pool;
+	loc.diskMoveType = "createNewChildDiskBacking";
+	vim_init(&spec, &vim_type_VirtualMachineCloneSpec);
+	spec.location = &loc;
+	spec.template = VIM_BOOL(false);
+	spec.powerOn = VIM_BOOL(false);
+	spec.snapshot = (struct vcd_moref *)snapshot;
+	vim_init(&req, &vim_type_req_CloneVM_Task);
+	req._this = (struct vcd_moref *)vm;
+	req.folder = (struct vcd_moref *)folder;
+	req.name = (char *)name;
+	req.spec = &spec;
+	return vcd_vm_task(s, &vim_method_CloneVM_Task, &req, vm, clone, err);
+}

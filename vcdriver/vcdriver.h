@@ -400,6 +400,13 @@ int vcd_vm_suspend(struct vcd_session *s, const struct vcd_moref *vm,
 int vcd_vm_reconfigure(struct vcd_session *s, const struct vcd_moref *vm,
     const char *uuid, struct vim_VirtualMachineConfigSpec *spec,
     struct vcd_err *err);
+/* CloneVM_Task: a linked clone of VM (its disks children of SNAPSHOT's,
+ * or of the VM's current state when SNAPSHOT is NULL), powered off, named
+ * NAME, in FOLDER and POOL, into *CLONE. */
+int vcd_vm_clone_linked(struct vcd_session *s, const struct vcd_moref *vm,
+    const struct vcd_moref *snapshot, const struct vcd_moref *folder,
+    const struct vcd_moref *pool, const char *name, struct vcd_moref *clone,
+    struct vcd_err *err);
 /* Power off if needed, then Destroy_Task (which removes the VM's files). */
 int vcd_vm_destroy(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);

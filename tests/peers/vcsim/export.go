@@ -205,3 +205,65 @@ func serveExport(w http.ResponseWriter, r *http.Request) {
 	n, err := io.Copy(w, f)
 	log.Printf("export %s: %d bytes (%v)", r.URL.Path, n, err)
 }
+
+// cloneVmCall runs CloneVM_Task in the simulator, then gives a linked
+// clone's disks the parent vCenter gives them: the simulator makes each an
+// empty disk of its own, while a clone with diskMoveType
+// createNewChildDiskBacking (a linked clone, from spec.snapshot or the
+// VM's current state) is a child of the source's disk, whose data it reads
+// through (and which an export of it reads through too).
+func (p *peer) cloneVmCall(w http.ResponseWriter, r *http.Request, body []byte, this moref) bool {
+	req, err := decodeCall(body)
+	c, ok := req.(*types.CloneVM_Task)
+	if err != nil || !ok || c.Spec.Location.DiskMoveType != string(types.VirtualMachineRelocateDiskMoveOptionsCreateNewChildDiskBacking) {
+		return false
+	}
+	src, ok := simulator.Map.Get(this).(*simulator.VirtualMachine)
+	if !ok {
+		return false
+	}
+	var parents []*types.VirtualDiskFlatVer2BackingInfo
+	simulator.Map.WithLock(src, func() {
+		for _, d := range src.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					cp := *b
+					parents = append(parents, &cp)
+				}
+			}
+		}
+	})
+	rec := p.forward(r, body)
+	relay(w, rec, rec.Body.Bytes())
+	m := returnTask.FindSubmatch(rec.Body.Bytes())
+	if m == nil {
+		return true
+	}
+	task, ok := simulator.Map.Get(moref{Type: "Task", Value: string(m[1])}).(*simulator.Task)
+	if !ok {
+		return true
+	}
+	var result types.AnyType
+	simulator.Map.WithLock(task, func() { result = task.Info.Result })
+	ref, ok := result.(types.ManagedObjectReference)
+	if !ok {
+		return true
+	}
+	clone, ok := simulator.Map.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		return true
+	}
+	simulator.Map.WithLock(clone, func() {
+		n := 0
+		for _, d := range clone.Config.Hardware.Device {
+			if disk, ok := d.(*types.VirtualDisk); ok && n < len(parents) {
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+					b.Parent = parents[n]
+				}
+				n++
+			}
+		}
+	})
+	log.Printf("CloneVM_Task %s -> %s: a linked clone, its disks children of the source's", this.Value, ref.Value)
+	return true
+}

@@ -101,7 +101,7 @@ func (p *peer) interceptFor(body []byte) bool {
 		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) ||
 		bytes.Contains(body, []byte("ExtendVirtualDisk_Task")) ||
 		bytes.Contains(body, []byte("CopyVirtualDisk_Task")) ||
-		bytes.Contains(body, []byte("ExportVm")) {
+		bytes.Contains(body, []byte("ExportVm")) || bytes.Contains(body, []byte("CloneVM_Task")) {
 		return true
 	}
 	p.mu.Lock()
@@ -141,6 +141,10 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 	case "ExportVm":
 		p.exportVmCall(w, r, this)
 		return true
+	case "CloneVM_Task":
+		if !p.asyncFor(method, this) && p.cloneVmCall(w, r, body, this) {
+			return true
+		}
 	case "CopyVirtualDisk_Task":
 		if p.copySparseCall(w, r, body, this) {
 			return true
