@@ -281,6 +281,9 @@ struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
 int ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
     const struct req *r, struct vcd_moref *vm, const char *ds, json_t *nics,
     struct vcd_err *err);
+/* ops_image.c: snapshot_image. */
+int ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r,
+    int attempt, struct agent_op *op);
 /* ops_rescue.c: rescue, unrescue. */
 int ops_rescue(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op);

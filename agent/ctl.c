@@ -9,6 +9,7 @@
  *   vcagentctl [-c FILE] resize NODE UUID VCPUS MEMORY_MB ROOT_GB
  *   vcagentctl [-c FILE] resize-confirm|resize-revert NODE UUID
  *   vcagentctl [-c FILE] rescue NODE UUID [IMAGE] | unrescue NODE UUID
+ *   vcagentctl [-c FILE] snapshot-image NODE UUID NAME
  *   vcagentctl [-c FILE] prefetch NODE IMAGE
  *   vcagentctl [-c FILE] snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]
  *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
@@ -54,6 +55,7 @@ ctl_usage(void)
 	    "  resize NODE UUID VCPUS MEMORY_MB ROOT_GB\n"
 	    "  resize-confirm|resize-revert NODE UUID  keep a resize, or undo it\n"
 	    "  rescue NODE UUID [IMAGE] | unrescue NODE UUID\n"
+	    "  snapshot-image NODE UUID NAME    its root disk as a new image\n"
 	    "  prefetch NODE IMAGE\n"
 	    "  snapshot-create NODE UUID NAME [DESCRIPTION] [--memory]\n"
 	    "  snapshot-revert NODE UUID NAME|ID\n"
@@ -361,6 +363,9 @@ main(int argc, char **argv)
 		else
 			json_object_set_new(j, "snapshot", json_pack("{s:s}", id ? "id" :
 			    "name", argv[3]));
+	} else if (strcmp(cmd, "snapshot-image") == 0 && argc == 4) {
+		j = ctl_simple("snapshot_image", argv[1], argv[2]);
+		json_object_set_new(j, "image", json_pack("{s:s}", "name", argv[3]));
 	} else if (strcmp(cmd, "rescue") == 0 && argc == 4) {
 		j = ctl_simple("rescue", argv[1], argv[2]);
 		json_object_set_new(j, "image_id", json_string(argv[3]));

@@ -835,6 +835,9 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	case REQ_UNRESCUE:
 		ret = ops_rescue(a, pg, r, attempt, op);
 		break;
+	case REQ_SNAPSHOT_IMAGE:
+		ret = ops_snapshot_image(a, pg, r, attempt, op);
+		break;
 	case REQ_SNAPSHOT_CREATE:
 	case REQ_SNAPSHOT_REVERT:
 	case REQ_SNAPSHOT_DELETE:

@@ -52,6 +52,7 @@ static const struct req_kind {
 	{ "resize_revert", REQ_RESIZE_REVERT, NEED_INSTANCE },
 	{ "rescue", REQ_RESCUE, NEED_INSTANCE },
 	{ "unrescue", REQ_UNRESCUE, NEED_INSTANCE },
+	{ "snapshot_image", REQ_SNAPSHOT_IMAGE, NEED_INSTANCE },
 };
 
 const char *
@@ -424,6 +425,25 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		if (req_str(root, "datastore", r->datastore, sizeof(r->datastore), why,
 		    wl, ctx) < 0)
 			goto bad;
+	}
+	if (r->type == REQ_SNAPSHOT_IMAGE) {
+		json_t *im = json_object_get(root, "image");
+		const char *nm = json_string_value(json_object_get(im, "name"));
+		json_t *iv = json_object_get(im, "id");
+
+		if (!json_is_object(im) || nm == NULL || nm[0] == '\0' || strlen(nm) > 255) {
+			snprintf(why, wl, "%simage must be {\"name\": 1-255 characters, "
+			    "\"id\": an image id (optional)}", ctx);
+			goto bad;
+		}
+		snprintf(r->image_name, sizeof(r->image_name), "%s", nm);
+		if (iv != NULL && (!json_is_string(iv) || strlen(json_string_value(iv)) >=
+		    sizeof(r->image_id) || ic_image_id_check(json_string_value(iv)) < 0)) {
+			snprintf(why, wl, "%simage.id must be an image id", ctx);
+			goto bad;
+		}
+		if (iv != NULL)
+			snprintf(r->image_id, sizeof(r->image_id), "%s", json_string_value(iv));
 	}
 	if (r->type == REQ_RESCUE && json_object_get(root, "image_id") != NULL &&
 	    (req_str(root, "image_id", r->image_id, sizeof(r->image_id), why, wl,

@@ -29,7 +29,7 @@ enum req_type {
 	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_SNAPSHOT_CREATE,
 	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_GET_INFO, REQ_GET_DIAGNOSTICS,
 	REQ_GET_CONSOLE, REQ_RESIZE_CONFIRM, REQ_RESIZE_REVERT,
-	REQ_RESCUE, REQ_UNRESCUE, REQ_NTYPES
+	REQ_RESCUE, REQ_UNRESCUE, REQ_SNAPSHOT_IMAGE, REQ_NTYPES
 };
 
 struct req_port {
@@ -61,8 +61,9 @@ struct req {
 	int64_t		 memory_mb;
 	unsigned	 root_gb;
 	struct fl_specs	 specs;			/* flavor.extra_specs */
-	char		 image_id[65];		/* spawn, prefetch; rescue:
-						 * optional */
+	char		 image_id[65];		/* spawn, prefetch; rescue,
+						 * snapshot_image: optional */
+	char		 image_name[256];	/* snapshot_image */
 	struct fl_image	 image;			/* spawn: image_properties */
 	bool		 config_drive;		/* spawn: asked for one */
 	unsigned char	*user_data;		/* spawn: decoded (owned); NULL */

@@ -28,7 +28,12 @@
 #  - an export lease (ExportVm, which the launcher adds as vCenter has it):
 #    vcagent-vi export streams a powered-off linked clone's disk as a
 #    streamOptimized VMDK that qemu-img reads back to the image's bytes; a
-#    VM that is on is refused with InvalidPowerState.
+#    VM that is on is refused with InvalidPowerState;
+#  - snapshot_image: a running instance's root disk as a new Glance image
+#    (a snapshot, a linked clone of it, the clone exported and streamed to
+#    the image service), with nova's properties, holding the image's bytes;
+#    no clone or snapshot left; an export that fails deletes the half-made
+#    image.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -211,6 +216,30 @@ check "a streamOptimized VMDK, as qemu-img reads it" sh -c "qemu-img info '$T/u3
 curl -s "$GLANCE_URL/v2/images/$IMG/file" -o "$T/img.raw"
 qemu-img convert -f vmdk -O raw "$T/u3.vmdk" "$T/u3.raw" 2>>"$T/export.err"
 check "holding the image's bytes (the clone's parent's)" sh -c "test -s '$T/img.raw' && cmp -n \$(stat -c %s '$T/img.raw') '$T/img.raw' '$T/u3.raw'"
+
+# --- snapshot_image ---
+send "$U3" "$(req r3-on power_on "$U3")"
+check "the third instance on again" done_as r3-on succeeded
+send "$U3" "$(req r3-img snapshot_image "$U3" '"image": {"name": "u3-snap"}')"
+check "snapshot_image of a running instance succeeds" done_as r3-img succeeded
+NEWIMG=$(event r3-img succeeded image.id)
+check "its event names the new image ($NEWIMG)" test -n "$NEWIMG" -a "$(event r3-img succeeded image.name)" = u3-snap
+curl -s "$GLANCE_URL/v2/images/$NEWIMG" >"$T/newimg.json"
+gprop() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$T/newimg.json" "$1"; }
+check "active, with nova's properties" is "$(gprop status) $(gprop disk_format) $(gprop container_format) $(gprop vmware_disktype) $(gprop vmware_adaptertype) $(gprop vmware_ostype) $(gprop image_type) $(gprop instance_uuid) $(gprop name)" "active vmdk bare streamOptimized lsiLogic otherGuest64 snapshot $U3 u3-snap"
+curl -s "$GLANCE_URL/v2/images/$NEWIMG/file" -o "$T/newimg.vmdk"
+qemu-img convert -f vmdk -O raw "$T/newimg.vmdk" "$T/newimg.raw" 2>>"$T/export.err"
+check "its data: a streamOptimized VMDK of the instance's disk" sh -c "qemu-img info '$T/newimg.vmdk' | grep -q 'create type: streamOptimized' && cmp -n \$(stat -c %s '$T/img.raw') '$T/img.raw' '$T/newimg.raw'"
+check "no clone is left" sh -c "! '$VI' -c '$T/agent.yaml' vms | grep -q '$U3-image-'"
+check "no snapshot is left" is "$("$VI" -c "$T/agent.yaml" snapshots "$U3" 2>>"$T/vi.err")" ""
+check "the instance is still on" is "$(prop "$U3" runtime.powerState)" poweredOn
+check "ExportVm is made to fail once" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/fault?method=ExportVm&fault=TaskInProgress&count=1")" = ok
+send "$U3" "$(req r3-img2 snapshot_image "$U3" '"image": {"name": "u3-snap-2"}')"
+check "a snapshot_image whose export fails fails, naming the fault" failed_with r3-img2 TaskInProgress ""
+check "and deletes the image it made" sh -c "! curl -s '$GLANCE_URL/v2/images' | grep -q 'u3-snap-2'"
+check "no clone or snapshot is left" sh -c "! '$VI' -c '$T/agent.yaml' vms | grep -q '$U3-image-' && [ -z \"\$('$VI' -c '$T/agent.yaml' snapshots '$U3')\" ]"
+send "$U3" "$(req r3-img-bad snapshot_image "$U3" '"image": {"id": "x"}')"
+check "an image without a name is refused" until_ok 30 rejected_with r3-img-bad 'image must be {\"name\": 1-255 characters'
 
 send "$U" "$(req r-del delete)"
 check "the instance is deleted" done_as r-del succeeded

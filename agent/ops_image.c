@@ -1,0 +1,312 @@
+/*
+ * ops_image.c - snapshot_image: the instance's root disk as a new image in
+ * the image service, as nova's driver makes one.
+ *
+ * A VM snapshot (its disk quiesced when the guest's tools run) is taken, a
+ * linked clone of it made (powered off, which an export lease needs), and
+ * the clone exported through an HttpNfcLease (ExportVm) as a
+ * streamOptimized VMDK.  The export's GET and the image service's PUT run
+ * at once, joined by a pipe: the disk is never whole on local disk or in
+ * memory.  The image gets nova's properties (disk_format vmdk,
+ * container_format bare, vmware_disktype streamOptimized,
+ * vmware_adaptertype, vmware_ostype, image_type snapshot, instance_uuid).
+ * Then the lease is completed, the clone destroyed and the snapshot removed.
+ *
+ * The image's id is the request's image.id, or one derived from the
+ * request id, so that the request run again after a crash finds the image
+ * it made: active, it is done; otherwise it is deleted and made again, as
+ * are the snapshot and the clone of an earlier run.  A failed upload
+ * deletes the image it made.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+
+#include "agent.h"
+#include "imagecache/imagecache.h"
+#include "log.h"
+#include "pgc.h"
+#include "vcdriver/vim.h"
+#include "xmalloc.h"
+
+/* An image id derived from request id RID: a UUID from its SHA-256. */
+static void
+ops_image_id(const char *rid, char *out, size_t len)
+{
+	unsigned char d[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)rid, strlen(rid), d);
+	d[6] = (unsigned char)((d[6] & 0x0f) | 0x50);	/* as a name-based UUID */
+	d[8] = (unsigned char)((d[8] & 0x3f) | 0x80);
+	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
+	    "%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5], d[6],
+	    d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
+}
+
+/* The export, on a thread of its own, writing into a pipe. */
+struct ops_export {
+	struct agent		*a;
+	struct vcd_nfc_lease	*l;
+	int			 fd;		/* the pipe's write end (owned) */
+	int64_t			 total;		/* the disk's size, for percents */
+	_Atomic int64_t		 done;
+	time_t			 next;
+	struct vcd_err		 err;
+	int			 rc;
+};
+
+static ssize_t
+ops_export_write(char *buf, size_t len, void *arg)
+{
+	struct ops_export *x = arg;
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(x->fd, buf + off, len - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;	/* the upload stopped reading */
+		off += (size_t)n;
+	}
+	x->done += (int64_t)len;
+	/* the lease stays alive while the data comes */
+	if (time(NULL) >= x->next) {
+		struct vcd_err e;
+		int pct = x->total > 0 ? (int)(x->done * 100 / x->total) : 50;
+
+		x->next = time(NULL) + 5;
+		(void)vcd_nfc_progress(x->a->vc, x->l, pct > 99 ? 99 : pct, &e);
+	}
+	return (ssize_t)len;
+}
+
+static void *
+ops_export_main(void *arg)
+{
+	struct ops_export *x = arg;
+
+	x->rc = vcd_nfc_get(x->a->vc, x->l, ops_export_write, x, &x->err);
+	close(x->fd);	/* the upload's end of data */
+	x->fd = -1;
+	return NULL;
+}
+
+static ssize_t
+ops_upload_read(char *buf, size_t len, void *arg)
+{
+	int fd = *(int *)arg;
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* Export CLONE's disk into image ID (created by the caller). */
+static int
+ops_image_stream(struct agent *a, const struct vcd_moref *clone, const char *id,
+    int64_t total, int64_t *bytes, struct vcd_err *err)
+{
+	struct vcd_nfc_lease l;
+	struct ops_export x;
+	pthread_t t;
+	int p[2] = { -1, -1 }, ret = -1;
+	bool started = false;
+
+	if (vcd_nfc_export(a->vc, clone, &l, err) < 0)
+		return -1;
+	memset(&x, 0, sizeof(x));
+	x.a = a, x.l = &l, x.total = total, x.next = time(NULL) + 5;
+	vcd_err_clear(&x.err);
+	if (pipe(p) < 0) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot make a pipe: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
+	x.fd = p[1];
+	if (pthread_create(&t, NULL, ops_export_main, &x) != 0) {
+		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot start a thread");
+		goto fail;
+	}
+	started = true;
+	p[1] = -1;	/* the thread's now */
+	if (ic_glance_upload(&a->glance, id, ops_upload_read, &p[0], err) < 0) {
+		close(p[0]);	/* the export's writes fail: it stops */
+		p[0] = -1;
+		pthread_join(t, NULL);
+		started = false;
+		goto fail;
+	}
+	pthread_join(t, NULL);
+	started = false;
+	if (x.rc < 0) {
+		*err = x.err;
+		goto fail;
+	}
+	if (vcd_nfc_complete(a->vc, &l, err) < 0)
+		goto out;
+	*bytes = x.done;
+	ret = 0;
+	goto out;
+fail:
+	if (started) {
+		close(p[0]);
+		p[0] = -1;
+		pthread_join(t, NULL);
+	}
+	vcd_nfc_abort(a->vc, &l);
+out:
+	if (p[0] >= 0)
+		close(p[0]);
+	if (p[1] >= 0)
+		close(p[1]);
+	return ret;
+}
+
+/* The image's properties as nova sets them, from the instance row. */
+static json_t *
+ops_image_props(PGconn *pg, const struct req *r, const char *name)
+{
+	const char *params[1] = { r->instance_uuid };
+	char why[512];
+	struct fl_image im;
+	json_t *ip = NULL;
+	PGresult *res;
+
+	memset(&im, 0, sizeof(im));
+	if ((res = pgc_exec(pg, "SELECT image_properties::text FROM instances WHERE "
+	    "uuid = $1", 1, params, why, sizeof(why), NULL)) != NULL) {
+		if (PQntuples(res) == 1)
+			ip = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
+		PQclear(res);
+	}
+	if (fl_image_parse(ip, &im, why, sizeof(why), "") < 0)
+		memset(&im, 0, sizeof(im));
+	json_decref(ip);
+	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name,
+	    "disk_format", "vmdk", "container_format", "bare", "vmware_disktype",
+	    "streamOptimized", "vmware_adaptertype", im.adapter[0] ? im.adapter :
+	    "lsiLogic", "vmware_ostype", im.os_type[0] ? im.os_type : "otherGuest64",
+	    "image_type", "snapshot", "instance_uuid", r->instance_uuid);
+}
+
+int
+ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op)
+{
+	struct vcd_err *err = &op->err, e2;
+	struct vim_arena ar = VIM_ARENA_INIT;
+	struct ops_root rt = { .a = &ar };
+	struct agent_cluster *c;
+	struct vcd_moref vm, snap, clone = { "", "" };
+	struct ic_image_meta meta;
+	struct vcd_snap *v = NULL;
+	const char *u = r->instance_uuid;
+	char id[65], sname[100], cname[120], msg[800];
+	json_t *props = NULL;
+	int64_t bytes = 0;
+	bool tools = false, made = false, have_snap = false;
+	size_t n = 0;
+	int ret = -1;
+
+	if ((c = ops_cluster(a, r->node, err)) == NULL)
+		return -1;
+	if (ops_resize_pending(pg, r, err) < 0)
+		return -1;
+	if (r->image_id[0] != '\0')
+		snprintf(id, sizeof(id), "%s", r->image_id);
+	else
+		ops_image_id(r->request_id, id, sizeof(id));
+	snprintf(sname, sizeof(sname), "image-%s", id);
+	snprintf(cname, sizeof(cname), "%s-image-%.8s", u, id);
+	/* a run again: an image made and uploaded already is the request's end */
+	if (attempt > 1 && ic_glance_meta(&a->glance, id, &meta, &e2) == 0 &&
+	    strcmp(meta.status, "active") == 0) {
+		log_info("snapshot_image %s: image %s is active already (an earlier run)",
+		    u, id);
+		goto cleanup_only;
+	}
+	if (ops_vm(a, pg, u, &vm, err) < 0 || ops_root_read(a, pg, u, &vm, &rt, err) < 0)
+		goto out;
+	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (rt.disk == NULL) {
+		vcd_err_set(err, VCD_E_INVALID, "InvalidInstanceState", vm.value,
+		    "virtual machine %s has no root disk to make an image of", vm.value);
+		goto out;
+	}
+	/* what an earlier run left: its image, clone and snapshot go first */
+	if (attempt > 1) {
+		struct vcd_vm_info *vms = NULL;
+		size_t nv = 0;
+
+		(void)ic_glance_delete(&a->glance, id, &e2);
+		if (vcd_vm_list(a->vc, &vms, &nv, &e2) == 0) {
+			for (size_t i = 0; i < nv; i++)
+				if (strcmp(vms[i].name, cname) == 0)
+					(void)vcd_vm_destroy(a->vc, &vms[i].ref, &e2);
+			vcd_vm_list_free(vms);
+		}
+	}
+	if (vcd_snap_list(a->vc, &vm, u, &v, &n, &tools, err) < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(v[i].name, sname) == 0) {
+			snap = v[i].ref;
+			have_snap = true;
+		}
+	if (!have_snap) {
+		if (vcd_snap_create(a->vc, &vm, u, sname, "vcagent: snapshot_image", false,
+		    tools, &snap, err) < 0)
+			goto out;
+		have_snap = true;
+	}
+	if (vcd_vm_clone_linked(a->vc, &vm, &snap, &c->pl.folder, &c->pl.pool, cname,
+	    &clone, err) < 0)
+		goto fail;
+	props = ops_image_props(pg, r, r->image_name[0] ? r->image_name : sname);
+	if (ic_glance_create(&a->glance, id, props, err) < 0)
+		goto fail;
+	made = true;
+	if (ops_image_stream(a, &clone, id, rt.disk->capacityInKB.v * 1024, &bytes,
+	    err) < 0)
+		goto fail;
+	log_info("snapshot_image %s: image %s: %lld bytes, streamOptimized, from VM %s",
+	    u, id, (long long)bytes, vm.value);
+	made = false;	/* it stays */
+cleanup_only:
+	ret = 0;
+fail:
+	if (made && ic_glance_delete(&a->glance, id, &e2) < 0)
+		log_warnx("snapshot_image %s: the half-made image %s stays: %s", u, id,
+		    vcd_strerror(&e2, msg, sizeof(msg)));
+	if (clone.value[0] != '\0' && vcd_vm_destroy(a->vc, &clone, &e2) < 0)
+		log_warnx("snapshot_image %s: clone %s stays: %s", u, clone.value,
+		    vcd_strerror(&e2, msg, sizeof(msg)));
+	if (have_snap && vcd_snap_remove(a->vc, &vm, u, &snap, false, &e2) < 0)
+		log_warnx("snapshot_image %s: snapshot %s stays: %s", u, snap.value,
+		    vcd_strerror(&e2, msg, sizeof(msg)));
+	if (ret == 0) {
+		op->detail_key = "image";
+		op->detail = json_pack("{s:s, s:s}", "id", id, "name",
+		    r->image_name[0] ? r->image_name : sname);
+	}
+out:
+	json_decref(props);
+	free(v);
+	vim_arena_free(&ar);
+	return ret;
+}
