@@ -20,14 +20,9 @@
  */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/sha.h>
@@ -51,130 +46,6 @@ ops_image_id(const char *rid, char *out, size_t len)
 	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
 	    "%02x%02x%02x%02x%02x%02x", d[0], d[1], d[2], d[3], d[4], d[5], d[6],
 	    d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15]);
-}
-
-/* The export, on a thread of its own, writing into a pipe. */
-struct ops_export {
-	struct agent		*a;
-	struct vcd_nfc_lease	*l;
-	int			 fd;		/* the pipe's write end (owned) */
-	int64_t			 total;		/* the disk's size, for percents */
-	_Atomic int64_t		 done;
-	time_t			 next;
-	struct vcd_err		 err;
-	int			 rc;
-};
-
-static ssize_t
-ops_export_write(char *buf, size_t len, void *arg)
-{
-	struct ops_export *x = arg;
-	size_t off = 0;
-
-	while (off < len) {
-		ssize_t n = write(x->fd, buf + off, len - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;	/* the upload stopped reading */
-		off += (size_t)n;
-	}
-	x->done += (int64_t)len;
-	/* the lease stays alive while the data comes */
-	if (time(NULL) >= x->next) {
-		struct vcd_err e;
-		int pct = x->total > 0 ? (int)(x->done * 100 / x->total) : 50;
-
-		x->next = time(NULL) + 5;
-		(void)vcd_nfc_progress(x->a->vc, x->l, pct > 99 ? 99 : pct, &e);
-	}
-	return (ssize_t)len;
-}
-
-static void *
-ops_export_main(void *arg)
-{
-	struct ops_export *x = arg;
-
-	x->rc = vcd_nfc_get(x->a->vc, x->l, ops_export_write, x, &x->err);
-	close(x->fd);	/* the upload's end of data */
-	x->fd = -1;
-	return NULL;
-}
-
-static ssize_t
-ops_upload_read(char *buf, size_t len, void *arg)
-{
-	int fd = *(int *)arg;
-	ssize_t n;
-
-	do
-		n = read(fd, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n;
-}
-
-/* Export CLONE's disk into image ID (created by the caller). */
-static int
-ops_image_stream(struct agent *a, const struct vcd_moref *clone, const char *id,
-    int64_t total, int64_t *bytes, struct vcd_err *err)
-{
-	struct vcd_nfc_lease l;
-	struct ops_export x;
-	pthread_t t;
-	int p[2] = { -1, -1 }, ret = -1;
-	bool started = false;
-
-	if (vcd_nfc_export(a->vc, clone, &l, err) < 0)
-		return -1;
-	memset(&x, 0, sizeof(x));
-	x.a = a, x.l = &l, x.total = total, x.next = time(NULL) + 5;
-	vcd_err_clear(&x.err);
-	if (pipe(p) < 0) {
-		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot make a pipe: %s",
-		    strerror(errno));
-		goto fail;
-	}
-	(void)fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
-	x.fd = p[1];
-	if (pthread_create(&t, NULL, ops_export_main, &x) != 0) {
-		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot start a thread");
-		goto fail;
-	}
-	started = true;
-	p[1] = -1;	/* the thread's now */
-	if (ic_glance_upload(&a->glance, id, ops_upload_read, &p[0], err) < 0) {
-		close(p[0]);	/* the export's writes fail: it stops */
-		p[0] = -1;
-		pthread_join(t, NULL);
-		started = false;
-		goto fail;
-	}
-	pthread_join(t, NULL);
-	started = false;
-	if (x.rc < 0) {
-		*err = x.err;
-		goto fail;
-	}
-	if (vcd_nfc_complete(a->vc, &l, err) < 0)
-		goto out;
-	*bytes = x.done;
-	ret = 0;
-	goto out;
-fail:
-	if (started) {
-		close(p[0]);
-		p[0] = -1;
-		pthread_join(t, NULL);
-	}
-	vcd_nfc_abort(a->vc, &l);
-out:
-	if (p[0] >= 0)
-		close(p[0]);
-	if (p[1] >= 0)
-		close(p[1]);
-	return ret;
 }
 
 /* The image's properties as nova sets them, from the instance row. */
@@ -281,9 +152,14 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 	if (ic_glance_create(&a->glance, id, props, err) < 0)
 		goto fail;
 	made = true;
-	if (ops_image_stream(a, &clone, id, rt.disk->capacityInKB.v * 1024, &bytes,
-	    err) < 0)
-		goto fail;
+	{
+		struct ic_export_stats st;
+
+		if (ic_export_to_glance(a->vc, &a->glance, &clone, id,
+		    rt.disk->capacityInKB.v * 1024, &st, err) < 0)
+			goto fail;
+		bytes = st.bytes;
+	}
 	log_info("snapshot_image %s: image %s: %lld bytes, streamOptimized, from VM %s",
 	    u, id, (long long)bytes, vm.value);
 	made = false;	/* it stays */

@@ -92,6 +92,23 @@ int ic_glance_upload(const struct ic_glance *g, const char *id, vcd_ds_data_fn r
 /* Delete image ID (one that is gone already: 0). */
 int ic_glance_delete(const struct ic_glance *g, const char *id, struct vcd_err *err);
 
+/* ---- a VM's disk into the image service (ic_export.c) ---- */
+
+struct ic_export_stats {
+	int64_t	bytes;		/* streamOptimized bytes sent */
+	double	first, end;	/* monotonic s: the first byte, the end */
+};
+
+/*
+ * Export VM's first disk (VM powered off; TOTAL its size in bytes, for the
+ * lease's progress) through an export lease into image ID, which the
+ * caller has created: the GET and the PUT at once, joined by a pipe.  0
+ * with ST, or -1 with ERR (the lease aborted).
+ */
+int ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
+    const struct vcd_moref *vm, const char *id, int64_t total,
+    struct ic_export_stats *st, struct vcd_err *err);
+
 /* ---- VMDK headers (ic_vmdk.c) ---- */
 
 struct ic_vmdk {
