@@ -13,10 +13,10 @@
  * Then the lease is completed, the clone destroyed and the snapshot removed.
  *
  * The image's id is the request's image.id, or one derived from the
- * request id, so that the request run again after a crash finds the image
- * it made: active, it is done; otherwise it is deleted and made again, as
- * are the snapshot and the clone of an earlier run.  A failed upload
- * deletes the image it made.
+ * request id and the run's number.  The request run again after a crash
+ * finds an image an earlier run finished (active: done), deletes the
+ * others, destroys the clone an earlier run left and takes its snapshot.
+ * A failed upload deletes the image it made.
  */
 #include "config.h"
 
@@ -34,13 +34,19 @@
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
 
-/* An image id derived from request id RID: a UUID from its SHA-256. */
+/*
+ * The image id of run ATTEMPT of request RID: a UUID from the SHA-256 of
+ * the request id (and, after the first run, of the run's number: an image
+ * id the image service has seen is not given out again, even deleted).
+ */
 static void
-ops_image_id(const char *rid, char *out, size_t len)
+ops_image_id(const char *rid, int attempt, char *out, size_t len)
 {
 	unsigned char d[SHA256_DIGEST_LENGTH];
+	char *key = attempt > 1 ? xasprintf("%s#%d", rid, attempt) : xstrdup(rid);
 
-	SHA256((const unsigned char *)rid, strlen(rid), d);
+	SHA256((const unsigned char *)key, strlen(key), d);
+	free(key);
 	d[6] = (unsigned char)((d[6] & 0x0f) | 0x50);	/* as a name-based UUID */
 	d[8] = (unsigned char)((d[8] & 0x3f) | 0x80);
 	snprintf(out, len, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
@@ -87,10 +93,10 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 	struct ic_image_meta meta;
 	struct vcd_snap *v = NULL;
 	const char *u = r->instance_uuid;
-	char id[65], sname[100], cname[120], msg[800];
+	char id[65], base[65], done[65] = "", sname[100], cname[120], msg[800];
 	json_t *props = NULL;
 	int64_t bytes = 0;
-	bool tools = false, made = false, have_snap = false;
+	bool tools = false, made = false, have_snap = false, interrupted = false;
 	size_t n = 0;
 	int ret = -1;
 
@@ -98,19 +104,17 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 		return -1;
 	if (ops_resize_pending(pg, r, err) < 0)
 		return -1;
+	/* the snapshot's and the clone's names stay the same from run to run */
+	if (r->image_id[0] != '\0')
+		snprintf(base, sizeof(base), "%s", r->image_id);
+	else
+		ops_image_id(r->request_id, 1, base, sizeof(base));
+	snprintf(sname, sizeof(sname), "image-%s", base);
+	snprintf(cname, sizeof(cname), "%s-image-%.8s", u, base);
 	if (r->image_id[0] != '\0')
 		snprintf(id, sizeof(id), "%s", r->image_id);
 	else
-		ops_image_id(r->request_id, id, sizeof(id));
-	snprintf(sname, sizeof(sname), "image-%s", id);
-	snprintf(cname, sizeof(cname), "%s-image-%.8s", u, id);
-	/* a run again: an image made and uploaded already is the request's end */
-	if (attempt > 1 && ic_glance_meta(&a->glance, id, &meta, &e2) == 0 &&
-	    strcmp(meta.status, "active") == 0) {
-		log_info("snapshot_image %s: image %s is active already (an earlier run)",
-		    u, id);
-		goto cleanup_only;
-	}
+		ops_image_id(r->request_id, attempt > 1 ? attempt : 1, id, sizeof(id));
 	if (ops_vm(a, pg, u, &vm, err) < 0 || ops_root_read(a, pg, u, &vm, &rt, err) < 0)
 		goto out;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
@@ -119,12 +123,41 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 		    "virtual machine %s has no root disk to make an image of", vm.value);
 		goto out;
 	}
-	/* what an earlier run left: its image, clone and snapshot go first */
+	/*
+	 * A run again after a crash: an image an earlier run finished is the
+	 * request's end; the others are deleted (an id is not given twice, so
+	 * this run makes its own), and so is the clone an earlier run left.
+	 * The caller's image, half-uploaded, cannot be made again: deleted, the
+	 * request fails.
+	 */
 	if (attempt > 1) {
 		struct vcd_vm_info *vms = NULL;
 		size_t nv = 0;
 
-		(void)ic_glance_delete(&a->glance, id, &e2);
+		for (int k = 1; k <= attempt && done[0] == '\0'; k++) {
+			char old[65];
+
+			if (r->image_id[0] != '\0')
+				snprintf(old, sizeof(old), "%s", r->image_id);
+			else
+				ops_image_id(r->request_id, k, old, sizeof(old));
+			if (ic_glance_meta(&a->glance, old, &meta, &e2) < 0)
+				continue;
+			if (strcmp(meta.status, "active") == 0)
+				snprintf(done, sizeof(done), "%s", old);
+			else if (r->image_id[0] == '\0' || strcmp(meta.status, "queued") != 0) {
+				(void)ic_glance_delete(&a->glance, old, &e2);
+				if (r->image_id[0] != '\0') {
+					vcd_err_set(err, VCD_E_INVALID, "ImageUploadInterrupted",
+					    old, "image %s was %s when the agent stopped; it is "
+					    "deleted: ask again with another image", old,
+					    meta.status);
+					interrupted = true;
+				}
+			}
+			if (r->image_id[0] != '\0')
+				break;
+		}
 		if (vcd_vm_list(a->vc, &vms, &nv, &e2) == 0) {
 			for (size_t i = 0; i < nv; i++)
 				if (strcmp(vms[i].name, cname) == 0)
@@ -139,6 +172,15 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 			snap = v[i].ref;
 			have_snap = true;
 		}
+	if (done[0] != '\0' || interrupted) {
+		if (done[0] != '\0') {
+			log_info("snapshot_image %s: image %s was made by an earlier run", u,
+			    done);
+			snprintf(id, sizeof(id), "%s", done);
+			ret = 0;
+		}
+		goto fail;	/* its snapshot goes */
+	}
 	if (!have_snap) {
 		if (vcd_snap_create(a->vc, &vm, u, sname, "vcagent: snapshot_image", false,
 		    tools, &snap, err) < 0)
@@ -163,7 +205,6 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 	log_info("snapshot_image %s: image %s: %lld bytes, streamOptimized, from VM %s",
 	    u, id, (long long)bytes, vm.value);
 	made = false;	/* it stays */
-cleanup_only:
 	ret = 0;
 fail:
 	if (made && ic_glance_delete(&a->glance, id, &e2) < 0)

@@ -33,7 +33,9 @@
 #    (a snapshot, a linked clone of it, the clone exported and streamed to
 #    the image service), with nova's properties, holding the image's bytes;
 #    no clone or snapshot left; an export that fails deletes the half-made
-#    image.
+#    image; an agent killed (-9) while the clone is made: the request, run
+#    again, makes the image, leaves no clone (the first run's too) and no
+#    snapshot, and ends once.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=200
@@ -238,6 +240,20 @@ send "$U3" "$(req r3-img2 snapshot_image "$U3" '"image": {"name": "u3-snap-2"}')
 check "a snapshot_image whose export fails fails, naming the fault" failed_with r3-img2 TaskInProgress ""
 check "and deletes the image it made" sh -c "! curl -s '$GLANCE_URL/v2/images' | grep -q 'u3-snap-2'"
 check "no clone or snapshot is left" sh -c "! '$VI' -c '$T/agent.yaml' vms | grep -q '$U3-image-' && [ -z \"\$('$VI' -c '$T/agent.yaml' snapshots '$U3')\" ]"
+check "CloneVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=CloneVM_Task&delay=30s&count=1")" = ok
+send "$U3" "$(req r3-img3 snapshot_image "$U3" '"image": {"name": "u3-snap-3"}')"
+cloning() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* CloneVM_Task'; }
+check "the clone's task is running" until_ok 30 cloning
+kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+start_agent
+check "the agent is back (4th start)" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 4 ]"
+check "the restarted agent finishes the snapshot_image" done_as r3-img3 succeeded
+check "one final event" test "$(grep -F '"r3-img3"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
+IMG3=$(event r3-img3 succeeded image.id)
+check "its image is active ($IMG3)" sh -c "curl -s '$GLANCE_URL/v2/images/$IMG3' | grep -q '\"status\": *\"active\"'"
+check "one image of that name" is "$(curl -s "$GLANCE_URL/v2/images" | grep -o '"name": *"u3-snap-3"' | wc -l)" 1
+check "no clone (the first run's was destroyed) and no snapshot are left" sh -c "! '$VI' -c '$T/agent.yaml' vms | grep -q '$U3-image-' && [ -z \"\$('$VI' -c '$T/agent.yaml' snapshots '$U3')\" ]"
 send "$U3" "$(req r3-img-bad snapshot_image "$U3" '"image": {"id": "x"}')"
 check "an image without a name is refused" until_ok 30 rejected_with r3-img-bad 'image must be {\"name\": 1-255 characters'
 
