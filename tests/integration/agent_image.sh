@@ -164,15 +164,11 @@ send "$(uuid 40)" "{\"version\": 1, \"request_id\": \"i-cd-del\", \"type\": \"de
 check "its delete succeeds" done_as i-cd-del succeeded
 check "and the ISO went with the VM's folder" sh -c "! ls $DS/$(uuid 40)/configdrive.iso 2>/dev/null"
 # a kill -9 while the drive is being attached
-check "ReconfigVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=30s&count=1")" = ok
+check "ReconfigVM_Task is made slow" hold_next ReconfigVM_Task
 before=$(calls ReconfigVM_Task)
 send "$(uuid 48)" "{\"version\": 1, \"request_id\": \"i-cd-crash\", \"type\": \"spawn\", \"node\": \"$NODE\", \"instance\": {\"uuid\": \"$(uuid 48)\", \"name\": \"i48\"}, \"flavor\": {\"vcpus\": 1, \"memory_mb\": 256, \"root_gb\": 0}, \"image_id\": \"$IMG\", \"config_drive\": true}"
-running() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* ReconfigVM_Task'; }
-check "the drive's ReconfigVM_Task is running" until_ok 30 running
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
-start_agent
-check "the agent is back" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 2 ]"
+check "the drive's ReconfigVM_Task is running" until_ok 30 task_held ReconfigVM_Task
+check "the agent is back" restart_after_kill 2
 check "the restarted agent finishes the spawn" done_as i-cd-crash succeeded
 check "one final event" test "$(grep -F '"i-cd-crash"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
 check "the drive was attached once: one ReconfigVM_Task in all" is "$(( $(calls ReconfigVM_Task) - before ))" 1

@@ -167,6 +167,19 @@ rejected_with() {
 	results
 	grep -F "\"request_id\":\"$1\"" "$T/results" | grep -F '"event":"rejected"' | grep -qF -- "$2"
 }
+# hold_next METHOD: vcsim holds the next task of METHOD for 30 s (the
+# launcher's /ctl/async); task_held METHOD: one is held now
+hold_next() { [ "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=$1&delay=30s&count=1")" = ok ]; }
+task_held() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q "^held .* $1"; }
+# restart_after_kill N: kill -9 the agent, let vcsim end the tasks it holds
+# (their effects are made already), start the agent again; true once it
+# has started N times in all (within 30 s)
+restart_after_kill() {
+	kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
+	curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
+	start_agent
+	until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = $1 ]"
+}
 start_agent() { "$VCAGENT" -c "$T/agent.yaml" >>"$T/agent.log" 2>&1 & AGENT_PID=$!; }
 results() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.results -o beginning -e -q 2>/dev/null >"$T/results"; }
 dead() { timeout 60 kcat -C -b "$KAFKA_BOOTSTRAP" -t vcagent.dead-letter -o beginning -e -q -f '%h|%s\n' 2>/dev/null >"$T/dead"; }

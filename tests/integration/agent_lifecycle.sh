@@ -119,14 +119,10 @@ check "a second confirm fails: no resize" failed_with r-conf2 InvalidInstanceSta
 send "$U" "$(req r-4 resize "$U" "$(flavor 3 768 3)")"
 check "a resize of a disk of the VM's own (root-2g to root-3g)" done_as r-4 succeeded
 check "the old disk kept" file "$U/root-2g.vmdk"
-check "ReconfigVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=30s&count=1")" = ok
+check "ReconfigVM_Task is made slow" hold_next ReconfigVM_Task
 send "$U" "$(req r-rev3 resize_revert)"
-running() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* ReconfigVM_Task'; }
-check "the revert's task is running" until_ok 30 running
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
-start_agent
-check "the agent is back" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 2 ]"
+check "the revert's task is running" until_ok 30 task_held ReconfigVM_Task
+check "the agent is back" restart_after_kill 2
 check "the restarted agent finishes the revert" done_as r-rev3 succeeded
 check "one final event" test "$(grep -F '"r-rev3"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
 check "the row: the flavor before, running, no revert left" is "$(row)" "active running 2/512/2 false"
@@ -134,13 +130,10 @@ check "vCenter agrees" is "$(prop "$U" config.hardware.numCPU)/$(prop "$U" confi
 check "root-2g is the disk again, root-3g gone" sh -c "ls $DS/$U/root-2g.vmdk >/dev/null && ! ls $DS/$U/root-3g.vmdk 2>/dev/null"
 
 # --- a kill -9 while a resize's ReconfigVM_Task runs ---
-check "ReconfigVM_Task is made slow again" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=ReconfigVM_Task&delay=30s&count=1")" = ok
+check "ReconfigVM_Task is made slow again" hold_next ReconfigVM_Task
 send "$U" "$(req r-5 resize "$U" "$(flavor 3 768 4)")"
-check "the resize's task is running" until_ok 30 running
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
-start_agent
-check "the agent is back (3rd start)" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 3 ]"
+check "the resize's task is running" until_ok 30 task_held ReconfigVM_Task
+check "the agent is back (3rd start)" restart_after_kill 3
 check "the restarted agent finishes the resize" done_as r-5 succeeded
 check "one final event" test "$(grep -F '"r-5"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
 check "the row: resized, the new flavor, what the first run recorded" is "$(row) $(psql_v "SELECT resize_revert->>'disk' FROM instances WHERE uuid = '$U'")" "resized running 3/768/4 true [LocalDS_0] $U/root-2g.vmdk"
@@ -240,14 +233,10 @@ send "$U3" "$(req r3-img2 snapshot_image "$U3" '"image": {"name": "u3-snap-2"}')
 check "a snapshot_image whose export fails fails, naming the fault" failed_with r3-img2 TaskInProgress ""
 check "and deletes the image it made" sh -c "! curl -s '$GLANCE_URL/v2/images' | grep -q 'u3-snap-2'"
 check "no clone or snapshot is left" sh -c "! '$VI' -c '$T/agent.yaml' vms | grep -q '$U3-image-' && [ -z \"\$('$VI' -c '$T/agent.yaml' snapshots '$U3')\" ]"
-check "CloneVM_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=CloneVM_Task&delay=30s&count=1")" = ok
+check "CloneVM_Task is made slow" hold_next CloneVM_Task
 send "$U3" "$(req r3-img3 snapshot_image "$U3" '"image": {"name": "u3-snap-3"}')"
-cloning() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* CloneVM_Task'; }
-check "the clone's task is running" until_ok 30 cloning
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
-start_agent
-check "the agent is back (4th start)" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 4 ]"
+check "the clone's task is running" until_ok 30 task_held CloneVM_Task
+check "the agent is back (4th start)" restart_after_kill 4
 check "the restarted agent finishes the snapshot_image" done_as r3-img3 succeeded
 check "one final event" test "$(grep -F '"r3-img3"' "$T/results" | grep -cE '"event":"(succeeded|failed)"')" = 1
 IMG3=$(event r3-img3 succeeded image.id)

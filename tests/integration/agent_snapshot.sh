@@ -154,14 +154,10 @@ check "a delete naming nothing is rejected" until_ok 30 rejected_with s-bad3 'sn
 check "memory that is not a boolean is rejected" until_ok 30 rejected_with s-bad4 "snapshot.memory must be true or false"
 
 # --- a kill -9 while CreateSnapshot_Task runs ---
-check "CreateSnapshot_Task is made slow" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/async?method=CreateSnapshot_Task&delay=30s&count=1")" = ok
+check "CreateSnapshot_Task is made slow" hold_next CreateSnapshot_Task
 send "$U" "$(req s-crash snapshot_create '"snapshot": {"name": "crash"}')"
-running() { curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/tasks" | grep -q '^held .* CreateSnapshot_Task'; }
-check "the task is running" until_ok 30 running
-kill -9 "$AGENT_PID"; wait "$AGENT_PID" 2>/dev/null
-curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/reset" >/dev/null
-start_agent
-check "the agent is back" until_ok 30 sh -c "[ \"\$(grep -c 'operator endpoints on' '$T/agent.log')\" = 2 ]"
+check "the task is running" until_ok 30 task_held CreateSnapshot_Task
+check "the agent is back" restart_after_kill 2
 URL=$(url)
 check "the restarted agent finishes the request" done_as s-crash succeeded
 check "with one snapshot named crash, recorded as the request's" test "$(psql_v "SELECT count(*) || ' ' || min(request_id) FROM snapshots WHERE instance_uuid = '$U' AND name = 'crash'")" = "1 s-crash"
