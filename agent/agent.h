@@ -232,6 +232,16 @@ struct agent_cluster *ops_cluster(struct agent *a, const char *node,
     struct vcd_err *err);
 int ops_db_err(struct vcd_err *err, const char *uuid, const char *why);
 const char *ops_state_name(const char *state);
+/*
+ * ops.c: what instance U was spawned with, from its row: its flavor's
+ * extra specs (*SPECS) and its image's properties (*IM), as nova's
+ * operations after a spawn take them from the instance (attach_interface's
+ * NIC model and quota:vif_*, snapshot_image's properties).  Values the
+ * row holds were checked when it was written; a row from before they were
+ * kept has none.  0, or -1 with ERR (both then empty).
+ */
+int ops_row_props(PGconn *pg, const char *u, struct fl_specs *specs,
+    struct fl_image *im, struct vcd_err *err);
 /* ops_resize.c: resize; resize_confirm and resize_revert (ops_resize_end);
  * and -1 with ERR (InvalidInstanceState) when the instance of R has a
  * resize of another request that is neither confirmed nor reverted, for
@@ -266,12 +276,10 @@ int ops_root_read(struct agent *a, PGconn *pg, const char *u, struct vcd_moref *
     struct ops_root *rt, struct vcd_err *err);
 /* FILE is a rescue disk ("...-rescue.vmdk", nova's name). */
 bool ops_disk_is_rescue(const char *file);
-/* A free unit on the root disk's controller, or -1. */
+/* A free unit on controller CTL (IDE: 2 units; SCSI: 16, 7 the
+ * controller's own), or -1; on the root disk's controller. */
+int ops_unit_free(const struct ops_root *rt, int ctl);
 int ops_disk_free_unit(const struct ops_root *rt);
-/* A device change for DISK (in arena A): OP "add", "remove" or "edit",
- * FILEOP NULL, "create" or "destroy". */
-struct vim_VirtualDeviceConfigSpec *ops_disk_change(struct vim_arena *a,
-    const char *op, const char *fileop, struct vim_VirtualDisk *disk);
 /* A disk of FILE (which exists) of KB on OLD's controller, at UNIT (-1:
  * OLD's unit), in arena AR. */
 struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
@@ -368,6 +376,10 @@ void agent_lease_free(struct agent_lease *l);
 void agent_lease_renew(struct agent *a);
 /* Does our group hold NODE's lease now (as of the last renewal)? */
 bool agent_lease_held(struct agent *a, const char *node);
+/* The nodes this agent's group holds now, as the text of a JSON array
+ * (for "node IN (SELECT jsonb_array_elements_text($n::jsonb))").  Caller
+ * frees. */
+char *agent_lease_held_json(struct agent *a);
 /* Whose is a request for NODE?  WHY (WL bytes) says why it is not ours. */
 enum lease_verdict agent_lease_check(struct agent *a, const char *node, char *why,
     size_t wl);

@@ -47,7 +47,6 @@ agent_sync(struct agent *a, bool report_unknown)
 {
 	struct vcd_vm_info *vms = NULL;
 	struct vcd_err err;
-	json_t *nodes = json_array();
 	char why[512], msg[800], *ntext = NULL;
 	const char *params[1];
 	PGconn *pg = NULL;
@@ -56,10 +55,7 @@ agent_sync(struct agent *a, bool report_unknown)
 
 	if (a->db == NULL || a->cache == NULL)
 		goto out;
-	for (size_t i = 0; i < a->nclusters; i++)
-		if (agent_lease_held(a, a->clusters[i].nodename))	/* not another group's */
-			json_array_append_new(nodes, json_string(a->clusters[i].nodename));
-	ntext = json_dumps(nodes, JSON_COMPACT);
+	ntext = agent_lease_held_json(a);	/* not another group's */
 	params[0] = ntext;
 	/*
 	 * The rows first, then vCenter, then each write only if its row is as
@@ -146,6 +142,5 @@ out:
 	if (pg != NULL)
 		pgc_put(a->db, pg, pgc_broken(pg));
 	free(ntext);
-	json_decref(nodes);
 	free(vms);
 }

@@ -323,6 +323,20 @@ agent_lease_held(struct agent *a, const char *node)
 	return held;
 }
 
+char *
+agent_lease_held_json(struct agent *a)
+{
+	json_t *nodes = json_array();
+	char *text;
+
+	for (size_t i = 0; i < a->nclusters; i++)
+		if (agent_lease_held(a, a->clusters[i].nodename))
+			json_array_append_new(nodes, json_string(a->clusters[i].nodename));
+	text = json_dumps(nodes, JSON_COMPACT);
+	json_decref(nodes);
+	return text != NULL ? text : xstrdup("[]");
+}
+
 enum lease_verdict
 agent_lease_check(struct agent *a, const char *node, char *why, size_t wl)
 {

@@ -154,41 +154,27 @@ ops_dev_specs(struct vim_arena *ar, struct vim_list_VirtualDeviceConfigSpec *dev
 		disk->storageIOAllocation = io;
 	}
 	if (im->video_ram_mb > 0) {
-		struct vim_VirtualDeviceConfigSpec *ds =
-		    vim_new(ar, &vim_type_VirtualDeviceConfigSpec);
 		struct vim_VirtualMachineVideoCard *vc =
 		    vim_new(ar, &vim_type_VirtualMachineVideoCard);
 
 		vc->base.key = VIM_INT(-200);
 		vc->videoRamSizeInKB = VIM_INT((int64_t)im->video_ram_mb * 1024);
-		ds->operation = "add";
-		ds->device = &vc->base;
-		vim_push(ar, (void ***)&dev->v, &dev->len, ds);
+		vim_device_change(ar, dev, "add", NULL, &vc->base, false);
 	}
 	if (cfg->vmware.serial_port_service_uri != NULL) {
 		/* nova's: the guest's console to a concentrator, connected at
 		 * power-on, the VM the server end */
-		struct vim_VirtualDeviceConfigSpec *ds =
-		    vim_new(ar, &vim_type_VirtualDeviceConfigSpec);
 		struct vim_VirtualSerialPort *sp = vim_new(ar, &vim_type_VirtualSerialPort);
 		struct vim_VirtualSerialPortURIBackingInfo *b =
 		    vim_new(ar, &vim_type_VirtualSerialPortURIBackingInfo);
-		struct vim_VirtualDeviceConnectInfo *ci =
-		    vim_new(ar, &vim_type_VirtualDeviceConnectInfo);
 
 		b->base.serviceURI = cfg->vmware.serial_port_service_uri;
 		b->base.direction = "server";
 		b->base.proxyURI = cfg->vmware.serial_port_proxy_uri;
-		ci->startConnected = VIM_BOOL(true);
-		ci->allowGuestControl = VIM_BOOL(true);
-		ci->connected = VIM_BOOL(true);
 		sp->base.key = VIM_INT(-201);
 		sp->base.backing = &b->base.base;
-		sp->base.connectable = ci;
 		sp->yieldOnPoll = VIM_BOOL(true);
-		ds->operation = "add";
-		ds->device = &sp->base;
-		vim_push(ar, (void ***)&dev->v, &dev->len, ds);
+		vim_device_change(ar, dev, "add", NULL, &sp->base, true);
 	}
 }
 
@@ -665,15 +651,8 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	return 0;
 }
 
-/*
- * What the instance was spawned with that a new NIC takes, as nova's
- * attach_interface takes it from the instance's flavor and image: the
- * flavor's quota:vif_* (*SPECS), the image's hw_vif_model and guest id
- * (*IM), from the instance row.  Values the row holds were checked when
- * it was written; a row from before they were kept has none.
- */
-static int
-ops_nic_props(PGconn *pg, const char *u, struct fl_specs *specs, struct fl_image *im,
+int
+ops_row_props(PGconn *pg, const char *u, struct fl_specs *specs, struct fl_image *im,
     struct vcd_err *err)
 {
 	const char *params[1] = { u };
@@ -721,7 +700,7 @@ ops_interface(struct agent *a, PGconn *pg, const struct req *r, struct agent_op 
 	    ops_vm(a, pg, r->instance_uuid, &vm, err) < 0)
 		return -1;
 	if (r->type == REQ_ATTACH_INTERFACE &&
-	    ops_nic_props(pg, r->instance_uuid, &specs, &im, err) < 0)
+	    ops_row_props(pg, r->instance_uuid, &specs, &im, err) < 0)
 		return -1;
 again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);

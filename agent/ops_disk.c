@@ -110,37 +110,28 @@ again:
 }
 
 int
-ops_disk_free_unit(const struct ops_root *rt)
+ops_unit_free(const struct ops_root *rt, int ctl)
 {
 	int max = 16;	/* SCSI: 16 units, 7 the controller's own; IDE: 2 */
 
-	if (rt->disk == NULL)
-		return -1;
 	for (size_t i = 0; i < rt->nide; i++)
-		if (rt->ide[i] == rt->disk->base.controllerKey.v)
+		if (rt->ide[i] == ctl)
 			max = 2;
 	for (int u = 0; u < max; u++) {
 		bool used = max == 16 && u == 7;
 
 		for (size_t i = 0; i < rt->nunits && !used; i++)
-			used = rt->units[i][0] == rt->disk->base.controllerKey.v &&
-			    rt->units[i][1] == u;
+			used = rt->units[i][0] == ctl && rt->units[i][1] == u;
 		if (!used)
 			return u;
 	}
 	return -1;
 }
 
-struct vim_VirtualDeviceConfigSpec *
-ops_disk_change(struct vim_arena *a, const char *op, const char *fileop,
-    struct vim_VirtualDisk *disk)
+int
+ops_disk_free_unit(const struct ops_root *rt)
 {
-	struct vim_VirtualDeviceConfigSpec *ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
-
-	ds->operation = (char *)op;
-	ds->fileOperation = (char *)fileop;
-	ds->device = &disk->base;
-	return ds;
+	return rt->disk != NULL ? ops_unit_free(rt, rt->disk->base.controllerKey.v) : -1;
 }
 
 struct vim_VirtualDisk *

@@ -32,16 +32,8 @@ static int
 ops_drive_unit(const struct ops_root *rt, int *unit)
 {
 	for (size_t c = 0; c < rt->nide; c++)
-		for (int u = 0; u < 2; u++) {
-			bool used = false;
-
-			for (size_t i = 0; i < rt->nunits && !used; i++)
-				used = rt->units[i][0] == rt->ide[c] && rt->units[i][1] == u;
-			if (!used) {
-				*unit = u;
-				return rt->ide[c];
-			}
-		}
+		if ((*unit = ops_unit_free(rt, rt->ide[c])) >= 0)
+			return rt->ide[c];
 	return -1;
 }
 
@@ -106,26 +98,16 @@ ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
 	{
 		struct vim_VirtualMachineConfigSpec *cs =
 		    vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
-		struct vim_VirtualDeviceConfigSpec *ds_ = vim_new(&ar,
-		    &vim_type_VirtualDeviceConfigSpec);
 		struct vim_VirtualCdrom *cd = vim_new(&ar, &vim_type_VirtualCdrom);
 		struct vim_VirtualCdromIsoBackingInfo *b = vim_new(&ar,
 		    &vim_type_VirtualCdromIsoBackingInfo);
-		struct vim_VirtualDeviceConnectInfo *ci = vim_new(&ar,
-		    &vim_type_VirtualDeviceConnectInfo);
 
 		b->base.fileName = iso;
-		ci->startConnected = VIM_BOOL(true);
-		ci->allowGuestControl = VIM_BOOL(true);
-		ci->connected = VIM_BOOL(true);
 		cd->base.key = VIM_INT(-1);
 		cd->base.controllerKey = VIM_INT(ctl);
 		cd->base.unitNumber = VIM_INT(unit);
 		cd->base.backing = &b->base.base;
-		cd->base.connectable = ci;
-		ds_->operation = "add";
-		ds_->device = &cd->base;
-		vim_push(&ar, (void ***)&cs->deviceChange.v, &cs->deviceChange.len, ds_);
+		vim_device_change(&ar, &cs->deviceChange, "add", NULL, &cd->base, true);
 		if (vcd_vm_reconfigure(a->vc, vm, r->instance_uuid, cs, err) < 0)
 			goto out;
 	}

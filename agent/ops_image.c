@@ -58,22 +58,11 @@ ops_image_id(const char *rid, int attempt, char *out, size_t len)
 static json_t *
 ops_image_props(PGconn *pg, const struct req *r, const char *name)
 {
-	const char *params[1] = { r->instance_uuid };
-	char why[512];
+	struct fl_specs specs;
 	struct fl_image im;
-	json_t *ip = NULL;
-	PGresult *res;
+	struct vcd_err err;
 
-	memset(&im, 0, sizeof(im));
-	if ((res = pgc_exec(pg, "SELECT image_properties::text FROM instances WHERE "
-	    "uuid = $1", 1, params, why, sizeof(why), NULL)) != NULL) {
-		if (PQntuples(res) == 1)
-			ip = json_loads(PQgetvalue(res, 0, 0), 0, NULL);
-		PQclear(res);
-	}
-	if (fl_image_parse(ip, &im, why, sizeof(why), "") < 0)
-		memset(&im, 0, sizeof(im));
-	json_decref(ip);
+	(void)ops_row_props(pg, r->instance_uuid, &specs, &im, &err);	/* else nova's defaults */
 	return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "name", name,
 	    "disk_format", "vmdk", "container_format", "bare", "vmware_disktype",
 	    "streamOptimized", "vmware_adaptertype", im.adapter[0] ? im.adapter :

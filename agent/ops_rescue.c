@@ -170,11 +170,8 @@ ops_rescue(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	if (strcmp(rt.power, "poweredOn") == 0 && vcd_vm_power_off(a->vc, &vm, u, err) < 0)
 		goto out;
 	if (rescue && rt.rescue == NULL) {
-		struct vim_VirtualDeviceConfigSpec **dv = vim_alloc(&ar, sizeof(*dv));
-
-		dv[0] = ops_disk_change(&ar, "add", NULL, ops_disk_at(&ar, rt.disk, unit,
-		    path, kb));
-		cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 1 };
+		vim_device_change(&ar, &cs->deviceChange, "add", NULL,
+		    &ops_disk_at(&ar, rt.disk, unit, path, kb)->base, false);
 		if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
 			goto out;
 		log_info("rescue %s: %s (image %s) attached to %s", u, path, image, vm.value);
@@ -190,10 +187,8 @@ ops_rescue(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
 	}
 	if (!rescue && rt.rescue != NULL) {
-		struct vim_VirtualDeviceConfigSpec **dv = vim_alloc(&ar, sizeof(*dv));
-
-		dv[0] = ops_disk_change(&ar, "remove", "destroy", rt.rescue);
-		cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 1 };
+		vim_device_change(&ar, &cs->deviceChange, "remove", "destroy",
+		    &rt.rescue->base, false);
 		log_info("unrescue %s: %s removed from %s", u, rt.rescue_file, vm.value);
 	}
 	ops_boot_from(&ar, cs, (int)(rescue ? rt.rescue : rt.disk)->base.key.v);

@@ -142,6 +142,17 @@ ops_rz_flavor(struct vim_arena *ar, struct vim_VirtualMachineConfigSpec *cs,
 	    fl_alloc(&specs->mem, &ma), &cs->memoryAllocation);
 }
 
+/* Into CS (arena AR): DISK removed (its files too with FILEOP "destroy"),
+ * and the existing disk FILE of KB added in its place. */
+static void
+ops_rz_swap(struct vim_arena *ar, struct vim_VirtualMachineConfigSpec *cs,
+    struct vim_VirtualDisk *disk, const char *fileop, const char *file, int64_t kb)
+{
+	vim_device_change(ar, &cs->deviceChange, "remove", fileop, &disk->base, false);
+	vim_device_change(ar, &cs->deviceChange, "add", NULL,
+	    &ops_disk_at(ar, disk, -1, file, kb)->base, false);
+}
+
 /*
  * resize: a VM that is on is powered off; the CPUs, memory and the new
  * flavor's specs change; a larger root disk is copied, grown and swapped
@@ -155,7 +166,6 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	struct vcd_err *err = &op->err;
 	struct vim_arena ar = VIM_ARENA_INIT;
 	struct vim_VirtualMachineConfigSpec *cs;
-	struct vim_VirtualDeviceConfigSpec **dv;
 	struct ops_root rt = { .a = &ar };
 	struct ops_rz_row row = { "", NULL, NULL };
 	struct agent_cluster *c;
@@ -256,11 +266,7 @@ ops_resize(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 		    rt.disk->capacityInKB.v, resized, r->root_gb, err) < 0)
 			goto fail;
 		/* the old disk is detached, its files kept for a revert */
-		dv = vim_alloc(&ar, 2 * sizeof(*dv));
-		dv[0] = ops_disk_change(&ar, "remove", NULL, rt.disk);
-		dv[1] = ops_disk_change(&ar, "add", NULL, ops_disk_at(&ar, rt.disk,
-		    -1, resized, want_kb));
-		cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
+		ops_rz_swap(&ar, cs, rt.disk, NULL, resized, want_kb);
 	}
 	if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
 		goto fail;
@@ -389,8 +395,7 @@ ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	{
 		json_t *fl = json_object_get(row.rv, "flavor");
 		struct vim_VirtualMachineConfigSpec *cs;
-		struct vim_VirtualDeviceConfigSpec **dv;
-		struct fl_specs specs;
+			struct fl_specs specs;
 		json_int_t vcpus = json_integer_value(json_object_get(fl, "vcpus"));
 		json_int_t mem = json_integer_value(json_object_get(fl, "memory_mb"));
 
@@ -408,11 +413,7 @@ ops_resize_end(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		if (swapped) {
 			json_int_t kb = json_integer_value(json_object_get(row.rv, "disk_kb"));
 
-			dv = vim_alloc(&ar, 2 * sizeof(*dv));
-			dv[0] = ops_disk_change(&ar, "remove", "destroy", rt.disk);
-			dv[1] = ops_disk_change(&ar, "add", NULL, ops_disk_at(&ar, rt.disk,
-			    -1, old_disk, kb));
-			cs->deviceChange = (struct vim_list_VirtualDeviceConfigSpec){ dv, 2 };
+			ops_rz_swap(&ar, cs, rt.disk, "destroy", old_disk, kb);
 		}
 		if (vcd_vm_reconfigure(a->vc, &vm, u, cs, err) < 0)
 			goto out;
@@ -460,20 +461,13 @@ out:
 void
 agent_resize_autoconfirm(struct agent *a, const struct cfg *cfg)
 {
-	char why[512], window[24], *nodes = NULL;
-	const char *params[2] = { window, NULL };
-	json_t *held = json_array();
+	char why[512], window[24], *nodes = agent_lease_held_json(a);
+	const char *params[2] = { window, nodes };
 	PGconn *pg = NULL;
 	PGresult *res;
 
-	for (size_t i = 0; i < a->nclusters; i++)
-		if (a->clusters[i].nodename != NULL &&
-		    agent_lease_held(a, a->clusters[i].nodename))
-			json_array_append_new(held, json_string(a->clusters[i].nodename));
-	if (json_array_size(held) == 0 || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
+	if (strcmp(nodes, "[]") == 0 || (pg = pgc_get(a->db, why, sizeof(why))) == NULL)
 		goto out;
-	nodes = json_dumps(held, JSON_COMPACT);
-	params[1] = nodes;
 	snprintf(window, sizeof(window), "%d", cfg->def.resize_confirm_window);
 	/* marked as sent (confirm_sent_at) in the statement that finds them */
 	res = pgc_exec(pg, "UPDATE instances SET resize_revert = resize_revert || "
@@ -513,6 +507,5 @@ agent_resize_autoconfirm(struct agent *a, const struct cfg *cfg)
 out:
 	if (pg != NULL)
 		pgc_put(a->db, pg, pgc_broken(pg));
-	json_decref(held);
 	free(nodes);
 }

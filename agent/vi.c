@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -60,26 +59,16 @@ vi_usage(FILE *out)
 struct vi_export_ctx {
 	FILE		*out;
 	int64_t		 done;
-	time_t		 next;
-	struct vcd_session *s;
-	const struct vcd_nfc_lease *l;
 };
 
 static ssize_t
 vi_export_write(char *buf, size_t len, void *arg)
 {
 	struct vi_export_ctx *x = arg;
-	struct vcd_err err;
 
 	if (fwrite(buf, 1, len, x->out) != len)
 		return -1;
 	x->done += (int64_t)len;
-	/* the lease stays alive while the data comes: a progress report now
-	 * and then (its percent unknown: the size is the server's to tell) */
-	if (time(NULL) >= x->next) {
-		x->next = time(NULL) + 5;
-		(void)vcd_nfc_progress(x->s, x->l, 50, &err);
-	}
 	return (ssize_t)len;
 }
 
@@ -89,7 +78,7 @@ vi_export(struct vcd_session *s, const struct vcd_moref *vm, const char *file,
     struct vcd_err *err)
 {
 	struct vcd_nfc_lease l;
-	struct vi_export_ctx x = { NULL, 0, 0, s, &l };
+	struct vi_export_ctx x = { NULL, 0 };
 	int ret = -1;
 
 	if (strcmp(file, "-") == 0)
@@ -101,8 +90,8 @@ vi_export(struct vcd_session *s, const struct vcd_moref *vm, const char *file,
 	}
 	if (vcd_nfc_export(s, vm, &l, err) < 0)
 		goto out;
-	x.next = time(NULL) + 5;
-	if (vcd_nfc_get(s, &l, vi_export_write, &x, err) < 0) {
+	/* the size is the server's to tell: progress reports say 50% */
+	if (vcd_nfc_get(s, &l, 0, vi_export_write, &x, err) < 0) {
 		vcd_nfc_abort(s, &l);
 		goto out;
 	}

@@ -34,7 +34,6 @@ struct ic_export {
 	int64_t			 total;		/* the disk's size, for percents */
 	_Atomic int64_t		 done;
 	double			 first;		/* when the first byte came */
-	time_t			 next;
 	struct vcd_err		 err;
 	int			 rc;
 };
@@ -57,14 +56,6 @@ ic_export_write(char *buf, size_t len, void *arg)
 		off += (size_t)n;
 	}
 	x->done += (int64_t)len;
-	/* the lease stays alive while the data comes */
-	if (time(NULL) >= x->next) {
-		struct vcd_err e;
-		int pct = x->total > 0 ? (int)(x->done * 100 / x->total) : 50;
-
-		x->next = time(NULL) + 5;
-		(void)vcd_nfc_progress(x->s, x->l, pct > 99 ? 99 : pct, &e);
-	}
 	return (ssize_t)len;
 }
 
@@ -73,7 +64,7 @@ ic_export_main(void *arg)
 {
 	struct ic_export *x = arg;
 
-	x->rc = vcd_nfc_get(x->s, x->l, ic_export_write, x, &x->err);
+	x->rc = vcd_nfc_get(x->s, x->l, x->total, ic_export_write, x, &x->err);
 	close(x->fd);	/* the upload's end of data */
 	x->fd = -1;
 	return NULL;
@@ -106,7 +97,7 @@ ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
 	if (vcd_nfc_export(s, vm, &l, err) < 0)
 		return -1;
 	memset(&x, 0, sizeof(x));
-	x.s = s, x.l = &l, x.total = total, x.next = time(NULL) + 5;
+	x.s = s, x.l = &l, x.total = total;
 	vcd_err_clear(&x.err);
 	if (pipe(p) < 0) {
 		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot make a pipe: %s",

@@ -17,32 +17,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-struct ic_gw_read {
-	vcd_ds_data_fn	 fn;
-	void		*arg;
-	bool		 failed;
-};
-
-static size_t
-ic_gw_read_cb(char *buf, size_t size, size_t nmemb, void *arg)
-{
-	struct ic_gw_read *r = arg;
-	ssize_t n = r->fn(buf, size * nmemb, r->arg);
-
-	if (n < 0) {
-		r->failed = true;
-		return CURL_READFUNC_ABORT;
-	}
-	return (size_t)n;
-}
-
-static size_t
-ic_gw_discard(char *data, size_t size, size_t nmemb, void *arg)
-{
-	(void)data, (void)arg;
-	return size * nmemb;
-}
-
 /*
  * One call: METHOD on SUFFIX of the first server that answers (or only the
  * first, with a body from READ: a stream is not sent twice), with the JSON
@@ -54,7 +28,7 @@ ic_gw_call(const struct ic_glance *g, const char *method, const char *suffix,
     const char *ctype, const char *body, vcd_ds_data_fn read, void *arg,
     long *status, struct vcd_err *err)
 {
-	struct ic_gw_read rd = { read, arg, false };
+	struct vcd_curl_data rd = { read, arg, 0 };
 	char errbuf[CURL_ERROR_SIZE], *url = NULL, *ct = NULL;
 	struct curl_slist *hdrs = NULL;
 	CURL *c;
@@ -89,10 +63,10 @@ ic_gw_call(const struct ic_glance *g, const char *method, const char *suffix,
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ic_gw_discard);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, vcd_curl_discard);
 		if (read != NULL) {
 			curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
-			curl_easy_setopt(c, CURLOPT_READFUNCTION, ic_gw_read_cb);
+			curl_easy_setopt(c, CURLOPT_READFUNCTION, vcd_curl_read);
 			curl_easy_setopt(c, CURLOPT_READDATA, &rd);
 			curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
 			if (g->transfer_timeout > 0)

@@ -131,8 +131,6 @@ np_nic_specs(struct vim_arena *a, const struct np_port *ports,
 		const struct np_port *p = &ports[i];
 		enum np_model model = np_model_default(guest_id);
 		struct vim_VirtualEthernetCard *card;
-		struct vim_VirtualDeviceConfigSpec *ds;
-		struct vim_VirtualDeviceConnectInfo *ci;
 		const char *why = NULL;
 		int index = first_index + (int)i;
 
@@ -172,11 +170,6 @@ np_nic_specs(struct vim_arena *a, const struct np_port *ports,
 		card = vim_new(a, np_model_type(model));
 		card->base.key = VIM_INT(first_key - (int)i);
 		card->base.backing = np_backing(a, &nets[i], p->dvs_port_key);
-		ci = vim_new(a, &vim_type_VirtualDeviceConnectInfo);
-		ci->startConnected = VIM_BOOL(true);
-		ci->allowGuestControl = VIM_BOOL(true);
-		ci->connected = VIM_BOOL(true);
-		card->base.connectable = ci;
 		card->addressType = "manual";
 		card->macAddress = vim_strdup(a, macs_text);
 		card->wakeOnLanEnabled = VIM_BOOL(true);
@@ -202,10 +195,7 @@ np_nic_specs(struct vim_arena *a, const struct np_port *ports,
 			snprintf(key, sizeof(key), "ethernet%d.checkMACAddress", index);
 			vim_option_add(a, extra, key, "false");
 		}
-		ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
-		ds->operation = "add";
-		ds->device = &card->base;
-		vim_push(a, (void ***)&devices->v, &devices->len, ds);
+		vim_device_change(a, devices, "add", NULL, &card->base, true);
 	}
 	if (macs != NULL)
 		memcpy(macs, seen, nports * sizeof(*seen));

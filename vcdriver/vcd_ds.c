@@ -89,16 +89,10 @@ vcd_ds_result(CURLcode rc, long status, const char *what, const char *obj,
 	return 0;
 }
 
-struct vcd_ds_cb {
-	vcd_ds_data_fn	 fn;
-	void		*arg;
-	int		 failed;
-};
-
-static size_t
-vcd_ds_read_cb(char *buf, size_t size, size_t nmemb, void *arg)
+size_t
+vcd_curl_read(char *buf, size_t size, size_t nmemb, void *arg)
 {
-	struct vcd_ds_cb *cb = arg;
+	struct vcd_curl_data *cb = arg;
 	ssize_t n = cb->fn(buf, size * nmemb, cb->arg);
 
 	if (n < 0) {
@@ -111,7 +105,7 @@ vcd_ds_read_cb(char *buf, size_t size, size_t nmemb, void *arg)
 static size_t
 vcd_ds_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 {
-	struct vcd_ds_cb *cb = arg;
+	struct vcd_curl_data *cb = arg;
 
 	if (cb->fn(buf, size * nmemb, cb->arg) < 0) {
 		cb->failed = 1;
@@ -120,8 +114,8 @@ vcd_ds_write_cb(char *buf, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-static size_t
-vcd_ds_discard(char *buf, size_t size, size_t nmemb, void *arg)
+size_t
+vcd_curl_discard(char *buf, size_t size, size_t nmemb, void *arg)
 {
 	(void)buf; (void)arg;
 	return size * nmemb;
@@ -137,7 +131,7 @@ vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
     const char *ds, const char *path, const char *ctype, int64_t size,
     vcd_ds_data_fn fn, void *arg, int64_t *length, struct vcd_err *err)
 {
-	struct vcd_ds_cb cb = { fn, arg, 0 };
+	struct vcd_curl_data cb = { fn, arg, 0 };
 	struct curl_slist *hdrs = NULL;
 	struct vcd_conn *c;
 	char *url = NULL, *ct = NULL, obj[400];
@@ -164,11 +158,11 @@ vcd_http_transfer(struct vcd_session *s, const char *method, const char *dc,
 		hdrs = curl_slist_append(hdrs, ct);
 		curl_easy_setopt(c->curl, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_UPLOAD_BUFFERSIZE, 1024L * 1024);
-		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, vcd_ds_read_cb);
+		curl_easy_setopt(c->curl, CURLOPT_READFUNCTION, vcd_curl_read);
 		curl_easy_setopt(c->curl, CURLOPT_READDATA, &cb);
 		if (size >= 0)
 			curl_easy_setopt(c->curl, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, vcd_ds_discard);
+		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, vcd_curl_discard);
 	} else if (strcmp(method, "HEAD") == 0) {
 		curl_easy_setopt(c->curl, CURLOPT_NOBODY, 1L);
 	} else {

@@ -176,15 +176,47 @@ out:
 	return ret;
 }
 
+/* A download's data on its way to the caller, with the lease kept alive. */
+struct vcd_nfc_get_ctx {
+	struct vcd_session		*s;
+	const struct vcd_nfc_lease	*l;
+	int64_t				 total, done;
+	time_t				 next;
+	vcd_ds_data_fn			 write;
+	void				*arg;
+};
+
+static ssize_t
+vcd_nfc_get_write(char *buf, size_t len, void *arg)
+{
+	struct vcd_nfc_get_ctx *g = arg;
+	ssize_t n = g->write(buf, len, g->arg);
+
+	if (n < 0)
+		return n;
+	g->done += n;
+	/* a progress report every 5 s while the data comes (errors: the
+	 * transfer tells) */
+	if (time(NULL) >= g->next) {
+		struct vcd_err e;
+		int pct = g->total > 0 ? (int)(g->done * 100 / g->total) : 50;
+
+		g->next = time(NULL) + 5;
+		(void)vcd_nfc_progress(g->s, g->l, pct > 99 ? 99 : pct, &e);
+	}
+	return n;
+}
+
 int
-vcd_nfc_get(struct vcd_session *s, const struct vcd_nfc_lease *l,
+vcd_nfc_get(struct vcd_session *s, const struct vcd_nfc_lease *l, int64_t total,
     vcd_ds_data_fn write, void *arg, struct vcd_err *err)
 {
+	struct vcd_nfc_get_ctx g = { s, l, total, 0, time(NULL) + 5, write, arg };
 	char label[160];
 
 	snprintf(label, sizeof(label), "the disk of export lease %s", l->lease.value);
-	return vcd_http_transfer(s, "GET", NULL, label, l->url, NULL, -1, write, arg,
-	    NULL, err);
+	return vcd_http_transfer(s, "GET", NULL, label, l->url, NULL, -1,
+	    vcd_nfc_get_write, &g, NULL, err);
 }
 
 int

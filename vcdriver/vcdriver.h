@@ -528,6 +528,18 @@ int vcd_snap_remove_all(struct vcd_session *s, const struct vcd_moref *vm,
  */
 typedef ssize_t (*vcd_ds_data_fn)(char *buf, size_t len, void *arg);
 
+/* libcurl adapters, for this and other HTTP peers (the image service): a
+ * CURLOPT_READFUNCTION that runs FN (its data a struct vcd_curl_data, whose
+ * FAILED is set when FN refused), and a CURLOPT_WRITEFUNCTION that drops a
+ * body. */
+struct vcd_curl_data {
+	vcd_ds_data_fn	 fn;
+	void		*arg;
+	int		 failed;
+};
+size_t vcd_curl_read(char *buf, size_t size, size_t nmemb, void *arg);
+size_t vcd_curl_discard(char *buf, size_t size, size_t nmemb, void *arg);
+
 /*
  * Stream a file to / from datastore DS of datacenter DC (names) at PATH
  * (relative, "folder/file.vmdk") through vCenter's HTTP file interface, on a
@@ -613,9 +625,10 @@ int vcd_nfc_import(struct vcd_session *s, const struct vcd_moref *pool,
  */
 int vcd_nfc_export(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_nfc_lease *l, struct vcd_err *err);
-/* Stream the lease's disk (a streamOptimized VMDK) to WRITE. */
+/* Stream the lease's disk (a streamOptimized VMDK) to WRITE, reporting
+ * progress every 5 s (percent of TOTAL bytes; 0: not known, 50). */
 int vcd_nfc_get(struct vcd_session *s, const struct vcd_nfc_lease *l,
-    vcd_ds_data_fn write, void *arg, struct vcd_err *err);
+    int64_t total, vcd_ds_data_fn write, void *arg, struct vcd_err *err);
 /* Stream SIZE bytes of a streamOptimized VMDK to the lease's disk. */
 int vcd_nfc_put(struct vcd_session *s, const struct vcd_nfc_lease *l,
     int64_t size, vcd_ds_data_fn read, void *arg, struct vcd_err *err);

@@ -171,6 +171,15 @@ struct vim_list_OptionValue;
  * into A, to L. */
 void vim_option_add(struct vim_arena *a, struct vim_list_OptionValue *l,
     const char *key, const char *value);
+struct vim_VirtualDevice;
+struct vim_list_VirtualDeviceConfigSpec;
+/* Append to L a device change (in A): OP ("add", "remove", "edit") of DEV,
+ * FILEOP NULL, "create" or "destroy"; the change is returned.  With
+ * CONNECT, DEV is first made connected, at power-on too, the guest allowed
+ * to disconnect it (a NIC, a CD-ROM, a serial port as nova adds them). */
+struct vim_VirtualDeviceConfigSpec *vim_device_change(struct vim_arena *a,
+    struct vim_list_VirtualDeviceConfigSpec *l, const char *op, const char *fileop,
+    struct vim_VirtualDevice *dev, bool connect);
 
 /* ---- encoding (vim_enc.c) ---- */
 

@@ -310,3 +310,26 @@ vim_option_add(struct vim_arena *a, struct vim_list_OptionValue *l,
 	ov->value = vim_any_str(a, "xsd:string", value);
 	vim_push(a, (void ***)&l->v, &l->len, ov);
 }
+
+struct vim_VirtualDeviceConfigSpec *
+vim_device_change(struct vim_arena *a, struct vim_list_VirtualDeviceConfigSpec *l,
+    const char *op, const char *fileop, struct vim_VirtualDevice *dev, bool connect)
+{
+	struct vim_VirtualDeviceConfigSpec *ds = vim_new(a, &vim_type_VirtualDeviceConfigSpec);
+
+	if (connect) {
+		struct vim_VirtualDeviceConnectInfo *ci =
+		    vim_new(a, &vim_type_VirtualDeviceConnectInfo);
+
+		ci->startConnected = VIM_BOOL(true);
+		ci->allowGuestControl = VIM_BOOL(true);
+		ci->connected = VIM_BOOL(true);
+		dev->connectable = ci;
+	}
+	ds->operation = (char *)op;
+	ds->fileOperation = (char *)fileop;
+	ds->device = dev;
+	if (l != NULL)
+		vim_push(a, (void ***)&l->v, &l->len, ds);
+	return ds;
+}
