@@ -8,7 +8,7 @@
 #   vcsim.sh stop DIR                 stop it, remove DIR/vcsim/ DIR/vcsim.env DIR/vcsim.pid
 #
 # FLAGS go to the launcher: -dc -cluster -host -standalone -vm -ds -pg -opaque
-# -std-pg -username -password -idle-timeout -listen -cert -moref-start (see main.go;
+# -std-pg -pbm-policy -username -password -idle-timeout -listen -cert -moref-start (see main.go;
 # -listen of the old port, the same -cert and a higher -moref-start make a start after
 # a kill -9 a restarted vCenter: same address and certificate, a new inventory). See README.md for
 # the common peer interface; progress goes to stderr, stdout is the env only.

@@ -178,9 +178,73 @@
 // NetworkSummary), gets an InvalidProperty fault (name: the path), where the
 // simulator answered it.
 //
+// Storage policies (pbm.go): the simulator's PBM service (pbm/simulator,
+// namespace urn:pbm) is served at /pbm/sdk, vCenter's path, and /pbm. As
+// on vCenter, every PBM call but PbmRetrieveServiceContent authenticates
+// with the vCenter session cookie in the SOAP header,
+// <vcSessionCookie>VALUE</vcSessionCookie> (VALUE: the vmware_soap_session
+// cookie of a Login to /sdk); without it, or with one that is no live
+// session's, the call gets NotAuthenticated (HTTP 500, vim25 fault detail);
+// an HTTP cookie alone is not enough, and the call runs in the header's
+// session. /ctl/calls, /ctl/last, /ctl/delay, /ctl/pad, /ctl/drop,
+// /ctl/stall, /ctl/hold and /ctl/fault work on PBM methods too;
+// /ctl/expire-sessions ends the sessions PBM calls used. The launcher adds
+// PlacementSolver.PbmQueryMatchingHub (hubsToSearch, optional, and
+// profile): the PbmPlacementHub list (hubType Datastore, hubId the MoRef)
+// of the hubs given, in their order, else of every datastore, that are
+// compatible with the profile: for the simulator's built-in profiles, the
+// datastores of summary.type vsan (vSAN Default Storage Policy), VVOL (VVol
+// No Requirements Policy), PMEM (Host-local PMem Default Storage Policy),
+// any (VM Encryption Policy); for a profile named like a -pbm-policy flag,
+// whether made by the flag or later by PbmCreate, the datastores whose name
+// the flag's REGEX matches (Go syntax, unanchored); for any other profile,
+// none. An unknown profile: InvalidArgument (invalidProperty profile).
+//
+//	-pbm-policy NAME=REGEX   (repeatable) a tag-based storage policy made at
+//	                         start: a PbmCapabilityProfile (resourceType STORAGE,
+//	                         profileCategory REQUIREMENT, a new uuid, name NAME;
+//	                         rule: tag category vcsim, tag NAME) that PbmQueryProfile
+//	                         and PbmRetrieveContent list; compatible: the datastores
+//	                         whose name REGEX matches (those the operator tagged)
+//
+// First Class Disks (volume.go): VirtualMachine.AttachDisk_Task and
+// DetachDisk_Task, which the simulator lacks, on the FCDs of its
+// VcenterVStorageObjectManager (CreateDisk_Task, RetrieveVStorageObject,
+// ...). AttachDisk_Task (diskId, datastore, controllerKey and unitNumber
+// optional) adds, through the simulator's reconfiguration, a VirtualDisk
+// (VirtualDiskFlatVer2BackingInfo on the object's file "[ds] fcd/ID.vmdk",
+// diskMode persistent, capacityInKB from capacityInMB, vDiskId the id) on
+// controllerKey, else the only SCSI or SATA controller with a free unit,
+// at unitNumber, else the controller's first free unit (never a SCSI
+// controller's own 7); the object's consumerId becomes the VM's
+// instanceUuid. The task (attachDisk; /ctl/async applies) fails with
+// NotFound (no such id on that datastore), InvalidState (attached to a VM
+// already), InvalidController (controllerKey names no disk controller of
+// the VM), MissingController (no controllerKey and not exactly one SCSI or
+// SATA controller with a free unit), InvalidArgument (invalidProperty
+// unitNumber: taken, reserved, out of range, none free). A datastore that
+// does not exist: ManagedObjectNotFound (SOAP fault). DetachDisk_Task
+// (diskId) removes the device whose vDiskId it is, keeping the file, and
+// clears consumerId; the task (detachDisk) fails with NotFound when the VM
+// has no such disk.
+//
+// ReconfigVM_Task and CreateVM_Task adding an existing disk (a VirtualDisk
+// with no fileOperation) whose descriptor (the backing's fileName) is not
+// on its datastore return a task failed with FileNotFound (file: that
+// fileName), as vCenter; the simulator looked for NAME-flat.vmdk instead
+// and named the local file (volume.go).
+//
+// Destroy_Task of a VM: the simulator deletes the VM's folder and each
+// disk's own file (NAME.vmdk, NAME-flat.vmdk; never a parent), wherever it
+// is, as vCenter does. The launcher keeps what vCenter keeps: an FCD whose
+// object has keepAfterDeleteVm true (its consumerId cleared), and a disk
+// that another VM uses, as its disk or as a parent of its disk (a linked
+// clone group's base); an FCD deleted with the VM leaves the catalog too.
+//
 // SOAP requests pass through peer.serveSDK before the simulator sees them:
 // that is where the methods above are intercepted (tasks.go, soap.go,
-// network.go, nic.go, disk.go).
+// network.go, nic.go, disk.go, volume.go); PBM requests pass through
+// peer.servePBM (pbm.go).
 package main
 
 import (
@@ -271,6 +335,8 @@ func main() {
 	opaque := flag.Int("opaque", 0, "NSX opaque networks (nsx.LogicalSwitch) per datacenter, on every host")
 	var stdPGs stringList
 	flag.Var(&stdPGs, "std-pg", "standard port group (vlan 0, vSwitch0) to add on every cluster host (repeatable)")
+	var policies pbmPolicyList
+	flag.Var(&policies, "pbm-policy", "NAME=REGEX: a storage policy NAME whose compatible datastores are those whose name matches REGEX (repeatable)")
 	user := flag.String("username", "", "only this user may log in (with -password); default: any non-empty user/password")
 	pass := flag.String("password", "", "password for -username")
 	idle := flag.Duration("idle-timeout", 0, "session idle timeout (0: sessions never expire)")
@@ -334,6 +400,15 @@ func main() {
 		model.Remove()
 		log.Fatalf("setting up networks: %v", err)
 	}
+	owner := *user // who made the -pbm-policy profiles (createdBy)
+	if owner == "" {
+		owner = simulator.DefaultLogin.Username()
+	}
+	pbmReg, err := setupPBM(policies, owner) // pbm.go
+	if err != nil {
+		model.Remove()
+		log.Fatalf("setting up PBM: %v", err)
+	}
 	mux := http.NewServeMux()
 	p.mount(mux, ip)
 
@@ -349,6 +424,7 @@ func main() {
 	model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{cert},
 		GetConfigForClient: tlsHook} // slow.go: /ctl/tls-fail
 	model.Service.ServeMux = mux // NewServer adds the simulator's handlers to ours
+	registerPBM(model.Service, pbmReg)
 	server := model.Service.NewServer()
 
 	password, _ := login.Password()
@@ -471,6 +547,9 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	for _, h := range hosts {
 		mux.HandleFunc(h+"/sdk", p.slowHook(p.serveSDK))
 		mux.HandleFunc(h+"/sdk/vimService", p.slowHook(p.serveSDK))
+		for _, path := range pbmPaths {
+			mux.HandleFunc(h+path, p.slowHook(p.servePBM)) // pbm.go
+		}
 		mux.HandleFunc(h+"/", countHTTP(mux)) // slow.go: /folder, /nfc, ...
 	}
 	p.mountSlow(mux) // slow.go: /ctl/delay, /ctl/pad, /ctl/calls

@@ -101,7 +101,9 @@ func (p *peer) interceptFor(body []byte) bool {
 		bytes.Contains(body, []byte("ReconfigVM_Task")) || bytes.Contains(body, []byte("CreateVM_Task")) ||
 		bytes.Contains(body, []byte("ExtendVirtualDisk_Task")) ||
 		bytes.Contains(body, []byte("CopyVirtualDisk_Task")) ||
-		bytes.Contains(body, []byte("ExportVm")) || bytes.Contains(body, []byte("CloneVM_Task")) {
+		bytes.Contains(body, []byte("ExportVm")) || bytes.Contains(body, []byte("CloneVM_Task")) ||
+		bytes.Contains(body, []byte("AttachDisk_Task")) || bytes.Contains(body, []byte("DetachDisk_Task")) ||
+		bytes.Contains(body, []byte("Destroy_Task")) {
 		return true
 	}
 	p.mu.Lock()
@@ -150,7 +152,17 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 			return true
 		}
 	case "ReconfigVM_Task", "CreateVM_Task":
+		if p.existingDiskCall(w, r, body, method, this) { // volume.go
+			return true
+		}
 		if p.nicCall(w, r, body, method, this) {
+			return true
+		}
+	case "AttachDisk_Task", "DetachDisk_Task":
+		p.fcdCall(w, r, body, method, this) // volume.go
+		return true
+	case "Destroy_Task":
+		if p.destroyCall(w, r, body, method, this) { // volume.go
 			return true
 		}
 	}
@@ -431,15 +443,25 @@ func (p *peer) powerOnWithQuestion(w http.ResponseWriter, r *http.Request, vm ty
 func (p *peer) powerOn(vm types.ManagedObjectReference) outcome {
 	res, err := methods.PowerOnVM_Task(context.Background(), p.svc, &types.PowerOnVM_Task{This: vm})
 	if err != nil {
+		return taskOutcome(types.ManagedObjectReference{}, err)
+	}
+	return taskOutcome(res.Returnval, nil)
+}
+
+// taskOutcome is the outcome of an in-process call that returned the task
+// ref (or failed with err): the task's result or fault; the simulator's
+// finished task is dropped.
+func taskOutcome(ref types.ManagedObjectReference, err error) outcome {
+	if err != nil {
 		f, msg := faultOf(err)
 		return outcome{fault: f, message: msg}
 	}
-	t, ok := simulator.Map.Get(res.Returnval).(*simulator.Task)
+	t, ok := simulator.Map.Get(ref).(*simulator.Task)
 	if !ok {
 		return outcome{}
 	}
 	oc := outcomeOf(taskInfo(t))
-	dropTask(res.Returnval)
+	dropTask(ref)
 	return oc
 }
 
