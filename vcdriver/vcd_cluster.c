@@ -141,6 +141,13 @@ vcd_res_one(void *arg, const struct vim_ObjectContent *oc)
 		    !vcd_res_selected(ctx, name))
 			return 0;
 		r->datastores_usable++;
+		if (r->nds < VCD_RES_MAXDS) {
+			struct vcd_res_ds *d = &r->ds[r->nds++];
+
+			snprintf(d->name, sizeof(d->name), "%s", name ? name : "");
+			d->ref = *oc->obj;
+			d->free_bytes = free_;
+		}
 		r->disk_total_bytes += cap;
 		r->disk_free_bytes += free_;
 		if (free_ > r->max_disk_free_bytes) {

@@ -335,12 +335,18 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 	bool idem = c->method == NULL || c->method->idempotent;
 	double t0 = vcd_mono(), deadline = c->deadline > 0 ? c->deadline :
 	    t0 + s->call_deadline, left, per, pause;
-	char action[96];
+	char action[96], *url = NULL;
 	CURLcode rc = CURLE_OK;
 	int attempt, ret = -1;
 	bool sent = false;
 
-	snprintf(action, sizeof(action), "SOAPAction: %s", s->soap_action);
+	snprintf(action, sizeof(action), "SOAPAction: %s", c->method != NULL &&
+	    c->method->action != NULL ? c->method->action : s->soap_action);
+	/* another service on the same endpoint (PBM at /pbm/sdk) */
+	if (c->method != NULL && strcmp(c->method->path, "/sdk") != 0) {
+		url = xasprintf("%s%s", s->base, c->method->path);
+		curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	}
 	for (h = c->headers; h != NULL; h = h->next)
 		hdrs = curl_slist_append(hdrs, h->data);
 	hdrs = curl_slist_append(hdrs, action);
@@ -417,5 +423,9 @@ vcd_http_post(struct vcd_session *s, struct vcd_conn *c, long *status,
 out:
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(hdrs);
+	if (url != NULL) {
+		curl_easy_setopt(c->curl, CURLOPT_URL, s->url);
+		free(url);
+	}
 	return ret;
 }

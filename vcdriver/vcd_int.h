@@ -16,6 +16,7 @@
 #include "vim.h"
 
 #define VCD_NS_VIM	"urn:vim25"
+#define VCD_COOKIE	"vmware_soap_session"	/* vCenter's session cookie */
 #define VCD_NS_SOAPENV	"http://schemas.xmlsoap.org/soap/envelope/"
 #define VCD_NS_XSI	"http://www.w3.org/2001/XMLSchema-instance"
 
@@ -76,6 +77,7 @@ struct vcd_session {
 	int		 max_objects;		/* page size; 0: vCenter's */
 
 	char		*url;			/* https://host:port/sdk */
+	char		*base;			/* https://host:port: other endpoints */
 	char		 soap_action[64];	/* urn:vim25/<apiVersion> */
 
 	CURLSH		*share;
@@ -107,10 +109,13 @@ struct vcd_session {
 	struct vcd_waiter *waiter;		/* vcd_task.c; NULL until needed */
 	pthread_mutex_t	 waiter_lock;		/* guards creating it */
 
+	pthread_mutex_t	 pbm_lock;		/* guards the two below */
+	struct vcd_moref pbm_profile_manager, pbm_placement_solver;	/* vcd_pbm.c */
+
 	struct vcd_about about;
 	struct vcd_moref root_folder, property_collector, view_manager,
 			 session_manager, search_index, file_manager,
-			 virtual_disk_manager;
+			 virtual_disk_manager, vstorage_manager;
 };
 
 

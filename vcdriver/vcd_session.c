@@ -68,6 +68,7 @@ vcd_service_content(struct vcd_session *s, struct vcd_err *err)
 	vcd_copy_moref(&s->search_index, sc->searchIndex);
 	vcd_copy_moref(&s->file_manager, sc->fileManager);
 	vcd_copy_moref(&s->virtual_disk_manager, sc->virtualDiskManager);
+	vcd_copy_moref(&s->vstorage_manager, sc->vStorageObjectManager);
 	/* From now on speak the version the server announced. */
 	if (s->about.api_version[0] != '\0')
 		snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/%s",
@@ -116,13 +117,15 @@ vcd_connect(const struct vcd_options *opt, struct vcd_session **out,
 	    opt->reuse_window < 0 ? -1 : VCD_REUSE_WINDOW;
 	pthread_mutex_init(&s->login_lock, NULL);
 	pthread_mutex_init(&s->waiter_lock, NULL);
+	pthread_mutex_init(&s->pbm_lock, NULL);
 	if (getrandom(&s->opid_tag, sizeof(s->opid_tag), GRND_NONBLOCK) < 0)
 		s->opid_tag = (unsigned)time(NULL);
 	/* An IPv6 literal needs brackets in the URL. */
 	if (strchr(s->host, ':') != NULL)
-		s->url = xasprintf("https://[%s]:%d/sdk", s->host, s->port);
+		s->base = xasprintf("https://[%s]:%d", s->host, s->port);
 	else
-		s->url = xasprintf("https://%s:%d/sdk", s->host, s->port);
+		s->base = xasprintf("https://%s:%d", s->host, s->port);
+	s->url = xasprintf("%s/sdk", s->base);
 	snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/6.5");
 	if (vcd_http_init(s, err) < 0 || vcd_service_content(s, err) < 0) {
 		vcd_close(s);
@@ -141,6 +144,7 @@ vcd_session_fake(vcd_post_fn post, void *arg)
 	s->post = post;
 	s->post_arg = arg;
 	s->host = xstrdup("fake");
+	s->base = xstrdup("https://fake");
 	s->url = xstrdup("https://fake/sdk");
 	s->pool_size = 1;
 	s->call_deadline = s->pool_wait = 600;
@@ -148,6 +152,7 @@ vcd_session_fake(vcd_post_fn post, void *arg)
 	s->task_poll_interval = 0.5;
 	pthread_mutex_init(&s->login_lock, NULL);
 	pthread_mutex_init(&s->waiter_lock, NULL);
+	pthread_mutex_init(&s->pbm_lock, NULL);
 	snprintf(s->soap_action, sizeof(s->soap_action), "urn:vim25/6.5");
 	snprintf(s->property_collector.type, sizeof(s->property_collector.type),
 	    "PropertyCollector");
@@ -268,12 +273,14 @@ vcd_close(struct vcd_session *s)
 	vcd_http_cleanup(s);
 	pthread_mutex_destroy(&s->login_lock);
 	pthread_mutex_destroy(&s->waiter_lock);
+	pthread_mutex_destroy(&s->pbm_lock);
 	xfree_secret(s->password);
 	free(s->host);
 	free(s->username);
 	free(s->ca_file);
 	free(s->proxy);
 	free(s->url);
+	free(s->base);
 	free(s);
 }
 

@@ -11,6 +11,42 @@
 #include "log.h"
 #include "vcd_int.h"
 
+/*
+ * The session's cookie in the header, as the other services on vCenter's
+ * endpoint (PBM) take it: <vcSessionCookie>VALUE</vcSessionCookie>.  The
+ * value is a secret: it goes nowhere else.  Nothing when there is none yet
+ * (the service then answers NotAuthenticated, which re-logs in).
+ */
+static void
+vcd_soap_cookie(struct vcd_conn *c)
+{
+	struct curl_slist *list = NULL, *l;
+	const char *f, *name;
+	int field;
+
+	if (curl_easy_getinfo(c->curl, CURLINFO_COOKIELIST, &list) != CURLE_OK)
+		return;
+	for (l = list; l != NULL; l = l->next) {
+		/* host, subdomains, path, secure, expiry, name, value: tabs */
+		name = NULL;
+		for (f = l->data, field = 0; f != NULL && field < 6; field++) {
+			if (field == 5)
+				name = f;
+			if ((f = strchr(f, '\t')) != NULL)
+				f++;
+		}
+		if (name == NULL || f == NULL ||
+		    strncmp(name, VCD_COOKIE "\t", sizeof(VCD_COOKIE)) != 0)
+			continue;
+		buf_puts(&c->req, "<vcSessionCookie>");
+		if (vim_xml_escape(&c->req, f) < 0)
+			log_warn("vcdriver: the session cookie cannot be sent in XML");
+		buf_puts(&c->req, "</vcSessionCookie>");
+		break;
+	}
+	curl_slist_free_all(list);
+}
+
 int
 vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
     const struct vim_method *method, const void *req, struct vim_arena *a,
@@ -30,7 +66,10 @@ vcd_invoke_conn(struct vcd_session *s, struct vcd_conn *c,
 	    "xmlns:xsd=\"http://www.w3.org/2001/XMLSchema\" "
 	    "xmlns:xsi=\"" VCD_NS_XSI "\"><soapenv:Header><operationID>");
 	buf_puts(&c->req, opid);
-	buf_puts(&c->req, "</operationID></soapenv:Header><soapenv:Body>");
+	buf_puts(&c->req, "</operationID>");
+	if (strcmp(method->ns, VCD_NS_VIM) != 0)
+		vcd_soap_cookie(c);
+	buf_puts(&c->req, "</soapenv:Header><soapenv:Body>");
 	if (vim_encode_request(&c->req, method, req, err) < 0)
 		return -1;	/* nothing was sent */
 	buf_puts(&c->req, "</soapenv:Body></soapenv:Envelope>");

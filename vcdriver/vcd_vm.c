@@ -567,6 +567,8 @@ vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
 	struct vim_req_RelocateVM_Task req;
 	struct vim_VirtualMachineRelocateSpec spec;
 	struct vcd_moref host, pool, ds;
+	struct vim_arena a = VIM_ARENA_INIT;
+	int ret;
 
 	vcd_err_clear(err);
 	if (vcd_vm_precheck(s, vm, uuid, "migrate", err) < 0)
@@ -589,11 +591,29 @@ vcd_vm_relocate(struct vcd_session *s, const struct vcd_moref *vm,
 		    "a destination host, resource pool or datastore");
 		return -1;
 	}
+	for (size_t i = 0; i < to->ndisks; i++) {
+		const struct vcd_disk_locator *d = &to->disks[i];
+		struct vim_VirtualMachineRelocateSpecDiskLocator *l =
+		    vim_new(&a, &vim_type_VirtualMachineRelocateSpecDiskLocator);
+
+		l->diskId = VIM_INT(d->key);
+		l->datastore = (struct vcd_moref *)&d->datastore;
+		if (d->profile_id[0] != '\0') {
+			struct vim_VirtualMachineDefinedProfileSpec *p =
+			    vim_new(&a, &vim_type_VirtualMachineDefinedProfileSpec);
+
+			p->profileId = (char *)d->profile_id;
+			vim_push(&a, (void ***)&l->profile.v, &l->profile.len, &p->base);
+		}
+		vim_push(&a, (void ***)&spec.disk.v, &spec.disk.len, l);
+	}
 	vim_init(&req, &vim_type_req_RelocateVM_Task);
 	req._this = (struct vcd_moref *)vm;
 	req.spec = &spec;
 	req.priority = "defaultPriority";
-	return vcd_vm_task(s, &vim_method_RelocateVM_Task, &req, vm, NULL, err);
+	ret = vcd_vm_task(s, &vim_method_RelocateVM_Task, &req, vm, NULL, err);
+	vim_arena_free(&a);
+	return ret;
 }
 
 /* A's ResourceAllocationInfo in RI and SH, *OUT pointing at it; *OUT
@@ -626,6 +646,8 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	struct vim_SharesInfo cpu_sh, mem_sh;
 	struct vim_VirtualMachineBootOptions boot;
 	struct vim_OptionValue ov0, **ovv = NULL;
+	struct vim_VirtualMachineDefinedProfileSpec prof;
+	struct vim_VirtualMachineProfileSpec *profv[1] = { &prof.base };
 	struct vim_any v0;
 	size_t nextra = vs->extra != NULL ? vs->extra->len : 0;
 	char *vmx = NULL;
@@ -667,6 +689,18 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	vcd_alloc_info(&mem, &mem_sh, vs->mem_alloc, &cs.memoryAllocation);
 	if (vs->devices != NULL)
 		cs.deviceChange = *vs->devices;
+	if (vs->profile_id != NULL) {
+		/* the VM's home and each new disk carry the policy */
+		vim_init(&prof, &vim_type_VirtualMachineDefinedProfileSpec);
+		prof.profileId = (char *)vs->profile_id;
+		cs.vmProfile.v = profv;
+		cs.vmProfile.len = 1;
+		for (size_t i = 0; i < cs.deviceChange.len; i++)
+			if (vim_cast(cs.deviceChange.v[i]->device, &vim_type_VirtualDisk)) {
+				cs.deviceChange.v[i]->profile.v = profv;
+				cs.deviceChange.v[i]->profile.len = 1;
+			}
+	}
 	/* the instance uuid also goes into extraConfig, as nova does; then
 	 * the caller's (netplug's nvp.iface-id.N, ...) */
 	v0 = (struct vim_any){ VA_SCALAR, "xsd:string", (char *)vs->instance_uuid,
@@ -709,6 +743,10 @@ vcd_vm_create(struct vcd_session *s, const struct vcd_vm_spec *vs,
 	}
 	ret = 0;
 out:
+	/* the caller's device changes point at nothing of ours afterwards */
+	for (size_t i = 0; vs->profile_id != NULL && i < cs.deviceChange.len; i++)
+		cs.deviceChange.v[i]->profile = (struct vim_list_VirtualMachineProfileSpec){
+		    NULL, 0 };
 	free(ovv);
 	free(vmx);
 	return ret;

@@ -191,6 +191,7 @@ void vcd_clusters_free(struct vcd_cluster *v, size_t n);
  * is not used either: it is counted in datastores_regex_errors, and the
  * first one named in regex_error.
  */
+#define VCD_RES_MAXDS	32
 struct vcd_resources {
 	char	nodename[256];		/* "<cluster moid>.<vCenter instanceUuid>" */
 	char	name[256];		/* the cluster's name */
@@ -204,6 +205,14 @@ struct vcd_resources {
 	char	largest_datastore[256];
 	int	datastores_regex_errors;
 	char	regex_error[320];	/* "datastore \"NAME\": WHY"; "" if none */
+	/* the usable datastores (the first VCD_RES_MAXDS), for placement by
+	 * storage policy */
+	int	nds;
+	struct vcd_res_ds {
+		char		 name[256];
+		struct vcd_moref ref;
+		int64_t		 free_bytes;
+	}	ds[VCD_RES_MAXDS];
 };
 
 /*
@@ -215,6 +224,69 @@ struct vcd_resources {
  */
 int vcd_cluster_resources(struct vcd_session *s, const struct vcd_moref *cluster,
     const char *datastore_regex, struct vcd_resources *r, struct vcd_err *err);
+
+/*
+ * First Class Disks (vcd_fcd.c): a volume as vSphere 6.5's
+ * VStorageObjectManager keeps it, on datastore DS, known by its id.
+ *
+ * vcd_fcd_create(): CreateDisk_Task of a thin disk named SPEC->name
+ * (kept when a VM it is attached to is deleted), with a storage policy
+ * when SPEC->profile_id is set; OUT describes it.  vcd_fcd_get():
+ * RetrieveVStorageObject.  vcd_fcd_find(): the disk named NAME on DS
+ * (ListVStorageObject, then one RetrieveVStorageObject per disk: for a
+ * caller that lost a create's answer), VCD_E_NOTFOUND when none.
+ * vcd_fcd_delete(): DeleteVStorageObject_Task (the disk and its file).
+ * vcd_fcd_attach(): AttachDisk_Task on controller CTL (0: vCenter's
+ * choice) at UNIT (-1: the first free); vcd_fcd_detach(): DetachDisk_Task,
+ * the file kept.  Both check the VM as every VM operation does (UUID).
+ * All: 0, or -1 with ERR (vCenter's fault: NotFound for an unknown id).
+ */
+struct vcd_fcd {
+	char		 id[80];
+	char		 name[256];
+	char		 path[600];		/* "[ds] fcd/....vmdk" */
+	struct vcd_moref datastore;
+	int64_t		 capacity_mb;
+	size_t		 consumers;		/* VMs it is attached to */
+};
+struct vcd_fcd_spec {
+	const char	*name;
+	struct vcd_moref datastore;
+	int64_t		 capacity_mb;
+	const char	*profile_id;		/* NULL: none */
+};
+int vcd_fcd_create(struct vcd_session *s, const struct vcd_fcd_spec *spec,
+    struct vcd_fcd *out, struct vcd_err *err);
+int vcd_fcd_get(struct vcd_session *s, const char *id, const struct vcd_moref *ds,
+    struct vcd_fcd *out, struct vcd_err *err);
+int vcd_fcd_find(struct vcd_session *s, const struct vcd_moref *ds, const char *name,
+    struct vcd_fcd *out, struct vcd_err *err);
+int vcd_fcd_delete(struct vcd_session *s, const char *id, const struct vcd_moref *ds,
+    struct vcd_err *err);
+int vcd_fcd_attach(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const char *id, const struct vcd_moref *ds, int ctl, int unit,
+    struct vcd_err *err);
+int vcd_fcd_detach(struct vcd_session *s, const struct vcd_moref *vm,
+    const char *uuid, const char *id, struct vcd_err *err);
+
+/*
+ * Storage policies (SPBM), from the PBM service on the same endpoint.
+ *
+ * vcd_pbm_profile(): the id (VCD_PBM_IDLEN bytes in ID) of the storage
+ * requirement policy called NAME; VCD_E_NOTFOUND with fault
+ * PbmProfileNotFound when vCenter has none.  Found names are kept, so
+ * later lookups make no call.
+ *
+ * vcd_pbm_matching(): which of the N datastores DS comply with policy
+ * PROFILE_ID (PbmQueryMatchingHub): OK[i] true for those.  One call.
+ * Both: 0, or -1 with ERR.
+ */
+#define VCD_PBM_NAMELEN	256
+#define VCD_PBM_IDLEN	128
+int vcd_pbm_profile(struct vcd_session *s, const char *name, char *id,
+    struct vcd_err *err);
+int vcd_pbm_matching(struct vcd_session *s, const char *profile_id,
+    const struct vcd_moref *ds, size_t n, bool *ok, struct vcd_err *err);
 
 /*
  * vmware.datastore_regex as nova applies it: Python's re.match() on the
@@ -352,6 +424,9 @@ struct vcd_vm_spec {
 	struct vcd_moref folder, pool, host;	/* host may be empty */
 	const struct vim_list_VirtualDeviceConfigSpec *devices;	/* NULL: none */
 	const struct vim_list_OptionValue *extra;	/* more extraConfig, or NULL */
+	const char	*profile_id;	/* a storage policy (vcd_pbm_profile) for the
+					 * VM and each disk DEVICES adds; NULL: none
+					 * (DEVICES' disk changes get it set) */
 };
 
 /* Every operation waits for its task; a VM with a pending question or a
@@ -421,8 +496,17 @@ int vcd_vm_delete(struct vcd_session *s, const struct vcd_moref *vm,
     struct vcd_err *err);
 
 /* A migration's destination: any of host, pool, datastore (empty: keep). */
+/* A disk of the VM named in the move: it goes to DATASTORE (its own, to
+ * stay where it is) with policy PROFILE_ID ("" : none). */
+struct vcd_disk_locator {
+	int		 key;			/* the VirtualDisk's device key */
+	struct vcd_moref datastore;
+	char		 profile_id[VCD_PBM_IDLEN];
+};
 struct vcd_relocate {
 	struct vcd_moref host, pool, datastore;
+	const struct vcd_disk_locator *disks;	/* NULL: none */
+	size_t		 ndisks;
 };
 /* VM's runtime.powerState (poweredOn, poweredOff, suspended) into STATE. */
 int vcd_vm_power_state(struct vcd_session *s, const struct vcd_moref *vm,

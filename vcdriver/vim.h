@@ -137,6 +137,9 @@ struct vim_method {
 	const struct vim_type	*resp;
 	unsigned		 index;		/* in vim_methods[], 0..vim_nmethods-1 */
 	bool			 idempotent;	/* safe to send twice (vim25.spec) */
+	const char		*ns;		/* the body's namespace: "urn:vim25" */
+	const char		*path;		/* the endpoint: "/sdk", "/pbm/sdk" */
+	const char		*action;	/* SOAPAction; NULL: the session's */
 };
 
 #include "vim_gen.h"

@@ -258,7 +258,7 @@ vim_encode_request(struct buf *out, const struct vim_method *method,
 		    "the request is not a %s request", method->name);
 		return -1;
 	}
-	buf_printf(out, "<%s xmlns=\"" VCD_NS_VIM "\">", method->name);
+	buf_printf(out, "<%s xmlns=\"%s\">", method->name, method->ns);
 	vim_enc_obj(&e, o);
 	buf_printf(out, "</%s>", method->name);
 	return e.failed ? -1 : 0;

@@ -1,7 +1,7 @@
-# vimgen.awk - generate vim_gen.h and vim_gen.c from vim25.spec.
+# vimgen.awk - generate vim_gen.h and vim_gen.c from vim25.spec and pbm.spec.
 #
-#   awk -v out=h -f vimgen.awk vim25.spec > vim_gen.h
-#   awk -v out=c -f vimgen.awk vim25.spec > vim_gen.c
+#   awk -v out=h -f vimgen.awk vim25.spec pbm.spec > vim_gen.h
+#   awk -v out=c -f vimgen.awk vim25.spec pbm.spec > vim_gen.c
 #
 # The spec describes the subset of vim25 that vcagent speaks, once: data
 # types (with their base type and members in WSDL order, each with its
@@ -11,7 +11,10 @@
 # (Debian's default is mawk).
 
 function die(msg) {
-	printf("vim25.spec:%d: %s\n", NR, msg) > "/dev/stderr"
+	if (at_end)
+		printf("vimgen.awk: %s\n", msg) > "/dev/stderr"
+	else
+		printf("%s:%d: %s\n", FILENAME, FNR, msg) > "/dev/stderr"
 	failed = 1
 	exit 1
 }
@@ -76,6 +79,10 @@ function start_type(name, base, cname) {
 
 BEGIN { ntypes = 0; nmembers = 0; nmethods = 0; cur = 0; failed = 0 }
 
+# Each file's methods are vim25's (sent to /sdk with the session's
+# SOAPAction) until a "service" line names another endpoint.
+FNR == 1 { svc_ns = "urn:vim25"; svc_path = "/sdk"; svc_action = ""; cur = 0 }
+
 { sub(/#.*/, "") }
 /^[ \t]*$/ { next }
 
@@ -110,11 +117,22 @@ $1 == "type" {
 	next
 }
 
+$1 == "service" {
+	# service NAMESPACE PATH SOAPACTION: the methods that follow
+	if (NF != 4) die("usage: service NAMESPACE PATH SOAPACTION")
+	svc_ns = $2; svc_path = $3; svc_action = $4
+	cur = 0
+	next
+}
+
 $1 == "method" {
 	# method NAME [-> TYPE CARD] idempotent|once
 	nmethods++
 	mname[nmethods] = $2
 	mret[nmethods] = ""
+	mns[nmethods] = svc_ns
+	mpath[nmethods] = svc_path
+	maction[nmethods] = svc_action
 	if ($NF == "idempotent")
 		midem[nmethods] = 1
 	else if ($NF == "once")
@@ -139,12 +157,12 @@ END {
 	# Every object type a member names must be defined somewhere.
 	for (i = 1; i <= nmembers; i++)
 		if (mem_kind[i] == "OBJ" && !(mem_type[i] in defined)) {
-			NR = 0
+			at_end = 1
 			die("member " mem_name[i] " has unknown type " mem_type[i])
 		}
 	for (i = 1; i <= nmethods; i++)
 		if (mret[i] != "" && kind_of(mret[i]) == "OBJ" && !(mret[i] in defined)) {
-			NR = 0
+			at_end = 1
 			die("method " mname[i] " returns unknown type " mret[i])
 		}
 	if (out == "h") emit_h()
@@ -153,7 +171,7 @@ END {
 }
 
 function emit_h(   i, j, b) {
-	print "/* vim_gen.h - generated from vim25.spec by vimgen.awk: do not edit. */"
+	print "/* vim_gen.h - generated from vim25.spec and pbm.spec by vimgen.awk: do not edit. */"
 	print "#ifndef VIM_GEN_H"
 	print "#define VIM_GEN_H"
 	print ""
@@ -212,7 +230,7 @@ function emit_members(sym, cstruct, first, count,   j, tref) {
 }
 
 function emit_c(   i, m, base, sub_, k) {
-	print "/* vim_gen.c - generated from vim25.spec by vimgen.awk: do not edit. */"
+	print "/* vim_gen.c - generated from vim25.spec and pbm.spec by vimgen.awk: do not edit. */"
 	print "#include \"config.h\""
 	print ""
 	print "#include <stddef.h>"
@@ -252,9 +270,10 @@ function emit_c(   i, m, base, sub_, k) {
 		printf("const struct vim_type vim_type_resp_%s = {\n\t\"%sResponse\", NULL, vim_m_resp_%s, %d,\n\tsizeof(struct vim_resp_%s), 0, vim_all_resp_%s, %d\n};\n",
 		    mname[m], mname[m], mname[m], mret[m] != "" ? 1 : 0, mname[m],
 		    mname[m], mret[m] != "" ? 1 : 0)
-		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s, %d, %s\n};\n\n",
+		printf("const struct vim_method vim_method_%s = {\n\t\"%s\", &vim_type_req_%s, &vim_type_resp_%s, %d, %s,\n\t\"%s\", \"%s\", %s\n};\n\n",
 		    mname[m], mname[m], mname[m], mname[m], m - 1,
-		    midem[m] ? "true" : "false")
+		    midem[m] ? "true" : "false", mns[m], mpath[m],
+		    maction[m] == "" ? "NULL" : "\"" maction[m] "\"")
 	}
 	print "const struct vim_method *const vim_methods[] = {"
 	for (m = 1; m <= nmethods; m++)

@@ -1,19 +1,22 @@
 #!/bin/bash
-# spec_order.sh - vcdriver/vim25.spec against the WSDL: for every type and
-# method in the spec, its members must appear in the same order as in
-# govmomi's vim25/types (the WSDL as Go structs, from Debian's
-# golang-github-vmware-govmomi-dev), with the same cardinality: a list is a
-# list, and a member the WSDL makes optional is not declared required.
+# spec_order.sh - vcdriver/vim25.spec and pbm.spec against the WSDLs: for
+# every type and method in the specs, its members must appear in the same
+# order as in govmomi's vim25/types and pbm/types (the WSDLs as Go structs,
+# from Debian's golang-github-vmware-govmomi-dev), with the same
+# cardinality: a list is a list, and a member the WSDL makes optional is not
+# declared required.
 . "$(dirname "$0")/../integration/tap.sh"
 TYPES=/usr/share/gocode/src/github.com/vmware/govmomi/vim25/types/types.go
-if [ ! -f "$TYPES" ]; then
-	not_ok "govmomi's types.go is installed ($TYPES)"
+PBM_TYPES=/usr/share/gocode/src/github.com/vmware/govmomi/pbm/types/types.go
+if [ ! -f "$TYPES" ] || [ ! -f "$PBM_TYPES" ]; then
+	not_ok "govmomi's types.go files are installed ($TYPES, $PBM_TYPES)"
 	tap_done
 fi
-/usr/bin/python3 - "$VCAGENT_SRC/vcdriver/vim25.spec" "$TYPES" <<'PY'
+/usr/bin/python3 - "$VCAGENT_SRC/vcdriver/vim25.spec" "$TYPES" \
+    "$VCAGENT_SRC/vcdriver/pbm.spec" "$PBM_TYPES" <<'PY'
 import re, sys
-spec_path, go_path = sys.argv[1], sys.argv[2]
-go = open(go_path).read()
+specs = [sys.argv[1], sys.argv[3]]
+go = open(sys.argv[2]).read() + open(sys.argv[4]).read()
 
 def go_fields(name):
     m = re.search(r'\ntype ' + re.escape(name) + r' struct \{\n(.*?)\n\}', go, re.S)
@@ -30,7 +33,7 @@ def go_fields(name):
     return out
 
 types, cur = [], None
-for raw in open(spec_path):
+for raw in (line for path in specs for line in open(path)):
     line = raw.split('#')[0].rstrip()
     if not line.strip():
         continue
@@ -39,6 +42,8 @@ for raw in open(spec_path):
         cur[2].append((n, t, c))
         continue
     w = line.split()
+    if w[0] == 'service':
+        continue
     if w[0] in ('root', 'type'):
         cur = (w[1], w[1], [])
     elif w[0] == 'method':

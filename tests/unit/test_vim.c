@@ -180,6 +180,50 @@ test_encode_config_spec(void **state)
 	buf_free(&b);
 }
 
+/* A method of pbm.spec: its namespace, endpoint and SOAPAction; its
+ * request in urn:pbm. */
+static void
+test_encode_pbm(void **state)
+{
+	struct vim_req_PbmQueryMatchingHub req;
+	struct vim_PbmPlacementHub h1, h2, *hv[2] = { &h1, &h2 };
+	struct vim_PbmProfileId pid;
+	struct vcd_moref ps = { "PbmPlacementSolver", "placementSolver" };
+	struct buf b = BUF_INIT;
+	struct vcd_err err;
+
+	(void)state;
+	assert_string_equal(vim_method_PbmQueryMatchingHub.ns, "urn:pbm");
+	assert_string_equal(vim_method_PbmQueryMatchingHub.path, "/pbm/sdk");
+	assert_string_equal(vim_method_PbmQueryMatchingHub.action, "urn:pbm/2.0");
+	assert_string_equal(vim_method_ReconfigVM_Task.ns, "urn:vim25");
+	assert_string_equal(vim_method_ReconfigVM_Task.path, "/sdk");
+	assert_null(vim_method_ReconfigVM_Task.action);
+	vim_init(&h1, &vim_type_PbmPlacementHub);
+	h1.hubType = "Datastore";
+	h1.hubId = "datastore-1";
+	vim_init(&h2, &vim_type_PbmPlacementHub);
+	h2.hubType = "Datastore";
+	h2.hubId = "datastore-2";
+	vim_init(&pid, &vim_type_PbmProfileId);
+	pid.uniqueId = "aa6d5a82-1c88-45da-85d3-3d74b91a5bad";
+	vim_init(&req, &vim_type_req_PbmQueryMatchingHub);
+	req._this = &ps;
+	req.hubsToSearch.v = hv;
+	req.hubsToSearch.len = 2;
+	req.profile = &pid;
+	assert_int_equal(vim_encode_request(&b, &vim_method_PbmQueryMatchingHub, &req,
+	    &err), 0);
+	assert_string_equal(buf_cstr(&b),
+	    "<PbmQueryMatchingHub xmlns=\"urn:pbm\"><_this type=\"PbmPlacementSolver\">"
+	    "placementSolver</_this><hubsToSearch><hubType>Datastore</hubType><hubId>"
+	    "datastore-1</hubId></hubsToSearch><hubsToSearch><hubType>Datastore</hubType>"
+	    "<hubId>datastore-2</hubId></hubsToSearch><profile><uniqueId>"
+	    "aa6d5a82-1c88-45da-85d3-3d74b91a5bad</uniqueId></profile>"
+	    "</PbmQueryMatchingHub>");
+	buf_free(&b);
+}
+
 /* ---- decoding ---- */
 
 static void *
@@ -191,6 +235,36 @@ decode_ok(const char *xml, const struct vim_method *m, struct vim_arena *a)
 	if (vim_decode_response(xml, strlen(xml), m, a, &out, NULL, &err) < 0)
 		fail_msg("decode failed: %s %s", err.fault, err.msg);
 	return out;
+}
+
+/* PbmRetrieveContent's profiles come as PbmCapabilityProfile, with rules
+ * (constraints) this agent does not read. */
+static void
+test_decode_pbm_profiles(void **state)
+{
+	const char *xml = ENV_OPEN "<PbmRetrieveContentResponse xmlns=\"urn:pbm\">"
+	    "<returnval xsi:type=\"PbmCapabilityProfile\"><profileId><uniqueId>u-1"
+	    "</uniqueId></profileId><name>gold</name><creationTime>2026-01-01T00:00:00Z"
+	    "</creationTime><createdBy>x</createdBy><lastUpdatedTime>2026-01-01T00:00:00Z"
+	    "</lastUpdatedTime><lastUpdatedBy>x</lastUpdatedBy><profileCategory>"
+	    "REQUIREMENT</profileCategory><resourceType><resourceType>STORAGE"
+	    "</resourceType></resourceType><constraints xsi:type=\"PbmCapabilitySubProfileConstraints\">"
+	    "<subProfiles><name>r</name></subProfiles></constraints><isDefault>false"
+	    "</isDefault></returnval></PbmRetrieveContentResponse>" ENV_CLOSE;
+	struct vim_arena a = VIM_ARENA_INIT;
+	struct vim_resp_PbmRetrieveContent *r;
+	struct vim_PbmCapabilityProfile *p;
+
+	(void)state;
+	r = decode_ok(xml, &vim_method_PbmRetrieveContent, &a);
+	assert_int_equal(r->returnval.len, 1);
+	assert_string_equal(r->returnval.v[0]->name, "gold");
+	assert_string_equal(r->returnval.v[0]->profileId->uniqueId, "u-1");
+	p = vim_cast(r->returnval.v[0], &vim_type_PbmCapabilityProfile);
+	assert_non_null(p);
+	assert_string_equal(p->profileCategory, "REQUIREMENT");
+	assert_false(p->isDefault.v);
+	vim_arena_free(&a);
 }
 
 static void
@@ -795,7 +869,9 @@ test_types(void **state)
 	/* flattened members: base first */
 	assert_string_equal(vim_type_VirtualDisk.all[0]->name, "key");
 	assert_string_equal(vim_type_VirtualDisk.all[vim_type_VirtualDisk.nall - 1]->name,
-	    "storageIOAllocation");
+	    "vDiskId");
+	/* pbm.spec's types share the table */
+	assert_ptr_equal(vim_type_find("PbmCapabilityProfile"), &vim_type_PbmCapabilityProfile);
 	for (size_t i = 1; i < vim_ntypes; i++)
 		assert_true(strcmp(vim_types[i - 1]->name, vim_types[i]->name) < 0);
 }
@@ -807,6 +883,8 @@ main(void)
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_encode_retrieve),
 		cmocka_unit_test(test_encode_config_spec),
+		cmocka_unit_test(test_encode_pbm),
+		cmocka_unit_test(test_decode_pbm_profiles),
 		cmocka_unit_test(test_decode_service_content),
 		cmocka_unit_test(test_decode_properties),
 		cmocka_unit_test(test_decode_device_array),
