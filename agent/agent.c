@@ -269,6 +269,18 @@ agent_connect(struct agent *a)
 	}
 	if (agent_find_clusters(a) < 0)
 		return -1;
+	/* nova's PbmDefaultPolicyDoesNotExist: said now, not at the first
+	 * spawn (which then fails with PbmProfileNotFound, named) */
+	if (cfg->vmware.pbm_enabled) {
+		char id[VCD_PBM_IDLEN];
+
+		if (vcd_pbm_profile(a->vc, cfg->vmware.pbm_default_policy, id, &err) < 0)
+			log_warnx("vmware.pbm_default_policy: %s",
+			    vcd_strerror(&err, msg, sizeof(msg)));
+		else
+			log_info("storage policy \"%s\" (vmware.pbm_default_policy) is "
+			    "%s", cfg->vmware.pbm_default_policy, id);
+	}
 	(void)agent_cache_start(a);	/* retried by the cron tick */
 	if (agent_http_start(a) < 0)
 		return -1;

@@ -269,6 +269,22 @@ struct ops_root {
 	size_t			 nunits;
 	int			 ide[4];	/* the IDE controllers' keys */
 	size_t			 nide;
+	/* the other disks: volumes (a First Class Disk's fcd is its id),
+	 * and the files of those recorded as volumes, never the root disk */
+	struct ops_disk {
+		struct vim_VirtualDisk	*disk;	/* a copy in A */
+		char			*file;
+		char			*fcd;	/* vDiskId, or NULL */
+	}			 others[16];
+	size_t			 nothers;
+	char			*vol_files[16];	/* in A */
+	size_t			 nvol_files;
+	/* the controllers: key, bus number and type name */
+	struct ops_ctl {
+		int		 key, bus;
+		const char	*type;		/* "VirtualLsiLogicController", ... */
+	}			 ctls[16];
+	size_t			 nctls;
 };
 /* Read the instance U's VM (*VM, looked up again by uuid when the recorded
  * one is not it) into RT, whose arena RT->a is set.  0, or -1 with ERR. */
@@ -288,6 +304,30 @@ struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
  * its ports as [{id, mac}]). */
 int ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
     const struct req *r, struct vcd_moref *vm, const char *ds, json_t *nics,
+    struct vcd_err *err);
+/* ops_pbm.c: with a storage policy (the flavor's vmware:storage_policy,
+ * else vmware.pbm_default_policy when vmware.pbm_enabled), the datastore of
+ * cluster C a new VM goes to (DS, DSLEN bytes) and the policy's id
+ * (PROFILE, VCD_PBM_IDLEN bytes); both "" when no policy applies.  0, or -1
+ * with ERR: PbmDisabled, PbmProfileNotFound, DatastoreNotFound (naming the
+ * policy and the cluster) or the PBM service's fault. */
+int ops_pbm_place(struct agent *a, struct agent_cluster *c,
+    const struct fl_specs *fl, const struct cfg *cfg, char *ds, size_t dslen,
+    char *profile, struct vcd_err *err);
+/* ops_volume.c: attach_volume, detach_volume, volume_create,
+ * volume_delete. */
+int ops_volume(struct agent *a, PGconn *pg, const struct req *r, int attempt,
+    struct agent_op *op);
+/* ops_volume.c: before instance U's VM (VM; NULL when it has none) goes,
+ * detach its recorded volumes (files kept) and forget them.  0, or -1
+ * with ERR. */
+int ops_volumes_release(struct agent *a, PGconn *pg, const char *u,
+    const struct vcd_moref *vm, struct vcd_err *err);
+/* ops_volume.c: a disk locator for each of instance U's recorded volumes
+ * on VM, keeping it on its datastore with its policy, for a move: *OUT
+ * (caller frees; NULL when none), *N.  0, or -1 with ERR. */
+int ops_volume_locators(struct agent *a, PGconn *pg, const char *u,
+    struct vcd_moref *vm, struct vcd_disk_locator **out, size_t *n,
     struct vcd_err *err);
 /* ops_image.c: snapshot_image. */
 int ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r,

@@ -74,6 +74,7 @@ static int cfg_check_topic(const struct cfg *, const struct cfg_opt *, struct bu
 static int cfg_check_ip(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_text(const struct cfg *, const struct cfg_opt *, struct buf *);
 static int cfg_check_telnet(const struct cfg *, const struct cfg_opt *, struct buf *);
+static int cfg_check_pbm(const struct cfg *, const struct cfg_opt *, struct buf *);
 static void cfg_apply_debug(const struct cfg *);
 static void cfg_apply_log_file(const struct cfg *);
 
@@ -130,6 +131,8 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vmware", "vnc_keymap", CFG_STR, OFF(vmware.vnc_keymap), "en-us", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "serial_port_service_uri", CFG_STR, OFF(vmware.serial_port_service_uri), NULL, NOLIM, CFG_LIVE, cfg_check_text, NULL },
 	{ "vmware", "serial_port_proxy_uri", CFG_STR, OFF(vmware.serial_port_proxy_uri), NULL, NOLIM, CFG_LIVE, cfg_check_telnet, NULL },
+	{ "vmware", "pbm_enabled", CFG_BOOL, OFF(vmware.pbm_enabled), "false", NOLIM, CFG_LIVE, cfg_check_pbm, NULL },
+	{ "vmware", "pbm_default_policy", CFG_STR, OFF(vmware.pbm_default_policy), NULL, NOLIM, CFG_LIVE, cfg_check_text, NULL },
 	{ "vnc", "enabled", CFG_BOOL, OFF(vnc.enabled), "false", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
 	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
@@ -899,6 +902,20 @@ cfg_check_telnet(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why
 	}
 	if (*rest == '\0' || *rest == ':' || *rest == '/') {
 		buf_printf(why, "\"%s\" has no host name", s);
+		return -1;
+	}
+	return 0;
+}
+
+/* nova's PbmDefaultPolicyUnspecified: placement by policy needs a policy
+ * for the flavors that name none. */
+static int
+cfg_check_pbm(const struct cfg *cfg, const struct cfg_opt *o, struct buf *why)
+{
+	(void)o;
+	if (cfg->vmware.pbm_enabled && cfg->vmware.pbm_default_policy == NULL) {
+		buf_printf(why, "is true, but vmware.pbm_default_policy is not set: "
+		    "the storage policy for flavors without vmware:storage_policy");
 		return -1;
 	}
 	return 0;

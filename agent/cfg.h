@@ -91,6 +91,8 @@ struct cfg {
 		char	*serial_port_service_uri;	/* a virtual serial port's
 							 * concentrator; NULL: none */
 		char	*serial_port_proxy_uri;		/* telnet(s):// */
+		bool	 pbm_enabled;			/* placement by storage policy */
+		char	*pbm_default_policy;		/* its name */
 	} vmware;
 
 	struct {

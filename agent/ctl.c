@@ -15,6 +15,11 @@
  *   vcagentctl [-c FILE] snapshot-revert NODE UUID NAME|ID
  *   vcagentctl [-c FILE] snapshot-delete NODE UUID NAME|ID|--all
  *   vcagentctl [-c FILE] info|diagnostics|console NODE UUID
+ *   vcagentctl [-c FILE] attach-volume NODE UUID VOLUME_ID SHADOW_VM|"[ds] path.vmdk"
+ *   vcagentctl [-c FILE] attach-fcd NODE UUID FCD_ID DATASTORE_MOID
+ *   vcagentctl [-c FILE] detach-volume NODE UUID VOLUME_ID
+ *   vcagentctl [-c FILE] volume-create NODE VOLUME_ID SIZE_GB [DATASTORE]
+ *   vcagentctl [-c FILE] volume-delete NODE VOLUME_ID
  *   vcagentctl [-c FILE] [-u URL] status | nodes | snapshots [UUID]
  *
  * Requests get a fresh request id; the events for it are printed, one JSON
@@ -62,6 +67,11 @@ ctl_usage(void)
 	    "  snapshot-delete NODE UUID NAME|ID|--all\n"
 	    "  info|diagnostics NODE UUID      what the instance's VM is and does\n"
 	    "  console NODE UUID               its VNC console's host and port\n"
+	    "  attach-volume NODE UUID VOLUME_ID SHADOW_VM|\"[ds] path.vmdk\"\n"
+	    "  attach-fcd NODE UUID FCD_ID DATASTORE_MOID  a First Class Disk\n"
+	    "  detach-volume NODE UUID VOLUME_ID  the disk removed, its file kept\n"
+	    "  volume-create NODE VOLUME_ID SIZE_GB [DATASTORE]  a First Class Disk\n"
+	    "  volume-delete NODE VOLUME_ID\n"
 	    "  status | nodes                  the agent's status (health endpoint)\n"
 	    "  snapshots [UUID]                the instances' snapshots, as recorded\n");
 	exit(2);
@@ -369,6 +379,28 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "rescue") == 0 && argc == 4) {
 		j = ctl_simple("rescue", argv[1], argv[2]);
 		json_object_set_new(j, "image_id", json_string(argv[3]));
+	} else if (strcmp(cmd, "attach-volume") == 0 && argc == 5) {
+		j = ctl_simple("attach_volume", argv[1], argv[2]);
+		json_object_set_new(j, "volume_id", json_string(argv[3]));
+		json_object_set_new(j, "connection_info", json_pack("{s:s, s:{s:s, s:s}}",
+		    "driver_volume_type", "vmdk", "data", "volume", argv[4], "volume_id",
+		    argv[3]));
+	} else if (strcmp(cmd, "attach-fcd") == 0 && argc == 5) {
+		j = ctl_simple("attach_volume", argv[1], argv[2]);
+		json_object_set_new(j, "connection_info", json_pack("{s:s, s:{s:s, s:s}}",
+		    "driver_volume_type", "vstorageobject", "data", "id", argv[3],
+		    "ds_ref_val", argv[4]));
+	} else if (strcmp(cmd, "detach-volume") == 0 && argc == 4) {
+		j = ctl_simple("detach_volume", argv[1], argv[2]);
+		json_object_set_new(j, "volume_id", json_string(argv[3]));
+	} else if (strcmp(cmd, "volume-create") == 0 && (argc == 4 || argc == 5)) {
+		j = json_pack("{s:s, s:s, s:s, s:I}", "type", "volume_create", "node",
+		    argv[1], "volume_id", argv[2], "size_gb", (json_int_t)atoll(argv[3]));
+		if (argc == 5)
+			json_object_set_new(j, "datastore", json_string(argv[4]));
+	} else if (strcmp(cmd, "volume-delete") == 0 && argc == 3) {
+		j = json_pack("{s:s, s:s, s:s}", "type", "volume_delete", "node", argv[1],
+		    "volume_id", argv[2]);
 	} else if (strcmp(cmd, "prefetch") == 0 && argc == 3) {
 		j = json_pack("{s:s, s:s, s:s}", "type", "prefetch", "node", argv[1],
 		    "image_id", argv[2]);

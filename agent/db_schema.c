@@ -177,6 +177,35 @@ static const struct db_migration db_schema[] = {
 	 * it that nova's driver gives them to (attach_interface's NIC model) */
 	{ 9, "instances.image_properties",
 	"ALTER TABLE instances ADD COLUMN image_properties jsonb NOT NULL DEFAULT '{}';" },
+	/* volumes attached to instances (ops_volume.c), and the First Class
+	 * Disks volume_create made */
+	{ 10, "volume_attachments",
+	"CREATE TABLE volume_attachments ("
+	"  instance_uuid uuid NOT NULL,"
+	"  volume_id     text NOT NULL,"		/* the block storage service's */
+	"  kind          text NOT NULL,"		/* vmdk, vstorageobject */
+	"  path          text,"				/* "[ds] dir/file.vmdk"; NULL: an
+						 * FCD's, not read */
+	"  fcd_id        text,"				/* vstorageobject: its id */
+	"  datastore     text,"				/* vstorageobject: moref value */
+	"  disk_mode     text NOT NULL,"
+	"  device_key    int,"
+	"  profile_id    text,"
+	"  request_id    text,"
+	"  attached_at   timestamptz NOT NULL DEFAULT now(),"
+	"  PRIMARY KEY (instance_uuid, volume_id)"
+	");"
+	"CREATE TABLE volumes ("
+	"  volume_id     text PRIMARY KEY,"
+	"  fcd_id        text,"				/* NULL until made */
+	"  datastore     text NOT NULL,"		/* moref value */
+	"  datastore_name text NOT NULL,"
+	"  path          text,"
+	"  capacity_mb   bigint NOT NULL,"
+	"  request_id    text,"
+	"  created_at    timestamptz NOT NULL DEFAULT now(),"
+	"  deleted_at    timestamptz"
+	");" },
 };
 
 const struct db_migration *

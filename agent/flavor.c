@@ -61,7 +61,7 @@ fl_bool(json_t *v, int *b)
 }
 
 enum fl_kind { FL_LIMIT, FL_RESERVATION, FL_LEVEL, FL_SHARE, FL_CORES, FL_HWVER,
-	FL_VRAM_MAX, FL_BOOT_MENU };
+	FL_VRAM_MAX, FL_BOOT_MENU, FL_POLICY };
 
 static const struct fl_spec {
 	const char	*key;
@@ -89,6 +89,8 @@ static const struct fl_spec {
 	{ "hw_video:ram_max_mb", FL_VRAM_MAX, 0, "an integer of MB, 0 to 2048" },
 	{ "hw:boot_menu", FL_BOOT_MENU, 0, "true or false" },
 	{ "vmware:hw_version", FL_HWVER, 0, "vmx-NN, a virtual hardware version 4 to 21" },
+	{ "vmware:storage_policy", FL_POLICY, 0, "a storage policy's name, 1 to 255 "
+	    "characters with no control character" },
 };
 
 static int
@@ -146,6 +148,15 @@ fl_one(const struct fl_spec *sp, json_t *v, int vcpus, struct fl_specs *out)
 		return 0;
 	case FL_BOOT_MENU:
 		return fl_bool(v, &out->boot_menu);
+	case FL_POLICY:
+		if ((s = json_string_value(v)) == NULL || *s == '\0' ||
+		    strlen(s) >= sizeof(out->storage_policy))
+			return -1;
+		for (i = 0; s[i] != '\0'; i++)
+			if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+				return -1;
+		snprintf(out->storage_policy, sizeof(out->storage_policy), "%s", s);
+		return 0;
 	}
 	return -1;
 }

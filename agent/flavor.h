@@ -3,7 +3,7 @@
  * names (doc/requests.md).  Extra specs: quota:cpu_*, quota:memory_*,
  * quota:disk_io_* and quota:vif_* (limit, reservation, shares_level,
  * shares_share), hw:cores_per_socket, vmware:hw_version,
- * hw_video:ram_max_mb, hw:boot_menu.  Image properties: vmware_ostype,
+ * hw_video:ram_max_mb, hw:boot_menu, vmware:storage_policy.  Image properties: vmware_ostype,
  * hw_vif_model, vmware_adaptertype, hw_firmware_type, os_secure_boot,
  * hw_video_ram, hw_boot_menu.
  *
@@ -40,6 +40,7 @@ struct fl_specs {
 	char	hw_version[12];		/* "" or vmx-NN */
 	int	video_ram_max_mb;	/* hw_video:ram_max_mb; 0: none allowed */
 	int	boot_menu;		/* hw:boot_menu: 0 unset, 1 yes, -1 no */
+	char	storage_policy[256];	/* vmware:storage_policy; "" unset */
 };
 
 /* os_secure_boot */

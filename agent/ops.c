@@ -258,7 +258,7 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	struct np_port *ports = NULL;
 	struct np_mac *macs = NULL;
 	struct vcd_err herr;
-	char ds[256], why[512], *copy = NULL;
+	char ds[256], pds[256], profile[VCD_PBM_IDLEN], why[512], *copy = NULL;
 	const char *adapter;
 	struct vcd_alloc vif;
 	bool had_vm, fresh = false, retried = false, hit = false, drive;
@@ -277,7 +277,12 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	/* a guest id vCenter does not know: refused before anything is made */
 	if (ops_guest(a, c, r, &secure, err) < 0)
 		return -1;
-	if (agent_cache_place(a, c->name, NULL, &pl, ds, sizeof(ds), err) < 0)
+	/* a storage policy picks the datastore, before anything is made */
+	if (ops_pbm_place(a, c, &r->specs, op->cfg, pds, sizeof(pds), profile,
+	    err) < 0)
+		return -1;
+	if (agent_cache_place(a, c->name, pds[0] != '\0' ? pds : NULL, &pl, ds,
+	    sizeof(ds), err) < 0)
 		return -1;
 	/*
 	 * The instance row, which a purge counts as a user of the image, is
@@ -364,6 +369,7 @@ again:
 			.folder = c->pl.folder, .pool = c->pl.pool,
 			.host = { "", "" }, .devices = &dev,
 			.extra = &extra,
+			.profile_id = profile[0] != '\0' ? profile : NULL,
 		};
 		if (vcd_vm_create(a->vc, &vs, &vm, err) < 0)
 			goto parent;
@@ -442,6 +448,9 @@ ops_delete(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op
 	}
 again:
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	/* as nova: its volumes are detached first, their files kept */
+	if (ops_volumes_release(a, pg, r->instance_uuid, &vm, err) < 0)
+		goto out;
 	if (vcd_vm_delete(a->vc, &vm, r->instance_uuid, &c->pl.datacenter, folder,
 	    sizeof(folder), err) < 0) {
 		if (!vcd_err_gone(err))
@@ -468,6 +477,8 @@ again:
 gone:
 	/* no VM: what a crash after UnregisterVM, or a failed spawn, left */
 	vcd_err_clear(err);
+	if (ops_volumes_release(a, pg, r->instance_uuid, NULL, err) < 0)
+		goto out;
 	log_info("delete %s: no VM (gone already)", r->instance_uuid);
 	if (ds[0] != '\0') {
 		snprintf(folder, sizeof(folder), "[%s] %s", ds, r->instance_uuid);
@@ -559,7 +570,8 @@ ops_state_name(const char *state)
 /* To another cluster (its root pool, where DRS places the VM) or to one of
  * its hosts by name; live when the VM is on. */
 static int
-ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+ops_migrate_run(struct agent *a, PGconn *pg, const struct req *r,
+    struct agent_op *op, struct vcd_disk_locator **locs)
 {
 	struct vcd_err *err = &op->err;
 	struct agent_cluster *dest;
@@ -604,6 +616,11 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	PQclear(res);
 	(void)ledger_instance_state(pg, r->instance_uuid, NULL, NULL, NULL, "migrating",
 	    why, sizeof(why));
+	/* its volumes move with it, each named, on its own datastore */
+	if (ops_volume_locators(a, pg, r->instance_uuid, &vm, locs, &rl.ndisks,
+	    err) < 0)
+		return -1;
+	rl.disks = *locs;
 	while (vcd_vm_relocate(a->vc, &vm, r->instance_uuid, &rl, err) < 0) {
 		if (ops_vm_again(a, pg, r->instance_uuid, &vm, &looked_up, err)) {
 			snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
@@ -649,6 +666,16 @@ ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *o
 	op->power_state = power;
 	op->vm_state = state;
 	return 0;
+}
+
+static int
+ops_migrate(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
+{
+	struct vcd_disk_locator *locs = NULL;
+	int ret = ops_migrate_run(a, pg, r, op, &locs);
+
+	free(locs);
+	return ret;
 }
 
 int
@@ -816,6 +843,12 @@ agent_op_run(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 		break;
 	case REQ_SNAPSHOT_IMAGE:
 		ret = ops_snapshot_image(a, pg, r, attempt, op);
+		break;
+	case REQ_ATTACH_VOLUME:
+	case REQ_DETACH_VOLUME:
+	case REQ_VOLUME_CREATE:
+	case REQ_VOLUME_DELETE:
+		ret = ops_volume(a, pg, r, attempt, op);
 		break;
 	case REQ_SNAPSHOT_CREATE:
 	case REQ_SNAPSHOT_REVERT:

@@ -1,8 +1,12 @@
 /*
- * ops_disk.c - an instance's VM as resize and rescue see it: its power
- * state, its root disk, a rescue disk if it has one, and the units in use
- * on the root disk's controller, from one read; and the device changes
- * that swap, add and remove disks.
+ * ops_disk.c - an instance's VM as resize, rescue and volumes see it: its
+ * power state, its root disk, a rescue disk if it has one, its other disks
+ * (volumes), its controllers and the units in use, from one read; and the
+ * device changes that swap, add and remove disks.
+ *
+ * The root disk is the first disk that is neither a rescue disk nor a
+ * volume: a First Class Disk, or a file the instance's volume_attachments
+ * rows name (read with the VM, on the agent's database connection).
  */
 #include "config.h"
 
@@ -11,6 +15,7 @@
 #include <string.h>
 
 #include "agent.h"
+#include "pgc.h"
 #include "vcdriver/vcd_pc.h"
 #include "vcdriver/vim.h"
 
@@ -21,6 +26,20 @@ ops_disk_is_rescue(const char *file)
 	size_t n = strlen(file), k = strlen("-rescue.vmdk");
 
 	return n >= k && strcmp(file + n - k, "-rescue.vmdk") == 0;
+}
+
+/* A disk that is a volume: a First Class Disk, a recorded volume's file,
+ * or any disk after the root disk. */
+static bool
+ops_disk_is_volume(const struct ops_root *rt, const struct vim_VirtualDisk *disk,
+    const char *file)
+{
+	if (disk->vDiskId != NULL || rt->disk != NULL)
+		return true;
+	for (size_t i = 0; i < rt->nvol_files; i++)
+		if (strcmp(rt->vol_files[i], file) == 0)
+			return true;
+	return false;
 }
 
 static int
@@ -47,6 +66,11 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 		if (vim_cast(d, &vim_type_VirtualIDEController) != NULL &&
 		    rt->nide < sizeof(rt->ide) / sizeof(rt->ide[0]))
 			rt->ide[rt->nide++] = d->key.v;
+		if (vim_cast(d, &vim_type_VirtualController) != NULL &&
+		    rt->nctls < sizeof(rt->ctls) / sizeof(rt->ctls[0]))
+			rt->ctls[rt->nctls++] = (struct ops_ctl){ (int)d->key.v,
+			    (int)((struct vim_VirtualController *)d)->busNumber.v,
+			    vim_type_name(d) };
 		if (d->controllerKey.set && d->unitNumber.set &&
 		    rt->nunits < sizeof(rt->units) / sizeof(rt->units[0])) {
 			rt->units[rt->nunits][0] = d->controllerKey.v;
@@ -63,10 +87,22 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 		    b->base.fileName == NULL)
 			continue;
 		rescue = ops_disk_is_rescue(b->base.fileName);
-		if (rescue ? rt->rescue != NULL : rt->disk != NULL)
-			continue;
 		/* copied whole, to be sent back as read (as nova does): the
 		 * decoded one goes with the retrieve's arena */
+		if (!rescue && ops_disk_is_volume(rt, disk, b->base.fileName)) {
+			if (rt->nothers < sizeof(rt->others) / sizeof(rt->others[0])) {
+				struct ops_disk *o = &rt->others[rt->nothers++];
+
+				o->disk = vim_dup(rt->a, disk);
+				o->file = ((struct vim_VirtualDiskFlatVer2BackingInfo *)
+				    o->disk->base.backing)->base.fileName;
+				o->fcd = disk->vDiskId != NULL && disk->vDiskId->id != NULL ?
+				    vim_strdup(rt->a, disk->vDiskId->id) : NULL;
+			}
+			continue;
+		}
+		if (rescue ? rt->rescue != NULL : rt->disk != NULL)
+			continue;
 		disk = vim_dup(rt->a, disk);
 		b = (struct vim_VirtualDiskFlatVer2BackingInfo *)disk->base.backing;
 		if (rescue) {
@@ -77,6 +113,25 @@ ops_root_one(void *arg, const struct vim_ObjectContent *oc)
 			rt->file = b->base.fileName;
 		}
 	}
+	return 0;
+}
+
+/* The files of instance U's recorded volumes into RT. */
+static int
+ops_vol_files(PGconn *pg, const char *u, struct ops_root *rt, struct vcd_err *err)
+{
+	const char *params[1] = { u };
+	char why[512];
+	PGresult *res;
+
+	if ((res = pgc_exec(pg, "SELECT path FROM volume_attachments WHERE "
+	    "instance_uuid = $1 AND path IS NOT NULL ORDER BY attached_at", 1, params,
+	    why, sizeof(why), NULL)) == NULL)
+		return ops_db_err(err, u, why);
+	for (int i = 0; i < PQntuples(res) &&
+	    rt->nvol_files < sizeof(rt->vol_files) / sizeof(rt->vol_files[0]); i++)
+		rt->vol_files[rt->nvol_files++] = vim_strdup(rt->a, PQgetvalue(res, i, 0));
+	PQclear(res);
 	return 0;
 }
 
@@ -93,6 +148,8 @@ ops_root_read(struct agent *a, PGconn *pg, const char *u, struct vcd_moref *vm,
 again:
 	memset(rt, 0, sizeof(*rt));
 	rt->a = ar;
+	if (ops_vol_files(pg, u, rt, err) < 0)
+		return -1;
 	rc = vcd_pc_retrieve_one(a->vc, vm, "VirtualMachine", paths, 3, ops_root_one,
 	    rt, err);
 	if (rc == 0 && rt->power[0] == '\0') {

@@ -24,6 +24,7 @@
 #define NEED_DEST	0x20	/* destination.node */
 #define NEED_NAME	0x40
 #define NEED_SNAP	0x80	/* snapshot: an object */
+#define NEED_VOLUME	0x100	/* volume_id; connection_info for attach */
 
 static const struct req_kind {
 	const char	*name;
@@ -53,6 +54,10 @@ static const struct req_kind {
 	{ "rescue", REQ_RESCUE, NEED_INSTANCE },
 	{ "unrescue", REQ_UNRESCUE, NEED_INSTANCE },
 	{ "snapshot_image", REQ_SNAPSHOT_IMAGE, NEED_INSTANCE },
+	{ "attach_volume", REQ_ATTACH_VOLUME, NEED_INSTANCE | NEED_VOLUME },
+	{ "detach_volume", REQ_DETACH_VOLUME, NEED_INSTANCE | NEED_VOLUME },
+	{ "volume_create", REQ_VOLUME_CREATE, NEED_VOLUME },
+	{ "volume_delete", REQ_VOLUME_DELETE, NEED_VOLUME },
 };
 
 const char *
@@ -323,6 +328,149 @@ req_snap_parse(json_t *root, struct req *r, char *why, size_t wl, const char *ct
 	return 0;
 }
 
+/* A volume id, an FCD id: letters, digits, '-', '_', '.' (a volume id
+ * names a First Class Disk). */
+static bool
+req_vol_name_ok(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' && *s != '.')
+			return false;
+	return true;
+}
+
+/* A moref value (a shadow VM's, a datastore's): printable, at most 127
+ * bytes (vcsim's datastores have paths for values). */
+static bool
+req_moref_ok(const char *s)
+{
+	if (strlen(s) > 127)
+		return false;
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s < 0x21 || *s == 0x7f)
+			return false;
+	return true;
+}
+
+/*
+ * The volume members: volume_id (else connection_info.data.volume_id, else
+ * an FCD's data.id); connection_info for attach_volume (detach_volume may
+ * carry it too); size_gb or size_mb, datastore, storage_policy for
+ * volume_create.
+ */
+static int
+req_volume_parse(json_t *root, struct req *r, char *why, size_t wl, const char *ctx)
+{
+	static const char *const modes[] = { "persistent", "independent_persistent",
+	    "independent_nonpersistent" };
+	static const char *const adapters[] = { "lsiLogic", "busLogic", "lsiLogicsas",
+	    "paraVirtual", "ide" };
+	struct req_volume *v = &r->vol;
+	json_t *ci = json_object_get(root, "connection_info"), *data = NULL;
+	char type[32], dctx[260];
+	int64_t n;
+	size_t i;
+
+	if (req_str(root, "volume_id", v->id, sizeof(v->id), why, wl, ctx) < 0)
+		return -1;
+	if (r->type == REQ_ATTACH_VOLUME && ci == NULL) {
+		snprintf(why, wl, "%sconnection_info is missing", ctx);
+		return -1;
+	}
+	if (ci != NULL && !json_is_null(ci) && (r->type == REQ_ATTACH_VOLUME ||
+	    r->type == REQ_DETACH_VOLUME)) {
+		snprintf(dctx, sizeof(dctx), "%sconnection_info.", ctx);
+		if (!json_is_object(ci) || req_str(ci, "driver_volume_type", type,
+		    sizeof(type), why, wl, dctx) <= 0 ||
+		    (strcmp(type, "vmdk") != 0 && strcmp(type, "vstorageobject") != 0)) {
+			snprintf(why, wl, "%sdriver_volume_type must be \"vmdk\" or "
+			    "\"vstorageobject\" (the two vSphere volume drivers)", dctx);
+			return -1;
+		}
+		v->kind = strcmp(type, "vmdk") == 0 ? REQ_VOL_VMDK : REQ_VOL_FCD;
+		if (!json_is_object(data = json_object_get(ci, "data"))) {
+			snprintf(why, wl, "%sdata must be an object", dctx);
+			return -1;
+		}
+		snprintf(dctx, sizeof(dctx), "%sconnection_info.data.", ctx);
+		if (v->id[0] == '\0' && req_str(data, "volume_id", v->id, sizeof(v->id),
+		    why, wl, dctx) < 0)
+			return -1;
+		if (req_str(data, "profile_id", v->profile_id, sizeof(v->profile_id),
+		    why, wl, dctx) < 0 || req_str(data, "adapter_type", v->adapter,
+		    sizeof(v->adapter), why, wl, dctx) < 0 || req_str(data, "disk_mode",
+		    v->disk_mode, sizeof(v->disk_mode), why, wl, dctx) < 0)
+			return -1;
+		if (v->kind == REQ_VOL_VMDK && req_str(data, "volume", v->volume,
+		    sizeof(v->volume), why, wl, dctx) <= 0) {
+			if (why[0] == '\0')
+				snprintf(why, wl, "%svolume is missing (the shadow VM's "
+				    "moref value, or the disk's \"[datastore] path.vmdk\")",
+				    dctx);
+			return -1;
+		}
+		if (v->kind == REQ_VOL_VMDK && v->volume[0] != '[' &&
+		    !req_moref_ok(v->volume)) {
+			snprintf(why, wl, "%svolume \"%s\" is neither a moref value nor "
+			    "a \"[datastore] path.vmdk\"", dctx, v->volume);
+			return -1;
+		}
+		if (v->kind == REQ_VOL_FCD && (req_str(data, "id", v->fcd_id,
+		    sizeof(v->fcd_id), why, wl, dctx) <= 0 || req_str(data, "ds_ref_val",
+		    v->ds_ref, sizeof(v->ds_ref), why, wl, dctx) <= 0 ||
+		    !req_vol_name_ok(v->fcd_id) || !req_moref_ok(v->ds_ref))) {
+			snprintf(why, wl, "%sid and ds_ref_val must name the First Class "
+			    "Disk and its datastore", dctx);
+			return -1;
+		}
+		if (v->kind == REQ_VOL_FCD && v->id[0] == '\0')
+			snprintf(v->id, sizeof(v->id), "%.64s", v->fcd_id);
+		for (i = 0; v->disk_mode[0] != '\0' && i < 3; i++)
+			if (strcmp(v->disk_mode, modes[i]) == 0)
+				break;
+		if (i == 3 || (v->kind == REQ_VOL_FCD && v->disk_mode[0] != '\0' &&
+		    strcmp(v->disk_mode, "persistent") != 0)) {
+			snprintf(why, wl, "%sdisk_mode \"%s\" must be %s", dctx,
+			    v->disk_mode, v->kind == REQ_VOL_FCD ? "persistent (a First "
+			    "Class Disk is attached so)" : "persistent, "
+			    "independent_persistent or independent_nonpersistent");
+			return -1;
+		}
+		for (i = 0; v->adapter[0] != '\0' && i < 5; i++)
+			if (strcmp(v->adapter, adapters[i]) == 0)
+				break;
+		if (i == 5) {
+			snprintf(why, wl, "%sadapter_type \"%s\" must be lsiLogic, "
+			    "busLogic, lsiLogicsas, paraVirtual or ide", dctx, v->adapter);
+			return -1;
+		}
+	}
+	if (v->id[0] == '\0' || !req_vol_name_ok(v->id)) {
+		snprintf(why, wl, "%svolume_id must be given (letters, digits, '-', "
+		    "'_' and '.')", ctx);
+		return -1;
+	}
+	if (r->type == REQ_VOLUME_CREATE) {
+		if (json_object_get(root, "size_gb") != NULL) {
+			if (req_int(root, "size_gb", 1, 65536, &n, why, wl, ctx) < 0)
+				return -1;
+			v->size_mb = n * 1024;
+		} else if (json_object_get(root, "size_mb") != NULL) {
+			if (req_int(root, "size_mb", 1, 65536LL * 1024, &n, why, wl, ctx) < 0)
+				return -1;
+			v->size_mb = n;
+		} else {
+			snprintf(why, wl, "%ssize_gb (or size_mb) is missing", ctx);
+			return -1;
+		}
+		if (req_str(root, "datastore", v->datastore, sizeof(v->datastore), why,
+		    wl, ctx) < 0 || req_str(root, "storage_policy", v->policy,
+		    sizeof(v->policy), why, wl, ctx) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 int
 req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 {
@@ -496,6 +644,8 @@ req_parse(const char *buf, size_t len, struct req *r, char *why, size_t wl)
 		    ctx) < 0)
 			goto bad;
 	}
+	if ((k->need & NEED_VOLUME) && req_volume_parse(root, r, why, wl, ctx) < 0)
+		goto bad;
 	if ((k->need & NEED_SNAP) || r->type == REQ_SNAPSHOT_DELETE) {
 		if (req_snap_parse(root, r, why, wl, ctx) < 0)
 			goto bad;

@@ -29,7 +29,26 @@ enum req_type {
 	REQ_DETACH_INTERFACE, REQ_PREFETCH, REQ_SNAPSHOT_CREATE,
 	REQ_SNAPSHOT_REVERT, REQ_SNAPSHOT_DELETE, REQ_GET_INFO, REQ_GET_DIAGNOSTICS,
 	REQ_GET_CONSOLE, REQ_RESIZE_CONFIRM, REQ_RESIZE_REVERT,
-	REQ_RESCUE, REQ_UNRESCUE, REQ_SNAPSHOT_IMAGE, REQ_NTYPES
+	REQ_RESCUE, REQ_UNRESCUE, REQ_SNAPSHOT_IMAGE, REQ_ATTACH_VOLUME,
+	REQ_DETACH_VOLUME, REQ_VOLUME_CREATE, REQ_VOLUME_DELETE, REQ_NTYPES
+};
+
+/* attach_volume, detach_volume (connection_info in nova's shape),
+ * volume_create, volume_delete */
+enum req_vol_kind { REQ_VOL_VMDK, REQ_VOL_FCD };
+struct req_volume {
+	char	id[65];			/* the volume's id */
+	enum req_vol_kind kind;		/* driver_volume_type vmdk, vstorageobject */
+	char	volume[300];		/* vmdk: data.volume, a shadow VM's moref
+					 * value or a disk's "[ds] path.vmdk" */
+	char	fcd_id[80];		/* vstorageobject: data.id */
+	char	ds_ref[128];		/* vstorageobject: data.ds_ref_val */
+	char	adapter[32];		/* data.adapter_type; "" : the VM's */
+	char	disk_mode[32];		/* data.disk_mode; "" : persistent */
+	char	profile_id[128];	/* data.profile_id; "" : none */
+	int64_t	size_mb;		/* volume_create */
+	char	datastore[256];		/* volume_create: a name; "" : the largest */
+	char	policy[256];		/* volume_create: storage policy name */
 };
 
 struct req_port {
@@ -77,6 +96,7 @@ struct req {
 	bool		 hard;			/* power_off, reboot */
 	int		 timeout;		/* power_off soft: seconds */
 	struct req_snap	 snap;			/* snapshot_* */
+	struct req_volume vol;			/* *_volume, volume_* */
 	json_t		*raw;			/* the whole request (owned) */
 };
 

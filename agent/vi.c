@@ -44,6 +44,8 @@ vi_usage(FILE *out)
 	    "  find UUID                  the VM with this instance uuid\n"
 	    "  info VM                    its configuration: one \"property<TAB>value\" a line\n"
 	    "  snapshots VM               its snapshot tree: id, parent, name, state, time\n"
+	    "  volumes VM                 its disks: key, controller:unit, mode, MB, First\n"
+	    "                             Class Disk id (- if none), file\n"
 	    "  export VM FILE             its first disk, streamOptimized, through an export\n"
 	    "                             lease (the VM off); FILE - : standard output\n"
 	    "  host CLUSTER NAME          the MoRef of the cluster's host NAME\n"
@@ -158,6 +160,31 @@ vi_info(struct vcd_session *s, const struct vcd_moref *vm, struct vcd_err *err)
 {
 	return vcd_pc_retrieve_one(s, vm, "VirtualMachine", vi_info_paths,
 	    sizeof(vi_info_paths) / sizeof(vi_info_paths[0]), vi_info_one, NULL, err);
+}
+
+/* Every disk of the VM, one a line. */
+static int
+vi_volumes_one(void *arg, const struct vim_ObjectContent *oc)
+{
+	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
+
+	(void)arg;
+	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
+		const struct vim_VirtualDisk *d;
+		const struct vim_VirtualDiskFlatVer2BackingInfo *b;
+
+		if (devs->items[i]->kind != VA_OBJ ||
+		    (d = vim_cast(devs->items[i]->obj, &vim_type_VirtualDisk)) == NULL)
+			continue;
+		b = vim_cast(d->base.backing, &vim_type_VirtualDiskFlatVer2BackingInfo);
+		printf("%lld\t%lld:%lld\t%s\t%lld\t%s\t%s\n", (long long)d->base.key.v,
+		    (long long)d->base.controllerKey.v, (long long)d->base.unitNumber.v,
+		    b != NULL && b->diskMode != NULL ? b->diskMode : "-",
+		    (long long)(d->capacityInKB.v / 1024), d->vDiskId != NULL &&
+		    d->vDiskId->id != NULL ? d->vDiskId->id : "-", b != NULL &&
+		    b->base.fileName != NULL ? b->base.fileName : "-");
+	}
+	return 0;
 }
 
 static int
@@ -369,7 +396,7 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 	{
 		static const char *const vm_cmds[] = { "power-on", "power-off",
 		    "suspend", "reset", "destroy", "unregister", "shutdown", "reboot",
-		    "relocate", "info", "snapshots", "export", NULL };
+		    "relocate", "info", "snapshots", "export", "volumes", NULL };
 		int i;
 
 		for (i = 0; vm_cmds[i] != NULL; i++)
@@ -382,6 +409,12 @@ vi_run(struct vcd_session *s, const struct cfg *cfg, int argc, char **argv,
 		return -1;
 	if (strcmp(cmd, "info") == 0)
 		return vi_info(s, &vm, err);
+	if (strcmp(cmd, "volumes") == 0) {
+		char *paths[] = { "config.hardware.device" };
+
+		return vcd_pc_retrieve_one(s, &vm, "VirtualMachine", paths, 1,
+		    vi_volumes_one, NULL, err);
+	}
 	if (strcmp(cmd, "export") == 0)
 		return argc == 3 ? vi_export(s, &vm, argv[2], err) : (vi_usage(stderr), -1);
 	if (strcmp(cmd, "snapshots") == 0) {

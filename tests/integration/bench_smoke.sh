@@ -1,5 +1,5 @@
 #!/bin/bash
-# bench_smoke.sh - bench/bench_spawn.sh in its quick mode (BENCH_QUICK=1:
+# bench_smoke.sh - bench/bench_spawn.sh and bench_volume.sh in their quick modes (BENCH_QUICK=1:
 # the small model, fsync off, a few requests) against the real peers: it
 # prints every figure line, none empty, and exits 0; a run that prints no
 # figure (BENCH_CONFIGS=none) exits non-zero.  Asserts no figure's value.
@@ -26,4 +26,15 @@ check "every figure line states its target (met, NOT MET, not measured or none)"
 check "no figure is empty" lacks "$T/out" "EMPTY FIGURE"
 BENCH_QUICK=1 BENCH_CONFIGS=none bash "$VCAGENT_SRC/bench/bench_spawn.sh" >"$T/none" 2>&1
 check "a run that prints no figure exits non-zero" test $? -ne 0
+# bench_volume.sh: attach and detach, quick
+BENCH_QUICK=1 bash "$VCAGENT_SRC/bench/bench_volume.sh" >"$T/vol" 2>"$T/vol.err"
+rc=$?
+check "bench_volume's quick run exits 0" test "$rc" -eq 0
+[ "$rc" -eq 0 ] || { sed 's/^/# /' "$T/vol" "$T/vol.err"; }
+for f in "attach_volume, vmdk volume by its shadow VM" "detach_volume, vmdk volume" \
+    "attach_volume, First Class Disk" "detach_volume, First Class Disk"; do
+	check "it prints: $f" contains "$T/vol" "$f"
+done
+check "each names the peers and the command, and nova's count" \
+    test "$(grep -c "SOAP calls on the wire (median) [0-9]*, nova's driver >= [0-9]* .* | peers: .* | command: make bench" "$T/vol")" -eq 4
 tap_done
