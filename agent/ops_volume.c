@@ -62,6 +62,17 @@ ops_adapter(const char *adapter)
 	return NULL;
 }
 
+/* The adapter type of a controller object, or NULL. */
+static const char *
+ops_adapter_of(const void *ctl)
+{
+	for (size_t i = 0; i < sizeof(ops_adapters) / sizeof(ops_adapters[0]); i++)
+		if (vim_cast(ctl, ops_adapters[i].type) != NULL &&
+		    strcmp(vim_type_name(ctl), ops_adapters[i].ctl) == 0)
+			return ops_adapters[i].adapter;
+	return NULL;
+}
+
 /* What a volume is on the VM: the disk of a vmdk volume, or a First Class
  * Disk. */
 struct ops_vol {
@@ -72,6 +83,8 @@ struct ops_vol {
 	struct vcd_moref ds;		/* fcd: its datastore */
 	int64_t		 kb;		/* vmdk from a shadow VM: its size */
 	bool		 thin;
+	const char	*adapter;	/* vmdk from a shadow VM: its controller's
+					 * adapter type, or NULL */
 };
 
 /* The volume's disk on the VM as RT read it, or NULL. */
@@ -97,8 +110,9 @@ ops_shadow_one(void *arg, const struct vim_ObjectContent *oc)
 	const struct vim_any *devs = vcd_pc_prop(oc, "config.hardware.device");
 	int64_t best_ctl = 0, best_unit = 0;
 	bool found = false;
+	size_t i;
 
-	for (size_t i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
+	for (i = 0; devs != NULL && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
 		struct vim_VirtualDisk *d;
 		struct vim_VirtualDiskFlatVer2BackingInfo *b;
 
@@ -118,6 +132,14 @@ ops_shadow_one(void *arg, const struct vim_ObjectContent *oc)
 		snprintf(v->path, sizeof(v->path), "%s", b->base.fileName);
 		v->kb = d->capacityInKB.v;
 		v->thin = b->thinProvisioned.set && b->thinProvisioned.v;
+	}
+	/* its controller's type: the volume's adapter type, as nova reads it */
+	for (i = 0; found && devs->kind == VA_ARRAY && i < devs->nitems; i++) {
+		const struct vim_VirtualDevice *c = devs->items[i]->kind == VA_OBJ ?
+		    vim_cast(devs->items[i]->obj, &vim_type_VirtualController) : NULL;
+
+		if (c != NULL && c->key.v == best_ctl)
+			v->adapter = ops_adapter_of(c);
 	}
 	return 0;
 }
@@ -229,6 +251,23 @@ ops_vol_slot(struct vim_arena *ar, const struct ops_root *rt, const char *adapte
 	return -1;
 }
 
+/* IDE takes no hot plug (nova checks it too): a disk on IDE controller
+ * CTL is WHAT the VM only when it is off.  0, or -1 with ERR. */
+static int
+ops_vol_ide_off(const struct ops_root *rt, int ctl, const char *id,
+    const char *what, const struct vcd_moref *vm, struct vcd_err *err)
+{
+	for (size_t i = 0; i < rt->nide; i++)
+		if (rt->ide[i] == ctl && strcmp(rt->power, "poweredOff") != 0) {
+			vcd_err_set(err, VCD_E_INVALID, "InvalidPowerState", vm->value,
+			    "volume %s: an IDE disk cannot be %s a running VM: power "
+			    "virtual machine %s off first (it is %s)", id, what, vm->value,
+			    rt->power);
+			return -1;
+		}
+	return 0;
+}
+
 /* The volume's disk of V for a ReconfigVM at CTL/UNIT (arena AR). */
 static struct vim_VirtualDisk *
 ops_vol_disk(struct vim_arena *ar, const struct ops_vol *v, const char *mode,
@@ -310,6 +349,32 @@ ops_vol_record(PGconn *pg, const struct req *r, const struct ops_vol *v,
 	return 0;
 }
 
+/* Disk D on instance U's VM is recorded as a volume other than ID:
+ * -1 with ERR (DiskInUse). */
+static int
+ops_vol_other(PGconn *pg, const char *u, const char *id, const struct ops_disk *d,
+    struct vcd_err *err)
+{
+	const char *params[4] = { u, id, d->file != NULL ? d->file : "",
+	    d->fcd != NULL ? d->fcd : "" };
+	char why[512];
+	PGresult *res;
+	int ret = 0;
+
+	if ((res = pgc_exec(pg, "SELECT volume_id FROM volume_attachments WHERE "
+	    "instance_uuid = $1 AND volume_id <> $2 AND (path = $3 OR fcd_id = $4)",
+	    4, params, why, sizeof(why), NULL)) == NULL)
+		return ops_db_err(err, u, why);
+	if (PQntuples(res) > 0) {
+		vcd_err_set(err, VCD_E_INVALID, "DiskInUse", d->file, "volume %s: the "
+		    "disk %s is volume %s's on instance %s", id, d->file,
+		    PQgetvalue(res, 0, 0), u);
+		ret = -1;
+	}
+	PQclear(res);
+	return ret;
+}
+
 static int
 ops_vol_attach(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 {
@@ -347,21 +412,21 @@ ops_vol_attach(struct agent *a, PGconn *pg, const struct req *r, struct agent_op
 	if (ops_vm(a, pg, u, &vm, err) < 0 || ops_root_read(a, pg, u, &vm, &rt, err) < 0)
 		goto out;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	if ((d = ops_vol_on_vm(&rt, &v)) != NULL) {
+	if ((d = ops_vol_on_vm(&rt, &v)) != NULL &&
+	    ops_vol_other(pg, u, v.id, d, err) < 0)
+		goto out;
+	if (d != NULL) {
 		/* a second attach, or this one run again after a crash */
 		already = true;
 		log_info("attach_volume %s: volume %s is on %s already (%s)", u, v.id,
 		    vm.value, d->file);
 		goto found;
 	}
-	if (strcmp(r->vol.adapter, "ide") == 0 && strcmp(rt.power, "poweredOff") != 0) {
-		vcd_err_set(err, VCD_E_INVALID, "InvalidPowerState", vm.value, "volume %s: "
-		    "an IDE disk cannot be hot-added: power virtual machine %s off "
-		    "first (it is %s)", v.id, vm.value, rt.power);
-		goto out;
-	}
 	cs = vim_new(&ar, &vim_type_VirtualMachineConfigSpec);
-	if (ops_vol_slot(&ar, &rt, r->vol.adapter, cs, &ctl, &unit, err, vm.value) < 0)
+	/* the adapter type asked, else the shadow VM's disk's, as nova's */
+	if (ops_vol_slot(&ar, &rt, r->vol.adapter[0] != '\0' || v.adapter == NULL ?
+	    r->vol.adapter : v.adapter, cs, &ctl, &unit, err, vm.value) < 0 ||
+	    ops_vol_ide_off(&rt, ctl, v.id, "added to", &vm, err) < 0)
 		goto out;
 	if (v.fcd) {
 		if (ctl == -101) {
@@ -508,6 +573,9 @@ slow:
 		    "%s is not attached to instance %s", r->vol.id, u);
 		goto out;
 	}
+	if (d != NULL && ops_vol_ide_off(&rt, (int)d->disk->base.controllerKey.v, v.id,
+	    "removed from", &vm, err) < 0)
+		goto out;
 	if (d != NULL) {
 		struct ops_att at;
 

@@ -22,7 +22,8 @@
 #    asked); each recorded; vcagent-vi volumes lists them; a second attach
 #    is idempotent (no second AttachDisk_Task); a missing disk fails with
 #    vCenter's fault naming it (FileNotFound, NotFound,
-#    ManagedObjectNotFound); a volume on another instance fails with
+#    ManagedObjectNotFound); an IDE volume on a running VM fails with
+#    InvalidPowerState; a volume on another instance fails with
 #    VolumeInUse; bad connection_info is rejected at intake, named;
 #  - a kill -9 between a vmdk attach's ReconfigVM_Task and its record: the
 #    request, run again, finds the disk and records it: one disk, one
@@ -170,6 +171,11 @@ send "$U" "$(req a-7 attach_volume "$U" "\"volume_id\": \"v-missing\", \"connect
 check "a vmdk that is not there fails with FileNotFound, naming it" failed_with a-7 FileNotFound "vols/missing.vmdk"
 send "$U" "$(req a-8 attach_volume "$U" "\"volume_id\": \"v-noshadow\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"vm-98765\"}}")"
 check "a shadow VM that is not there fails with ManagedObjectNotFound" failed_with a-8 ManagedObjectNotFound ""
+cp "$DS0/vols/vol-c.vmdk" "$DS0/vols/vol-e.vmdk"
+send "$U" "$(req a-8i attach_volume "$U" "\"volume_id\": \"v-ide\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"[LocalDS_0] vols/vol-e.vmdk\", \"adapter_type\": \"ide\"}}")"
+check "an IDE volume on a running VM fails with InvalidPowerState (no hot plug)" failed_with a-8i InvalidPowerState "an IDE disk cannot be added to a running VM"
+send "$U" "$(req a-8d attach_volume "$U" "\"volume_id\": \"v-dup\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"[LocalDS_0] vols/vol-c.vmdk\"}}")"
+check "another volume id for a disk the VM has as a volume fails with DiskInUse" failed_with a-8d DiskInUse "is volume $V3's"
 check "the failed attaches left no disk" is "$(vols "$U" | wc -l)" 4
 
 send "$U" "$(req a-9 attach_volume "$U" '"volume_id": "x", "connection_info": {"driver_volume_type": "iscsi", "data": {}}')"
