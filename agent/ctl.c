@@ -49,10 +49,11 @@
 #define VCAGENT_CONF "/etc/vcagent/vcagent.yaml"
 #endif
 
+/* The usage on OUT, then exit with CODE: 0 for -h, 2 for a usage error. */
 static void
-ctl_usage(void)
+ctl_usage(FILE *out, int code)
 {
-	fprintf(stderr, "usage: vcagentctl [-c file] [-w seconds] [-u url] COMMAND ...\n"
+	fprintf(out, "usage: vcagentctl [-c file] [-w seconds] [-u url] COMMAND ...\n"
 	    "  send FILE|-                     a request (JSON); - reads stdin\n"
 	    "  spawn NODE UUID NAME IMAGE VCPUS MEMORY_MB ROOT_GB [NETWORK...]\n"
 	    "  delete|power-on|power-off|reboot|suspend|resume NODE UUID\n"
@@ -74,7 +75,7 @@ ctl_usage(void)
 	    "  volume-delete NODE VOLUME_ID\n"
 	    "  status | nodes                  the agent's status (health endpoint)\n"
 	    "  snapshots [UUID]                the instances' snapshots, as recorded\n");
-	exit(2);
+	exit(code);
 }
 
 static size_t
@@ -274,13 +275,14 @@ main(int argc, char **argv)
 		case 'c': path = optarg; break;
 		case 'u': url = optarg; break;
 		case 'w': wait_s = atoi(optarg); break;
-		default: ctl_usage();
+		case 'h': ctl_usage(stdout, 0); break;
+		default: ctl_usage(stderr, 2);
 		}
 	}
 	argc -= optind;
 	argv += optind;
 	if (argc < 1)
-		ctl_usage();
+		ctl_usage(stderr, 2);
 	cmd = argv[0];
 	if ((cfg = cfg_load(path, &errors)) == NULL) {
 		fputs(errors, stderr);
@@ -417,7 +419,7 @@ main(int argc, char **argv)
 				j = ctl_simple(simple[i][1], argv[1], argv[2]);
 	}
 	if (j == NULL)
-		ctl_usage();
+		ctl_usage(stderr, 2);
 	rc = ctl_send(cfg, j, wait_s);
 out:
 	json_decref(j);
