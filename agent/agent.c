@@ -142,11 +142,36 @@ agent_free(struct agent *a)
 	free(a);
 }
 
+/*
+ * Cluster F is in the datacenter vmware.uri names (any, when it names
+ * none): its placement (pool, folder, datacenter), read to tell, is kept
+ * in C.  A cluster whose placement cannot be read is taken as not in it.
+ */
+static bool
+agent_cluster_in_dc(struct agent *a, struct agent_cluster *c,
+    const struct vcd_cluster *f)
+{
+	const char *dc = a->cfg->vmware.datacenter;
+	struct vcd_err err;
+	char msg[800];
+
+	if (dc == NULL)
+		return true;
+	if (vcd_cluster_placement(a->vc, &f->ref, &c->pl, &err) < 0) {
+		log_warnx("cluster \"%s\" (%s): %s", f->name, f->ref.value,
+		    vcd_strerror(&err, msg, sizeof(msg)));
+		return false;
+	}
+	c->have_pl = strcmp(c->pl.datacenter_name, dc) == 0;
+	return c->have_pl;
+}
+
 /* Match the configured cluster names against vCenter's clusters. */
 static int
 agent_find_clusters(struct agent *a)
 {
 	const struct cfg_strlist *want = &a->cfg->vmware.cluster_name;
+	const char *dc = a->cfg->vmware.datacenter;
 	struct vcd_cluster *found = NULL;
 	struct vcd_err err;
 	size_t nfound = 0;
@@ -167,11 +192,14 @@ agent_find_clusters(struct agent *a)
 
 		c->name = xstrdup(want->v[i]);
 		for (j = 0; j < nfound; j++)
-			if (strcmp(found[j].name, want->v[i]) == 0)
+			if (strcmp(found[j].name, want->v[i]) == 0 &&
+			    agent_cluster_in_dc(a, c, &found[j]))
 				break;
 		if (j == nfound) {
-			log_warnx("cluster \"%s\" (vmware.cluster_name) was not found "
-			    "in vCenter %s", want->v[i], a->cfg->vmware.host_ip);
+			log_warnx("cluster \"%s\" (%s) was not found in %s%s%svCenter %s",
+			    want->v[i], dc != NULL ? "vmware.uri" : "vmware.cluster_name",
+			    dc != NULL ? "datacenter \"" : "", dc != NULL ? dc : "",
+			    dc != NULL ? "\" of " : "", a->cfg->vmware.host_ip);
 			missing++;
 			continue;
 		}

@@ -46,6 +46,7 @@ enum cfg_type {
 #define CFG_SECRET	0x02	/* may come from {file: P} / {env: V}; masked */
 #define CFG_CONNINFO	0x04	/* secret inside: mask only the password part */
 #define CFG_LIVE	0x08	/* a reload applies it; without: restart-only */
+#define CFG_BY_URI	0x10	/* vmware.uri can give it: refused with it */
 
 struct cfg_opt;
 typedef int (*cfg_check_fn)(const struct cfg *, const struct cfg_opt *,
@@ -110,13 +111,14 @@ static const struct cfg_opt cfg_table[] = {
 	{ "DEFAULT", "graceful_shutdown_timeout", CFG_INT, OFF(def.graceful_shutdown_timeout), "60", 0, 3600, 0, NULL, NULL },
 	{ "DEFAULT", "cluster_lease_time", CFG_INT, OFF(def.cluster_lease_time), "60", 3, 3600, 0, NULL, NULL },
 
-	{ "vmware", "host_ip", CFG_STR, OFF(vmware.host_ip), NULL, NOLIM, CFG_REQUIRED, NULL, NULL },
-	{ "vmware", "host_port", CFG_INT, OFF(vmware.host_port), "443", 1, 65535, 0, NULL, NULL },
-	{ "vmware", "host_username", CFG_STR, OFF(vmware.host_username), NULL, NOLIM, CFG_REQUIRED, NULL, NULL },
-	{ "vmware", "host_password", CFG_STR, OFF(vmware.host_password), NULL, NOLIM, CFG_REQUIRED | CFG_SECRET, NULL, NULL },
+	{ "vmware", "uri", CFG_STR, OFF(vmware.uri), NULL, NOLIM, CFG_CONNINFO, NULL, NULL },
+	{ "vmware", "host_ip", CFG_STR, OFF(vmware.host_ip), NULL, NOLIM, CFG_REQUIRED | CFG_BY_URI, NULL, NULL },
+	{ "vmware", "host_port", CFG_INT, OFF(vmware.host_port), "443", 1, 65535, CFG_BY_URI, NULL, NULL },
+	{ "vmware", "host_username", CFG_STR, OFF(vmware.host_username), NULL, NOLIM, CFG_REQUIRED | CFG_BY_URI, NULL, NULL },
+	{ "vmware", "host_password", CFG_STR, OFF(vmware.host_password), NULL, NOLIM, CFG_REQUIRED | CFG_SECRET | CFG_BY_URI, NULL, NULL },
 	{ "vmware", "ca_file", CFG_STR, OFF(vmware.ca_file), NULL, NOLIM, 0, cfg_check_readable, NULL },
-	{ "vmware", "insecure", CFG_BOOL, OFF(vmware.insecure), "false", NOLIM, 0, NULL, NULL },
-	{ "vmware", "cluster_name", CFG_STRLIST, OFF(vmware.cluster_name), NULL, NOLIM, CFG_REQUIRED, cfg_check_clusters, NULL },
+	{ "vmware", "insecure", CFG_BOOL, OFF(vmware.insecure), "false", NOLIM, CFG_BY_URI, NULL, NULL },
+	{ "vmware", "cluster_name", CFG_STRLIST, OFF(vmware.cluster_name), NULL, NOLIM, CFG_REQUIRED | CFG_BY_URI, cfg_check_clusters, NULL },
 	{ "vmware", "datastore_regex", CFG_STR, OFF(vmware.datastore_regex), NULL, NOLIM, CFG_LIVE, cfg_check_regex, NULL },
 	{ "vmware", "task_poll_interval", CFG_DOUBLE, OFF(vmware.task_poll_interval), "0.5", 0.01, 60, 0, NULL, NULL },
 	{ "vmware", "task_timeout", CFG_DOUBLE, OFF(vmware.task_timeout), "3600", 1, 604800, 0, NULL, NULL },
@@ -136,8 +138,8 @@ static const struct cfg_opt cfg_table[] = {
 	{ "vnc", "enabled", CFG_BOOL, OFF(vnc.enabled), "false", NOLIM, CFG_LIVE, NULL, NULL },
 	{ "vmware", "connection_pool_size", CFG_INT, OFF(vmware.connection_pool_size), "10", 1, 256, 0, NULL, NULL },
 	{ "vmware", "image_transfer_timeout_secs", CFG_INT, OFF(vmware.image_transfer_timeout_secs), "7200", 1, 604800, 0, NULL, NULL },
-	{ "vmware", "auto_answer", CFG_BOOL, OFF(vmware.auto_answer), "false", NOLIM, 0, NULL, NULL },
-	{ "vmware", "proxy", CFG_STR, OFF(vmware.proxy), NULL, NOLIM, CFG_CONNINFO, cfg_check_proxy, NULL },
+	{ "vmware", "auto_answer", CFG_BOOL, OFF(vmware.auto_answer), "false", NOLIM, CFG_BY_URI, NULL, NULL },
+	{ "vmware", "proxy", CFG_STR, OFF(vmware.proxy), NULL, NOLIM, CFG_CONNINFO | CFG_BY_URI, cfg_check_proxy, NULL },
 	{ "vmware", "connect_timeout", CFG_DOUBLE, OFF(vmware.connect_timeout), "10", 0.1, 600, 0, NULL, NULL },
 	{ "vmware", "call_timeout", CFG_DOUBLE, OFF(vmware.call_timeout), "300", 1, 86400, 0, NULL, NULL },
 	{ "vmware", "call_deadline", CFG_DOUBLE, OFF(vmware.call_deadline), "600", 1, 86400, 0, NULL, NULL },
@@ -192,6 +194,8 @@ struct cfg_loader {
 	yaml_mark_t	 section_at[sizeof(cfg_sections) / sizeof(cfg_sections[0])];
 	bool		 section_seen[sizeof(cfg_sections) / sizeof(cfg_sections[0])];
 	yaml_mark_t	 end;
+	bool		 uri_failed;	/* vmware.uri was refused: what it would
+					 * give is not missing as well */
 };
 
 #define CFG_MAX_ERRORS	50
@@ -283,6 +287,7 @@ cfg_free(struct cfg *cfg)
 		return;
 	for (size_t i = 0; i < CFG_NOPTS; i++)
 		cfg_opt_free(cfg, &cfg_table[i]);
+	free(cfg->vmware.datacenter);	/* from vmware.uri, not an option */
 	free(cfg->path);
 	free(cfg);
 }
@@ -672,7 +677,117 @@ cfg_load_root(struct cfg_loader *ld, yaml_node_t *root)
 	}
 }
 
-/* Defaults for unset options, then required options, then check hooks. */
+static ssize_t
+cfg_index(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CFG_NOPTS; i++)
+		if (strcmp(cfg_table[i].section, section) == 0 &&
+		    strcmp(cfg_table[i].name, name) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* Option SECTION.NAME as given by vmware.uri (at AT): set, there. */
+static void
+cfg_by_uri(struct cfg_loader *ld, const char *name, yaml_mark_t at)
+{
+	ssize_t i = cfg_index("vmware", name);
+
+	ld->set[i] = true;
+	ld->where[i] = at;
+}
+
+/*
+ * vmware.uri: what it gives goes into the options it stands for (host_ip,
+ * host_port, cluster_name, and host_username, host_password, insecure,
+ * auto_answer, proxy when it says them), which then count as set there;
+ * one of those given too is refused where it is, naming both.
+ */
+static void
+cfg_finish_uri(struct cfg_loader *ld)
+{
+	ssize_t u = cfg_index("vmware", "uri");
+	struct cfg *c = ld->cfg;
+	struct cfg_vpx v;
+	struct buf why = BUF_INIT;
+	yaml_mark_t at;
+	bool clash = false;
+
+	if (u < 0 || !ld->set[u])
+		return;
+	at = ld->where[u];
+	for (size_t i = 0; i < CFG_NOPTS; i++) {
+		const struct cfg_opt *o = &cfg_table[i];
+
+		if (!(o->flags & CFG_BY_URI) || !ld->set[i])
+			continue;
+		/* the four that name the vCenter and cluster, always; the
+		 * others only when the URI says them too (below) */
+		if (strcmp(o->name, "host_ip") == 0 || strcmp(o->name, "host_port") == 0 ||
+		    strcmp(o->name, "cluster_name") == 0) {
+			cfg_error(ld, ld->where[i], "vmware.%s: vmware.uri (line %zu) names "
+			    "the vCenter and the cluster: give one or the other", o->name,
+			    at.line + 1);
+			clash = true;
+		}
+	}
+	ld->uri_failed = true;	/* until it is applied */
+	if (cfg_vpx_parse(c->vmware.uri, &v, &why) < 0) {
+		cfg_error(ld, at, "vmware.uri: %s", buf_cstr(&why));
+		goto out;
+	}
+	if (clash)
+		goto out;
+#define CFG_URI_CLASH(name, given)						\
+	if ((given) && ld->set[cfg_index("vmware", name)]) {			\
+		cfg_error(ld, ld->where[cfg_index("vmware", name)], "vmware.%s: "	\
+		    "vmware.uri (line %zu) says it too: give it once", name,	\
+		    at.line + 1);						\
+		goto out;							\
+	}
+	CFG_URI_CLASH("host_username", v.user != NULL);
+	CFG_URI_CLASH("host_password", v.password != NULL);
+	CFG_URI_CLASH("insecure", v.no_verify >= 0);
+	CFG_URI_CLASH("auto_answer", v.auto_answer >= 0);
+	CFG_URI_CLASH("proxy", v.proxy != NULL);
+#undef CFG_URI_CLASH
+	c->vmware.host_ip = v.host, v.host = NULL;
+	c->vmware.host_port = v.port;
+	c->vmware.datacenter = v.datacenter, v.datacenter = NULL;
+	c->vmware.cluster_name.v = xcalloc(1, sizeof(char *));
+	c->vmware.cluster_name.v[0] = v.cluster, v.cluster = NULL;
+	c->vmware.cluster_name.n = 1;
+	cfg_by_uri(ld, "host_ip", at);
+	cfg_by_uri(ld, "host_port", at);
+	cfg_by_uri(ld, "cluster_name", at);
+	if (v.user != NULL) {
+		c->vmware.host_username = v.user, v.user = NULL;
+		cfg_by_uri(ld, "host_username", at);
+	}
+	if (v.password != NULL) {
+		c->vmware.host_password = v.password, v.password = NULL;
+		cfg_by_uri(ld, "host_password", at);
+	}
+	if (v.no_verify >= 0) {
+		c->vmware.insecure = v.no_verify == 1;
+		cfg_by_uri(ld, "insecure", at);
+	}
+	if (v.auto_answer >= 0) {
+		c->vmware.auto_answer = v.auto_answer == 1;
+		cfg_by_uri(ld, "auto_answer", at);
+	}
+	if (v.proxy != NULL) {
+		c->vmware.proxy = v.proxy, v.proxy = NULL;
+		cfg_by_uri(ld, "proxy", at);
+	}
+	ld->uri_failed = false;
+out:
+	cfg_vpx_free(&v);
+	buf_free(&why);
+}
+
+/* Defaults for unset options, then vmware.uri, then required options, then
+ * check hooks. */
 static void
 cfg_finish(struct cfg_loader *ld)
 {
@@ -686,11 +801,13 @@ cfg_finish(struct cfg_loader *ld)
 			fatalx("built-in default of %s.%s is invalid: %s",
 			    o->section, o->name, buf_cstr(&why));
 	}
+	cfg_finish_uri(ld);
 	for (size_t i = 0; i < CFG_NOPTS; i++) {
 		const struct cfg_opt *o = &cfg_table[i];
 		int s = cfg_section_index(o->section);
 
-		if ((o->flags & CFG_REQUIRED) && !ld->set[i]) {
+		if ((o->flags & CFG_REQUIRED) && !ld->set[i] &&
+		    !((o->flags & CFG_BY_URI) && ld->uri_failed)) {
 			cfg_error(ld, ld->section_seen[s] ? ld->section_at[s] : ld->end,
 			    "%s.%s: required option is missing", o->section, o->name);
 			continue;

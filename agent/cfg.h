@@ -61,6 +61,8 @@ struct cfg {
 	} def;
 
 	struct {
+		char	*uri;				/* vpx://...: the five below */
+		char	*datacenter;			/* from uri; NULL: any */
 		char	*host_ip;
 		int	 host_port;
 		char	*host_username;
@@ -158,6 +160,23 @@ struct cfg *cfg_load_string(const char *name, const char *text, size_t len,
 struct cfg *cfg_ref(struct cfg *cfg);
 /* Release one reference; the last one frees CFG and every string in it. */
 void cfg_free(struct cfg *cfg);
+
+/*
+ * vmware.uri (cfg_uri.c), libvirt's vpx:// form: vpx://[user[:password]@]
+ * vcenter[:port]/datacenter[/folder...]/cluster[?no_verify=0|1]
+ * [&auto_answer=0|1][&proxy=[http|socks|socks4|socks4a|socks5://]host[:port]]
+ * [&transport=https].  cfg_vpx_parse() fills V (strings owned; free with
+ * cfg_vpx_free(); no_verify and auto_answer -1 when not given, port 443
+ * when not given; proxy as curl takes it, "socks" as socks5) or returns -1
+ * with WHY.
+ */
+struct cfg_vpx {
+	char	*user, *password, *host, *datacenter, *cluster, *proxy;
+	int	 port, no_verify, auto_answer;
+};
+struct buf;
+int cfg_vpx_parse(const char *uri, struct cfg_vpx *v, struct buf *why);
+void cfg_vpx_free(struct cfg_vpx *v);
 
 /*
  * Reload.  Every option is live (a reload applies it) or restart-only (it

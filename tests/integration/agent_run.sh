@@ -1,6 +1,7 @@
 #!/bin/bash
 # agent_run.sh - vcagent against vcsim: it logs in, finds the configured
-# clusters (and names the missing one), reloads on SIGHUP only when the new
+# clusters (and names the missing one; with vmware.uri, in the datacenter
+# it names), reloads on SIGHUP only when the new
 # configuration is valid, logs out and exits 0 on SIGTERM; a wrong password
 # is reported with the fault type and never printed.
 . "$(dirname "$0")/tap.sh"
@@ -66,6 +67,25 @@ rc=$?
 AGENT_PID=
 check "SIGTERM exits 0" test "$rc" -eq 0
 check "agent logs out" contains "$T/agent.log" "logged out of $VCSIM_HOST"
+
+# vmware.uri in place of host_ip, host_port, host_username and cluster_name:
+# the agent logs in and serves the cluster it names, in its datacenter; a
+# datacenter that does not hold it is named.
+uri_config() {	# uri_config PATH
+	sed -e '/^  host_ip:/d' -e '/^  host_port:/d' -e '/^  host_username:/d' \
+	    -e "s|^  cluster_name: .*|  uri: \"vpx://admin@$VCSIM_HOST:$VCSIM_PORT$1\"|" "$T/agent.good"
+}
+uri_config /DC0/DC0_C0 >"$T/uri.yaml"
+VC_PW='Secret!1' "$VCAGENT" -c "$T/uri.yaml" >"$T/uri.log" 2>&1 &
+AGENT_PID=$!
+check "with vmware.uri the agent logs in" wait_for "$T/uri.log" "logged in to $VCSIM_HOST as admin" 20
+check "and serves the cluster the URI names, in its datacenter" wait_for "$T/uri.log" 'serving 1 cluster(s)' 10
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=
+uri_config /DC9/DC0_C0 >"$T/uri.yaml"
+VC_PW='Secret!1' "$VCAGENT" -c "$T/uri.yaml" >"$T/uri9.log" 2>&1 &
+AGENT_PID=$!
+check "a datacenter without the cluster is named" wait_for "$T/uri9.log" 'cluster "DC0_C0" (vmware.uri) was not found in datacenter "DC9" of vCenter' 20
+kill -TERM "$AGENT_PID"; wait "$AGENT_PID"; AGENT_PID=
 
 # A wrong password: exit 1, the fault type named, the password never shown.
 VC_PW='not-the-Password-77' "$VCAGENT" -c "$T/agent.yaml" >"$T/bad.log" 2>&1

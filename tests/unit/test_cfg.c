@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "agent/cfg.h"
+#include "buf.h"
 #include "pgc.h"
 
 #define BASE_VMWARE \
@@ -434,6 +435,119 @@ test_uri_password_masked(void **state)
 	cfg_free(cfg);
 }
 
+/* vmware.uri, libvirt's vpx:// form: what it gives, its parameters. */
+static void
+test_vpx_uri(void **state)
+{
+	struct cfg_vpx v;
+	struct buf why = BUF_INIT;
+
+	(void)state;
+	assert_int_equal(cfg_vpx_parse("vpx://administrator%40vsphere.local@vc.example."
+	    "org/DC%201/Prod/Cluster1?no_verify=1&auto_answer=0&proxy=socks://p.example:"
+	    "1080&transport=https", &v, &why), 0);
+	assert_string_equal(v.user, "administrator@vsphere.local");
+	assert_null(v.password);
+	assert_string_equal(v.host, "vc.example.org");
+	assert_int_equal(v.port, 443);
+	assert_string_equal(v.datacenter, "DC 1");
+	assert_string_equal(v.cluster, "Cluster1");
+	assert_int_equal(v.no_verify, 1);
+	assert_int_equal(v.auto_answer, 0);
+	assert_string_equal(v.proxy, "socks5://p.example:1080");
+	cfg_vpx_free(&v);
+	assert_int_equal(cfg_vpx_parse("vpx://[fd00::5]:8443/DC/C/", &v, &why), 0);
+	assert_string_equal(v.host, "fd00::5");
+	assert_int_equal(v.port, 8443);
+	assert_null(v.user);
+	assert_int_equal(v.no_verify, -1);
+	assert_int_equal(v.auto_answer, -1);
+	assert_null(v.proxy);
+	cfg_vpx_free(&v);
+	assert_int_equal(cfg_vpx_parse("vpx://u:p%3Aw@h/D/C?proxy=h2:3128", &v, &why), 0);
+	assert_string_equal(v.password, "p:w");
+	assert_string_equal(v.proxy, "http://h2:3128");
+	cfg_vpx_free(&v);
+	{
+		static const char *const bad[][2] = {
+			{ "esx://h/D/C", "names a single host" },
+			{ "https://h/D/C", "is not a vpx:// URI" },
+			{ "vpx://h", "has no /datacenter/cluster path" },
+			{ "vpx://h/D", "path must be /datacenter[/folder...]/cluster" },
+			{ "vpx://h//C", "has an empty path segment" },
+			{ "vpx://h:0/D/C", "port \"0\" is not 1 to 65535" },
+			{ "vpx://h:x/D/C", "port \"x\" is not 1 to 65535" },
+			{ "vpx://[::1/D/C", "unterminated [IPv6 address]" },
+			{ "vpx://@h/D/C", "bad user part" },
+			{ "vpx://u%zz@h/D/C", "bad user part" },
+			{ "vpx://h o/D/C", "has a character a host name cannot" },
+			{ "vpx://h/D/C%0a", "bad percent-escape in its path" },
+			{ "vpx://h/D/C?no_verify=2", "no_verify must be 0 or 1" },
+			{ "vpx://h/D/C?auto_answer", "has no value" },
+			{ "vpx://h/D/C?transport=http", "https only" },
+			{ "vpx://h/D/C?proxy=ftp://p:1", "proxy type \"ftp\"" },
+			{ "vpx://h/D/C?proxy=", "is not [type://]host[:port]" },
+			{ "vpx://h/D/C?x=1", "unknown parameter \"x\"" },
+			{ "vpx://h/D/C#f", "has a fragment" },
+		};
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			buf_reset(&why);
+			if (cfg_vpx_parse(bad[i][0], &v, &why) == 0)
+				fail_msg("%s: accepted", bad[i][0]);
+			if (strstr(buf_cstr(&why), bad[i][1]) == NULL)
+				fail_msg("%s: \"%s\", not \"%s\"", bad[i][0], buf_cstr(&why),
+				    bad[i][1]);
+		}
+	}
+	buf_free(&why);
+}
+
+/* vmware.uri in a file: the options it stands for are filled, its
+ * password masked in vcagent -n, and an option it stands for given too is
+ * refused at FILE:LINE:COLUMN. */
+static void
+test_vpx_uri_config(void **state)
+{
+	char *errors = NULL, *printed;
+	struct cfg *cfg = load("vmware:\n  uri: vpx://ops:uri-pw@vc.example.org:8443/DC0/"
+	    "C7?no_verify=1\n" BASE_REST, &errors);
+
+	(void)state;
+	assert_non_null(cfg);
+	assert_string_equal(cfg->vmware.host_ip, "vc.example.org");
+	assert_int_equal(cfg->vmware.host_port, 8443);
+	assert_string_equal(cfg->vmware.host_username, "ops");
+	assert_string_equal(cfg->vmware.host_password, "uri-pw");
+	assert_string_equal(cfg->vmware.datacenter, "DC0");
+	assert_int_equal(cfg->vmware.cluster_name.n, 1);
+	assert_string_equal(cfg->vmware.cluster_name.v[0], "C7");
+	assert_true(cfg->vmware.insecure);
+	printed = print_to_string(cfg);
+	assert_null(strstr(printed, "uri-pw"));
+	assert_non_null(strstr(printed, "vpx://ops:********@vc.example.org:8443/DC0/C7"));
+	free(printed);
+	cfg_free(cfg);
+	expect_error("vmware:\n  uri: vpx://u@h/D/C\n  host_password: p\n"
+	    "  host_ip: other\n" BASE_REST, "t.yaml:4:12: vmware.host_ip: vmware.uri "
+	    "(line 2) names the vCenter and the cluster: give one or the other");
+	expect_error("vmware:\n  uri: vpx://u@h/D/C\n  host_password: p\n"
+	    "  cluster_name: [X]\n" BASE_REST, "t.yaml:4:17: vmware.cluster_name: "
+	    "vmware.uri (line 2) names");
+	expect_error("vmware:\n  uri: vpx://u@h/D/C?auto_answer=1\n  host_password: p\n"
+	    "  auto_answer: false\n" BASE_REST, "t.yaml:4:16: vmware.auto_answer: "
+	    "vmware.uri (line 2) says it too");
+	expect_error("vmware:\n  uri: vpx://h/D/C\n  host_password: p\n" BASE_REST,
+	    "vmware.host_username: required option is missing");
+	expect_error("vmware:\n  uri: vpx://u@h:70000/D/C\n  host_password: p\n"
+	    BASE_REST, "t.yaml:2:8: vmware.uri: port \"70000\" is not 1 to 65535");
+	/* a refused URI is the one error: not the options it stands for too */
+	cfg = load("vmware:\n  uri: vpx://u@h:0/D/C\n  host_password: p\n" BASE_REST,
+	    &errors);
+	assert_null(cfg);
+	assert_null(strstr(errors, "required option is missing"));
+	free(errors);
+}
+
 /* pgc_mask(): every secret of a conninfo or URI, quoted or not. */
 static void
 test_conninfo_mask(void **state)
@@ -695,6 +809,8 @@ main(void)
 		cmocka_unit_test(test_live_flags),
 		cmocka_unit_test(test_reload_merge),
 		cmocka_unit_test(test_refcount),
+		cmocka_unit_test(test_vpx_uri),
+		cmocka_unit_test(test_vpx_uri_config),
 	};
 
 	return cmocka_run_group_tests_name("cfg", tests, NULL, NULL);
