@@ -306,8 +306,14 @@ agent_http_metrics(void *arg, struct buf *out)
 	struct agent *a = arg;
 	struct ic_cache_stats st;
 	struct ic_transfer tr[AGENT_MAX_TRANSFERS];
+	struct buf why = BUF_INIT;
 	size_t n = 0;
 
+	/* what /readyz says, for alerting on it */
+	agent_metric(out, "vcagent_ready", "gauge", "1 when /readyz says ready "
+	    "(vCenter, the database, Kafka, the cluster leases, no held partition)",
+	    agent_http_readyz(a, &why) == 200 ? 1 : 0);
+	buf_free(&why);
 	memset(&st, 0, sizeof(st));
 	if (a->cache != NULL) {
 		ic_cache_stats(a->cache, &st);
@@ -329,6 +335,9 @@ agent_http_metrics(void *arg, struct buf *out)
 	    "resized copies made", (long long)st.resized);
 	agent_metric(out, "vcagent_imagecache_purged_total", "counter",
 	    "cached disks removed by the purge policy", (long long)st.purged);
+	agent_metric(out, "vcagent_imagecache_purge_failures_total", "counter",
+	    "cached disks the purge policy could not remove (vCenter or database "
+	    "errors)", (long long)st.purge_failures);
 	agent_metric(out, "vcagent_imagecache_bytes_total", "counter",
 	    "bytes downloaded and uploaded into the cache", (long long)st.bytes);
 	agent_metric(out, "vcagent_imagecache_transfers", "gauge",

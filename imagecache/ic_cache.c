@@ -1144,6 +1144,11 @@ unlock:
 out:
 	if (ret < 0 && err.msg[0] != '\0')
 		log_warnx("imagecache: purge of %s: %s", dspath, err.msg);
+	if (ret < 0) {
+		pthread_mutex_lock(&c->lock);
+		c->stats.purge_failures++;
+		pthread_mutex_unlock(&c->lock);
+	}
 	free(key);
 	free(dspath);
 	return ret;

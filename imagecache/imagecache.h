@@ -305,6 +305,7 @@ struct ic_cache_stats {
 	unsigned long	waits;		/* waited for this agent's own download */
 	unsigned long	resized;	/* resized copies made */
 	unsigned long	purged;		/* disks removed by the purge policy */
+	unsigned long	purge_failures;	/* disks the purge could not remove */
 	int64_t		bytes;		/* downloaded and uploaded */
 	int64_t		purged_bytes;
 };

@@ -16,6 +16,8 @@ PKGS=(
 	# the vcsim launcher's ExportVm makes streamOptimized disks with and
 	# tests read them back with
 	genisoimage qemu-utils
+	# promtool, which checks /metrics and the alert rules (contrib/)
+	prometheus
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
 	golang-go golang-github-vmware-govmomi-dev golang-github-google-uuid-dev
 	kcat postgresql-15 python3-glance tinyproxy-bin

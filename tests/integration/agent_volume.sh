@@ -256,6 +256,13 @@ check "the create, run again, succeeds" done_as c-6 succeeded
 check "one disk was made, not two" is "$(ls "$DS1/fcd" | grep -v -- '-flat\.vmdk' | grep -c '\.vmdk$')" "$((N_FCD + 1))"
 check "the one its event names" sh -c "ls $DS1/fcd/$(event c-6 succeeded volume.id).vmdk >/dev/null"
 
+# --- what /metrics says, as Prometheus reads it ---
+check "vcagent_ready says ready, as /readyz does" until_ok 30 sh -c "curl -s '$(url)/readyz' | grep -qx ready && curl -s '$(url)/metrics' | grep -qx 'vcagent_ready 1'"
+curl -s "$(url)/metrics" >"$T/metrics"
+check "promtool check metrics accepts /metrics" sh -c "promtool check metrics <'$T/metrics' >'$T/promtool' 2>&1"
+check "the purge failures are counted (none)" grep -qx 'vcagent_imagecache_purge_failures_total 0' "$T/metrics"
+check "the volume requests are counted by type and outcome (since the last start)" grep -qx 'vcagent_requests_total{type="volume_create",outcome="succeeded"} 1' "$T/metrics"
+
 # --- placement by policy switched off by a reload ---
 agent_yaml agent-v it-volume "  pbm_enabled: false"
 kill -HUP "$AGENT_PID"
