@@ -1,5 +1,6 @@
 /*
- * log.c - one-line, thread-safe logging to stderr and an optional file.
+ * log.c - one-line, thread-safe logging to stderr and an optional file, or
+ * to syslog (log_file "syslog") with the levels mapped.
  *
  * Every message is escaped here, once, so that no caller can break a line:
  * control characters become \n, \r, \t or \xHH (trailing newlines are
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 #include "log.h"
@@ -20,6 +22,17 @@ static const char *log_ident = "vcagent";
 static enum log_level log_level = LOG_LVL_INFO;
 static FILE *log_file;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool log_syslog;			/* log_file "syslog": there only */
+
+static void
+log_syslog_send(int prio, const char *msg)
+{
+	syslog(prio, "%s", msg);
+}
+
+static log_syslog_fn log_syslog_out = log_syslog_send;
+/* syslog's priorities, by log_level */
+static const int log_prios[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
 
 static const char *const log_names[] = { "error", "warning", "info", "debug" };
 
@@ -48,15 +61,29 @@ int
 log_set_file(const char *path)
 {
 	FILE *f = NULL;
+	bool sys = path != NULL && strcmp(path, "syslog") == 0;
 
-	if (path != NULL && (f = fopen(path, "a")) == NULL)
+	if (path != NULL && !sys && (f = fopen(path, "a")) == NULL)
 		return -1;
 	pthread_mutex_lock(&log_lock);
 	if (log_file != NULL)
 		fclose(log_file);
 	log_file = f;
+	if (sys && !log_syslog)
+		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+	else if (!sys && log_syslog)
+		closelog();
+	log_syslog = sys;
 	pthread_mutex_unlock(&log_lock);
 	return 0;
+}
+
+void
+log_set_syslog_fn(log_syslog_fn fn)
+{
+	pthread_mutex_lock(&log_lock);
+	log_syslog_out = fn != NULL ? fn : log_syslog_send;
+	pthread_mutex_unlock(&log_lock);
 }
 
 size_t
@@ -115,6 +142,13 @@ log_vwrite(enum log_level lvl, int with_errno, const char *fmt, va_list ap)
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 
 	pthread_mutex_lock(&log_lock);
+	if (log_syslog) {
+		/* syslog stamps and names it; the level is its priority */
+		log_syslog_out(log_prios[lvl], msg);
+		pthread_mutex_unlock(&log_lock);
+		errno = saved;
+		return;
+	}
 	fprintf(stderr, "%s.%03ldZ %s[%s] %s\n", stamp, ts.tv_nsec / 1000000L,
 	    log_ident, log_names[lvl], msg);
 	if (log_file != NULL) {

@@ -14,14 +14,21 @@
 #define VC_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 enum log_level { LOG_LVL_ERROR = 0, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
 
 /* Set the program name shown in each line and the most verbose level kept. */
 void log_init(const char *ident, enum log_level level);
-/* Also append lines to PATH (NULL stops).  Returns 0, or -1 with errno. */
+/* Also append lines to PATH (NULL stops).  PATH "syslog": to syslog
+ * instead of stderr (facility daemon, the ident as tag, with the pid;
+ * error, warning, info, debug as LOG_ERR, LOG_WARNING, LOG_INFO,
+ * LOG_DEBUG).  Returns 0, or -1 with errno. */
 int log_set_file(const char *path);
+/* Where syslog lines go (tests; NULL: syslog(3)).  PRIO is LOG_ERR... */
+typedef void (*log_syslog_fn)(int prio, const char *msg);
+void log_set_syslog_fn(log_syslog_fn fn);
 void log_set_level(enum log_level level);
 enum log_level log_get_level(void);
 

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -91,6 +92,68 @@ test_log_one_line(void **state)
 	assert_int_equal(lines, 2);
 }
 
+static int syslog_prios[8], syslog_n;
+static char syslog_msgs[8][256];
+
+static void
+syslog_catch(int prio, const char *msg)
+{
+	if (syslog_n < 8) {
+		syslog_prios[syslog_n] = prio;
+		snprintf(syslog_msgs[syslog_n++], sizeof(syslog_msgs[0]), "%s", msg);
+	}
+}
+
+/* log_file "syslog": each level at its priority, escaped, and nothing on
+ * stderr; another log_file brings stderr back. */
+static void
+test_syslog(void **state)
+{
+	char path[] = "/tmp/test_log_err.XXXXXX";
+	int fd, saved;
+	FILE *f;
+	long size;
+
+	(void)state;
+	assert_true((fd = mkstemp(path)) >= 0);
+	saved = dup(2);
+	assert_true(dup2(fd, 2) >= 0);
+	log_init("test_log", LOG_LVL_DEBUG);
+	log_set_syslog_fn(syslog_catch);
+	assert_int_equal(log_set_file("syslog"), 0);
+	log_warnx("w %s", "a\nforged line");
+	log_info("i");
+	log_debug("d");
+	log_set_level(LOG_LVL_INFO);
+	log_debug("not kept");
+	assert_int_equal(log_set_file(NULL), 0);
+	log_set_syslog_fn(NULL);
+	log_info("back on stderr");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	assert_int_equal(syslog_n, 3);
+	assert_int_equal(syslog_prios[0], LOG_WARNING);
+	assert_string_equal(syslog_msgs[0], "w a\\nforged line");
+	assert_int_equal(syslog_prios[1], LOG_INFO);
+	assert_int_equal(syslog_prios[2], LOG_DEBUG);
+	assert_non_null(f = fdopen(fd, "r"));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	{
+		char buf[512] = "";
+
+		rewind(f);
+		if (fgets(buf, sizeof(buf), f) == NULL)
+			buf[0] = '\0';
+		/* only the line logged after syslog was left */
+		assert_non_null(strstr(buf, "test_log[info] back on stderr"));
+		assert_int_equal((long)strlen(buf), size);
+	}
+	fclose(f);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -98,6 +161,7 @@ main(void)
 		cmocka_unit_test(test_escape_vectors),
 		cmocka_unit_test(test_escape_short),
 		cmocka_unit_test(test_log_one_line),
+		cmocka_unit_test(test_syslog),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
