@@ -21,6 +21,9 @@
  *   vcagentctl [-c FILE] volume-create NODE VOLUME_ID SIZE_GB [DATASTORE]
  *   vcagentctl [-c FILE] volume-delete NODE VOLUME_ID
  *   vcagentctl [-c FILE] [-u URL] status | nodes | snapshots [UUID]
+ *   vcagentctl [-c FILE] [-u URL] upload FILE IMAGE_ID [datastore=NAME]
+ *       [cluster=NAME] [disk_type=T] [adapter_type=A] [linked_clone=B]
+ *       [checksum=md5:HEX|sha512:HEX]
  *
  * Requests get a fresh request id; the events for it are printed, one JSON
  * object a line, until the final one (succeeded, failed or rejected).  Exit
@@ -28,11 +31,13 @@
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -74,7 +79,10 @@ ctl_usage(FILE *out, int code)
 	    "  volume-create NODE VOLUME_ID SIZE_GB [DATASTORE]  a First Class Disk\n"
 	    "  volume-delete NODE VOLUME_ID\n"
 	    "  status | nodes                  the agent's status (health endpoint)\n"
-	    "  snapshots [UUID]                the instances' snapshots, as recorded\n");
+	    "  snapshots [UUID]                the instances' snapshots, as recorded\n"
+	    "  upload FILE IMAGE_ID [datastore=NAME] [cluster=NAME] [disk_type=T]\n"
+	    "         [adapter_type=A] [linked_clone=B] [checksum=md5:HEX|sha512:HEX]\n"
+	    "                                  push an image into the cache, with progress\n");
 	exit(code);
 }
 
@@ -109,6 +117,153 @@ ctl_status(const char *url, struct buf *b)
 	}
 	free(u);
 	return 0;
+}
+
+/* ---- upload: PUT /v1/images/<id> with progress ---- */
+
+struct ctl_progress {
+	bool	 tty;
+	double	 t0, last;
+};
+
+static double
+ctl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A bar on a terminal, redrawn at most 10 times a second; elsewhere a
+ * line every 5 seconds (and at the end). */
+static int
+ctl_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	struct ctl_progress *p = arg;
+	double now = ctl_now(), rate;
+	int pct, width = 30;
+
+	(void)dltotal, (void)dlnow;
+	if (ultotal <= 0 || (now - p->last < (p->tty ? 0.1 : 5.0) && ulnow < ultotal))
+		return 0;
+	if (ulnow == ultotal && p->last < 0)
+		return 0;	/* the end, drawn already */
+	p->last = ulnow == ultotal ? -1 : now;
+	pct = (int)(100 * ulnow / ultotal);
+	rate = now > p->t0 ? ulnow / (now - p->t0) / 1048576.0 : 0;
+	if (p->tty) {
+		char bar[64];
+		int fill = width * pct / 100;
+
+		memset(bar, '#', (size_t)fill);
+		memset(bar + fill, '.', (size_t)(width - fill));
+		bar[width] = '\0';
+		fprintf(stderr, "\r[%s] %3d%% %.1f/%.1f MiB %.1f MiB/s%s", bar, pct,
+		    ulnow / 1048576.0, ultotal / 1048576.0, rate,
+		    ulnow == ultotal ? "\n" : "");
+	} else
+		fprintf(stderr, "upload: %d%% (%lld of %lld bytes, %.1f MiB/s)\n", pct,
+		    (long long)ulnow, (long long)ultotal, rate);
+	return 0;
+}
+
+static int
+ctl_upload(const char *url, const struct cfg *cfg, int argc, char **argv)
+{
+	static const char *const keys[] = { "datastore", "cluster", "disk_type",
+	    "adapter_type", "linked_clone", NULL };
+	struct ctl_progress prog = { isatty(2) != 0, ctl_now(), 0 };
+	struct curl_slist *hdrs = NULL;
+	struct buf u = BUF_INIT, body = BUF_INIT;
+	char *tok = NULL, *cks = NULL, *id = NULL;
+	CURL *c = curl_easy_init();
+	struct stat st;
+	FILE *f = NULL;
+	long code = 0;
+	CURLcode rc;
+	int ret = 1;
+
+	if ((f = fopen(argv[1], "rb")) == NULL || fstat(fileno(f), &st) < 0) {
+		fprintf(stderr, "vcagentctl: %s: %s\n", argv[1], strerror(errno));
+		goto out;
+	}
+	id = curl_easy_escape(c, argv[2], 0);
+	buf_printf(&u, "%s/v1/images/%s", url, id);
+	for (int i = 3; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		size_t k;
+
+		if (eq != NULL && strncmp(argv[i], "checksum=", 9) == 0) {
+			free(cks);
+			cks = xasprintf("X-Image-Checksum: %s", eq + 1);
+			continue;
+		}
+		for (k = 0; eq != NULL && keys[k] != NULL; k++)
+			if (strlen(keys[k]) == (size_t)(eq - argv[i]) &&
+			    strncmp(keys[k], argv[i], (size_t)(eq - argv[i])) == 0)
+				break;
+		if (eq == NULL || keys[k] == NULL) {
+			fprintf(stderr, "vcagentctl: upload: \"%s\" is not one of "
+			    "datastore=, cluster=, disk_type=, adapter_type=, "
+			    "linked_clone=, checksum=\n", argv[i]);
+			ret = 2;
+			goto out;
+		}
+		{
+			char *v = curl_easy_escape(c, eq + 1, 0);
+			buf_printf(&u, "%c%s=%s", strchr(buf_cstr(&u), '?') ? '&' : '?',
+			    keys[k], v);
+			curl_free(v);
+		}
+	}
+	if (cfg->health.token != NULL) {
+		tok = xasprintf("X-Auth-Token: %s", cfg->health.token);
+		hdrs = curl_slist_append(hdrs, tok);
+	}
+	if (cks != NULL)
+		hdrs = curl_slist_append(hdrs, cks);
+	hdrs = curl_slist_append(hdrs, "Expect:");
+	curl_easy_setopt(c, CURLOPT_URL, buf_cstr(&u));
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_READDATA, f);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)st.st_size);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, ctl_collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, ctl_progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, &prog);
+	rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+	if (prog.tty && prog.last > 0)
+		fputc('\n', stderr);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "vcagentctl: upload to %s/v1/images/%s: %s\n", url, id,
+		    curl_easy_strerror(rc));
+		goto out;
+	}
+	fputs(buf_cstr(&body), code / 100 == 2 ? stdout : stderr);
+	if (body.len > 0 && buf_cstr(&body)[body.len - 1] != '\n')
+		fputc('\n', code / 100 == 2 ? stdout : stderr);
+	if (code / 100 != 2) {
+		fprintf(stderr, "vcagentctl: upload of %s: HTTP %ld\n", argv[2], code);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	curl_slist_free_all(hdrs);
+	if (tok != NULL)
+		xfree_secret(tok);
+	free(cks);
+	curl_free(id);
+	buf_free(&u);
+	buf_free(&body);
+	curl_easy_cleanup(c);
+	return ret;
 }
 
 static rd_kafka_t *
@@ -329,6 +484,15 @@ main(int argc, char **argv)
 			}
 		}
 		buf_free(&b);
+		goto out;
+	}
+	if (strcmp(cmd, "upload") == 0 && argc >= 3) {
+		if (url == NULL)
+			url = dflt = xasprintf("http://%s:%d", cfg->health.bind_host,
+			    cfg->health.bind_port);
+		rc = ctl_upload(url, cfg, argc, argv);
+		if (rc == 2)
+			ctl_usage(stderr, 2);
 		goto out;
 	}
 	if (strcmp(cmd, "send") == 0 && argc == 2) {

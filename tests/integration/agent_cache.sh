@@ -97,6 +97,21 @@ check "the extent is the uploaded data" sh -c "cmp -s $T/img $T/vcsim/tmp/*/_bas
 check "a second upload is 409" test "$(up $ID -H "X-Auth-Token: $TOKEN")" = 409
 check "and says AlreadyExists" contains "$T/body" AlreadyExists
 
+# vcagentctl upload: the same endpoint, the token from the configuration,
+# progress on stderr (lines: not a terminal), the answer on stdout
+CTL=${VCAGENT%/vcagent}/vcagentctl
+ID5=1f2e3d4c-0000-4000-8000-00000000a005
+"$CTL" -c "$T/agent.yaml" -u "$URL" upload "$T/img" "$ID5" datastore=LocalDS_0 disk_type=thin \
+    "checksum=sha512:$SUM" >"$T/ctl.out" 2>"$T/ctl.err"
+check "vcagentctl upload succeeds (exit 0)" test $? -eq 0
+check "it prints the cached disk" contains "$T/ctl.out" "[LocalDS_0] _base/$ID5/$ID5.vmdk"
+check "and its progress, to 100%" grep -q '^upload: 100% (1048576 of 1048576 bytes' "$T/ctl.err"
+check "the extent is the file" sh -c "cmp -s $T/img $T/vcsim/tmp/*/_base/$ID5/$ID5-flat.vmdk"
+"$CTL" -c "$T/agent.yaml" -u "$URL" upload "$T/img" "$ID5" datastore=LocalDS_0 >"$T/ctl.out" 2>"$T/ctl.err"
+check "uploading it again exits 1, naming AlreadyExists and the status" sh -c "test $? -eq 1 && grep -q AlreadyExists '$T/ctl.err' && grep -q 'HTTP 409' '$T/ctl.err'"
+"$CTL" -c "$T/agent.yaml" -u "$URL" upload "$T/img" "$ID5" colour=blue >/dev/null 2>"$T/ctl.err"
+check "an unknown option is a usage error (2), named" sh -c "test $? -eq 2 && grep -q '\"colour=blue\" is not one of' '$T/ctl.err'"
+
 # a client that goes away mid-upload: nothing is left, the agent serves on
 ID3=1f2e3d4c-0000-4000-8000-00000000a003
 curl -s --limit-rate 200K -X PUT -T "$T/img" -H "X-Auth-Token: $TOKEN" \
@@ -135,7 +150,7 @@ check "a fetch and a use right after it send no HEAD" test "$(($(head_wire) - HE
 check "prefetch of an unknown image is 404" test "$(code POST /v1/images/0e9f4c5a-0000-4000-8000-00000000dead/prefetch -H "X-Auth-Token: $TOKEN")" = 404
 
 curl -s "$URL/metrics" >"$T/metrics"
-check "metrics count the upload" grep -qx 'vcagent_imagecache_uploads_total 1' "$T/metrics"
+check "metrics count the uploads (curl's and vcagentctl's)" grep -qx 'vcagent_imagecache_uploads_total 2' "$T/metrics"
 check "metrics count the download" grep -qx 'vcagent_imagecache_downloads_total 1' "$T/metrics"
 check "metrics count vCenter calls by method" grep -qE '^vcagent_vcenter_calls_total\{method="RetrievePropertiesEx"\} [1-9]' "$T/metrics"
 curl -s "$URL/status" >"$T/status"
@@ -144,11 +159,11 @@ import json, sys
 s = json.load(open(sys.argv[1]))
 assert s["clusters"][0]["name"] == "DC0_C0"
 assert s["clusters"][0]["resources"]["vcpus"] > 0
-assert s["image_cache"]["uploads"] == 1 and s["image_cache"]["downloads"] == 1
+assert s["image_cache"]["uploads"] == 2 and s["image_cache"]["downloads"] == 1
 assert s["image_cache"]["transfers"] == []
 ' "$T/status"
 
-# the purge: the prefetched image is in use by an instance, the upload is not
+# the purge: the prefetched image is in use by an instance, the uploads are not
 bash "$PEERS/pg.sh" psql "$T" -qc "INSERT INTO instances (uuid, name, node, image_id, datastore) VALUES ('3a3a3a3a-0000-4000-8000-000000000001', 'in-use', 'n', '$GID', 'LocalDS_0')" >/dev/null
 config 1 >"$T/agent.yaml"
 sleep 1.2
@@ -157,7 +172,7 @@ check "purge removes the unused image" wait_for "$T/agent.log" "purged [LocalDS_
 check "its files are gone" absent "$DS/_base" "$ID"
 check "the image in use stays" sh -c "ls $T/vcsim/tmp/*/_base/$GID/$GID.vmdk"
 check "its row stays" sh -c "bash '$PEERS/pg.sh' psql '$T' -tAc \"SELECT count(*) FROM image_cache WHERE image_id = '$GID'\" | grep -qx 1"
-check "metrics count the purge" sh -c "curl -s $URL/metrics | grep -qx 'vcagent_imagecache_purged_total 1'"
+check "metrics count the purges (both uploads)" sh -c "curl -s $URL/metrics | grep -qx 'vcagent_imagecache_purged_total 2'"
 
 kill -TERM "$AGENT_PID"
 wait "$AGENT_PID"
