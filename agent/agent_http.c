@@ -92,6 +92,16 @@ agent_http_readyz(void *arg, struct buf *out)
 	return status;
 }
 
+/* How far transfer T is, 0 to 100 (an export's compressed bytes can pass
+ * its disk's size: 100 then). */
+static int
+agent_percent(const struct ic_transfer *t)
+{
+	if (t->total <= 0)
+		return 0;
+	return t->done >= t->total ? 100 : (int)(100 * t->done / t->total);
+}
+
 static void
 agent_metric(struct buf *out, const char *name, const char *type, const char *help,
     long long value)
@@ -343,7 +353,7 @@ agent_http_metrics(void *arg, struct buf *out)
 	agent_metric(out, "vcagent_imagecache_transfers", "gauge",
 	    "image transfers in progress", (long long)n);
 	buf_puts(out, "# HELP vcagent_imagecache_transfer_bytes bytes of an image "
-	    "transfer in progress, done and total\n"
+	    "transfer in progress (download, upload, export), done and total\n"
 	    "# TYPE vcagent_imagecache_transfer_bytes gauge\n");
 	for (size_t i = 0; i < n; i++)
 		for (int k = 0; k < 2; k++) {
@@ -351,9 +361,20 @@ agent_http_metrics(void *arg, struct buf *out)
 			agent_label(out, tr[i].image_id);
 			buf_puts(out, "\",datastore=\"");
 			agent_label(out, tr[i].datastore);
-			buf_printf(out, "\",part=\"%s\"} %lld\n", k == 0 ? "done" : "total",
+			buf_printf(out, "\",kind=\"%s\",part=\"%s\"} %lld\n", tr[i].kind,
+			    k == 0 ? "done" : "total",
 			    (long long)(k == 0 ? tr[i].done : tr[i].total));
 		}
+	buf_puts(out, "# HELP vcagent_imagecache_transfer_percent how far an image "
+	    "transfer in progress is, 0 to 100\n"
+	    "# TYPE vcagent_imagecache_transfer_percent gauge\n");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, "vcagent_imagecache_transfer_percent{image=\"");
+		agent_label(out, tr[i].image_id);
+		buf_puts(out, "\",datastore=\"");
+		agent_label(out, tr[i].datastore);
+		buf_printf(out, "\",kind=\"%s\"} %d\n", tr[i].kind, agent_percent(&tr[i]));
+	}
 	agent_metrics_requests(a, out);
 	return 200;
 }
@@ -429,9 +450,10 @@ agent_http_status(void *arg, struct buf *out)
 		n = ic_cache_transfers(a->cache, tr, AGENT_MAX_TRANSFERS);
 	}
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(xf, json_pack("{s:s, s:s, s:I, s:I}", "image",
-		    tr[i].image_id, "datastore", tr[i].datastore, "done",
-		    (json_int_t)tr[i].done, "total", (json_int_t)tr[i].total));
+		json_array_append_new(xf, json_pack("{s:s, s:s, s:s, s:I, s:I, s:i}",
+		    "kind", tr[i].kind, "image", tr[i].image_id, "datastore",
+		    tr[i].datastore, "done", (json_int_t)tr[i].done, "total",
+		    (json_int_t)tr[i].total, "percent", agent_percent(&tr[i])));
 	json_object_set_new(root, "image_cache", json_pack("{s:b, s:s?, s:I, s:I, "
 	    "s:I, s:I, s:I, s:I, s:I, s:o}", "enabled", a->cache != NULL, "folder",
 	    a->cache_folder, "downloads", (json_int_t)st.downloads, "uploads",

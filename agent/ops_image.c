@@ -184,10 +184,17 @@ ops_snapshot_image(struct agent *a, PGconn *pg, const struct req *r, int attempt
 		goto fail;
 	made = true;
 	{
-		struct ic_export_stats st;
+		struct ic_progress prog = { 0, 0 };
+		struct ic_export_stats st = { .progress = &prog };
+		/* listed with the cache's transfers while it runs (/status,
+		 * the gauges) */
+		struct ic_track *tr = ic_cache_track(a->cache, "export", id,
+		    clone.value, &prog);
+		int rc = ic_export_to_glance(a->vc, &a->glance, &clone, id,
+		    rt.disk->capacityInKB.v * 1024, &st, err);
 
-		if (ic_export_to_glance(a->vc, &a->glance, &clone, id,
-		    rt.disk->capacityInKB.v * 1024, &st, err) < 0)
+		ic_cache_untrack(a->cache, tr);
+		if (rc < 0)
 			goto fail;
 		bytes = st.bytes;
 	}

@@ -198,7 +198,7 @@ bench_export(struct bench *b, const char *id, int mib, int rounds, double fetch_
 		goto out;
 	}
 	for (int i = 0; i < rounds; i++) {
-		struct ic_export_stats st;
+		struct ic_export_stats st = { 0, 0, 0, NULL };
 		char gid[40];
 		json_t *props = json_pack("{s:s, s:s, s:s, s:s}", "name", "bench-export",
 		    "disk_format", "vmdk", "container_format", "bare", "vmware_disktype",

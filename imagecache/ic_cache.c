@@ -60,6 +60,15 @@ struct ic_flight {
 	struct ic_flight	*next;
 };
 
+/* A transfer of another part of the agent, listed with the cache's. */
+struct ic_track {
+	char			 kind[12];
+	char			 id[65];
+	char			 where[128];
+	struct ic_progress	*p;
+	struct ic_track		*next;
+};
+
 #define IC_SEEN_TTL	60
 
 /* A cached disk's file this agent found on its datastore, and when. */
@@ -78,6 +87,7 @@ struct ic_cache {
 	pthread_mutex_t		 lock;		/* flights and counters */
 	pthread_cond_t		 cond;
 	struct ic_flight	*flights;
+	struct ic_track		*tracks;	/* others' transfers (ic_cache_track) */
 	struct ic_seen		*seen;		/* owned, under lock */
 	struct ic_cache_stats	 stats;
 };
@@ -144,14 +154,59 @@ ic_cache_transfers(struct ic_cache *c, struct ic_transfer *out, size_t max)
 	for (struct ic_flight *f = c->flights; f != NULL && n < max; f = f->next) {
 		if (f->done)
 			continue;
+		snprintf(out[n].kind, sizeof(out[n].kind), "%s", f->upload ? "upload" :
+		    "download");
 		snprintf(out[n].image_id, sizeof(out[n].image_id), "%s", f->id);
 		snprintf(out[n].datastore, sizeof(out[n].datastore), "%s", f->datastore);
 		out[n].done = atomic_load(&f->progress.done);
 		out[n].total = atomic_load(&f->progress.total);
 		n++;
 	}
+	for (struct ic_track *t = c->tracks; t != NULL && n < max; t = t->next) {
+		snprintf(out[n].kind, sizeof(out[n].kind), "%s", t->kind);
+		snprintf(out[n].image_id, sizeof(out[n].image_id), "%s", t->id);
+		snprintf(out[n].datastore, sizeof(out[n].datastore), "%s", t->where);
+		out[n].done = atomic_load(&t->p->done);
+		out[n].total = atomic_load(&t->p->total);
+		n++;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return n;
+}
+
+struct ic_track *
+ic_cache_track(struct ic_cache *c, const char *kind, const char *id,
+    const char *where, struct ic_progress *p)
+{
+	struct ic_track *t;
+
+	if (c == NULL)
+		return NULL;
+	t = xcalloc(1, sizeof(*t));
+	snprintf(t->kind, sizeof(t->kind), "%s", kind);
+	snprintf(t->id, sizeof(t->id), "%s", id);
+	snprintf(t->where, sizeof(t->where), "%s", where);
+	t->p = p;
+	pthread_mutex_lock(&c->lock);
+	t->next = c->tracks;
+	c->tracks = t;
+	pthread_mutex_unlock(&c->lock);
+	return t;
+}
+
+void
+ic_cache_untrack(struct ic_cache *c, struct ic_track *t)
+{
+	if (c == NULL || t == NULL)
+		return;
+	pthread_mutex_lock(&c->lock);
+	for (struct ic_track **pp = &c->tracks; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	pthread_mutex_unlock(&c->lock);
+	free(t);
 }
 
 double

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "ic_int.h"
+#include "log.h"
+
+#define IC_EXPORT_LOG_EVERY	10.0	/* s between progress lines */
 
 static double
 ic_export_now(void)
@@ -34,6 +37,9 @@ struct ic_export {
 	int64_t			 total;		/* the disk's size, for percents */
 	_Atomic int64_t		 done;
 	double			 first;		/* when the first byte came */
+	double			 next_log;	/* when the next progress line is due */
+	const char		*id;
+	struct ic_progress	*progress;	/* may be NULL */
 	struct vcd_err		 err;
 	int			 rc;
 };
@@ -56,6 +62,14 @@ ic_export_write(char *buf, size_t len, void *arg)
 		off += (size_t)n;
 	}
 	x->done += (int64_t)len;
+	if (x->progress != NULL)
+		atomic_store(&x->progress->done, x->done);
+	if (ic_export_now() >= x->next_log) {
+		x->next_log = ic_export_now() + IC_EXPORT_LOG_EVERY;
+		log_info("imagecache: export into image %s: %lld MiB sent, %d%% of the "
+		    "disk's %lld MiB", x->id, (long long)(x->done >> 20), x->total > 0 ?
+		    (int)(100 * x->done / x->total) : 0, (long long)(x->total >> 20));
+	}
 	return (ssize_t)len;
 }
 
@@ -93,11 +107,19 @@ ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
 	int p[2] = { -1, -1 }, ret = -1;
 	bool started = false;
 
+	struct ic_progress *prog = st->progress;
+
 	memset(st, 0, sizeof(*st));
+	st->progress = prog;
+	if (prog != NULL) {
+		atomic_store(&prog->total, total);
+		atomic_store(&prog->done, 0);
+	}
 	if (vcd_nfc_export(s, vm, &l, err) < 0)
 		return -1;
 	memset(&x, 0, sizeof(x));
-	x.s = s, x.l = &l, x.total = total;
+	x.s = s, x.l = &l, x.total = total, x.id = id, x.progress = prog;
+	x.next_log = ic_export_now() + IC_EXPORT_LOG_EVERY;
 	vcd_err_clear(&x.err);
 	if (pipe(p) < 0) {
 		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot make a pipe: %s",
@@ -130,6 +152,8 @@ ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
 	st->bytes = x.done;
 	st->first = x.first;
 	st->end = ic_export_now();
+	log_info("imagecache: export into image %s: %lld MiB sent, done", id,
+	    (long long)(x.done >> 20));
 	ret = 0;
 	goto out;
 fail:

@@ -97,13 +97,17 @@ int ic_glance_delete(const struct ic_glance *g, const char *id, struct vcd_err *
 struct ic_export_stats {
 	int64_t	bytes;		/* streamOptimized bytes sent */
 	double	first, end;	/* monotonic s: the first byte, the end */
+	struct ic_progress *progress;	/* in: may be NULL; its done and total
+					 * follow the export (total the disk's
+					 * size, done the compressed bytes) */
 };
 
 /*
  * Export VM's first disk (VM powered off; TOTAL its size in bytes, for the
  * lease's progress) through an export lease into image ID, which the
  * caller has created: the GET and the PUT at once, joined by a pipe.  0
- * with ST, or -1 with ERR (the lease aborted).
+ * with ST, or -1 with ERR (the lease aborted).  A line of progress is
+ * logged every 10 s (bytes, and percent of the disk's size).
  */
 int ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
     const struct vcd_moref *vm, const char *id, int64_t total,
@@ -382,12 +386,21 @@ int ic_cache_ensure_resized(struct ic_cache *c, const struct ic_place *pl,
 
 /* Transfers in progress in this agent, for metrics and status. */
 struct ic_transfer {
+	char	kind[12];		/* download, upload, export */
 	char	image_id[65];
-	char	datastore[128];
+	char	datastore[128];		/* an export: the VM's moref value */
 	int64_t	done, total;
 };
 /* Up to MAX of them in OUT; returns how many. */
 size_t ic_cache_transfers(struct ic_cache *c, struct ic_transfer *out, size_t max);
+/* A transfer the cache does not make itself (an export into the image
+ * service) listed with its own while it runs: KIND, image ID, WHERE, its
+ * progress P (the caller's, until ic_cache_untrack).  A handle, or NULL
+ * when C is NULL. */
+struct ic_track;
+struct ic_track *ic_cache_track(struct ic_cache *c, const char *kind, const char *id,
+    const char *where, struct ic_progress *p);
+void ic_cache_untrack(struct ic_cache *c, struct ic_track *t);
 
 /*
  * The datastores of datacenter DC_NAME that hold disks of this cache

@@ -119,6 +119,17 @@ curl -s --limit-rate 200K -X PUT -T "$T/img" -H "X-Auth-Token: $TOKEN" \
 CURL_PID=$!
 check "a cut upload was under way" wait_for "$T/agent.log" "upload of image $ID3 into [LocalDS_0] started" 10
 sleep 0.5
+# its progress while it runs: /status and the gauges
+check "/status lists it: kind upload, bytes done of the total, a percent" python3 -c '
+import json, sys, urllib.request
+s = json.load(urllib.request.urlopen(sys.argv[1] + "/status"))
+t = [x for x in s["image_cache"]["transfers"] if x["image"] == sys.argv[2]]
+assert len(t) == 1, t
+t = t[0]
+assert t["kind"] == "upload" and t["total"] == 1048576, t
+assert 0 <= t["done"] < t["total"] and t["percent"] == 100 * t["done"] // t["total"], t
+' "$URL" "$ID3"
+check "the gauges have it, by kind, with its percent" sh -c "curl -s $URL/metrics | grep -qE '^vcagent_imagecache_transfer_percent\{image=\"$ID3\",datastore=\"LocalDS_0\",kind=\"upload\"\} [0-9]+\$' && curl -s $URL/metrics | grep -q 'vcagent_imagecache_transfer_bytes{image=\"$ID3\",datastore=\"LocalDS_0\",kind=\"upload\",part=\"total\"} 1048576'"
 kill "$CURL_PID"; wait "$CURL_PID" 2>/dev/null
 check "a cut upload is reported" wait_for "$T/agent.log" "upload of image $ID3 failed" 20
 check "a cut upload leaves nothing" absent "$DS" "_base/$ID3/*"

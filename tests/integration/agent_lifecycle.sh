@@ -219,6 +219,12 @@ send "$U3" "$(req r3-img snapshot_image "$U3" '"image": {"name": "u3-snap"}')"
 check "snapshot_image of a running instance succeeds" done_as r3-img succeeded
 NEWIMG=$(event r3-img succeeded image.id)
 check "its event names the new image ($NEWIMG)" test -n "$NEWIMG" -a "$(event r3-img succeeded image.name)" = u3-snap
+check "the export's progress is logged, to its end" grep -qE "imagecache: export into image $NEWIMG: [0-9]+ MiB sent, done" "$T/agent.log"
+check "and it is no transfer any more (/status)" python3 -c '
+import json, sys, urllib.request
+s = json.load(urllib.request.urlopen(sys.argv[1] + "/status"))
+assert [t for t in s["image_cache"]["transfers"] if t["kind"] == "export"] == []
+' "$(url)"
 curl -s "$GLANCE_URL/v2/images/$NEWIMG" >"$T/newimg.json"
 gprop() { python3 -c 'import json, sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$T/newimg.json" "$1"; }
 check "active, with nova's properties" is "$(gprop status) $(gprop disk_format) $(gprop container_format) $(gprop vmware_disktype) $(gprop vmware_adaptertype) $(gprop vmware_ostype) $(gprop image_type) $(gprop instance_uuid) $(gprop name)" "active vmdk bare streamOptimized lsiLogic otherGuest64 snapshot $U3 u3-snap"
