@@ -559,10 +559,14 @@ agent_signals(struct agent *a)
 		return;
 	while (read(a->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
 		if (si.ssi_signo == SIGHUP) {
+			agent_sd_notify("RELOADING=1");
 			agent_reload(a);
+			if (a->sd_ready)	/* not before it was ready */
+				agent_sd_notify("READY=1");
 		} else {
 			log_info("%s received", si.ssi_signo == SIGINT ? "SIGINT" :
 			    "SIGTERM");
+			agent_sd_notify("STOPPING=1");
 			atomic_store(&a->stop, true);
 		}
 	}
@@ -574,6 +578,7 @@ agent_run(struct agent *a)
 	int e;
 
 	/* the first tick before any request: resources and placement known */
+	agent_sd_init(a);
 	agent_signals(a);
 	if (!atomic_load(&a->stop))
 		agent_cron_tick(a);
@@ -587,6 +592,7 @@ agent_run(struct agent *a)
 		agent_signals(a);
 		if (atomic_load(&a->stop))
 			break;
+		agent_sd_tick(a);
 		if (a->consumer != NULL) {
 			agent_kafka_poll(a, 100);
 		} else {

@@ -72,6 +72,10 @@ struct agent {
 						 * -1: none */
 	pthread_t		 cron;		/* the periodic jobs (agent_cron) */
 	bool			 cron_started;
+	/* agent_sd.c, on the main thread only */
+	double			 sd_watchdog;	/* s between pings; 0: none */
+	double			 sd_next_ping, sd_next_check;
+	bool			 sd_ready;	/* READY=1 sent */
 	pthread_mutex_t		 cron_lock;	/* with cron_cond: wakes it to stop */
 	pthread_cond_t		 cron_cond;
 	char			 my_ip[64];	/* the address vCenter is reached
@@ -438,5 +442,16 @@ void agent_lease_stop(struct agent *a);
  * health.bind_host:bind_port.  0, or -1 (logged). */
 int agent_http_start(struct agent *a);
 void agent_http_stop(struct agent *a);
+
+/* agent_http.c: /readyz's answer into OUT (a database round trip): 200
+ * ready, 503 not. */
+int agent_http_readyz(void *arg, struct buf *out);
+/* agent_sd.c: systemd's notifications (Type=notify), nothing without
+ * libsystemd or NOTIFY_SOCKET.  agent_sd_init() reads the watchdog's
+ * period; agent_sd_tick(), from the main loop, pings it and sends READY=1
+ * once /readyz says ready; agent_sd_notify() sends STATE as it is. */
+void agent_sd_init(struct agent *a);
+void agent_sd_tick(struct agent *a);
+void agent_sd_notify(const char *state);
 
 #endif

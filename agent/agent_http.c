@@ -55,7 +55,7 @@ agent_db_ping(struct agent *a, char *why, size_t len)
 	return r != NULL ? 0 : -1;
 }
 
-static int
+int
 agent_http_readyz(void *arg, struct buf *out)
 {
 	struct agent *a = arg;

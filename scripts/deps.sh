@@ -9,6 +9,9 @@ PKGS=(
 	# libraries vcagent links
 	libcurl4-openssl-dev libxml2-dev librdkafka-dev libyaml-dev libpq-dev
 	libmicrohttpd-dev libjansson-dev libssl-dev libpcre2-dev libisofs-dev
+	# sd_notify; systemd's pkg-config (where the unit goes) and
+	# systemd-analyze, which checks the unit
+	libsystemd-dev systemd
 	# tests; the fuzz harnesses (scripts/fuzz.sh): clang, its libFuzzer and
 	# sanitizer runtimes, llvm-symbolizer for readable stack traces
 	libcmocka-dev clang libclang-rt-dev llvm
