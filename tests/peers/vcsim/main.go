@@ -564,7 +564,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mux.HandleFunc("/ctl/fault", post(p.ctlFault))
 	mux.HandleFunc("/ctl/stall", post(p.ctlStall))
 	mountHold(mux)
-	mountGuest(mux) // guest.go: /ctl/guest
+	mountGuest(mux)                         // guest.go: /ctl/guest
 	mux.HandleFunc("/export/", serveExport) // export.go: ExportVm's disks
 	mux.HandleFunc("/ctl/expire-sessions", post(p.ctlExpireSessions))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {

@@ -143,14 +143,9 @@ func (p *peer) nicCall(w http.ResponseWriter, r *http.Request, body []byte, meth
 		body = out
 	}
 
-	after := func(rec *httptest.ResponseRecorder) { syncVMNetwork(rec, method, this) }
-	if p.asyncFor(method, this) {
-		p.asyncCall(w, r, body, method, this, after)
-		return true
-	}
-	rec := p.forward(r, body)
-	after(rec)
-	relay(w, rec, rec.Body.Bytes())
+	p.forwardThen(w, r, body, method, this, func(rec *httptest.ResponseRecorder) {
+		syncVMNetwork(rec, method, this)
+	})
 	return true
 }
 

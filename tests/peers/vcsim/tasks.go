@@ -179,6 +179,20 @@ func (p *peer) intercept(w http.ResponseWriter, r *http.Request, body []byte) bo
 	return false
 }
 
+// forwardThen hands a *_Task call to the simulator, under an async rule
+// when one applies, and runs after on the simulator's answer before the
+// client gets it.
+func (p *peer) forwardThen(w http.ResponseWriter, r *http.Request, body []byte, method string,
+	this types.ManagedObjectReference, after func(*httptest.ResponseRecorder)) {
+	if p.asyncFor(method, this) {
+		p.asyncCall(w, r, body, method, this, after)
+		return
+	}
+	rec := p.forward(r, body)
+	after(rec)
+	relay(w, rec, rec.Body.Bytes())
+}
+
 // asyncFor tells whether an async rule applies to a call of method on this.
 func (p *peer) asyncFor(method string, this types.ManagedObjectReference) bool {
 	p.mu.Lock()

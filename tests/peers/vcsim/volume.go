@@ -188,19 +188,29 @@ func (p *peer) fcdCall(w http.ResponseWriter, r *http.Request, body []byte, meth
 	}
 }
 
-// fcdOnVM finds the VM's disk whose vDiskId is id.
-func fcdOnVM(vm *simulator.VirtualMachine, id string) *types.VirtualDisk {
-	var found *types.VirtualDisk
+// vmDisks calls fn with each of the VM's virtual disks, under the VM's
+// lock, until fn returns false.
+func vmDisks(vm *simulator.VirtualMachine, fn func(*types.VirtualDisk) bool) {
 	simulator.Map.WithLock(vm, func() {
 		if vm.Config == nil {
 			return
 		}
 		for _, d := range vm.Config.Hardware.Device {
-			if disk, ok := d.(*types.VirtualDisk); ok && disk.VDiskId != nil && disk.VDiskId.Id == id {
-				found = disk
+			if disk, ok := d.(*types.VirtualDisk); ok && !fn(disk) {
 				return
 			}
 		}
+	})
+}
+
+// fcdOnVM finds the VM's disk whose vDiskId is id.
+func fcdOnVM(vm *simulator.VirtualMachine, id string) *types.VirtualDisk {
+	var found *types.VirtualDisk
+	vmDisks(vm, func(disk *types.VirtualDisk) bool {
+		if disk.VDiskId != nil && disk.VDiskId.Id == id {
+			found = disk
+		}
+		return found == nil
 	})
 	return found
 }
@@ -469,25 +479,17 @@ func (p *peer) destroyCall(w http.ResponseWriter, r *http.Request, body []byte, 
 	dc := datacenterOf(vm)
 	type vmDisk struct{ name, fcd string }
 	var disks []vmDisk
-	simulator.Map.WithLock(vm, func() {
-		if vm.Config == nil {
-			return
+	vmDisks(vm, func(disk *types.VirtualDisk) bool {
+		b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
+		if !ok || b.GetVirtualDeviceFileBackingInfo().FileName == "" {
+			return true
 		}
-		for _, d := range vm.Config.Hardware.Device {
-			disk, ok := d.(*types.VirtualDisk)
-			if !ok {
-				continue
-			}
-			b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo)
-			if !ok || b.GetVirtualDeviceFileBackingInfo().FileName == "" {
-				continue
-			}
-			vd := vmDisk{name: b.GetVirtualDeviceFileBackingInfo().FileName}
-			if disk.VDiskId != nil {
-				vd.fcd = disk.VDiskId.Id
-			}
-			disks = append(disks, vd)
+		vd := vmDisk{name: b.GetVirtualDeviceFileBackingInfo().FileName}
+		if disk.VDiskId != nil {
+			vd.fcd = disk.VDiskId.Id
 		}
+		disks = append(disks, vd)
+		return true
 	})
 	if dc == nil || len(disks) == 0 {
 		return false // the usual path
@@ -581,13 +583,7 @@ func (p *peer) destroyCall(w http.ResponseWriter, r *http.Request, body []byte, 
 			log.Printf("Destroy_Task %s: FCD %s deleted with the VM", this.Value, id)
 		}
 	}
-	if p.asyncFor(method, this) {
-		p.asyncCall(w, r, body, method, this, after)
-		return true
-	}
-	rec := p.forward(r, body)
-	after(rec)
-	relay(w, rec, rec.Body.Bytes())
+	p.forwardThen(w, r, body, method, this, after)
 	return true
 }
 
@@ -608,23 +604,15 @@ func disksInUse(except moref) map[string]bool {
 		if !ok || vm.Self == except {
 			continue
 		}
-		simulator.Map.WithLock(vm, func() {
-			if vm.Config == nil {
-				return
-			}
-			for _, d := range vm.Config.Hardware.Device {
-				disk, ok := d.(*types.VirtualDisk)
-				if !ok {
-					continue
+		vmDisks(vm, func(disk *types.VirtualDisk) bool {
+			if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
+				for ; b != nil; b = b.Parent {
+					used[dsPathKey(b.FileName)] = true
 				}
-				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok {
-					for ; b != nil; b = b.Parent {
-						used[dsPathKey(b.FileName)] = true
-					}
-				} else if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
-					used[dsPathKey(b.GetVirtualDeviceFileBackingInfo().FileName)] = true
-				}
+			} else if b, ok := disk.Backing.(types.BaseVirtualDeviceFileBackingInfo); ok {
+				used[dsPathKey(b.GetVirtualDeviceFileBackingInfo().FileName)] = true
 			}
+			return true
 		})
 	}
 	return used
