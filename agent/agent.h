@@ -309,14 +309,20 @@ struct vim_VirtualDisk *ops_disk_at(struct vim_arena *ar,
 int ops_config_drive(struct agent *a, PGconn *pg, struct agent_cluster *c,
     const struct req *r, struct vcd_moref *vm, const char *ds, json_t *nics,
     struct vcd_err *err);
-/* ops_pbm.c: with a storage policy (the flavor's vmware:storage_policy,
- * else vmware.pbm_default_policy when vmware.pbm_enabled), the datastore of
- * cluster C a new VM goes to (DS, DSLEN bytes) and the policy's id
- * (PROFILE, VCD_PBM_IDLEN bytes); both "" when no policy applies.  0, or -1
- * with ERR: PbmDisabled, PbmProfileNotFound, DatastoreNotFound (naming the
- * policy and the cluster) or the PBM service's fault. */
-int ops_pbm_place(struct agent *a, struct agent_cluster *c,
-    const struct fl_specs *fl, const struct cfg *cfg, char *ds, size_t dslen,
+/* ops_pbm.c: the id (PROFILE, VCD_PBM_IDLEN bytes) of storage policy
+ * POLICY that WHO ("the flavor (vmware:storage_policy)") asks for.  0, or
+ * -1 with ERR: PbmDisabled when vmware.pbm_enabled is off,
+ * PbmProfileNotFound, or the PBM service's fault. */
+int ops_pbm_policy(struct agent *a, const struct cfg *cfg, const char *policy,
+    const char *who, char *profile, struct vcd_err *err);
+/* ops_pbm.c: with a storage policy (ASKED by WHO, else, when it is NULL
+ * or "", vmware.pbm_default_policy when vmware.pbm_enabled), the datastore
+ * of cluster C a new VM or disk goes to (DS, DSLEN bytes) and the policy's
+ * id (PROFILE, VCD_PBM_IDLEN bytes); both "" when no policy applies.  0,
+ * or -1 with ERR: as ops_pbm_policy(), or DatastoreNotFound (naming the
+ * policy and the cluster). */
+int ops_pbm_place(struct agent *a, struct agent_cluster *c, const char *asked,
+    const char *who, const struct cfg *cfg, char *ds, size_t dslen,
     char *profile, struct vcd_err *err);
 /* ops_volume.c: attach_volume, detach_volume, volume_create,
  * volume_delete. */

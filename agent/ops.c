@@ -278,8 +278,8 @@ ops_spawn(struct agent *a, PGconn *pg, const struct req *r, int attempt,
 	if (ops_guest(a, c, r, &secure, err) < 0)
 		return -1;
 	/* a storage policy picks the datastore, before anything is made */
-	if (ops_pbm_place(a, c, &r->specs, op->cfg, pds, sizeof(pds), profile,
-	    err) < 0)
+	if (ops_pbm_place(a, c, r->specs.storage_policy, "the flavor "
+	    "(vmware:storage_policy)", op->cfg, pds, sizeof(pds), profile, err) < 0)
 		return -1;
 	if (agent_cache_place(a, c->name, pds[0] != '\0' ? pds : NULL, &pl, ds,
 	    sizeof(ds), err) < 0)

@@ -20,11 +20,25 @@
 #include "xmalloc.h"
 
 int
-ops_pbm_place(struct agent *a, struct agent_cluster *c, const struct fl_specs *fl,
-    const struct cfg *cfg, char *ds, size_t dslen, char *profile,
+ops_pbm_policy(struct agent *a, const struct cfg *cfg, const char *policy,
+    const char *who, char *profile, struct vcd_err *err)
+{
+	profile[0] = '\0';
+	if (!cfg->vmware.pbm_enabled) {
+		vcd_err_set(err, VCD_E_INVALID, "PbmDisabled", policy, "%s asks for "
+		    "storage policy \"%s\", but placement by storage policy is off "
+		    "(vmware.pbm_enabled)", who, policy);
+		return -1;
+	}
+	return vcd_pbm_profile(a->vc, policy, profile, err);
+}
+
+int
+ops_pbm_place(struct agent *a, struct agent_cluster *c, const char *asked,
+    const char *who, const struct cfg *cfg, char *ds, size_t dslen, char *profile,
     struct vcd_err *err)
 {
-	const char *policy = fl->storage_policy[0] != '\0' ? fl->storage_policy :
+	const char *policy = asked != NULL && asked[0] != '\0' ? asked :
 	    cfg->vmware.pbm_enabled ? cfg->vmware.pbm_default_policy : NULL;
 	struct vcd_res_ds *dsv = NULL;
 	struct vcd_moref *refs = NULL;
@@ -36,13 +50,7 @@ ops_pbm_place(struct agent *a, struct agent_cluster *c, const struct fl_specs *f
 	ds[0] = profile[0] = '\0';
 	if (policy == NULL)
 		return 0;
-	if (!cfg->vmware.pbm_enabled) {
-		vcd_err_set(err, VCD_E_INVALID, "PbmDisabled", policy, "the flavor asks "
-		    "for storage policy \"%s\" (vmware:storage_policy), but placement "
-		    "by storage policy is off (vmware.pbm_enabled)", policy);
-		return -1;
-	}
-	if (vcd_pbm_profile(a->vc, policy, profile, err) < 0)
+	if (ops_pbm_policy(a, cfg, policy, who, profile, err) < 0)
 		goto out;
 	dsv = xcalloc(VCD_RES_MAXDS, sizeof(*dsv));
 	pthread_mutex_lock(&a->lock);

@@ -87,17 +87,22 @@ struct ops_vol {
 					 * adapter type, or NULL */
 };
 
+/* Disk D is the volume whose First Class Disk id is FCD or whose file is
+ * PATH (either "" : not known). */
+static bool
+ops_disk_is(const struct ops_disk *d, const char *path, const char *fcd)
+{
+	return (fcd[0] != '\0' && d->fcd != NULL && strcmp(d->fcd, fcd) == 0) ||
+	    (path[0] != '\0' && d->file != NULL && strcmp(d->file, path) == 0);
+}
+
 /* The volume's disk on the VM as RT read it, or NULL. */
 static struct ops_disk *
 ops_vol_on_vm(struct ops_root *rt, const struct ops_vol *v)
 {
-	for (size_t i = 0; i < rt->nothers; i++) {
-		struct ops_disk *d = &rt->others[i];
-
-		if (v->fcd ? d->fcd != NULL && strcmp(d->fcd, v->fcd_id) == 0 :
-		    d->file != NULL && strcmp(d->file, v->path) == 0)
-			return d;
-	}
+	for (size_t i = 0; i < rt->nothers; i++)
+		if (ops_disk_is(&rt->others[i], v->path, v->fcd ? v->fcd_id : ""))
+			return &rt->others[i];
 	return NULL;
 }
 
@@ -562,12 +567,7 @@ slow:
 	if (ops_vm(a, pg, u, &vm, err) < 0 || ops_root_read(a, pg, u, &vm, &rt, err) < 0)
 		goto out;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
-	if ((v.path[0] != '\0' || v.fcd_id[0] != '\0') && (d = ops_vol_on_vm(&rt, &v)) == NULL &&
-	    v.fcd && v.path[0] != '\0') {
-		v.fcd = false;	/* a First Class Disk known by its file */
-		d = ops_vol_on_vm(&rt, &v);
-		v.fcd = true;
-	}
+	d = ops_vol_on_vm(&rt, &v);
 	if (d == NULL && !recorded && attempt <= 1) {
 		vcd_err_set(err, VCD_E_NOTFOUND, "VolumeNotAttached", r->vol.id, "volume "
 		    "%s is not attached to instance %s", r->vol.id, u);
@@ -610,15 +610,6 @@ out:
 	return ret;
 }
 
-/* Disk D is the volume of a row whose path is PATH and FCD id FCD ("" :
- * none). */
-static bool
-ops_row_is(const struct ops_disk *d, const char *path, const char *fcd)
-{
-	return fcd[0] != '\0' ? d->fcd != NULL && strcmp(d->fcd, fcd) == 0 :
-	    d->file != NULL && strcmp(d->file, path) == 0;
-}
-
 int
 ops_volumes_release(struct agent *a, PGconn *pg, const char *u,
     const struct vcd_moref *vm0, struct vcd_err *err)
@@ -652,7 +643,7 @@ ops_volumes_release(struct agent *a, PGconn *pg, const char *u,
 		 * none: what a crashed attach left is the next attach's) */
 		for (size_t i = 0; i < rt.nothers && n < 16; i++)
 			for (int j = 0; j < rows; j++)
-				if (ops_row_is(&rt.others[i], PQgetvalue(res, j, 0),
+				if (ops_disk_is(&rt.others[i], PQgetvalue(res, j, 0),
 				    PQgetvalue(res, j, 1))) {
 					vols[n++] = &rt.others[i];
 					break;
@@ -706,7 +697,7 @@ ops_volume_locators(struct agent *a, PGconn *pg, const char *u, struct vcd_moref
 			    (const void *)rt.others[j].disk->base.backing;
 			struct vcd_disk_locator *l = &(*out)[*n];
 
-			if (!ops_row_is(&rt.others[j], PQgetvalue(res, i, 0),
+			if (!ops_disk_is(&rt.others[j], PQgetvalue(res, i, 0),
 			    PQgetvalue(res, i, 2)) || b->datastore == NULL)
 				continue;
 			l->key = (int)rt.others[j].disk->base.key.v;
@@ -732,27 +723,17 @@ ops_vol_place(struct agent *a, struct agent_cluster *c, const struct req *r,
     const struct cfg *cfg, struct vcd_moref *ds, char *dsname, size_t dlen,
     char *profile, struct vcd_err *err)
 {
-	struct fl_specs fl;
+	const char *who = "the request (storage_policy)";
 	char want[256];
 	int ret = -1;
 
 	profile[0] = '\0';
 	snprintf(want, sizeof(want), "%s", r->vol.datastore);
-	if (want[0] == '\0' && r->vol.policy[0] != '\0') {
-		memset(&fl, 0, sizeof(fl));
-		snprintf(fl.storage_policy, sizeof(fl.storage_policy), "%s", r->vol.policy);
-		if (ops_pbm_place(a, c, &fl, cfg, want, sizeof(want), profile, err) < 0)
-			return -1;
-	} else if (r->vol.policy[0] != '\0') {
-		if (!cfg->vmware.pbm_enabled) {
-			vcd_err_set(err, VCD_E_INVALID, "PbmDisabled", r->vol.policy,
-			    "storage policy \"%s\" asked, but placement by storage policy "
-			    "is off (vmware.pbm_enabled)", r->vol.policy);
-			return -1;
-		}
-		if (vcd_pbm_profile(a->vc, r->vol.policy, profile, err) < 0)
-			return -1;
-	}
+	/* a policy without a datastore picks it; with one, only its id */
+	if (r->vol.policy[0] != '\0' && (want[0] == '\0' ?
+	    ops_pbm_place(a, c, r->vol.policy, who, cfg, want, sizeof(want), profile,
+	    err) : ops_pbm_policy(a, cfg, r->vol.policy, who, profile, err)) < 0)
+		return -1;
 	pthread_mutex_lock(&a->lock);
 	for (int i = 0; c->have_res && i < c->res.nds; i++)
 		if (want[0] != '\0' ? strcmp(c->res.ds[i].name, want) == 0 :
