@@ -36,7 +36,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,6 +47,7 @@
 #include "buf.h"
 #include "cfg.h"
 #include "log.h"
+#include "rnd.h"
 #include "xmalloc.h"
 
 #ifndef VCAGENT_CONF
@@ -282,9 +282,8 @@ ctl_kafka(const struct cfg *cfg, rd_kafka_type_t type)
 			fatalx("kafka: %s: %s", cfg->kafka.properties.v[i].key, err);
 	if (type == RD_KAFKA_CONSUMER) {
 		char gid[64];
-		unsigned r = 0;
-		(void)getrandom(&r, sizeof(r), 0);
-		snprintf(gid, sizeof(gid), "vcagentctl-%u-%08x", (unsigned)getpid(), r);
+		snprintf(gid, sizeof(gid), "vcagentctl-%u-%08x", (unsigned)getpid(),
+		    (unsigned)vc_rand32());
 		rd_kafka_conf_set(kc, "group.id", gid, err, sizeof(err));
 		rd_kafka_conf_set(kc, "enable.auto.commit", "false", err, sizeof(err));
 	}
@@ -329,12 +328,11 @@ ctl_send(const struct cfg *cfg, json_t *j, int wait_s)
 	const char *key = json_is_object(inst) ?
 	    json_string_value(json_object_get(inst, "uuid")) : NULL;
 	char id[130], *text;
-	unsigned r = 0;
+	unsigned r = vc_rand32();
 	time_t until = time(NULL) + wait_s;
 	int rc = 1;
 	size_t klen;
 
-	(void)getrandom(&r, sizeof(r), 0);
 	if (!json_is_object(j)) {
 		fprintf(stderr, "vcagentctl: a request must be a JSON object\n");
 		goto out;

@@ -23,13 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include <openssl/evp.h>
 
 #include "ic_int.h"
 #include "log.h"
+#include "rnd.h"
 #include "vcdriver/vcd_dspath.h"
 #include "vcdriver/vim.h"
 #include "xmalloc.h"
@@ -374,7 +374,7 @@ ic_stream_open(struct vcd_session *s, const struct ic_target *t, struct vcd_err 
 	st = xcalloc(1, sizeof(*st));
 	st->s = s;
 	st->t = *t;
-	(void)getrandom(&st->rnd, sizeof(st->rnd), GRND_NONBLOCK);
+	st->rnd = vc_rand32();
 	st->cap = t->buffer > 0 ? t->buffer : IC_PIPE_DEFAULT;
 	st->buf = xmalloc(st->cap);
 	pthread_mutex_init(&st->lock, NULL);

@@ -41,10 +41,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
 #include "log.h"
+#include "rnd.h"
 #include "vcd_int.h"
 #include "xmalloc.h"
 
@@ -265,11 +265,10 @@ static double
 vcd_http_backoff(int attempt)
 {
 	double ms = 100.0 * (double)(1u << (attempt < 7 ? attempt : 7));
-	unsigned short r = 0;
+	unsigned short r = (unsigned short)vc_rand32();
 
 	if (ms > 10000)
 		ms = 10000;
-	(void)getrandom(&r, sizeof(r), GRND_NONBLOCK);
 	return ms * (0.5 + (double)r / 65535.0) / 1000;
 }
 
