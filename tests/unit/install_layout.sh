@@ -47,4 +47,7 @@ done
 check "vcagent.8 names the configuration path" grep -qF "$CONF" "$R$MAN/man8/vcagent.8"
 check "vcagent.8 names the installed requests.md" grep -qF "$DOC/requests.md" "$R$MAN/man8/vcagent.8"
 check "requests.md is installed in $DOC" test -f "$R$DOC/requests.md"
+envf=$(sed -n 's/^EnvironmentFile=-//p' "$VCAGENT_BUILD/etc/vcagent.service")
+check "vcagent.8 names the unit's environment file (${envf:-none})" \
+	sh -c "[ -n '$envf' ] && grep -qF '$envf' '$R$MAN/man8/vcagent.8'"
 tap_done
