@@ -21,6 +21,8 @@ PKGS=(
 	genisoimage qemu-utils
 	# promtool, which checks /metrics and the alert rules (contrib/)
 	prometheus
+	# the Debian package (scripts/package.sh)
+	debhelper lintian
 	# peers: vcsim (Go + govmomi), Kafka tools, PostgreSQL 15, Glance
 	golang-go golang-github-vmware-govmomi-dev golang-github-google-uuid-dev
 	kcat postgresql-15 python3-glance tinyproxy-bin

@@ -7,7 +7,8 @@
 #      test again (LeakSanitizer on: a leak fails the test)
 #   4. run each fuzz harness (tests/fuzz/) for a bounded number of executions,
 #      built with clang under ASan + UBSan in build-fuzz/ (scripts/fuzz.sh)
-#   5. check that "make dist" makes a tarball that configures and builds
+#   5. check that "make dist" makes a tarball, build the Debian package from
+#      it, and install, check and purge that package (scripts/package.sh)
 # and end with the line "N passed, N failed".  A skipped test counts as
 # failed: a test that cannot run proves nothing.
 set -uo pipefail
@@ -97,18 +98,24 @@ if [ "$((p + f))" -eq 0 ]; then
 	failed=$((failed + 1)); status=1
 fi
 
-step "make dist: the tarball configures and builds"
-if (set -e
-	make -C build -s dist >/dev/null
-	t=$(mktemp -d)
-	trap 'rm -rf "$t"' EXIT
-	tar -C "$t" -xzf build/vcagent-*.tar.gz
-	cd "$t"/vcagent-*
-	./configure -q --enable-werror
-	make -s -j"$(nproc)" >/dev/null
-	./agent/vcagent -V); then
+step "make dist, and the Debian package built from the tarball (scripts/package.sh)"
+# The package is built from the tarball, so this also proves that the
+# tarball configures and builds; the package is then installed, checked and
+# purged on this machine.
+if make -C build -s dist >/dev/null && [ -f "$(echo build/vcagent-*.tar.gz)" ]; then
 	echo "PASS: make dist"
 	passed=$((passed + 1))
+	bash scripts/package.sh build/vcagent-*.tar.gz >build/package.out 2>&1 || status=1
+	grep -E '^(not )?ok ' build/package.out | sed 's/^/package /'
+	p=$(grep -c '^ok ' build/package.out)
+	f=$(grep -c '^not ok ' build/package.out)
+	passed=$((passed + p))
+	failed=$((failed + f))
+	if [ "$p" -eq 0 ]; then
+		echo "test.sh: scripts/package.sh ran no checks:" >&2
+		tail -20 build/package.out >&2
+		failed=$((failed + 1))
+	fi
 else
 	echo "FAIL: make dist"
 	failed=$((failed + 1)); status=1
@@ -119,6 +126,7 @@ if [ "$failed" -gt 0 ]; then
 	echo "Failures (details in build*/tests/**/*.log):"
 	grep -hE '^(FAIL|ERROR|SKIP|XPASS):' build/check.out build-asan/check.out 2>/dev/null
 	grep -h '^FAIL: fuzz ' build-fuzz/fuzz.out 2>/dev/null
+	grep -h '^not ok ' build/package.out 2>/dev/null | sed 's/^/package /'
 fi
 echo
 echo "$passed passed, $failed failed"

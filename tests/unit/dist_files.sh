@@ -1,6 +1,6 @@
 #!/bin/bash
 # dist_files.sh - the distribution ("make distdir", what "make dist" packs)
-# holds every file git tracks, but for git's own (.gitignore) and m4/.keep:
+# holds every file git tracks, but for git's own (.gitignore):
 # a file left out of EXTRA_DIST (a launcher source, a bench helper) builds
 # and runs from a clone but not from the tarball.  Skipped outside a git
 # checkout (the tarball itself).
@@ -18,7 +18,7 @@ check "make distdir succeeds" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/# /' "$T/out" | tail -10
 n=0
 while read -r f; do
-	case $f in .gitignore|*/.gitignore|m4/.keep) continue ;; esac
+	case $f in .gitignore|*/.gitignore) continue ;; esac
 	n=$((n + 1))
 	[ -e "$T/d/$f" ] || { not_ok "$f is in the distribution"; }
 done < <(git -C "$VCAGENT_SRC" ls-files)
