@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "agent.h"
 #include "log.h"
@@ -911,21 +912,95 @@ done:
 	return 0;
 }
 
+/*
+ * Requests on one volume run one at a time, across workers and agents: each
+ * holds a session advisory lock keyed by the volume id on PG, the lease
+ * connection that holds its request's lock, from before its checks until
+ * its record is written.  Without it, two attaches of one volume to two
+ * instances (other instances: other workers) both passed the VolumeInUse
+ * check, and a vmdk ended up on both VMs; an attach and a volume_delete
+ * could pass each other's checks the same way.  A lock lost with its
+ * connection fails the next statement, as the request's own does.
+ */
+#define OPS_VOL_WAIT_SECS	600	/* then VolumeBusy */
+
+/* 0 with the lock of volume VID on PG, or -1 with ERR. */
+static int
+ops_vol_lock(PGconn *pg, const char *vid, const char *u, struct vcd_err *err)
+{
+	const char *params[1] = { vid };
+	int (*check)(void *, char *, size_t);
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	char why[512];
+	PGresult *res;
+	void *carg;
+	bool got;
+
+	vcd_abort_get(&check, &carg);
+	for (int i = 0; ; i++) {
+		if ((res = pgc_exec(pg, "SELECT pg_try_advisory_lock(" PGC_LOCK_KEY(
+		    "'volume ' || $1") ")", 1, params, why, sizeof(why), NULL)) == NULL)
+			return ops_db_err(err, u, why);
+		got = strcmp(PQgetvalue(res, 0, 0), "t") == 0;
+		PQclear(res);
+		if (got)
+			return 0;
+		if (i == 0)
+			log_info("volume %s: another request on it is running: waiting "
+			    "for it", vid);
+		if (check != NULL && check(carg, why, sizeof(why))) {
+			vcd_err_set(err, VCD_E_ABORTED, NULL, vid, "%s", why);
+			return -1;
+		}
+		if (i >= OPS_VOL_WAIT_SECS * 10) {
+			vcd_err_set(err, VCD_E_TIMEOUT, "VolumeBusy", vid, "volume %s: "
+			    "another request on it has run for over %d s: not waiting "
+			    "longer", vid, OPS_VOL_WAIT_SECS);
+			return -1;
+		}
+		nanosleep(&pause, NULL);
+	}
+}
+
+static void
+ops_vol_unlock(PGconn *pg, const char *vid)
+{
+	const char *params[1] = { vid };
+	char why[512];
+	PGresult *res;
+
+	/* a lost connection took the lock with it */
+	if ((res = pgc_exec(pg, "SELECT pg_advisory_unlock(" PGC_LOCK_KEY(
+	    "'volume ' || $1") ")", 1, params, why, sizeof(why), NULL)) != NULL)
+		PQclear(res);
+}
+
 int
 ops_volume(struct agent *a, PGconn *pg, const struct req *r, int attempt,
     struct agent_op *op)
 {
+	int ret = -1;
+
+	if (ops_vol_lock(pg, r->vol.id, r->instance_uuid[0] != '\0' ?
+	    r->instance_uuid : r->vol.id, &op->err) < 0)
+		return -1;
 	switch (r->type) {
 	case REQ_ATTACH_VOLUME:
-		return ops_vol_attach(a, pg, r, op);
+		ret = ops_vol_attach(a, pg, r, op);
+		break;
 	case REQ_DETACH_VOLUME:
-		return ops_vol_detach(a, pg, r, attempt, op);
+		ret = ops_vol_detach(a, pg, r, attempt, op);
+		break;
 	case REQ_VOLUME_CREATE:
-		return ops_vol_create(a, pg, r, op);
+		ret = ops_vol_create(a, pg, r, op);
+		break;
 	case REQ_VOLUME_DELETE:
-		return ops_vol_delete(a, pg, r, attempt, op);
+		ret = ops_vol_delete(a, pg, r, attempt, op);
+		break;
 	default:
 		vcd_err_set(&op->err, VCD_E_INVALID, NULL, NULL, "not a volume request");
-		return -1;
+		break;
 	}
+	ops_vol_unlock(pg, r->vol.id);
+	return ret;
 }

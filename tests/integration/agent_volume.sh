@@ -25,6 +25,9 @@
 #    ManagedObjectNotFound); an IDE volume on a running VM fails with
 #    InvalidPowerState; a volume on another instance fails with
 #    VolumeInUse; bad connection_info is rejected at intake, named;
+#  - two attaches of one volume to two instances at the same time: the
+#    second waits for the first (the volume's lock) and fails with
+#    VolumeInUse; the disk is on one VM;
 #  - a kill -9 between a vmdk attach's ReconfigVM_Task and its record: the
 #    request, run again, finds the disk and records it: one disk, one
 #    final event;
@@ -224,6 +227,26 @@ send "$U" "$(req m-1 migrate "$U" "\"destination\": {\"node\": \"$NODE\", \"host
 check "a migrate with volumes attached succeeds" done_as m-1 succeeded
 check "RelocateVM_Task named each volume's disk in a disk locator (3)" is "$(last RelocateVM_Task | grep -o '<disk><diskId>' | wc -l)" 3
 check "the volumes are still attached" is "$(vols "$U" | wc -l)" 4
+
+# --- two attaches of one volume to two instances at the same time ---
+# (other instances run on other workers; the first's ReconfigVM_Task is
+# held, its disk already on the VM but not recorded: without the volume's
+# lock the second passed the VolumeInUse check and put the disk on both)
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="vmfs"\nRW 2048 VMFS "vol-r-flat.vmdk"\n' >"$DS0/vols/vol-r.vmdk"
+truncate -s 1M "$DS0/vols/vol-r-flat.vmdk"
+V6=0b000000-0000-4000-8000-0000000000f6
+CI_R="\"volume_id\": \"$V6\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"[LocalDS_0] vols/vol-r.vmdk\"}}"
+check "vcsim will hold the next ReconfigVM_Task" hold_next ReconfigVM_Task
+send "$U" "$(req a-30 attach_volume "$U" "$CI_R")"
+check "the first attach's ReconfigVM_Task runs (held)" until_ok 30 task_held ReconfigVM_Task
+send "$U2" "$(req a-31 attach_volume "$U2" "$CI_R")"
+check "the second attach, of the same volume to another instance, waits for the first" \
+    wait_for "$T/agent.log" "volume $V6: another request on it is running: waiting for it" 30
+check "(vcsim ends the held task)" is "$(ctl reset POST)" ok
+check "the first succeeds" done_as a-30 succeeded
+check "the second fails with VolumeInUse, naming the first's instance" failed_with a-31 VolumeInUse "volume $V6 is attached to instance $U"
+check "the disk is on one VM only" is "$(vols "$U" | grep -c 'vols/vol-r.vmdk') $(vols "$U2" | grep -c 'vols/vol-r.vmdk')" "1 0"
+check "one row for it" is "$(psql_v "SELECT instance_uuid FROM volume_attachments WHERE volume_id = '$V6'")" "$U"
 
 # --- delete detaches the volumes first ---
 send "$U" "$(req x-1 delete "$U")"
