@@ -381,6 +381,24 @@ ops_vol_other(PGconn *pg, const char *u, const char *id, const struct ops_disk *
 	return ret;
 }
 
+/* A vmdk volume in instance U's own folder (its root disk's, as RT read it)
+ * would go with the folder when the instance is deleted: -1 with ERR. */
+static int
+ops_vol_own_folder(const struct ops_root *rt, const struct ops_vol *v,
+    const char *u, struct vcd_err *err)
+{
+	const char *slash;
+
+	if (v->fcd || v->path[0] == '\0' || rt->file == NULL ||
+	    (slash = strrchr(rt->file, '/')) == NULL ||
+	    strncmp(v->path, rt->file, (size_t)(slash - rt->file) + 1) != 0)
+		return 0;
+	vcd_err_set(err, VCD_E_INVALID, "VolumeInInstanceFolder", v->path, "volume "
+	    "%s: %s is in instance %s's own folder, which deleting the instance "
+	    "removes: a volume must live outside it", v->id, v->path, u);
+	return -1;
+}
+
 static int
 ops_vol_attach(struct agent *a, PGconn *pg, const struct req *r, struct agent_op *op)
 {
@@ -418,6 +436,8 @@ ops_vol_attach(struct agent *a, PGconn *pg, const struct req *r, struct agent_op
 	if (ops_vm(a, pg, u, &vm, err) < 0 || ops_root_read(a, pg, u, &vm, &rt, err) < 0)
 		goto out;
 	snprintf(op->vm, sizeof(op->vm), "%s", vm.value);
+	if (ops_vol_own_folder(&rt, &v, u, err) < 0)
+		goto out;
 	if ((d = ops_vol_on_vm(&rt, &v)) != NULL &&
 	    ops_vol_other(pg, u, v.id, d, err) < 0)
 		goto out;

@@ -24,7 +24,8 @@
 #    vCenter's fault naming it (FileNotFound, NotFound,
 #    ManagedObjectNotFound); an IDE volume on a running VM fails with
 #    InvalidPowerState; a volume on another instance fails with
-#    VolumeInUse; bad connection_info is rejected at intake, named;
+#    VolumeInUse; a vmdk in the instance's own folder fails with
+#    VolumeInInstanceFolder; bad connection_info is rejected at intake, named;
 #  - two attaches of one volume to two instances at the same time: the
 #    second waits for the first (the volume's lock) and fails with
 #    VolumeInUse; the disk is on one VM;
@@ -179,6 +180,14 @@ send "$U" "$(req a-8i attach_volume "$U" "\"volume_id\": \"v-ide\", \"connection
 check "an IDE volume on a running VM fails with InvalidPowerState (no hot plug)" failed_with a-8i InvalidPowerState "an IDE disk cannot be added to a running VM"
 send "$U" "$(req a-8d attach_volume "$U" "\"volume_id\": \"v-dup\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"[LocalDS_0] vols/vol-c.vmdk\"}}")"
 check "another volume id for a disk the VM has as a volume fails with DiskInUse" failed_with a-8d DiskInUse "is volume $V3's"
+ROOT_FILE=$(vols "$U" | awk -F'\t' '$5 == "-" { print $6 }' | head -1)
+ROOT_DIR=$(echo "$ROOT_FILE" | sed 's/^\[\([^]]*\)\] \(.*\)\/[^/]*$/\1 \2/')
+IN_DIR=$(echo "$T/vcsim/tmp/govcsim-DC0-${ROOT_DIR% *}-"*/"${ROOT_DIR#* }")
+printf '# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType="vmfs"\nRW 2048 VMFS "vol-in-flat.vmdk"\n' >"$IN_DIR/vol-in.vmdk"
+truncate -s 1M "$IN_DIR/vol-in-flat.vmdk"
+send "$U" "$(req a-8f attach_volume "$U" "\"volume_id\": \"v-infolder\", \"connection_info\": {\"driver_volume_type\": \"vmdk\", \"data\": {\"volume\": \"${ROOT_FILE%/*}/vol-in.vmdk\"}}")"
+check "a vmdk in the instance's own folder ($ROOT_FILE's) fails with VolumeInInstanceFolder" \
+    failed_with a-8f VolumeInInstanceFolder "is in instance $U's own folder, which deleting the instance removes"
 check "the failed attaches left no disk" is "$(vols "$U" | wc -l)" 4
 
 send "$U" "$(req a-9 attach_volume "$U" '"volume_id": "x", "connection_info": {"driver_volume_type": "iscsi", "data": {}}')"
