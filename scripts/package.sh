@@ -113,8 +113,9 @@ check "it runs /usr/sbin/vcagent on $CONF as vcagent" \
 check "systemd-analyze verify accepts it" systemd-analyze verify "$UNIT"
 check "it is not enabled (no symlink in /etc/systemd/system)" \
 	sh -c "! find /etc/systemd/system -name vcagent.service | grep -q ."
+# (systemctl reads the unit files itself where systemd is not running)
+check "systemctl is-enabled says disabled" is "$(systemctl is-enabled vcagent 2>&1)" "disabled"
 if [ -d /run/systemd/system ]; then
-	check "systemctl is-enabled says disabled" is "$(systemctl is-enabled vcagent 2>&1)" "disabled"
 	check "it was not started" sh -c "! systemctl is-active -q vcagent"
 fi
 
@@ -130,12 +131,16 @@ for d in README.md requests.md imagecache.md reliability.md README.Debian copyri
 	check "/usr/share/doc/vcagent/$d is installed" test -f "/usr/share/doc/vcagent/$d"
 done
 
-# A reinstall keeps the operator's configuration and its permissions.
+# A reinstall (dpkg runs it as an upgrade) keeps what the operator did:
+# the edited configuration, its permissions, the unit enabled.
 echo "# edited by package.sh" | $SUDO tee -a "$CONF" >/dev/null
+$SUDO systemctl enable vcagent >"$OUT/enable.log" 2>&1
+check "the operator enables the unit (systemctl enable)" is "$(systemctl is-enabled vcagent 2>&1)" "enabled"
 $SUDO dpkg -i "$DEB" >"$OUT/reinstall.log" 2>&1
 check "a reinstall succeeds" test $? -eq 0
 check "a reinstall keeps the edited configuration" grep -qx '# edited by package.sh' "$CONF"
 check "a reinstall keeps it root:vcagent 0640" is "$(stat -c '%U:%G %a' "$CONF")" "root:vcagent 640"
+check "a reinstall keeps the unit enabled" is "$(systemctl is-enabled vcagent 2>&1)" "enabled"
 
 # ---- remove, purge ----
 $SUDO dpkg --remove vcagent >"$OUT/remove.log" 2>&1
@@ -154,4 +159,6 @@ for f in $files; do
 done
 check "purged, no file of the package is left${left:+ (left:$left)}" test -z "$left"
 check "purged, /var/lib/vcagent is gone" test ! -e /var/lib/vcagent
+check "purged, the unit's enablement is gone" \
+	sh -c "! find /etc/systemd/system -name vcagent.service | grep -q ."
 tap_done
