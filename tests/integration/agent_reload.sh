@@ -5,9 +5,11 @@
 # that outlives the reload); a reload applies the live options (health.token:
 # the new one works, the old one is refused; reserved_host_* reach
 # compute_nodes as nova counts them) and names each changed restart-only
-# option, keeping its running value; with the cron stuck in a vCenter call
-# that does not answer, requests are still consumed and carried out, and
-# SIGHUP and SIGTERM are still handled.  Under ASan the agent reports nothing.
+# option, keeping its running value; DEFAULT.log_file is live (a file that
+# cannot be opened is named, the one in use kept); with the cron stuck in a
+# vCenter call that does not answer, requests are still consumed and carried
+# out, and SIGHUP and SIGTERM are still handled.  Under ASan the agent
+# reports nothing.
 . "$(dirname "$0")/tap.sh"
 set -u
 LOG_TAIL=0
@@ -23,12 +25,13 @@ IMG=$(bash "$PEERS/glance.sh" image "$T" 524288)
 OLD=old-Token-$RANDOM$RANDOM
 NEW=new-Token-$RANDOM$RANDOM
 
-# config TOKEN GROUP CLUSTERS RESERVED_MB RESERVED_DISK_MB RESERVED_CPUS REFRESH [MY_IP]
+# config TOKEN GROUP CLUSTERS RESERVED_MB RESERVED_DISK_MB RESERVED_CPUS REFRESH [MY_IP [LOG_FILE]]
 config() {
 	cat <<YAML
 DEFAULT:
   host: agent-r
   my_ip: ${8:-null}
+  log_file: ${9:-null}
   update_resources_interval: $7
   sync_power_state_interval: -1
   reserved_host_memory_mb: $4
@@ -139,12 +142,38 @@ curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/release?method=MakeDirecto
 wait "$P2" "$P3"
 check "both prefetches succeed" test "$(cat "$T/prefetch.$IMG2")$(cat "$T/prefetch.$IMG3")" = 200200
 
+# 2c. DEFAULT.log_file is live: from the reload on, the log goes to the
+# file too; a file that cannot be opened is named, and the one in use
+# stays; null stops it
+reloads() { grep -c "configuration $T/agent.yaml reloaded" "$T/agent.log"; }
+hup() {	# hup: SIGHUP, and wait for its reload to be logged
+	local n
+	n=$(reloads)
+	kill -HUP "$AGENT_PID"
+	wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" $((n + 1))
+}
+config "$NEW" g-other '[DC0_C0, DC0_C1]' 1024 3072 2 1 192.0.2.10 "$T/file.log" >"$T/agent.yaml"
+check "a reload applies DEFAULT.log_file" hup
+check "it is named as applied" contains "$T/agent.log" "applied: DEFAULT.log_file"
+check "the next reload is logged to the file too" hup
+check "(there)" contains "$T/file.log" "reloaded (no live option changed)"
+config "$NEW" g-other '[DC0_C0, DC0_C1]' 1024 3072 2 1 192.0.2.10 "$T/no-such-dir/x.log" >"$T/agent.yaml"
+before=$(wc -l <"$T/file.log")
+check "a log_file that cannot be opened: the reload goes on" hup
+check "the file is named" contains "$T/agent.log" "cannot open log file $T/no-such-dir/x.log"
+check "and the log still goes to the file in use" wait_for "$T/file.log" "cannot open log file $T/no-such-dir/x.log" 10
+config "$NEW" g-other '[DC0_C0, DC0_C1]' 1024 3072 2 1 192.0.2.10 >"$T/agent.yaml"
+check "log_file back to null" hup
+n_file=$(wc -l <"$T/file.log")
+check "the next reload is logged on stderr" hup
+check "and not to the file any more" is "$(wc -l <"$T/file.log")" "$n_file"
+check "(the file grew while in use)" test "$n_file" -gt "$before"
+
 # 3. the cron stuck in a vCenter call that does not answer: requests still
 # run, and the signals are still handled
 config "$NEW" g-reload '[DC0_C0]' 1024 3072 2 3600 192.0.2.10 >"$T/agent.yaml"
 check "vCenter will hold the next CurrentTime" test "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/hold?method=CurrentTime")" = ok
-kill -HUP "$AGENT_PID"
-check "the reload is applied" wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" 3
+check "the reload is applied" hup
 held() { [ "$(curl -s --cacert "$VCSIM_CA_FILE" "$VCSIM_CTL/held?method=CurrentTime")" = 1 ]; }
 wait_held() { local i; for ((i = 0; i < 300; i++)); do held && return 0; sleep 0.2; done; return 1; }
 check "the cron's keep-alive call is held by vCenter" wait_held
@@ -152,8 +181,7 @@ U2=6f1e2d3c-4b5a-4978-8e7d-0000000000a2
 send "$U2" "$(spawn r-cron-stuck "$U2")"
 check "a request is consumed and carried out meanwhile" wait_result r-cron-stuck succeeded
 check "while the cron is still held" held
-kill -HUP "$AGENT_PID"
-check "SIGHUP is handled meanwhile" wait_count "$T/agent.log" "configuration $T/agent.yaml reloaded" 4
+check "SIGHUP is handled meanwhile" hup
 check "the cron is still held" held
 kill -TERM "$AGENT_PID"
 check "SIGTERM is handled meanwhile" wait_for "$T/agent.log" "shutting down" 20
