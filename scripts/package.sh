@@ -101,6 +101,9 @@ $SUDO runuser -u vcagent -- env VCAGENT_VMWARE_PASSWORD=x /usr/sbin/vcagent -n -
 rc=$?
 check "the packaged configuration passes vcagent -n, run as vcagent (its password from the environment)" test "$rc" -eq 0
 [ "$rc" -eq 0 ] || sed 's/^/# /' "$OUT/n.out" | tail -5
+$SUDO runuser -u nobody -g vcagent -- env VCAGENT_VMWARE_PASSWORD=x /usr/sbin/vcagent -n -c "$CONF" >"$OUT/member.out" 2>&1
+rc=$?
+check "a member of the vcagent group can read it (README.Debian: vcagentctl, vcagent-vi)" test "$rc" -eq 0
 $SUDO runuser -u nobody -- /usr/sbin/vcagent -n -c "$CONF" >"$OUT/nobody.out" 2>&1
 rc=$?
 check "another user cannot read it: vcagent -n fails naming the file" \
