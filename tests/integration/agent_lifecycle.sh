@@ -32,6 +32,8 @@
 #  - snapshot_image: a running instance's root disk as a new Glance image
 #    (a snapshot, a linked clone of it, the clone exported and streamed to
 #    the image service), with nova's properties, holding the image's bytes;
+#    its progress while it runs (vcsim sends the disk over 12 s): /status
+#    and the gauges (kind export), the log's line every 10 s and at the end;
 #    no clone or snapshot left; an export that fails deletes the half-made
 #    image; an agent killed (-9) while the clone is made: the request, run
 #    again, makes the image, leaves no clone (the first run's too) and no
@@ -215,11 +217,26 @@ check "holding the image's bytes (the clone's parent's)" sh -c "test -s '$T/img.
 # --- snapshot_image ---
 send "$U3" "$(req r3-on power_on "$U3")"
 check "the third instance on again" done_as r3-on succeeded
+# (its disk is sent over 12 s, so that its progress can be watched)
+check "vcsim will send exports over 12 s" is "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/export-pace?seconds=12")" ok
 send "$U3" "$(req r3-img snapshot_image "$U3" '"image": {"name": "u3-snap"}')"
+export_running() {	# /status has the export, under way
+	python3 -c '
+import json, sys, urllib.request
+s = json.load(urllib.request.urlopen(sys.argv[1] + "/status"))
+t = [x for x in s["image_cache"]["transfers"] if x["kind"] == "export"]
+assert len(t) == 1 and 0 < t[0]["done"] and t[0]["total"] > 0, t
+assert t[0]["percent"] == min(100, 100 * t[0]["done"] // t[0]["total"]), t
+' "$(url)" 2>/dev/null
+}
+check "while the export runs, /status lists it: kind export, bytes done of the total, a percent" until_ok 30 export_running
+check "and the gauges, by kind" sh -c "curl -s '$(url)/metrics' | grep -qE '^vcagent_imagecache_transfer_percent\{[^}]*kind=\"export\"\} [0-9]+\$'"
 check "snapshot_image of a running instance succeeds" done_as r3-img succeeded
+check "(vcsim sends exports at once again)" is "$(curl -s --cacert "$VCSIM_CA_FILE" -X POST "$VCSIM_CTL/export-pace?seconds=0")" ok
 NEWIMG=$(event r3-img succeeded image.id)
 check "its event names the new image ($NEWIMG)" test -n "$NEWIMG" -a "$(event r3-img succeeded image.name)" = u3-snap
-check "the export's progress is logged, to its end" grep -qE "imagecache: export into image $NEWIMG: [0-9]+ MiB sent, done" "$T/agent.log"
+check "the export's progress is logged while it runs (every 10 s)" grep -qE "imagecache: export into image $NEWIMG: [0-9]+ MiB sent, [0-9]+% of the disk's [0-9]+ MiB" "$T/agent.log"
+check "and at its end" grep -qE "imagecache: export into image $NEWIMG: [0-9]+ MiB sent, done" "$T/agent.log"
 check "and it is no transfer any more (/status)" python3 -c '
 import json, sys, urllib.request
 s = json.load(urllib.request.urlopen(sys.argv[1] + "/status"))

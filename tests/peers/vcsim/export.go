@@ -12,6 +12,11 @@ package main
 // on the lease; after Complete or Abort its URLs answer 404.
 //
 // A VM that is on: InvalidPowerState, as vCenter answers.
+//
+// POST /ctl/export-pace?seconds=S spreads each later GET's bytes evenly over
+// S seconds, a tenth of a second at a time (S=0, the default: as fast as
+// they go), as a slow link to vCenter does: long enough to watch an export's
+// progress.
 
 import (
 	"fmt"
@@ -22,8 +27,11 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/methods"
@@ -45,6 +53,47 @@ type exportDisk struct {
 }
 
 var exportLeases sync.Map // lease value -> *exportLease, while it is open
+
+var exportPace int64 // nanoseconds a GET's bytes are spread over (atomic); 0: none
+
+func ctlExportPace(w http.ResponseWriter, r *http.Request) {
+	s, err := strconv.ParseFloat(r.URL.Query().Get("seconds"), 64)
+	if err != nil || s < 0 || s > 3600 {
+		http.Error(w, "seconds=S, 0 to 3600", http.StatusBadRequest)
+		return
+	}
+	atomic.StoreInt64(&exportPace, int64(s*float64(time.Second)))
+	ok(w)
+}
+
+// copyPaced writes SIZE bytes of F to W in equal parts, one every tenth of
+// a second, over PACE.
+func copyPaced(w http.ResponseWriter, f io.Reader, size int64, pace time.Duration) (int64, error) {
+	const tick = 100 * time.Millisecond
+	steps := int64(pace / tick)
+	if steps < 1 {
+		steps = 1
+	}
+	chunk := (size + steps - 1) / steps
+	if chunk < 1 {
+		chunk = 1
+	}
+	var n int64
+	for {
+		m, err := io.CopyN(w, f, chunk)
+		n += m
+		if fl, ok := w.(http.Flusher); ok {
+			fl.Flush()
+		}
+		if err == io.EOF || n >= size {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		time.Sleep(tick)
+	}
+}
 
 func (l *exportLease) HttpNfcLeaseProgress(req *types.HttpNfcLeaseProgress) soap.HasFault {
 	l.TransferProgress = req.Percent
@@ -202,7 +251,12 @@ func serveExport(w http.ResponseWriter, r *http.Request) {
 	st, _ := f.Stat()
 	w.Header().Set("Content-Type", "application/x-vnd.vmware-streamVmdk")
 	w.Header().Set("Content-Length", fmt.Sprintf("%d", st.Size()))
-	n, err := io.Copy(w, f)
+	var n int64
+	if pace := time.Duration(atomic.LoadInt64(&exportPace)); pace > 0 {
+		n, err = copyPaced(w, f, st.Size(), pace)
+	} else {
+		n, err = io.Copy(w, f)
+	}
 	log.Printf("export %s: %d bytes (%v)", r.URL.Path, n, err)
 }
 

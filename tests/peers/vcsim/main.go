@@ -55,6 +55,8 @@
 //	                                         what VMware Tools in the guest would report (guest.go)
 //	POST /ctl/expire-sessions                every session clients have used ends now: their next
 //	                                         call gets NotAuthenticated (chaos.go); "ok N"
+//	POST /ctl/export-pace?seconds=S          later exports' disks (GET /export/...) are sent
+//	                                         over S seconds, a tenth at a time; 0: at once (export.go)
 //
 // Answers are 200 "ok\n", or 4xx with a one-line reason.
 //
@@ -566,6 +568,7 @@ func (p *peer) mount(mux *http.ServeMux, ip net.IP) {
 	mountHold(mux)
 	mountGuest(mux)                         // guest.go: /ctl/guest
 	mux.HandleFunc("/export/", serveExport) // export.go: ExportVm's disks
+	mux.HandleFunc("/ctl/export-pace", post(ctlExportPace))
 	mux.HandleFunc("/ctl/expire-sessions", post(p.ctlExpireSessions))
 	mux.HandleFunc("/ctl/tasks", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet {
