@@ -18,7 +18,6 @@
 #include "config.h"
 
 #include <stdio.h>
-#include <time.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -27,15 +26,6 @@
 #include "agent.h"
 #include "buf.h"
 #include "log.h"
-
-static double
-agent_sd_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 void
 agent_sd_init(struct agent *a)
@@ -56,7 +46,7 @@ void
 agent_sd_tick(struct agent *a)
 {
 #ifdef HAVE_SYSTEMD
-	double now = agent_sd_now();
+	double now = vcd_mono();
 
 	if (a->sd_watchdog > 0 && now >= a->sd_next_ping) {
 		a->sd_next_ping = now + a->sd_watchdog;
@@ -76,7 +66,6 @@ agent_sd_tick(struct agent *a)
 	}
 #else
 	(void)a;
-	(void)agent_sd_now;
 #endif
 }
 

@@ -48,6 +48,7 @@
 #include "cfg.h"
 #include "log.h"
 #include "rnd.h"
+#include "vcdriver/vcdriver.h"
 #include "xmalloc.h"
 
 #ifndef VCAGENT_CONF
@@ -126,15 +127,6 @@ struct ctl_progress {
 	double	 t0, last;
 };
 
-static double
-ctl_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A bar on a terminal, redrawn at most 10 times a second; elsewhere a
  * line every 5 seconds (and at the end). */
 static int
@@ -142,7 +134,7 @@ ctl_progress_cb(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ulto
     curl_off_t ulnow)
 {
 	struct ctl_progress *p = arg;
-	double now = ctl_now(), rate;
+	double now = vcd_mono(), rate;
 	int pct, width = 30;
 
 	(void)dltotal, (void)dlnow;
@@ -174,7 +166,7 @@ ctl_upload(const char *url, const struct cfg *cfg, int argc, char **argv)
 {
 	static const char *const keys[] = { "datastore", "cluster", "disk_type",
 	    "adapter_type", "linked_clone", NULL };
-	struct ctl_progress prog = { isatty(2) != 0, ctl_now(), 0 };
+	struct ctl_progress prog = { isatty(2) != 0, vcd_mono(), 0 };
 	struct curl_slist *hdrs = NULL;
 	struct buf u = BUF_INIT, body = BUF_INIT;
 	char *tok = NULL, *cks = NULL, *id = NULL;

@@ -12,22 +12,12 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ic_int.h"
 #include "log.h"
 
 #define IC_EXPORT_LOG_EVERY	10.0	/* s between progress lines */
-
-static double
-ic_export_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /* The export, on a thread of its own, writing into a pipe. */
 struct ic_export {
@@ -51,7 +41,7 @@ ic_export_write(char *buf, size_t len, void *arg)
 	size_t off = 0;
 
 	if (x->done == 0 && x->first == 0)
-		x->first = ic_export_now();
+		x->first = vcd_mono();
 	while (off < len) {
 		ssize_t n = write(x->fd, buf + off, len - off);
 
@@ -64,8 +54,8 @@ ic_export_write(char *buf, size_t len, void *arg)
 	x->done += (int64_t)len;
 	if (x->progress != NULL)
 		atomic_store(&x->progress->done, x->done);
-	if (ic_export_now() >= x->next_log) {
-		x->next_log = ic_export_now() + IC_EXPORT_LOG_EVERY;
+	if (vcd_mono() >= x->next_log) {
+		x->next_log = vcd_mono() + IC_EXPORT_LOG_EVERY;
 		log_info("imagecache: export into image %s: %lld MiB sent, %d%% of the "
 		    "disk's %lld MiB", x->id, (long long)(x->done >> 20), x->total > 0 ?
 		    (int)(100 * x->done / x->total) : 0, (long long)(x->total >> 20));
@@ -119,7 +109,7 @@ ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
 		return -1;
 	memset(&x, 0, sizeof(x));
 	x.s = s, x.l = &l, x.total = total, x.id = id, x.progress = prog;
-	x.next_log = ic_export_now() + IC_EXPORT_LOG_EVERY;
+	x.next_log = vcd_mono() + IC_EXPORT_LOG_EVERY;
 	vcd_err_clear(&x.err);
 	if (pipe(p) < 0) {
 		vcd_err_set(err, VCD_E_INVALID, NULL, id, "cannot make a pipe: %s",
@@ -151,7 +141,7 @@ ic_export_to_glance(struct vcd_session *s, const struct ic_glance *g,
 		goto out;
 	st->bytes = x.done;
 	st->first = x.first;
-	st->end = ic_export_now();
+	st->end = vcd_mono();
 	log_info("imagecache: export into image %s: %lld MiB sent, done", id,
 	    (long long)(x.done >> 20));
 	ret = 0;

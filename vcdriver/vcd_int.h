@@ -178,8 +178,6 @@ void vcd_stat_http(struct vcd_session *s, const char *method, bool nfc,
  */
 int vcd_abort_check(bool waiting, const char *what, struct vcd_err *err);
 
-/* CLOCK_MONOTONIC in seconds. */
-double vcd_mono(void);
 
 /* vcd_vm.c, for the VM operations in other files (vcd_snap.c): the
  * pre-check of vcdriver.h's VM operations (OP names the operation in its

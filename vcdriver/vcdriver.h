@@ -60,6 +60,10 @@ void vcd_abort_set(int (*check)(void *arg, char *why, size_t len), void *arg);
  * aside for work that is not the check's and restore it after. */
 void vcd_abort_get(int (**check)(void *arg, char *why, size_t len), void **arg);
 
+/* CLOCK_MONOTONIC in seconds: the clock vcdriver's deadlines use, for
+ * callers that time their own work against it. */
+double vcd_mono(void);
+
 /* A managed object reference: type and value kept exactly as sent. */
 struct vcd_moref {
 	char	type[64];
