@@ -75,7 +75,8 @@ struct agent {
 	/* agent_sd.c, on the main thread only */
 	double			 sd_watchdog;	/* s between pings; 0: none */
 	double			 sd_next_ping, sd_next_check;
-	bool			 sd_ready;	/* READY=1 sent */
+	bool			 sd_ready;	/* READY=1 sent, or no systemd
+						 * to send it to */
 	pthread_mutex_t		 cron_lock;	/* with cron_cond: wakes it to stop */
 	pthread_cond_t		 cron_cond;
 	char			 my_ip[64];	/* the address vCenter is reached

@@ -12,12 +12,13 @@
  *   STOPPING=1  when SIGTERM or SIGINT came;
  *   RELOADING=1 and READY=1 around a reload (SIGHUP).
  *
- * Without NOTIFY_SOCKET (not run by systemd) sd_notify does nothing.  A
- * build without libsystemd does nothing either.
+ * Without NOTIFY_SOCKET (not run by systemd) sd_notify does nothing, and
+ * readiness is not polled.  A build without libsystemd does nothing either.
  */
 #include "config.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 
 #ifdef HAVE_SYSTEMD
 #include <systemd/sd-daemon.h>
@@ -33,6 +34,10 @@ agent_sd_init(struct agent *a)
 #ifdef HAVE_SYSTEMD
 	uint64_t usec = 0;
 
+	/* not run by systemd: nobody to tell, so /readyz (a database round
+	 * trip on the main loop) is not asked every second until ready */
+	if (getenv("NOTIFY_SOCKET") == NULL)
+		a->sd_ready = true;
 	if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
 		a->sd_watchdog = (double)usec / 1e6 / 2;
 		log_info("systemd watchdog: a ping every %.1f s", a->sd_watchdog);
