@@ -145,31 +145,30 @@ ic_cache_stats(struct ic_cache *c, struct ic_cache_stats *out)
 	pthread_mutex_unlock(&c->lock);
 }
 
+/* One line of ic_cache_transfers(). */
+static void
+ic_transfer_fill(struct ic_transfer *t, const char *kind, const char *id,
+    const char *where, struct ic_progress *p)
+{
+	snprintf(t->kind, sizeof(t->kind), "%s", kind);
+	snprintf(t->image_id, sizeof(t->image_id), "%s", id);
+	snprintf(t->datastore, sizeof(t->datastore), "%s", where);
+	t->done = atomic_load(&p->done);
+	t->total = atomic_load(&p->total);
+}
+
 size_t
 ic_cache_transfers(struct ic_cache *c, struct ic_transfer *out, size_t max)
 {
 	size_t n = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (struct ic_flight *f = c->flights; f != NULL && n < max; f = f->next) {
-		if (f->done)
-			continue;
-		snprintf(out[n].kind, sizeof(out[n].kind), "%s", f->upload ? "upload" :
-		    "download");
-		snprintf(out[n].image_id, sizeof(out[n].image_id), "%s", f->id);
-		snprintf(out[n].datastore, sizeof(out[n].datastore), "%s", f->datastore);
-		out[n].done = atomic_load(&f->progress.done);
-		out[n].total = atomic_load(&f->progress.total);
-		n++;
-	}
-	for (struct ic_track *t = c->tracks; t != NULL && n < max; t = t->next) {
-		snprintf(out[n].kind, sizeof(out[n].kind), "%s", t->kind);
-		snprintf(out[n].image_id, sizeof(out[n].image_id), "%s", t->id);
-		snprintf(out[n].datastore, sizeof(out[n].datastore), "%s", t->where);
-		out[n].done = atomic_load(&t->p->done);
-		out[n].total = atomic_load(&t->p->total);
-		n++;
-	}
+	for (struct ic_flight *f = c->flights; f != NULL && n < max; f = f->next)
+		if (!f->done)
+			ic_transfer_fill(&out[n++], f->upload ? "upload" : "download",
+			    f->id, f->datastore, &f->progress);
+	for (struct ic_track *t = c->tracks; t != NULL && n < max; t = t->next)
+		ic_transfer_fill(&out[n++], t->kind, t->id, t->where, t->p);
 	pthread_mutex_unlock(&c->lock);
 	return n;
 }
