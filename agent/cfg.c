@@ -721,7 +721,7 @@ cfg_finish_uri(struct cfg_loader *ld)
 
 		if (!(o->flags & CFG_BY_URI) || !ld->set[i])
 			continue;
-		/* the four that name the vCenter and cluster, always; the
+		/* the three that name the vCenter and cluster, always; the
 		 * others only when the URI says them too (below) */
 		if (strcmp(o->name, "host_ip") == 0 || strcmp(o->name, "host_port") == 0 ||
 		    strcmp(o->name, "cluster_name") == 0) {
